@@ -1,0 +1,1 @@
+//! In-memory adapters for every bazaar-core port.

@@ -1,0 +1,1 @@
+//! assets: domain types, rules, ports and service.

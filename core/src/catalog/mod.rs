@@ -1,0 +1,1 @@
+//! catalog: domain types, rules, ports and service.

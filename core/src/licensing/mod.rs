@@ -1,0 +1,1 @@
+//! licensing: domain types, rules, ports and service.

@@ -1,0 +1,1 @@
+//! notifications: domain types, rules, ports and service.

@@ -1,0 +1,1 @@
+//! orders: domain types, rules, ports and service.

@@ -1,0 +1,1 @@
+//! payments: domain types, rules, ports and service.

@@ -1,0 +1,1 @@
+//! bulkhead (work in progress by its owner).

@@ -1,0 +1,50 @@
+//! Circuit breaker: stop calling an upstream that is failing or slow, probe
+//! it after a wait, and resume when it recovers.
+//!
+//! The surface follows Resilience4j: count- or time-based windows,
+//! failure-rate and slow-call-rate thresholds (open at ≥), a minimum number
+//! of calls, a fixed or growing wait in open with jitter, a fixed number of
+//! half-open probes, a maximum time in half-open, manual states (disabled,
+//! forced open, metrics only), events and metrics. [`CircuitBreakerRegistry`]
+//! keeps one breaker per upstream key. With the `tower` feature,
+//! [`CircuitBreakerLayer`] wraps any service.
+//!
+//! Choices worth knowing:
+//! - A count window smaller than the minimum number of calls uses its size
+//!   as the minimum (Resilience4j does the same).
+//! - Half-open decides after exactly `permitted_calls_in_half_open` recorded
+//!   probes, using the same thresholds: at or above → open again (the wait
+//!   grows), below → closed.
+//! - The open wait for the k-th consecutive open (k resets on close) is the
+//!   configured wait, capped, then scaled by `[1 − jitter, 1 + jitter)`.
+
+mod breaker;
+mod classify;
+mod config;
+mod events;
+mod registry;
+mod state;
+mod window;
+
+#[cfg(feature = "tower")]
+mod layer;
+#[cfg(feature = "tower")]
+mod service;
+
+#[cfg(test)]
+mod tests;
+
+pub use breaker::{CircuitBreaker, CircuitBreakerMetrics, OwnedPermit, Permit};
+pub use classify::{Classifier, DefaultClassifier, Outcome};
+pub use config::{
+    CircuitBreakerConfig, CircuitBreakerConfigBuilder, ConfigError, MAX_COUNT_WINDOW_SIZE, MAX_TIME_WINDOW_SECONDS,
+    SlidingWindow, WaitInOpen,
+};
+pub use events::{CircuitBreakerEvent, CircuitBreakerListener};
+#[cfg(feature = "tower")]
+pub use layer::CircuitBreakerLayer;
+pub use registry::CircuitBreakerRegistry;
+#[cfg(feature = "tower")]
+pub use service::{CircuitBreakerService, ResponseFuture};
+pub use state::{MAX_HALF_OPEN_PERMITS, State};
+pub use window::WindowSnapshot;

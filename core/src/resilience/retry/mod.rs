@@ -1,0 +1,1 @@
+//! retry (placeholder during build).

@@ -1,0 +1,1 @@
+//! throttle (work in progress by its owner).

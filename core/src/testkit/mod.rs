@@ -1,0 +1,1 @@
+//! Contract test suites, one per port, run by every adapter crate.
