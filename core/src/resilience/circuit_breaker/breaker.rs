@@ -34,7 +34,7 @@ use crate::resilience::clock::{JitterSource, MonotonicClock, SystemClock, Thread
 /// use std::time::Duration;
 /// use bazaar_core::resilience::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, Outcome};
 ///
-/// # futures::executor::block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let breaker = CircuitBreaker::new("catalog", CircuitBreakerConfig::default());
 ///
 /// // The convenience wrapper times the call with the breaker's clock.
@@ -184,6 +184,11 @@ impl CircuitBreaker {
     #[cfg(feature = "tower")]
     pub(crate) fn now_nanos(&self) -> u64 {
         self.clock.now_nanos()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn word(&self) -> Word {
+        self.load()
     }
 
     #[inline]
@@ -635,6 +640,11 @@ impl OwnedPermit {
     /// The state the call was admitted in.
     pub fn state(&self) -> State {
         self.ticket.state
+    }
+
+    /// The breaker generation (transition count) the call was admitted in.
+    pub fn generation(&self) -> u32 {
+        self.ticket.generation
     }
 
     /// The breaker this permit belongs to.

@@ -1,0 +1,136 @@
+//! Users and their repository port.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ids::UserId;
+
+/// A syntactically valid, lower-cased e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Validates and normalises (trims, lower-cases) an address.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `email` when it isn't `local@domain.tld`-shaped
+    /// or is longer than 254 bytes.
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let valid = s.len() <= 254
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && !s.chars().any(char::is_whitespace)
+            });
+        if valid { Ok(Self(s)) } else { Err(Error::invalid("email", "is not a valid e-mail address")) }
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// A marketplace user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Unique, normalised e-mail.
+    pub email: Email,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// PHC-format password hash (argon2id); never logged.
+    pub password_hash: String,
+    /// When the account was created.
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for User {
+    // Hand-written so the password hash can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where users live.
+///
+/// # Example
+/// ```
+/// # use bazaar_core::auth::{MockUserRepository, UserRepository, Email};
+/// # futures::executor::block_on(async {
+/// let mut repo = MockUserRepository::new();
+/// repo.expect_find_by_email().returning(|_| Ok(None));
+/// assert!(repo.find_by_email(&Email::parse("a@b.io").unwrap()).await.unwrap().is_none());
+/// # });
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user with its events (one unit of work).
+    ///
+    /// MUST return [`Error::Conflict`] when the e-mail is taken, changing nothing.
+    async fn insert(&self, user: &User, events: &[Event]) -> Result<()>;
+
+    /// The user with `id`, if any.
+    async fn get(&self, id: UserId) -> Result<Option<User>>;
+
+    /// The user with this (normalised) e-mail, if any.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_validated() {
+        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "a", "a@b", "@b.io", "a@.io", "a@b.", "a b@c.io", "a@b@c.io"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_password_hash() {
+        let u = User {
+            id: UserId::new(),
+            email: Email::parse("a@b.io").unwrap(),
+            name: "A".into(),
+            role: Role::Customer,
+            password_hash: "$argon2id$secret".into(),
+            created_at: chrono::Utc::now(),
+        };
+        assert!(!format!("{u:?}").contains("argon2"));
+    }
+}
