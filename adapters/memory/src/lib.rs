@@ -9,3 +9,25 @@
 mod outbox;
 
 pub use outbox::{MemoryOutbox, OutboxRow};
+mod licensing;
+pub use licensing::MemoryLicenses;
+mod assets;
+pub use assets::{MemoryAssets, MemoryBlobStore};
+mod catalog;
+pub use catalog::{MemoryCatalog, MemoryProducts, MemoryReviews};
+mod users;
+pub use users::MemoryUsers;
+mod backend;
+mod bus;
+mod events;
+mod notifications;
+pub use backend::{MarketplaceOptions, MemoryBackend, MemoryMarketplace};
+pub use bus::InProcessBus;
+pub use events::{MemoryDeadLetters, MemoryInbox};
+pub use notifications::{MemoryNotifications, RecordingSender};
+mod idempotency;
+mod orders;
+mod payments;
+pub use idempotency::MemoryIdempotency;
+pub use orders::MemoryOrders;
+pub use payments::MemoryPayments;

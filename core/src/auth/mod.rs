@@ -7,9 +7,9 @@
 
 mod user;
 
-pub use user::{Email, User, UserRepository};
 #[cfg(any(test, feature = "mocks"))]
 pub use user::MockUserRepository;
+pub use user::{Email, User, UserRepository};
 
 use serde::{Deserialize, Serialize};
 

@@ -87,11 +87,20 @@ impl std::fmt::Debug for User {
 ///
 /// # Example
 /// ```
-/// # use bazaar_core::auth::{MockUserRepository, UserRepository, Email};
+/// use bazaar_core::auth::{Email, Role, User, UserRepository};
+/// use bazaar_core::ids::UserId;
+/// use bazaar_memory::{MemoryOutbox, MemoryUsers};
 /// # futures::executor::block_on(async {
-/// let mut repo = MockUserRepository::new();
-/// repo.expect_find_by_email().returning(|_| Ok(None));
-/// assert!(repo.find_by_email(&Email::parse("a@b.io").unwrap()).await.unwrap().is_none());
+/// let repo = MemoryUsers::new(MemoryOutbox::new());
+/// let ada = User {
+///     id: UserId::new(), email: Email::parse("Ada@Example.com").unwrap(), name: "Ada".into(),
+///     role: Role::Vendor, password_hash: "$argon2id$...".into(), created_at: chrono::Utc::now(),
+/// };
+/// repo.insert(&ada, &[]).await.unwrap();
+/// assert_eq!(repo.find_by_email(&Email::parse("ada@example.com").unwrap()).await.unwrap(), Some(ada.clone()));
+/// // E-mails are unique.
+/// let twin = User { id: UserId::new(), ..ada.clone() };
+/// assert_eq!(repo.insert(&twin, &[]).await.unwrap_err().code(), "conflict");
 /// # });
 /// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

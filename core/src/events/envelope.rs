@@ -190,10 +190,7 @@ impl Event {
     /// [`Error::Validation`] when the type differs or the data doesn't fit.
     pub fn decode<P: EventPayload>(&self) -> Result<P> {
         if self.event_type != P::TYPE {
-            return Err(Error::invalid(
-                "type",
-                format!("expected {} event, got {}", P::TYPE, self.event_type),
-            ));
+            return Err(Error::invalid("type", format!("expected {} event, got {}", P::TYPE, self.event_type)));
         }
         serde_json::from_value(self.data.clone())
             .map_err(|e| Error::invalid("data", format!("malformed {} payload: {e}", self.event_type)))

@@ -188,7 +188,8 @@ mod tests {
         let now = ManualClock::at_epoch_secs(0).now();
         let cause = Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, now)
             .correlated(Some(uuid::Uuid::now_v7()));
-        let effect = Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, now).caused_by(&cause);
+        let effect =
+            Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, now).caused_by(&cause);
         assert_eq!(effect.causation_id, Some(cause.id));
         assert_eq!(effect.correlation_id, cause.correlation_id);
     }

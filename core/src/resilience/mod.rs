@@ -4,6 +4,8 @@
 //! Every primitive takes an injectable [`clock::MonotonicClock`] (and, where
 //! it jitters, a [`clock::JitterSource`]) so its rules are tested with a
 //! manual clock, never with sleeps.
+//!
+#![doc = include_str!("GUIDE.md")]
 
 pub mod balance;
 pub mod bulkhead;

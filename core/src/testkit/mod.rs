@@ -1,1 +1,10 @@
 //! Contract test suites, one per port, run by every adapter crate.
+pub mod assets;
+pub mod catalog;
+pub mod events;
+pub mod licensing;
+pub mod notifications;
+pub mod orders;
+pub mod payments;
+pub mod rate_limit;
+pub mod users;

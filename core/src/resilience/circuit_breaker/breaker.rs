@@ -10,16 +10,19 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::classify::{Classifier, DefaultClassifier, Outcome};
-use super::config::{CircuitBreakerConfig, SlidingWindow};
+use super::config::CircuitBreakerConfig;
 use super::events::{CircuitBreakerEvent, CircuitBreakerListener, EventHub};
 use super::state::{Deadline, State, Word, deadline_tag, is_newer, pack_deadline, unpack_deadline};
-use super::window::{Call, Window, WindowSnapshot};
+use super::window::{Call, CountWindow, Rates, Recorded, TimeWindow, WindowSnapshot, new_window};
 use crate::resilience::ResilienceError;
 use crate::resilience::clock::{JitterSource, MonotonicClock, SystemClock, ThreadRngJitter};
 
 /// A circuit breaker with Resilience4j's rules.
 ///
-/// Admission in the closed state is one atomic load. Every transition is one
+/// Admission in the closed state is one atomic load. Recording into a
+/// count-based window is lock-free and O(1) (see the window module for what
+/// a snapshot guarantees while records are in flight); time-based windows
+/// and half-open tallies take a short lock. Every transition is one
 /// compare-and-swap on a packed state word and publishes exactly one
 /// [`CircuitBreakerEvent::StateTransition`]. Half-open admits exactly
 /// [`permitted_calls_in_half_open`](CircuitBreakerConfig::permitted_calls_in_half_open)
@@ -52,6 +55,8 @@ pub struct CircuitBreaker {
     deadline: AtomicU64,
     consecutive_opens: AtomicU32,
     not_permitted: AtomicU64,
+    /// The lock-free window, for count-based configurations.
+    count: Option<CountWindow>,
     recorder: Mutex<Recorder>,
     config: CircuitBreakerConfig,
     min_calls: u64,
@@ -61,11 +66,13 @@ pub struct CircuitBreaker {
     events: EventHub,
 }
 
-/// The outcome counters, guarded by one short lock on the record path.
+/// The counters that record under a lock: the time-based window (if that
+/// is the configured kind) and the half-open tally. Count-based recording
+/// in closed and metrics-only never takes this lock.
 #[derive(Debug)]
 struct Recorder {
     generation: u32,
-    window: Window,
+    time: Option<TimeWindow>,
     half_open: WindowSnapshot,
 }
 
@@ -79,7 +86,11 @@ impl Recorder {
         }
         self.generation = generation;
         match state {
-            State::Closed | State::MetricsOnly => self.window.clear(),
+            State::Closed | State::MetricsOnly => {
+                if let Some(w) = &mut self.time {
+                    w.clear();
+                }
+            }
             State::HalfOpen => self.half_open = WindowSnapshot::default(),
             State::Open | State::Disabled | State::ForcedOpen => {}
         }
@@ -128,13 +139,17 @@ impl CircuitBreaker {
     /// A breaker on the system clock with thread-local jitter.
     pub fn new(name: impl Into<Arc<str>>, config: CircuitBreakerConfig) -> Self {
         let min_calls = config.effective_minimum_calls();
-        let window = Window::new(config.sliding_window());
+        let (count, time) = match new_window(config.sliding_window()) {
+            Ok(count) => (Some(count), None),
+            Err(time) => (None, Some(time)),
+        };
         Self {
             word: AtomicU64::new(Word::new(State::Closed, 0, 0).0),
             deadline: AtomicU64::new(pack_deadline(0, None)),
             consecutive_opens: AtomicU32::new(0),
             not_permitted: AtomicU64::new(0),
-            recorder: Mutex::new(Recorder { generation: 0, window, half_open: WindowSnapshot::default() }),
+            count,
+            recorder: Mutex::new(Recorder { generation: 0, time, half_open: WindowSnapshot::default() }),
             config,
             min_calls,
             name: name.into(),
@@ -270,10 +285,7 @@ impl CircuitBreaker {
     }
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
-        self.word
-            .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(Word)
+        self.word.compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire).map(|_| ()).map_err(Word)
     }
 
     fn deadline_of(&self, w: Word) -> Deadline {
@@ -310,6 +322,11 @@ impl CircuitBreaker {
             State::Disabled | State::ForcedOpen | State::MetricsOnly => None,
         };
         self.publish_deadline(to.generation(), deadline);
+        if let Some(w) = &self.count
+            && matches!(to.state(), State::Closed | State::MetricsOnly)
+        {
+            w.sync(to.generation());
+        }
         self.recorder.lock().sync(to.generation(), to.state());
         if announce {
             tracing::debug!(breaker = %self.name, from = %from.state(), to = %to.state(), "circuit breaker transition");
@@ -342,10 +359,13 @@ impl CircuitBreaker {
         if r == 0.0 {
             return base;
         }
-        base.mul_f64(1.0 - r + 2.0 * r * self.jitter.next_unit())
+        let factor = 1.0 - r + 2.0 * r * self.jitter.next_unit();
+        // `mul_f64` panics past `Duration::MAX`; a huge configured wait just
+        // saturates.
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
     }
 
-    fn trips(&self, s: &WindowSnapshot, min_calls: u64) -> bool {
+    fn trips(&self, s: Rates, min_calls: u64) -> bool {
         // Compare products, not rounded percentages, so "open at exactly the
         // threshold" holds for rates like 1/3.
         let total = s.total as f64;
@@ -354,7 +374,26 @@ impl CircuitBreaker {
                 || s.slow as f64 * 100.0 >= f64::from(self.config.slow_call_rate_threshold()) * total)
     }
 
+    /// The healthy-upstream fast path of a record, small enough to inline
+    /// into `Permit::record`: with nobody listening, a fast success into a
+    /// full count window of fast successes changes nothing (see
+    /// `CountWindow::is_full_of`), so it needs no write, no trip check and
+    /// no event.
+    #[inline]
     fn finish(&self, ticket: Ticket, outcome: Outcome, elapsed: Duration) {
+        if let (Some(window), State::Closed | State::MetricsOnly, Outcome::Success) =
+            (&self.count, ticket.state, outcome)
+            && elapsed < self.config.slow_call_duration_threshold()
+            && self.events.is_empty()
+            && self.load().generation() == ticket.generation
+            && window.is_full_of(ticket.generation, Call { failed: false, slow: false })
+        {
+            return;
+        }
+        self.finish_slow(ticket, outcome, elapsed);
+    }
+
+    fn finish_slow(&self, ticket: Ticket, outcome: Outcome, elapsed: Duration) {
         if !matches!(ticket.state, State::Closed | State::MetricsOnly | State::HalfOpen) {
             return;
         }
@@ -368,42 +407,34 @@ impl CircuitBreaker {
             }
         };
         let call = Call { failed, slow: elapsed >= self.config.slow_call_duration_threshold() };
-        let now = match self.config.sliding_window() {
-            SlidingWindow::TimeBased(_) => self.clock.now_nanos(),
-            SlidingWindow::CountBased(_) => 0,
-        };
-        let decision = {
-            let mut rec = self.recorder.lock();
-            rec.sync(ticket.generation, ticket.state);
-            if rec.generation != ticket.generation {
-                // Admitted in an earlier cycle: its result says nothing
-                // about the current one.
-                return;
+        let decision = match (&self.count, ticket.state) {
+            (Some(window), State::Closed | State::MetricsOnly) => {
+                // Admitted in an earlier cycle: its result says nothing about
+                // the current one (and must not touch the window an open
+                // breaker keeps to show why it opened).
+                if self.load().generation() != ticket.generation {
+                    return;
+                }
+                match window.record(ticket.generation, call) {
+                    Recorded::Stale => return,
+                    Recorded::Unchanged => None,
+                    Recorded::Changed(rates) => {
+                        (ticket.state == State::Closed && self.trips(rates, self.min_calls)).then_some(State::Open)
+                    }
+                }
             }
-            match ticket.state {
-                State::Closed => {
-                    let s = rec.window.record(now, call);
-                    self.trips(&s, self.min_calls).then_some(State::Open)
-                }
-                State::MetricsOnly => {
-                    rec.window.record(now, call);
-                    None
-                }
-                _ => {
-                    rec.half_open.add(call);
-                    let permitted = u64::from(self.config.permitted_calls_in_half_open());
-                    (rec.half_open.total >= permitted).then(|| {
-                        if self.trips(&rec.half_open, permitted) { State::Open } else { State::Closed }
-                    })
-                }
+            _ => {
+                let now = match (&self.count, ticket.state) {
+                    (None, State::Closed | State::MetricsOnly) => self.clock.now_nanos(),
+                    _ => 0,
+                };
+                let Some(decision) = self.record_locked(ticket, call, now) else { return };
+                decision
             }
         };
         if !self.events.is_empty() {
-            let event = if failed {
-                CircuitBreakerEvent::Error { elapsed }
-            } else {
-                CircuitBreakerEvent::Success { elapsed }
-            };
+            let event =
+                if failed { CircuitBreakerEvent::Error { elapsed } } else { CircuitBreakerEvent::Success { elapsed } };
             self.events.publish(&self.name, event);
             if call.slow {
                 self.events.publish(&self.name, CircuitBreakerEvent::Slow { elapsed });
@@ -412,6 +443,33 @@ impl CircuitBreaker {
         if let Some(to) = decision {
             self.transition_from(ticket, to);
         }
+    }
+
+    /// Records into the time window or the half-open tally, under the lock.
+    /// `None` if the ticket belongs to an earlier cycle; otherwise the
+    /// transition the record calls for, if any.
+    fn record_locked(&self, ticket: Ticket, call: Call, now: u64) -> Option<Option<State>> {
+        let mut rec = self.recorder.lock();
+        rec.sync(ticket.generation, ticket.state);
+        if rec.generation != ticket.generation {
+            // Admitted in an earlier cycle: its result says nothing about
+            // the current one.
+            return None;
+        }
+        Some(match ticket.state {
+            State::HalfOpen => {
+                rec.half_open.add(call);
+                let permitted = u64::from(self.config.permitted_calls_in_half_open());
+                (rec.half_open.total >= permitted).then(|| {
+                    if self.trips(Rates::from(&rec.half_open), permitted) { State::Open } else { State::Closed }
+                })
+            }
+            state => {
+                // Only a time-based closed or metrics-only record gets here.
+                let totals = rec.time.as_mut().map(|w| Rates::from(w.record(now, call)));
+                totals.filter(|t| state == State::Closed && self.trips(*t, self.min_calls)).map(|_| State::Open)
+            }
+        })
     }
 
     /// Gives back a half-open probe slot that produced no result.
@@ -514,17 +572,14 @@ impl CircuitBreaker {
     /// A snapshot of the metrics; O(1) whatever the window size.
     pub fn metrics(&self) -> CircuitBreakerMetrics {
         let w = self.load();
-        let now = match self.config.sliding_window() {
-            SlidingWindow::TimeBased(_) => self.clock.now_nanos(),
-            SlidingWindow::CountBased(_) => 0,
-        };
-        let (snap, min) = {
-            let mut rec = self.recorder.lock();
-            if w.state() == State::HalfOpen {
-                (rec.half_open, u64::from(self.config.permitted_calls_in_half_open()))
-            } else {
-                (rec.window.snapshot(now), self.min_calls)
-            }
+        let (snap, min) = if w.state() == State::HalfOpen {
+            (self.recorder.lock().half_open, u64::from(self.config.permitted_calls_in_half_open()))
+        } else if let Some(window) = &self.count {
+            (window.snapshot(), self.min_calls)
+        } else {
+            let now = self.clock.now_nanos();
+            let snap = self.recorder.lock().time.as_mut().map(|t| t.snapshot(now)).unwrap_or_default();
+            (snap, self.min_calls)
         };
         let rated = snap.total >= min && snap.total > 0;
         CircuitBreakerMetrics {

@@ -45,11 +45,7 @@ impl WaitInOpen {
             Self::Exponential { initial, multiplier, max } => {
                 let exp = k.saturating_sub(1).min(1_024) as i32;
                 let secs = initial.as_secs_f64() * multiplier.powi(exp);
-                if !secs.is_finite() || secs >= max.as_secs_f64() {
-                    max
-                } else {
-                    Duration::from_secs_f64(secs)
-                }
+                if !secs.is_finite() || secs >= max.as_secs_f64() { max } else { Duration::from_secs_f64(secs) }
             }
         }
     }
@@ -362,21 +358,15 @@ mod tests {
         assert!(b().wait_in_open(Duration::ZERO).build().is_err());
         assert!(b().slow_call_duration_threshold(Duration::ZERO).build().is_err());
         assert!(b().jitter(1.0).build().is_err());
-        let bad_exp = WaitInOpen::Exponential {
-            initial: Duration::from_secs(2),
-            multiplier: 2.0,
-            max: Duration::from_secs(1),
-        };
+        let bad_exp =
+            WaitInOpen::Exponential { initial: Duration::from_secs(2), multiplier: 2.0, max: Duration::from_secs(1) };
         assert_eq!(b().wait_in_open_strategy(bad_exp).build(), Err(ConfigError::Exponential));
     }
 
     #[test]
     fn exponential_wait_grows_and_caps() {
-        let w = WaitInOpen::Exponential {
-            initial: Duration::from_secs(1),
-            multiplier: 2.0,
-            max: Duration::from_secs(10),
-        };
+        let w =
+            WaitInOpen::Exponential { initial: Duration::from_secs(1), multiplier: 2.0, max: Duration::from_secs(10) };
         let waits: Vec<u64> = (1..=6).map(|k| w.base_wait(k).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
         assert_eq!(w.base_wait(u32::MAX), Duration::from_secs(10));

@@ -151,10 +151,7 @@ mod tests {
         hub.publish("x", CircuitBreakerEvent::NotPermitted);
         assert_eq!(
             *seen.lock(),
-            vec![
-                ("x".to_owned(), CircuitBreakerEvent::Reset),
-                ("x".to_owned(), CircuitBreakerEvent::NotPermitted)
-            ]
+            vec![("x".to_owned(), CircuitBreakerEvent::Reset), ("x".to_owned(), CircuitBreakerEvent::NotPermitted)]
         );
         assert_eq!(hub.listeners.read().len(), 2);
     }

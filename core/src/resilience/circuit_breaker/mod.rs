@@ -17,6 +17,12 @@
 //!   grows), below → closed.
 //! - The open wait for the k-th consecutive open (k resets on close) is the
 //!   configured wait, capped, then scaled by `[1 − jitter, 1 + jitter)`.
+//! - Recording into a count-based window (closed, metrics-only) takes no
+//!   lock: a healthy upstream's record is a few loads and no write, other
+//!   records a handful of atomic read-modify-writes. With records in flight
+//!   a snapshot may be off by their number (never `failed > total`); once
+//!   they finish it is exact. Time-based windows and half-open tallies
+//!   record under a short lock.
 
 mod breaker;
 mod classify;

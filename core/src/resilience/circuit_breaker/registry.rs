@@ -170,8 +170,8 @@ impl<K> fmt::Debug for CircuitBreakerRegistry<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resilience::clock::ManualClock;
     use crate::resilience::circuit_breaker::{CircuitBreakerEvent, Outcome, SlidingWindow};
+    use crate::resilience::clock::ManualClock;
     use std::sync::atomic::AtomicUsize;
 
     fn registry(clock: &ManualClock) -> CircuitBreakerRegistry<String> {

@@ -39,14 +39,8 @@ pub enum State {
 
 impl State {
     /// All states, in their packed order.
-    pub const ALL: [State; 6] = [
-        State::Closed,
-        State::Open,
-        State::HalfOpen,
-        State::Disabled,
-        State::ForcedOpen,
-        State::MetricsOnly,
-    ];
+    pub const ALL: [State; 6] =
+        [State::Closed, State::Open, State::HalfOpen, State::Disabled, State::ForcedOpen, State::MetricsOnly];
 
     /// A stable snake_case name.
     pub fn as_str(self) -> &'static str {

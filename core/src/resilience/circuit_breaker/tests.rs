@@ -17,9 +17,8 @@ type Log = Arc<Mutex<Vec<CircuitBreakerEvent>>>;
 
 fn breaker(config: CircuitBreakerConfig) -> (CircuitBreaker, ManualClock, Log) {
     let clock = ManualClock::new();
-    let b = CircuitBreaker::new("test", config)
-        .with_clock(Arc::new(clock.clone()))
-        .with_jitter(Arc::new(FixedJitter(0.5)));
+    let b =
+        CircuitBreaker::new("test", config).with_clock(Arc::new(clock.clone())).with_jitter(Arc::new(FixedJitter(0.5)));
     let log: Log = Arc::default();
     let l = Arc::clone(&log);
     b.subscribe(move |name: &str, e: &CircuitBreakerEvent| {
@@ -61,8 +60,7 @@ fn transitions(log: &Log) -> Vec<(State, State)> {
         .collect()
 }
 
-/// Opens the breaker through its own rules and returns the clock reading
-/// at which it opened.
+/// Opens the breaker by hand; the threshold tests open it by its rules.
 fn trip(b: &CircuitBreaker) {
     b.transition_to_open();
     assert_eq!(b.state(), State::Open);
@@ -239,11 +237,7 @@ fn exactly_the_permitted_probes_are_admitted() {
 fn growing_wait_in_open_is_capped_and_resets_on_close() {
     let c = config()
         .permitted_calls_in_half_open(1)
-        .wait_in_open_strategy(WaitInOpen::Exponential {
-            initial: SEC,
-            multiplier: 2.0,
-            max: Duration::from_secs(5),
-        })
+        .wait_in_open_strategy(WaitInOpen::Exponential { initial: SEC, multiplier: 2.0, max: Duration::from_secs(5) })
         .build()
         .unwrap();
     let (b, clock, _) = breaker(c);
@@ -275,6 +269,15 @@ fn jitter_scales_the_open_wait() {
     assert!(b.try_acquire().is_err());
     clock.advance(Duration::from_micros(1));
     assert!(b.try_acquire().is_ok(), "10 s · (1 − 0.5) = 5 s");
+}
+
+#[test]
+fn a_huge_jittered_wait_saturates_instead_of_panicking() {
+    let (b, clock, _) = breaker(config().wait_in_open(Duration::MAX).jitter(0.9).build().unwrap());
+    let b = b.with_jitter(Arc::new(FixedJitter(0.99)));
+    trip(&b);
+    clock.advance(Duration::from_secs(86_400 * 365));
+    assert!(b.try_acquire().is_err());
 }
 
 #[test]
@@ -324,7 +327,7 @@ async fn a_cancelled_call_frees_its_probe() {
     let (b, clock, _) = breaker(config().permitted_calls_in_half_open(1).build().unwrap());
     trip(&b);
     clock.advance(Duration::from_secs(10));
-    let pending = b.call(|| futures::future::pending::<Result<(), ()>>());
+    let pending = b.call(futures::future::pending::<Result<(), ()>>);
     assert!(pending.now_or_never().is_none());
     let r: Result<u8, ResilienceError<()>> = b.call(|| async { Ok(1) }).await;
     assert_eq!(r.unwrap(), 1);
@@ -456,7 +459,8 @@ async fn call_times_with_the_clock_and_classifier_sees_ok_values() {
         .await;
     assert!(matches!(r, Err(ResilienceError::Open)));
     assert!(!called, "a rejected call never starts");
-    let r: Result<(), _> = CircuitBreaker::new("x", CircuitBreakerConfig::default()).call(|| async { Err("boom") }).await;
+    let r: Result<(), _> =
+        CircuitBreaker::new("x", CircuitBreakerConfig::default()).call(|| async { Err("boom") }).await;
     assert!(matches!(r, Err(ResilienceError::Inner("boom"))));
 }
 
@@ -479,7 +483,8 @@ fn owned_permits_behave_like_borrowed_ones() {
 #[test]
 fn concurrent_failures_publish_exactly_one_transition() {
     for _ in 0..50 {
-        let (b, _, log) = breaker(config().sliding_window(SlidingWindow::CountBased(8)).minimum_number_of_calls(8).build().unwrap());
+        let (b, _, log) =
+            breaker(config().sliding_window(SlidingWindow::CountBased(8)).minimum_number_of_calls(8).build().unwrap());
         let b = Arc::new(b);
         let permits_ready = Arc::new(Barrier::new(8));
         let handles: Vec<_> = (0..8)
@@ -501,6 +506,65 @@ fn concurrent_failures_publish_exactly_one_transition() {
         assert_eq!(b.state(), State::Open);
         assert_eq!(transitions(&log), [(State::Closed, State::Open)]);
     }
+}
+
+/// 8 threads × 10 000 records through a metrics-only breaker (it records
+/// but never opens) with a count window of 100: metrics stay consistent
+/// throughout, and a quiescent sequential tail of 100 is counted exactly.
+#[test]
+fn concurrent_records_keep_the_count_window_consistent() {
+    let c = config().sliding_window(SlidingWindow::CountBased(100)).slow_call_duration_threshold(SEC).build().unwrap();
+    let b = Arc::new(CircuitBreaker::new("test", c));
+    b.transition_to_metrics_only();
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let b = Arc::clone(&b);
+            std::thread::spawn(move || {
+                for i in 0..10_000usize {
+                    let outcome = if (i + t) % 4 == 0 { Outcome::Failure } else { Outcome::Success };
+                    let elapsed = if (i * 3 + t) % 7 == 0 { 2 * SEC } else { FAST };
+                    b.try_acquire().unwrap().record(outcome, elapsed);
+                    if i % 128 == 0 {
+                        let m = b.metrics();
+                        assert!(m.buffered_calls <= 100);
+                        assert!(m.failed_calls <= m.buffered_calls && m.slow_calls <= m.buffered_calls);
+                        assert!(m.slow_failed_calls <= m.failed_calls.min(m.slow_calls));
+                        assert_eq!(m.successful_calls, m.buffered_calls - m.failed_calls);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(b.metrics().buffered_calls, 100);
+    for i in 0..100 {
+        let outcome = if i % 5 == 0 { Outcome::Failure } else { Outcome::Success };
+        b.try_acquire().unwrap().record(outcome, if i % 10 == 0 { 2 * SEC } else { FAST });
+    }
+    let m = b.metrics();
+    assert_eq!((m.buffered_calls, m.failed_calls, m.slow_calls, m.slow_failed_calls), (100, 20, 10, 10));
+    assert_eq!(m.failure_rate, Some(20.0));
+    assert_eq!(b.state(), State::MetricsOnly);
+}
+
+/// A healthy window (every slot a fast success) takes the no-write path;
+/// the first failure after it still counts and can still open the breaker.
+#[test]
+fn a_healthy_full_window_still_opens_on_failures() {
+    let (b, _, log) =
+        breaker(config().sliding_window(SlidingWindow::CountBased(4)).minimum_number_of_calls(4).build().unwrap());
+    for _ in 0..20 {
+        ok(&b);
+    }
+    assert_eq!(b.metrics().buffered_calls, 4);
+    fail(&b);
+    assert_eq!(b.metrics().failed_calls, 1);
+    assert_eq!(b.state(), State::Closed);
+    fail(&b);
+    assert_eq!(b.state(), State::Open, "2/4");
+    assert_eq!(transitions(&log), [(State::Closed, State::Open)]);
 }
 
 /// 16 threads hammer a half-open breaker allowing 3 probes: every cycle

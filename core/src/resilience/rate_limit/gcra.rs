@@ -18,6 +18,10 @@ use std::time::Duration;
 pub struct Quota {
     emission_interval_nanos: u64,
     burst: NonZeroU32,
+    /// `b·T = τ + T` (saturating), cached because every check compares
+    /// against it: the furthest the TAT may run ahead of now. A function of
+    /// the two fields above, so the derived `Eq`/`Hash` stay consistent.
+    capacity_nanos: u64,
 }
 
 impl fmt::Debug for Quota {
@@ -44,13 +48,13 @@ impl Quota {
     /// the arithmetic never divides by zero.
     pub fn with_period(period: Duration) -> Self {
         let nanos = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
-        Self { emission_interval_nanos: nanos, burst: NonZeroU32::MIN }
+        Self { emission_interval_nanos: nanos, burst: NonZeroU32::MIN, capacity_nanos: nanos }
     }
 
     /// The same rate with a different burst size.
     #[must_use]
     pub fn allow_burst(self, burst: NonZeroU32) -> Self {
-        Self { burst, ..self }
+        Self { burst, capacity_nanos: self.emission_interval_nanos.saturating_mul(u64::from(burst.get())), ..self }
     }
 
     /// `T`: the time one cell "costs".
@@ -75,6 +79,18 @@ impl Quota {
 
     fn tau_nanos(&self) -> u64 {
         self.emission_interval_nanos.saturating_mul(u64::from(self.burst.get() - 1))
+    }
+
+    /// `b·T`: how far the TAT may run ahead of now and still admit.
+    #[inline]
+    pub(crate) fn capacity_nanos(&self) -> u64 {
+        self.capacity_nanos
+    }
+
+    /// `n·T`, the TAT increment for `n` cells (saturating).
+    #[inline]
+    pub(crate) fn increment_nanos(&self, n: u32) -> u64 {
+        self.emission_interval_nanos.saturating_mul(u64::from(n))
     }
 }
 
@@ -135,9 +151,9 @@ pub fn decide(tat: u64, now: u64, quota: &Quota, n: u32) -> (Decision, u64) {
         return (Decision::InsufficientCapacity { burst }, tat);
     }
     let start = tat.max(now);
-    let new_tat = start.saturating_add(t.saturating_mul(u64::from(n)));
+    let new_tat = start.saturating_add(quota.increment_nanos(n));
     // τ + T = b·T: the furthest the TAT may run ahead of now.
-    let horizon = now.saturating_add(quota.tau_nanos().saturating_add(t));
+    let horizon = now.saturating_add(quota.capacity_nanos);
     if new_tat <= horizon {
         let remaining = (horizon - new_tat) / t;
         (Decision::Allowed { remaining: u32::try_from(remaining).unwrap_or(u32::MAX) }, new_tat)

@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 
 use super::direct::check_atomic;
 use super::gcra::Quota;
-use super::{NotUntil, RateLimitError};
+use super::{LimiterClock, NotUntil, RateLimitError};
 use crate::resilience::clock::{MonotonicClock, SystemClock};
 
 #[derive(Debug)]
@@ -30,24 +30,23 @@ struct KeyState {
 pub struct KeyedRateLimiter<K> {
     default_quota: Quota,
     overrides: RwLock<HashMap<K, Quota>>,
-    states: RwLock<HashMap<K, Arc<KeyState>>>,
-    clock: Arc<dyn MonotonicClock>,
+    states: RwLock<HashMap<K, KeyState>>,
+    clock: LimiterClock,
 }
 
-impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+impl<K: Hash + Eq> KeyedRateLimiter<K> {
     /// A keyed limiter on the system clock where every key gets `default_quota`.
     pub fn new(default_quota: Quota) -> Self {
-        Self::with_clock(default_quota, Arc::new(SystemClock::new()))
+        Self::with_limiter_clock(default_quota, LimiterClock::System(SystemClock::new()))
     }
 
     /// A keyed limiter on an injected clock.
     pub fn with_clock(default_quota: Quota, clock: Arc<dyn MonotonicClock>) -> Self {
-        Self {
-            default_quota,
-            overrides: RwLock::new(HashMap::new()),
-            states: RwLock::new(HashMap::new()),
-            clock,
-        }
+        Self::with_limiter_clock(default_quota, LimiterClock::Injected(clock))
+    }
+
+    fn with_limiter_clock(default_quota: Quota, clock: LimiterClock) -> Self {
+        Self { default_quota, overrides: RwLock::new(HashMap::new()), states: RwLock::new(HashMap::new()), clock }
     }
 
     /// Gives `key` its own quota. The key's current state restarts so the new
@@ -80,7 +79,11 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     ///
     /// # Errors
     /// [`NotUntil`] with the wait time when the key is over its limit.
-    pub fn check(&self, key: &K) -> Result<(), NotUntil> {
+    pub fn check<Q>(&self, key: &Q) -> Result<(), NotUntil>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         match self.check_n(key, 1) {
             Ok(()) => Ok(()),
             Err(RateLimitError::NotUntil(n)) => Err(n),
@@ -92,24 +95,36 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     ///
     /// # Errors
     /// As [`RateLimiter::check_n`](super::RateLimiter::check_n).
-    pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimitError> {
-        let state = self.state(key);
-        check_atomic(&state.tat, self.clock.now_nanos(), &state.quota, n)
+    pub fn check_n<Q>(&self, key: &Q, n: u32) -> Result<(), RateLimitError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(state) = self.states.read().get(key) {
+            // Checked while the read guard is held, so states need no `Arc`
+            // (whose clone and drop would be two more atomic RMWs on a count
+            // every checker of a hot key shares), and `retain_recent` (write
+            // lock) never drops a key mid-check, losing its admission.
+            return check_atomic(&state.tat, &self.clock, &state.quota, n);
+        }
+        self.check_new_key(key, n)
     }
 
-    fn state(&self, key: &K) -> Arc<KeyState> {
-        if let Some(state) = self.states.read().get(key) {
-            return Arc::clone(state);
-        }
+    /// The first check of a key: inserts its state (the only place an owned
+    /// key is allocated, so `KeyedRateLimiter<String>` checks with a `&str`)
+    /// and checks under the same write guard.
+    #[cold]
+    fn check_new_key<Q>(&self, key: &Q, n: u32) -> Result<(), RateLimitError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let quota = self.quota_for(key);
         let mut states = self.states.write();
         // Another thread may have inserted the key between the two locks; the
         // entry API keeps its state rather than resetting it.
-        Arc::clone(
-            states
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new(KeyState { quota, tat: AtomicU64::new(0) })),
-        )
+        let state = states.entry(key.to_owned()).or_insert_with(|| KeyState { quota, tat: AtomicU64::new(0) });
+        check_atomic(&state.tat, &self.clock, &state.quota, n)
     }
 
     /// Drops every key whose TAT is not in the future: such a key is fully
@@ -119,7 +134,10 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         let now = self.clock.now_nanos();
         let mut states = self.states.write();
         let before = states.len();
-        states.retain(|_, s| s.tat.load(Ordering::Acquire) > now);
+        // Relaxed: the TAT guards no other data (see `direct::admit`), and
+        // the write lock orders this after every check that ran under a
+        // read guard.
+        states.retain(|_, s| s.tat.load(Ordering::Relaxed) > now);
         before - states.len()
     }
 
@@ -187,13 +205,13 @@ mod tests {
     #[test]
     fn one_hot_key_under_real_thread_contention_admits_exactly_the_burst() {
         let clock = ManualClock::new();
-        let rl = KeyedRateLimiter::with_clock(quota(1, 40), Arc::new(clock));
+        let rl: KeyedRateLimiter<String> = KeyedRateLimiter::with_clock(quota(1, 40), Arc::new(clock));
         let admitted = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
                     for _ in 0..100 {
-                        if rl.check(&"hot".to_owned()).is_ok() {
+                        if rl.check("hot").is_ok() {
                             admitted.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -111,7 +111,9 @@ mod tests {
         let mut svc = RateLimitLayer::new(limiter).layer(svc);
         assert_eq!(svc.ready().await.unwrap().call(2).await.unwrap(), 4);
         match svc.ready().await.unwrap().call(2).await {
-            Err(ResilienceError::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_millis(500)),
+            Err(ResilienceError::RateLimited { retry_after }) => {
+                assert_eq!(retry_after, Duration::from_millis(500))
+            }
             other => panic!("expected RateLimited, got {other:?}"),
         }
         clock.advance(Duration::from_millis(500));

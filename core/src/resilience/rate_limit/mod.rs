@@ -36,19 +36,48 @@
 mod direct;
 mod gcra;
 mod keyed;
-mod store;
 #[cfg(feature = "tower")]
 mod layer;
+mod store;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::resilience::clock::{MonotonicClock, SystemClock};
 
 pub use direct::RateLimiter;
 pub use gcra::{Decision, Quota, decide};
 pub use keyed::KeyedRateLimiter;
 #[cfg(feature = "tower")]
 pub use layer::{RateLimit, RateLimitLayer};
+#[cfg(any(test, feature = "mocks"))]
+pub use store::MockRateLimitStore;
 pub use store::{InMemoryRateLimitStore, RateLimitStore, StoreError};
+
+/// The clock a limiter reads on every check.
+///
+/// The constructors without a clock use [`SystemClock`]; holding it by value
+/// lets its read inline into the check instead of going through the
+/// `Arc<dyn MonotonicClock>` vtable (a pointer chase plus an indirect call
+/// per check). Injected clocks keep the dynamic path.
+#[derive(Debug, Clone)]
+pub(crate) enum LimiterClock {
+    /// The real clock, read inline.
+    System(SystemClock),
+    /// A caller-supplied clock (tests' `ManualClock`, ...).
+    Injected(Arc<dyn MonotonicClock>),
+}
+
+impl LimiterClock {
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> u64 {
+        match self {
+            Self::System(clock) => clock.now_nanos(),
+            Self::Injected(clock) => clock.now_nanos(),
+        }
+    }
+}
 
 /// A rejection: the request conforms only after [`wait_time`](Self::wait_time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -50,6 +50,7 @@ pub enum StoreError {
 /// assert!(!store.check("ip:10.0.0.1", &quota, 1).await.unwrap().is_allowed());
 /// # }
 /// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
     /// Tries to admit `n` cells for `key` under `quota`.

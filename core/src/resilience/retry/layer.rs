@@ -11,6 +11,39 @@ use tower_service::Service;
 use super::{Idempotency, Retrier, RetryDecision};
 
 /// What the tower retry needs to know about a request and its result.
+///
+/// # Example
+/// ```
+/// use bazaar_core::resilience::retry::{Idempotency, Policy, RetryDecision};
+///
+/// struct Request { method: &'static str, idempotency_key: Option<String> }
+///
+/// #[derive(Debug)]
+/// struct HttpPolicy;
+///
+/// impl Policy<Request, u16, std::io::Error> for HttpPolicy {
+///     fn idempotency(&self, req: &Request) -> Idempotency {
+///         match (req.method, &req.idempotency_key) {
+///             ("GET" | "PUT" | "DELETE", _) => Idempotency::Idempotent,
+///             (_, Some(_)) => Idempotency::MarkedSafe,
+///             _ => Idempotency::NonIdempotent,
+///         }
+///     }
+///
+///     fn classify(&self, result: &Result<u16, std::io::Error>) -> RetryDecision {
+///         match result {
+///             Ok(502..=504) => RetryDecision::Retry,
+///             Ok(_) => RetryDecision::Done,
+///             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => RetryDecision::RetryTimeout,
+///             Err(_) => RetryDecision::Retry,
+///         }
+///     }
+/// }
+///
+/// let post = Request { method: "POST", idempotency_key: Some("k1".into()) };
+/// assert_eq!(HttpPolicy.idempotency(&post), Idempotency::MarkedSafe);
+/// assert_eq!(HttpPolicy.classify(&Ok(503)), RetryDecision::Retry);
+/// ```
 pub trait Policy<Req, Res, E>: Send + Sync + 'static {
     /// Whether `req` may be repeated (e.g. by HTTP method, or because it
     /// carries an `Idempotency-Key`).
@@ -157,19 +190,23 @@ where
             let template = req.clone();
             let mut first = Some((ready, req));
             retrier
-                .call_with(idempotency, |r| policy.classify(r), move || {
-                    let (svc, req, is_ready) = match first.take() {
-                        Some((svc, req)) => (svc, req, true),
-                        None => (prototype.clone(), template.clone(), false),
-                    };
-                    async move {
-                        let mut svc = svc;
-                        if !is_ready {
-                            poll_fn(|cx| svc.poll_ready(cx)).await?;
+                .call_with(
+                    idempotency,
+                    |r| policy.classify(r),
+                    move || {
+                        let (svc, req, is_ready) = match first.take() {
+                            Some((svc, req)) => (svc, req, true),
+                            None => (prototype.clone(), template.clone(), false),
+                        };
+                        async move {
+                            let mut svc = svc;
+                            if !is_ready {
+                                poll_fn(|cx| svc.poll_ready(cx)).await?;
+                            }
+                            svc.call(req).await
                         }
-                        svc.call(req).await
-                    }
-                })
+                    },
+                )
                 .await
         })
     }
@@ -202,7 +239,10 @@ mod tests {
         (RetryLayer::new(retrier, policy), Arc::new(AtomicU32::new(0)))
     }
 
-    fn flaky(calls: Arc<AtomicU32>, failures: u32) -> impl Service<Req, Response = u32, Error = &'static str, Future: Send> + Clone + Send + 'static {
+    fn flaky(
+        calls: Arc<AtomicU32>,
+        failures: u32,
+    ) -> impl Service<Req, Response = u32, Error = &'static str, Future: Send> + Clone + Send + 'static {
         service_fn(move |_req: Req| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             async move { if n < failures { Err("503") } else { Ok(n) } }

@@ -77,6 +77,22 @@ pub use policy::{Idempotency, RetryDecision, RetryPolicy};
 use crate::resilience::clock::{JitterSource, ManualClock, MonotonicClock, SystemClock, ThreadRngJitter};
 
 /// How the executor waits between attempts.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use bazaar_core::resilience::clock::{ManualClock, MonotonicClock};
+/// use bazaar_core::resilience::retry::{ManualSleeper, Sleeper};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let clock = ManualClock::new();
+/// let sleeper = ManualSleeper::new(clock.clone());
+/// sleeper.sleep(Duration::from_secs(5)).await; // returns at once
+/// assert_eq!(clock.now_nanos(), 5_000_000_000);
+/// assert_eq!(sleeper.slept(), [Duration::from_secs(5)]);
+/// # }
+/// ```
 pub trait Sleeper: Send + Sync + fmt::Debug {
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
@@ -192,7 +208,9 @@ impl Retrier {
         Fut: Future<Output = Result<T, E>>,
         C: Fn(&Result<T, E>) -> RetryDecision,
     {
-        let started = self.clock.now_nanos();
+        // Only max elapsed needs the clock; skipping the read keeps the
+        // success path close to a direct call.
+        let started = if self.policy.max_elapsed.is_some() { self.clock.now_nanos() } else { 0 };
         if let Some(budget) = &self.budget {
             budget.deposit();
         }
@@ -230,11 +248,9 @@ impl Retrier {
                     return result;
                 }
             }
-            if let Some(budget) = &self.budget {
-                if !budget.withdraw(cost) {
-                    tracing::debug!(attempt, "retry stopped: budget exhausted");
-                    return result;
-                }
+            if self.budget.as_ref().is_some_and(|b| !b.withdraw(cost)) {
+                tracing::debug!(attempt, "retry stopped: budget exhausted");
+                return result;
             }
             tracing::debug!(attempt, ?delay, "retrying");
             self.sleeper.sleep(delay).await;
@@ -318,9 +334,11 @@ mod tests {
     async fn retry_after_is_still_bounded_by_max_elapsed() {
         let (r, h) = retrier(exp(10).with_max_elapsed(Duration::from_secs(5)));
         let result: Result<(), ()> = r
-            .call_with(Idempotency::Idempotent, |_: &Result<(), ()>| RetryDecision::RetryAfter(Duration::from_secs(6)), || async {
-                Err(())
-            })
+            .call_with(
+                Idempotency::Idempotent,
+                |_: &Result<(), ()>| RetryDecision::RetryAfter(Duration::from_secs(6)),
+                || async { Err(()) },
+            )
             .await;
         assert!(result.is_err());
         assert!(h.sleeper.slept().is_empty());
@@ -333,7 +351,9 @@ mod tests {
         let result: Result<u16, ()> = r
             .call_with(
                 Idempotency::Idempotent,
-                |res: &Result<u16, ()>| if res == &Ok(503) { RetryDecision::Retry } else { RetryDecision::Done },
+                |res: &Result<u16, ()>| {
+                    if res == &Ok(503) { RetryDecision::Retry } else { RetryDecision::Done }
+                },
                 || async { Ok(if calls.fetch_add(1, Ordering::SeqCst) == 0 { 503 } else { 200 }) },
             )
             .await;
@@ -346,10 +366,14 @@ mod tests {
         let (r, h) = retrier(exp(5));
         let calls = AtomicU32::new(0);
         let _: Result<(), &str> = r
-            .call_with(Idempotency::Idempotent, |_: &Result<(), &str>| RetryDecision::Done, || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err("400")
-            })
+            .call_with(
+                Idempotency::Idempotent,
+                |_: &Result<(), &str>| RetryDecision::Done,
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err("400")
+                },
+            )
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(h.sleeper.slept().is_empty());
@@ -390,7 +414,9 @@ mod tests {
         let _: Result<(), ()> = r
             .call_with(
                 Idempotency::Idempotent,
-                |res: &Result<(), ()>| if res.is_err() { RetryDecision::RetryTimeout } else { RetryDecision::Done },
+                |res: &Result<(), ()>| {
+                    if res.is_err() { RetryDecision::RetryTimeout } else { RetryDecision::Done }
+                },
                 || async { if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(()) } else { Ok(()) } },
             )
             .await;

@@ -2,7 +2,7 @@
 //! floor of retries per second, over a sliding window of generations.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -31,6 +31,8 @@ pub struct TpsBudget {
     generation: Mutex<Generation>,
     slots: Box<[AtomicIsize]>,
     writer: AtomicIsize,
+    /// Mirror of `generation.started_nanos` for the lock-free check.
+    window_started: AtomicU64,
     window_nanos: u64,
     reserve: isize,
     deposit_amount: isize,
@@ -69,6 +71,7 @@ impl TpsBudget {
             generation: Mutex::new(Generation { index: 0, started_nanos }),
             slots: (0..GENERATIONS).map(|_| AtomicIsize::new(0)).collect(),
             writer: AtomicIsize::new(0),
+            window_started: AtomicU64::new(started_nanos),
             window_nanos: u64::try_from((ttl / GENERATIONS).as_nanos()).unwrap_or(u64::MAX),
             reserve,
             deposit_amount,
@@ -81,6 +84,10 @@ impl TpsBudget {
     /// one uncontended lock and a comparison.
     fn expire(&self) {
         let now = self.clock.now_nanos();
+        // Lock-free fast path: most calls land inside the current window.
+        if now.saturating_sub(self.window_started.load(Ordering::Acquire)) < self.window_nanos {
+            return;
+        }
         let mut generation = self.generation.lock();
         let mut elapsed = now.saturating_sub(generation.started_nanos);
         if elapsed < self.window_nanos {
@@ -97,6 +104,7 @@ impl TpsBudget {
         }
         generation.index = index;
         generation.started_nanos = now;
+        self.window_started.store(now, Ordering::Release);
     }
 
     fn sum(&self) -> isize {

@@ -1,0 +1,70 @@
+//! In-memory [`IdempotencyStore`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bazaar_core::clock::Timestamp;
+use bazaar_core::error::{Error, Result};
+use bazaar_core::orders::{IdempotencyBegin, IdempotencyRecord, IdempotencyStore, StoredResponse};
+use chrono::Duration;
+use parking_lot::Mutex;
+
+/// Idempotency records keyed by (scope, key) behind one lock, so deciding
+/// and claiming a key is one atomic step. Expired records are replaced when
+/// their key is reused; nothing else sweeps them (a process-local store
+/// lives as long as its process).
+#[derive(Debug, Default)]
+pub struct MemoryIdempotency {
+    table: Mutex<HashMap<(String, String), IdempotencyRecord>>,
+}
+
+impl MemoryIdempotency {
+    /// An empty store. Idempotency records carry no domain events, so no outbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn slot(scope: &str, key: &str) -> (String, String) {
+    (scope.to_owned(), key.to_owned())
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotency {
+    async fn begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<IdempotencyBegin> {
+        let mut table = self.table.lock();
+        let slot = slot(scope, key);
+        let outcome = IdempotencyRecord::decide(table.get(&slot), request_hash, now);
+        if outcome == IdempotencyBegin::Started {
+            table.insert(slot, IdempotencyRecord::started(request_hash, now, ttl));
+        }
+        Ok(outcome)
+    }
+
+    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()> {
+        let mut table = self.table.lock();
+        match table.get_mut(&slot(scope, key)) {
+            Some(record) if record.response.is_none() => {
+                record.response = Some(response);
+                Ok(())
+            }
+            _ => Err(Error::Conflict(format!("idempotency key {key:?} is not in flight"))),
+        }
+    }
+
+    async fn abandon(&self, scope: &str, key: &str) -> Result<()> {
+        let mut table = self.table.lock();
+        let slot = slot(scope, key);
+        if table.get(&slot).is_some_and(|r| r.response.is_none()) {
+            table.remove(&slot);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The catalog and user contract suites against the in-memory adapters,
+//! plus real-thread concurrency checks the single-task suites cannot make.
+
+use std::sync::Arc;
+
+use bazaar_core::auth::UserRepository;
+use bazaar_core::catalog::{
+    NewProduct, Pricing, Product, ProductKind, ProductRepository, ProductStatus, Rating, Review, ReviewRepository,
+};
+use bazaar_core::ids::{ProductId, ReviewId, UserId};
+use bazaar_core::testkit;
+use bazaar_memory::{MemoryCatalog, MemoryOutbox, MemoryProducts, MemoryUsers};
+
+#[tokio::test]
+async fn products_contract() {
+    let outbox = MemoryOutbox::new();
+    let repo = MemoryProducts::new(outbox.clone());
+    testkit::catalog::products(&repo, &|| outbox.events()).await;
+}
+
+#[tokio::test]
+async fn products_concurrency_contract() {
+    let outbox = MemoryOutbox::new();
+    let repo = MemoryProducts::new(outbox.clone());
+    testkit::catalog::products_concurrency(&repo, &|| outbox.events()).await;
+}
+
+#[tokio::test]
+async fn product_search_contract() {
+    testkit::catalog::product_search(&MemoryProducts::new(MemoryOutbox::new())).await;
+}
+
+#[tokio::test]
+async fn reviews_contract() {
+    let outbox = MemoryOutbox::new();
+    let catalog = MemoryCatalog::new(outbox.clone());
+    testkit::catalog::reviews(&catalog.products(), &catalog.reviews(), &|| outbox.events()).await;
+}
+
+#[tokio::test]
+async fn users_contract() {
+    let outbox = MemoryOutbox::new();
+    testkit::users::users(&MemoryUsers::new(outbox.clone()), &|| outbox.events()).await;
+}
+
+fn live_product() -> Product {
+    let input = NewProduct {
+        title: "Threaded product".into(),
+        description: String::new(),
+        short_description: String::new(),
+        kind: ProductKind::AiAgent,
+        categories: vec!["testing".into()],
+        tags: vec![],
+        pricing: Pricing::Free,
+        media: vec![],
+    };
+    let mut p = Product::create(ProductId::new(), UserId::new(), input, chrono::Utc::now()).unwrap();
+    p.status = ProductStatus::Approved;
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stats_stay_exact_across_threads() {
+    let catalog = MemoryCatalog::new(MemoryOutbox::new());
+    let products: Arc<dyn ProductRepository> = Arc::new(catalog.products());
+    let reviews: Arc<dyn ReviewRepository> = Arc::new(catalog.reviews());
+    let p = live_product();
+    products.insert(&p, &[]).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let (products, reviews, id) = (products.clone(), reviews.clone(), p.id);
+        tasks.push(tokio::spawn(async move {
+            products.record_download(id).await.unwrap();
+            // 100 buyers, each trying twice: only the first of each lands.
+            let buyer = UserId::from_uuid(uuid::Uuid::from_u128(u128::from(i % 100) + 1));
+            let stars = u8::try_from(i % 5).unwrap() + 1;
+            let review = Review {
+                id: ReviewId::new(),
+                product_id: id,
+                buyer_id: buyer,
+                rating: Rating::new(stars).unwrap(),
+                body: String::new(),
+                created_at: chrono::Utc::now(),
+            };
+            reviews.insert(&review, &[]).await.map(|()| u64::from(stars))
+        }));
+    }
+    let mut landed = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(stars) => landed.push(stars),
+            Err(e) => assert_eq!(e.code(), "conflict"),
+        }
+    }
+    let stored = products.get(p.id).await.unwrap().unwrap();
+    assert_eq!(stored.stats.downloads, 200);
+    assert_eq!(landed.len(), 100, "one review per buyer");
+    assert_eq!(stored.stats.rating_count, 100);
+    assert_eq!(stored.stats.rating_sum, landed.iter().sum::<u64>());
+    assert_eq!(stored.version, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_update_per_version_across_threads() {
+    let products: Arc<dyn ProductRepository> = Arc::new(MemoryProducts::new(MemoryOutbox::new()));
+    let p = live_product();
+    products.insert(&p, &[]).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (products, mut next) = (products.clone(), p.clone());
+            next.title = format!("Writer {i}");
+            next.version = 2;
+            tokio::spawn(async move { products.update(&next, 1, &[]).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(e) => assert_eq!(e.code(), "version_mismatch"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_account_per_email_across_threads() {
+    let users: Arc<dyn UserRepository> = Arc::new(MemoryUsers::new(MemoryOutbox::new()));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let users = users.clone();
+            tokio::spawn(async move {
+                let user = bazaar_core::auth::User {
+                    id: UserId::new(),
+                    email: bazaar_core::auth::Email::parse("same@example.com").unwrap(),
+                    name: "Same".into(),
+                    role: bazaar_core::auth::Role::Vendor,
+                    password_hash: "$argon2id$x".into(),
+                    created_at: chrono::Utc::now(),
+                };
+                users.insert(&user, &[]).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}

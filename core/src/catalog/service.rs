@@ -1,0 +1,309 @@
+//! [`CatalogService`]: the catalog's use cases, with authorization.
+//!
+//! # Visibility and errors
+//! A product that is not approved exists only for its vendor and admins
+//! ([`Action::ViewUnpublishedProduct`]); anyone else gets `NotFound` for it,
+//! whatever they try, so ids of unpublished listings leak nothing. Once the
+//! actor can see a product, an action they may not take is `Forbidden`.
+//! Moderation is admin-only whatever the product, so it is refused with
+//! `Forbidden` before the product is even loaded.
+//!
+//! # Events
+//! `submit` emits `product.submitted`; `approve` emits `product.approved`;
+//! `reject` emits `product.rejected`; `suspend` emits `product.suspended`;
+//! `reinstate` emits `product.approved` as well, because for every consumer
+//! (search indexes, caches, the vendor's notifications) the product has just
+//! become live again, and the closed event set has no separate type for it.
+//! Creating, editing and reviewing emit nothing. Events are committed by the
+//! repository with the change (outbox); the service never publishes.
+
+use std::sync::Arc;
+
+use super::moderation::{ModerationAction, ProductStatus, transition};
+use super::page::{Page, PageRequest};
+use super::product::{NewProduct, Product, ProductPatch};
+use super::rating::RatingPrior;
+use super::repository::{ProductRepository, ReviewRepository};
+use super::review::{NewReview, Review};
+use super::search::{SearchQuery, SearchResult};
+use crate::auth::{Action, Actor, Resource, authorize, can};
+use crate::clock::Clock;
+use crate::error::{Denial, Error, Result};
+use crate::events::{Event, ProductApproved, ProductRejected, ProductSubmitted, ProductSuspended};
+use crate::ids::{ProductId, ReviewId, UserId};
+use crate::licensing::{LicenseRepository, LicenseStatus};
+
+/// The catalog's use cases.
+pub struct CatalogService {
+    products: Arc<dyn ProductRepository>,
+    reviews: Arc<dyn ReviewRepository>,
+    licenses: Arc<dyn LicenseRepository>,
+    clock: Arc<dyn Clock>,
+    prior: RatingPrior,
+}
+
+impl std::fmt::Debug for CatalogService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogService").field("prior", &self.prior).finish_non_exhaustive()
+    }
+}
+
+impl CatalogService {
+    /// A service over these ports, with [`RatingPrior::DEFAULT`].
+    ///
+    /// `products` and `reviews` must share storage (see the repository docs).
+    pub fn new(
+        products: Arc<dyn ProductRepository>,
+        reviews: Arc<dyn ReviewRepository>,
+        licenses: Arc<dyn LicenseRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { products, reviews, licenses, clock, prior: RatingPrior::DEFAULT }
+    }
+
+    /// Uses `prior` for [`CatalogService::display_rating`].
+    pub fn with_rating_prior(mut self, prior: RatingPrior) -> Self {
+        self.prior = prior;
+        self
+    }
+
+    /// The Bayesian display rating of `product` under this service's prior.
+    pub fn display_rating(&self, product: &Product) -> f64 {
+        self.prior.display(&product.stats)
+    }
+
+    /// Creates a draft owned by `actor`.
+    ///
+    /// # Errors
+    /// `Forbidden` unless the actor is a vendor or admin; `Validation` naming
+    /// every bad field; storage errors.
+    pub async fn create(&self, actor: &Actor, input: NewProduct) -> Result<Product> {
+        authorize(actor, Action::CreateProduct, &Resource::Marketplace)?;
+        let product = Product::create(ProductId::new(), actor.user_id, input, self.clock.now())?;
+        self.products.insert(&product, &[]).await?;
+        Ok(product)
+    }
+
+    /// Applies `patch` to the owner's product if it is still at
+    /// `expected_version` (HTTP `If-Match`). An approved product returns to
+    /// draft (see the moderation module docs).
+    ///
+    /// # Errors
+    /// `Validation` naming every bad field (checked first);
+    /// `NotFound` if the actor cannot see it; `Forbidden` unless the actor
+    /// owns it; `VersionMismatch` when stale; `InvalidTransition` while
+    /// pending or suspended; storage errors.
+    pub async fn edit(
+        &self,
+        actor: &Actor,
+        id: ProductId,
+        expected_version: u64,
+        patch: ProductPatch,
+    ) -> Result<Product> {
+        // Bad input is reported whatever the product's state.
+        patch.validate()?;
+        let mut product = self.load_visible(Some(actor), id).await?;
+        authorize(actor, Action::EditProduct, &resource(&product))?;
+        if product.version != expected_version {
+            return Err(Error::VersionMismatch { expected: expected_version, current: product.version });
+        }
+        let status = transition(product.status, &ModerationAction::Edit)?;
+        patch.apply_to(&mut product)?;
+        self.save(product, status, expected_version, Vec::new()).await
+    }
+
+    /// Submits the owner's product for review.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden` as for [`CatalogService::edit`];
+    /// `InvalidTransition` unless it is a draft; `VersionMismatch` if it
+    /// changed concurrently; storage errors.
+    pub async fn submit(&self, actor: &Actor, id: ProductId) -> Result<Product> {
+        let product = self.load_visible(Some(actor), id).await?;
+        authorize(actor, Action::SubmitProduct, &resource(&product))?;
+        let status = transition(product.status, &ModerationAction::Submit)?;
+        let now = self.clock.now();
+        let event = Event::new(
+            &ProductSubmitted { product_id: product.id, vendor_id: product.vendor_id, version: product.version + 1 },
+            now,
+        );
+        let expected = product.version;
+        self.save(product, status, expected, vec![event]).await
+    }
+
+    /// Approves a pending product (admin). Emits `product.approved`.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins; `NotFound`; `InvalidTransition` unless
+    /// pending; `VersionMismatch` on a concurrent change; storage errors.
+    pub async fn approve(&self, actor: &Actor, id: ProductId) -> Result<Product> {
+        let now = self.clock.now();
+        self.moderate(actor, id, ModerationAction::Approve, |product_id, vendor_id| {
+            Event::new(&ProductApproved { product_id, vendor_id }, now)
+        })
+        .await
+    }
+
+    /// Rejects a pending product with a reason (admin). Emits `product.rejected`.
+    ///
+    /// # Errors
+    /// As [`CatalogService::approve`], plus `Validation` on `reason` when it
+    /// is blank or over 500 characters.
+    pub async fn reject(&self, actor: &Actor, id: ProductId, reason: &str) -> Result<Product> {
+        let reason = reason.trim().to_owned();
+        let now = self.clock.now();
+        let action = ModerationAction::Reject { reason: reason.clone() };
+        self.moderate(actor, id, action, |product_id, vendor_id| {
+            Event::new(&ProductRejected { product_id, vendor_id, reason }, now)
+        })
+        .await
+    }
+
+    /// Takes an approved product down (admin). Emits `product.suspended`.
+    ///
+    /// # Errors
+    /// As [`CatalogService::approve`], with `InvalidTransition` unless approved.
+    pub async fn suspend(&self, actor: &Actor, id: ProductId) -> Result<Product> {
+        let now = self.clock.now();
+        self.moderate(actor, id, ModerationAction::Suspend, |product_id, vendor_id| {
+            Event::new(&ProductSuspended { product_id, vendor_id }, now)
+        })
+        .await
+    }
+
+    /// Puts a suspended product back up (admin). Emits `product.approved`.
+    ///
+    /// # Errors
+    /// As [`CatalogService::approve`], with `InvalidTransition` unless suspended.
+    pub async fn reinstate(&self, actor: &Actor, id: ProductId) -> Result<Product> {
+        let now = self.clock.now();
+        self.moderate(actor, id, ModerationAction::Reinstate, |product_id, vendor_id| {
+            Event::new(&ProductApproved { product_id, vendor_id }, now)
+        })
+        .await
+    }
+
+    /// The product, if `actor` (or an anonymous visitor, `None`) may see it.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist or is not approved and the actor is
+    /// neither its vendor nor an admin; storage errors.
+    pub async fn get(&self, actor: Option<&Actor>, id: ProductId) -> Result<Product> {
+        self.load_visible(actor, id).await
+    }
+
+    /// Searches approved products (open to everyone).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
+        self.products.search(query).await
+    }
+
+    /// The actor's own products, every status, newest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list_mine(&self, actor: &Actor, page: PageRequest) -> Result<Page<Product>> {
+        self.products.list_by_vendor(actor.user_id, page).await
+    }
+
+    /// Reviews an approved product the actor bought and was not refunded.
+    ///
+    /// # Errors
+    /// - `Validation` naming `rating` and/or `body`;
+    /// - `NotFound` when the product does not exist or is not visible to the actor;
+    /// - `InvalidTransition` (`review`) when the actor can see it but it is not approved;
+    /// - `Forbidden` when the actor is the product's vendor;
+    /// - `Denied(NotLicensed)` when the actor holds no license for it;
+    /// - `Denied(LicenseRevoked)` when every such license is revoked (refunded);
+    /// - `Conflict` when the actor already reviewed it;
+    /// - storage errors.
+    pub async fn add_review(&self, actor: &Actor, product_id: ProductId, input: NewReview) -> Result<Review> {
+        input.validate()?;
+        let product = self.load_visible(Some(actor), product_id).await?;
+        if product.status != ProductStatus::Approved {
+            return Err(Error::transition("product", product.status, "review"));
+        }
+        authorize(actor, Action::ReviewProduct, &resource(&product))?;
+        if product.vendor_id == actor.user_id {
+            return Err(Error::Forbidden("vendors cannot review their own products".into()));
+        }
+        let now = self.clock.now();
+        let licenses = self.licenses.list_for_buyer(actor.user_id).await?;
+        let mut held = licenses.iter().filter(|l| l.product_id == product_id).peekable();
+        if held.peek().is_none() {
+            return Err(Denial::NotLicensed.into());
+        }
+        // Expired or suspended licenses still prove a purchase that was not
+        // refunded; only revocation (refund, chargeback) disqualifies.
+        if held.all(|l| l.status(now) == LicenseStatus::Revoked) {
+            return Err(Denial::LicenseRevoked.into());
+        }
+        let review = input.into_review(ReviewId::new(), product_id, actor.user_id, now)?;
+        self.reviews.insert(&review, &[]).await?;
+        Ok(review)
+    }
+
+    /// Reviews of a product the caller can see, newest first.
+    ///
+    /// # Errors
+    /// `NotFound` as for [`CatalogService::get`]; storage errors.
+    pub async fn list_reviews(
+        &self,
+        actor: Option<&Actor>,
+        product_id: ProductId,
+        page: PageRequest,
+    ) -> Result<Page<Review>> {
+        self.load_visible(actor, product_id).await?;
+        self.reviews.list_for_product(product_id, page).await
+    }
+
+    async fn moderate(
+        &self,
+        actor: &Actor,
+        id: ProductId,
+        action: ModerationAction,
+        event: impl FnOnce(ProductId, UserId) -> Event,
+    ) -> Result<Product> {
+        // Admin-only whatever the product; checked before loading so
+        // non-admins learn nothing about which ids exist.
+        authorize(actor, Action::ModerateProduct, &Resource::Marketplace)?;
+        let product = self.products.get(id).await?.ok_or_else(|| Error::not_found("product"))?;
+        let status = transition(product.status, &action)?;
+        let event = event(product.id, product.vendor_id);
+        let expected = product.version;
+        self.save(product, status, expected, vec![event]).await
+    }
+
+    /// Sets status, bumps version and `updated_at`, and stores with a
+    /// compare-and-set on `expected`.
+    async fn save(
+        &self,
+        mut product: Product,
+        status: ProductStatus,
+        expected: u64,
+        events: Vec<Event>,
+    ) -> Result<Product> {
+        product.status = status;
+        product.version = expected + 1;
+        product.updated_at = self.clock.now();
+        self.products.update(&product, expected, &events).await?;
+        Ok(product)
+    }
+
+    async fn load_visible(&self, actor: Option<&Actor>, id: ProductId) -> Result<Product> {
+        let product = self.products.get(id).await?.ok_or_else(|| Error::not_found("product"))?;
+        let visible = product.status == ProductStatus::Approved
+            || actor.is_some_and(|a| can(a, Action::ViewUnpublishedProduct, &resource(&product)));
+        if visible { Ok(product) } else { Err(Error::not_found("product")) }
+    }
+}
+
+fn resource(product: &Product) -> Resource {
+    Resource::Product { vendor_id: product.vendor_id }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -1,0 +1,466 @@
+//! The consumer loop's single step: run the handlers for one delivery with
+//! inbox idempotency, retry with backoff, dead-letter when exhausted.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DeadLetter, DeadLetterId, DeadLetterStore, Delivery, Event, EventHandler, EventSubscriber, Inbox};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Exponential backoff without jitter: `base · factor^(attempt−1)`, capped
+/// at `max`.
+///
+/// No jitter because the delay is applied by the broker per message, and
+/// messages of one group fail at independent times; a thundering herd
+/// would need many messages failing in the same instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failed attempt.
+    pub base: Duration,
+    /// Growth per further attempt (≥ 1).
+    pub factor: u32,
+    /// The cap.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before redelivering after failed attempt `attempt` (1-based).
+    /// Saturates instead of overflowing; never exceeds `max`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1);
+        let multiplier = self.factor.max(1).checked_pow(exponent).unwrap_or(u32::MAX);
+        self.base.checked_mul(multiplier).unwrap_or(Duration::MAX).min(self.max)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { base: Duration::from_secs(1), factor: 2, max: Duration::from_secs(300) }
+    }
+}
+
+/// How a [`Dispatcher`] retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispatcherConfig {
+    /// Deliveries (the first included) before an event is dead-lettered.
+    pub max_attempts: u32,
+    /// The delay between attempts.
+    pub backoff: Backoff,
+    /// How long [`Dispatcher::process_one`] waits for a message
+    /// (`Duration::ZERO` in tests: return [`Outcome::Empty`] at once).
+    pub wait: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self { max_attempts: 5, backoff: Backoff::default(), wait: Duration::ZERO }
+    }
+}
+
+/// What one [`Dispatcher::process_one`] step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A delivery was handled by every interested handler and acked.
+    Processed,
+    /// A handler failed; the delivery was nacked for redelivery after `delay`.
+    Retrying {
+        /// The attempt that failed.
+        attempt: u32,
+        /// When it comes back.
+        delay: Duration,
+    },
+    /// A handler failed for good; the event was parked and acked.
+    DeadLettered(DeadLetterId),
+    /// Nothing was due.
+    Empty,
+}
+
+/// Why the handlers failed on one event.
+struct Failure {
+    message: String,
+    permanent: bool,
+}
+
+/// Runs [`EventHandler`]s over the deliveries of a consumer group.
+///
+/// Per delivery, each handler that [`EventHandler::handles`] the event type
+/// runs unless the [`Inbox`] records it already processed that event id
+/// (key `"{consumer}/{handler}"`); a success is recorded in the inbox. All
+/// interested handlers run even when one fails, so a poisoned handler does
+/// not hold the others back. If any failed, the delivery is nacked with
+/// [`Backoff`] until `max_attempts`, then parked in the [`DeadLetterStore`]
+/// and acked. A failure of kind [`ErrorKind::Invalid`] (malformed payload)
+/// is permanent and parked at once.
+pub struct Dispatcher {
+    subscriber: Arc<dyn EventSubscriber>,
+    inbox: Arc<dyn Inbox>,
+    dead_letters: Arc<dyn DeadLetterStore>,
+    handlers: Vec<Arc<dyn EventHandler>>,
+    clock: Arc<dyn Clock>,
+    config: DispatcherConfig,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("handlers", &self.handlers.iter().map(|h| h.name()).collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher running `handlers` over deliveries from `subscriber`.
+    pub fn new(
+        subscriber: Arc<dyn EventSubscriber>,
+        inbox: Arc<dyn Inbox>,
+        dead_letters: Arc<dyn DeadLetterStore>,
+        handlers: Vec<Arc<dyn EventHandler>>,
+        clock: Arc<dyn Clock>,
+        config: DispatcherConfig,
+    ) -> Self {
+        Self { subscriber, inbox, dead_letters, handlers, clock, config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DispatcherConfig {
+        &self.config
+    }
+
+    /// The dead-letter store, for listing parked events.
+    pub fn dead_letters(&self) -> &Arc<dyn DeadLetterStore> {
+        &self.dead_letters
+    }
+
+    /// Takes the next due delivery of group `consumer` and handles it.
+    ///
+    /// # Errors
+    /// Only the bus's or the dead-letter store's own failures (the delivery
+    /// then stays pending and comes back after the bus's ack wait); handler
+    /// failures are reported as [`Outcome::Retrying`] / [`Outcome::DeadLettered`].
+    pub async fn process_one(&self, consumer: &str) -> Result<Outcome> {
+        let Some(delivery) = self.subscriber.next(consumer, self.config.wait).await? else {
+            return Ok(Outcome::Empty);
+        };
+        match self.run_handlers(consumer, &delivery.event).await {
+            Ok(()) => {
+                self.subscriber.ack(&delivery).await?;
+                Ok(Outcome::Processed)
+            }
+            Err(failure) if failure.permanent || delivery.attempt >= self.config.max_attempts => {
+                let id = self.park(&delivery, failure.message).await?;
+                self.subscriber.ack(&delivery).await?;
+                Ok(Outcome::DeadLettered(id))
+            }
+            Err(failure) => {
+                let delay = self.config.backoff.delay(delivery.attempt);
+                tracing::info!(
+                    consumer,
+                    event_id = %delivery.event.id,
+                    event_type = %delivery.event.event_type,
+                    attempt = delivery.attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %failure.message,
+                    "event handling failed; will retry"
+                );
+                self.subscriber.nack(&delivery, delay).await?;
+                Ok(Outcome::Retrying { attempt: delivery.attempt, delay })
+            }
+        }
+    }
+
+    /// Calls [`Dispatcher::process_one`] until it returns [`Outcome::Empty`];
+    /// returns how many deliveries were taken. Deliveries nacked with a delay
+    /// are not due yet, so this terminates.
+    ///
+    /// # Errors
+    /// As [`Dispatcher::process_one`].
+    pub async fn drain(&self, consumer: &str) -> Result<usize> {
+        let mut taken = 0;
+        while self.process_one(consumer).await? != Outcome::Empty {
+            taken += 1;
+        }
+        Ok(taken)
+    }
+
+    /// Re-runs the handlers on dead letter `id`. On success the letter is
+    /// removed and [`Outcome::Processed`] returned; on failure it stays
+    /// parked with the new error and one more attempt, and
+    /// [`Outcome::DeadLettered`] is returned. Handlers that had succeeded
+    /// before are skipped through the inbox.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such letter; store failures.
+    pub async fn replay(&self, id: DeadLetterId) -> Result<Outcome> {
+        let letter = self.dead_letters.get(id).await?.ok_or_else(|| Error::not_found("dead letter"))?;
+        match self.run_handlers(&letter.consumer, &letter.event).await {
+            Ok(()) => {
+                self.dead_letters.remove(id).await?;
+                tracing::info!(dead_letter = %id, event_id = %letter.event.id, "dead letter replayed");
+                Ok(Outcome::Processed)
+            }
+            Err(failure) => {
+                let attempts = letter.attempts.saturating_add(1);
+                let stored = self
+                    .dead_letters
+                    .put(DeadLetter { error: failure.message, attempts, failed_at: self.clock.now(), ..letter })
+                    .await?;
+                Ok(Outcome::DeadLettered(stored))
+            }
+        }
+    }
+
+    async fn park(&self, delivery: &Delivery, error: String) -> Result<DeadLetterId> {
+        tracing::warn!(
+            consumer = %delivery.consumer,
+            event_id = %delivery.event.id,
+            event_type = %delivery.event.event_type,
+            attempts = delivery.attempt,
+            error = %error,
+            "event dead-lettered"
+        );
+        self.dead_letters
+            .put(DeadLetter {
+                id: DeadLetterId::new(),
+                consumer: delivery.consumer.clone(),
+                event: delivery.event.clone(),
+                error,
+                attempts: delivery.attempt,
+                failed_at: self.clock.now(),
+            })
+            .await
+    }
+
+    async fn run_handlers(&self, consumer: &str, event: &Event) -> Result<(), Failure> {
+        let mut errors = Vec::new();
+        let mut permanent = false;
+        for handler in self.handlers.iter().filter(|h| h.handles(event.event_type)) {
+            let key = format!("{consumer}/{}", handler.name());
+            if let Err(err) = self.run_one(handler.as_ref(), &key, event).await {
+                permanent |= err.kind() == ErrorKind::Invalid;
+                errors.push(format!("{}: {err}", handler.name()));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(Failure { message: errors.join("; "), permanent }) }
+    }
+
+    async fn run_one(&self, handler: &dyn EventHandler, key: &str, event: &Event) -> Result<()> {
+        if self.inbox.is_processed(key, event.id).await? {
+            return Ok(());
+        }
+        handler.handle(event).await?;
+        self.inbox.mark_processed(key, event.id).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::events::{
+        EventType, MockDeadLetterStore, MockEventHandler, MockEventSubscriber, MockInbox, Receipt, UserRegistered,
+    };
+    use crate::ids::UserId;
+    use proptest::prelude::*;
+
+    fn delivery(attempt: u32) -> Delivery {
+        Delivery {
+            event: Event::new(
+                &UserRegistered { user_id: UserId::new(), role: "customer".into() },
+                ManualClock::at_epoch_secs(0).now(),
+            ),
+            consumer: "worker".into(),
+            attempt,
+            receipt: Receipt::new("1"),
+        }
+    }
+
+    fn handler(name: &'static str, result: fn() -> Result<()>, times: usize) -> Arc<dyn EventHandler> {
+        let mut h = MockEventHandler::new();
+        h.expect_name().return_const(name);
+        h.expect_handles().returning(|t| t == EventType::UserRegistered);
+        h.expect_handle().times(times).returning(move |_| result());
+        Arc::new(h)
+    }
+
+    fn fresh_inbox() -> MockInbox {
+        let mut inbox = MockInbox::new();
+        inbox.expect_is_processed().returning(|_, _| Ok(false));
+        inbox.expect_mark_processed().returning(|_, _| Ok(true));
+        inbox
+    }
+
+    fn dispatcher(
+        sub: MockEventSubscriber,
+        inbox: MockInbox,
+        dlq: MockDeadLetterStore,
+        handlers: Vec<Arc<dyn EventHandler>>,
+    ) -> Dispatcher {
+        Dispatcher::new(
+            Arc::new(sub),
+            Arc::new(inbox),
+            Arc::new(dlq),
+            handlers,
+            Arc::new(ManualClock::at_epoch_secs(0)),
+            DispatcherConfig { max_attempts: 3, ..DispatcherConfig::default() },
+        )
+    }
+
+    fn boom() -> Result<()> {
+        Err(Error::unavailable("mailer", std::io::Error::other("smtp down")))
+    }
+
+    #[tokio::test]
+    async fn success_records_the_inbox_and_acks() {
+        let d = delivery(1);
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().return_once(move |_, _| Ok(Some(d)));
+        sub.expect_ack().times(1).returning(|_| Ok(()));
+        sub.expect_nack().never();
+        let mut inbox = MockInbox::new();
+        inbox.expect_is_processed().returning(|_, _| Ok(false));
+        inbox.expect_mark_processed().withf(|key, _| key == "worker/mail").times(1).returning(|_, _| Ok(true));
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![handler("mail", || Ok(()), 1)]);
+        assert_eq!(d.process_one("worker").await.unwrap(), Outcome::Processed);
+    }
+
+    #[tokio::test]
+    async fn a_handler_already_in_the_inbox_is_skipped() {
+        let d = delivery(2);
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().return_once(move |_, _| Ok(Some(d)));
+        sub.expect_ack().times(1).returning(|_| Ok(()));
+        let mut inbox = MockInbox::new();
+        inbox.expect_is_processed().returning(|key, _| Ok(key == "worker/done"));
+        inbox.expect_mark_processed().withf(|key, _| key == "worker/todo").times(1).returning(|_, _| Ok(true));
+        let handlers = vec![handler("done", || Ok(()), 0), handler("todo", || Ok(()), 1)];
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), handlers);
+        assert_eq!(d.process_one("worker").await.unwrap(), Outcome::Processed);
+    }
+
+    #[tokio::test]
+    async fn a_failure_nacks_with_backoff_and_still_runs_the_other_handlers() {
+        let d = delivery(2);
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().return_once(move |_, _| Ok(Some(d)));
+        sub.expect_ack().never();
+        sub.expect_nack().withf(|_, delay| *delay == Duration::from_secs(2)).times(1).returning(|_, _| Ok(()));
+        let handlers = vec![handler("bad", boom, 1), handler("good", || Ok(()), 1)];
+        let d = dispatcher(sub, fresh_inbox(), MockDeadLetterStore::new(), handlers);
+        assert_eq!(
+            d.process_one("worker").await.unwrap(),
+            Outcome::Retrying { attempt: 2, delay: Duration::from_secs(2) }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_parks_the_event_with_its_error_and_acks() {
+        let d = delivery(3);
+        let event_id = d.event.id;
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().return_once(move |_, _| Ok(Some(d)));
+        sub.expect_ack().times(1).returning(|_| Ok(()));
+        sub.expect_nack().never();
+        let mut dlq = MockDeadLetterStore::new();
+        dlq.expect_put()
+            .withf(move |l| {
+                l.event.id == event_id
+                    && l.attempts == 3
+                    && l.consumer == "worker"
+                    && l.error.contains("bad: mailer unavailable")
+            })
+            .times(1)
+            .returning(|l| Ok(l.id));
+        let d = dispatcher(sub, fresh_inbox(), dlq, vec![handler("bad", boom, 1)]);
+        assert!(matches!(d.process_one("worker").await.unwrap(), Outcome::DeadLettered(_)));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_payload_is_parked_at_once() {
+        let d = delivery(1);
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().return_once(move |_, _| Ok(Some(d)));
+        sub.expect_ack().times(1).returning(|_| Ok(()));
+        let mut dlq = MockDeadLetterStore::new();
+        dlq.expect_put().times(1).returning(|l| Ok(l.id));
+        let d = dispatcher(sub, fresh_inbox(), dlq, vec![handler("strict", || Err(Error::invalid("data", "bad")), 1)]);
+        assert!(matches!(d.process_one("worker").await.unwrap(), Outcome::DeadLettered(_)));
+    }
+
+    #[tokio::test]
+    async fn nothing_due_is_empty() {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next().returning(|_, _| Ok(None));
+        let d = dispatcher(sub, MockInbox::new(), MockDeadLetterStore::new(), vec![]);
+        assert_eq!(d.process_one("worker").await.unwrap(), Outcome::Empty);
+        assert_eq!(d.drain("worker").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn replay_removes_the_letter_on_success() {
+        let letter = DeadLetter {
+            id: DeadLetterId::new(),
+            consumer: "worker".into(),
+            event: delivery(1).event,
+            error: "x".into(),
+            attempts: 3,
+            failed_at: ManualClock::at_epoch_secs(0).now(),
+        };
+        let id = letter.id;
+        let mut dlq = MockDeadLetterStore::new();
+        dlq.expect_get().return_once(move |_| Ok(Some(letter)));
+        dlq.expect_remove().withf(move |x| *x == id).times(1).returning(|_| Ok(true));
+        let d = dispatcher(MockEventSubscriber::new(), fresh_inbox(), dlq, vec![handler("h", || Ok(()), 1)]);
+        assert_eq!(d.replay(id).await.unwrap(), Outcome::Processed);
+    }
+
+    #[tokio::test]
+    async fn a_failed_replay_keeps_the_letter_with_one_more_attempt() {
+        let letter = DeadLetter {
+            id: DeadLetterId::new(),
+            consumer: "worker".into(),
+            event: delivery(1).event,
+            error: "x".into(),
+            attempts: 3,
+            failed_at: ManualClock::at_epoch_secs(0).now(),
+        };
+        let id = letter.id;
+        let mut dlq = MockDeadLetterStore::new();
+        dlq.expect_get().return_once(move |_| Ok(Some(letter)));
+        dlq.expect_remove().never();
+        dlq.expect_put()
+            .withf(|l| l.attempts == 4 && !l.error.contains("smtp") && l.error.contains("mailer"))
+            .times(1)
+            .returning(|l| Ok(l.id));
+        let d = dispatcher(MockEventSubscriber::new(), fresh_inbox(), dlq, vec![handler("h", boom, 1)]);
+        assert_eq!(d.replay(id).await.unwrap(), Outcome::DeadLettered(id));
+    }
+
+    #[tokio::test]
+    async fn replaying_an_unknown_letter_is_not_found() {
+        let mut dlq = MockDeadLetterStore::new();
+        dlq.expect_get().returning(|_| Ok(None));
+        let d = dispatcher(MockEventSubscriber::new(), MockInbox::new(), dlq, vec![]);
+        assert_eq!(d.replay(DeadLetterId::new()).await.unwrap_err().code(), "not_found");
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base() {
+        let b = Backoff::default();
+        assert_eq!((1..=4).map(|a| b.delay(a).as_secs()).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
+        assert_eq!(b.delay(30), Duration::from_secs(300));
+    }
+
+    proptest! {
+        #[test]
+        fn backoff_is_monotone_and_capped(base_ms in 0u64..10_000, factor in 0u32..10, max_ms in 0u64..1_000_000, attempt in 1u32..200) {
+            let b = Backoff { base: Duration::from_millis(base_ms), factor, max: Duration::from_millis(max_ms) };
+            prop_assert!(b.delay(attempt) <= b.max);
+            prop_assert!(b.delay(attempt) <= b.delay(attempt + 1));
+            prop_assert_eq!(b.delay(1), b.base.min(b.max));
+        }
+    }
+}

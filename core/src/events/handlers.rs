@@ -1,0 +1,247 @@
+//! The marketplace's event handlers, as core services the dispatcher runs.
+//!
+//! | handler | on | does |
+//! |---|---|---|
+//! | [`FulfillmentHandler`] | `payment.succeeded` | order → paid, one license per line (`license.issued`), order → fulfilled (`order.fulfilled`, once) |
+//! | [`RevocationHandler`] | `order.refunded` | revokes the order's licenses (`license.revoked`) |
+//! | [`NotificationHandler`] | `order.placed`, `license.issued`, `order.refunded`, `product.approved`, `product.rejected` | notifies the buyer or vendor |
+//!
+//! Each is idempotent without the inbox: every step is a unique insert or
+//! a compare-and-set on a status, so concurrent or repeated deliveries of
+//! one event converge on the same state and emit each event once.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{
+    Event, EventHandler, EventType, LicenseIssued, OrderPlaced, OrderRefunded, PaymentSucceeded, ProductApproved,
+    ProductRejected,
+};
+use crate::error::Result;
+use crate::licensing::LicenseService;
+use crate::notifications::{NotificationService, Template};
+use crate::orders::{OrderService, OrderStatus};
+
+/// Why licenses are revoked on `order.refunded`.
+pub const REFUND_REASON: &str = "refund";
+
+/// `payment.succeeded` → paid → licenses issued → fulfilled.
+pub struct FulfillmentHandler {
+    orders: Arc<OrderService>,
+    licenses: Arc<LicenseService>,
+}
+
+impl fmt::Debug for FulfillmentHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FulfillmentHandler").finish_non_exhaustive()
+    }
+}
+
+impl FulfillmentHandler {
+    /// A handler driving `orders` and `licenses`.
+    pub fn new(orders: Arc<OrderService>, licenses: Arc<LicenseService>) -> Self {
+        Self { orders, licenses }
+    }
+}
+
+#[async_trait]
+impl EventHandler for FulfillmentHandler {
+    fn name(&self) -> &'static str {
+        "fulfillment"
+    }
+
+    fn handles(&self, event_type: EventType) -> bool {
+        event_type == EventType::PaymentSucceeded
+    }
+
+    /// Each step is idempotent, so a crash between steps is repaired by the
+    /// redelivery: `mark_paid` returns an already-paid order as is,
+    /// `issue_for_order` inserts only missing licenses (unique per line),
+    /// and only the `mark_fulfilled` call whose compare-and-set moved the
+    /// order emits `order.fulfilled`.
+    async fn handle(&self, event: &Event) -> Result<()> {
+        let payment: PaymentSucceeded = event.decode()?;
+        let order = self.orders.mark_paid(payment.order_id, event).await?;
+        match order.status {
+            OrderStatus::Paid => {}
+            OrderStatus::Refunded => return self.revoke_after_refund(&order, event).await,
+            // Fulfilled already (a redelivery) or canceled: nothing to issue.
+            _ => return Ok(()),
+        }
+        let licenses = self.licenses.issue_for_order(&order, event).await?;
+        let license_ids = licenses.iter().map(|l| l.id).collect();
+        if let Err(err) = self.orders.mark_fulfilled(order.id, license_ids, event).await {
+            // A refund can land between `mark_paid` and here. The revocation
+            // handler may then already have run and found no licenses, so the
+            // ones just issued must be revoked by us.
+            let current = self.orders.mark_paid(order.id, event).await?;
+            if current.status == OrderStatus::Refunded {
+                return self.revoke_after_refund(&current, event).await;
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+impl FulfillmentHandler {
+    /// Revokes whatever licenses exist for a refunded order. Idempotent, so
+    /// running it here as well as in [`RevocationHandler`] is harmless, and
+    /// it closes the window where licenses were issued from a stale `paid`
+    /// read after the refund's revocation had already run.
+    async fn revoke_after_refund(&self, order: &crate::orders::Order, event: &Event) -> Result<()> {
+        self.licenses.revoke_for_order(order.id, REFUND_REASON, event).await?;
+        Ok(())
+    }
+}
+
+/// `order.refunded` → the order's licenses are revoked.
+pub struct RevocationHandler {
+    licenses: Arc<LicenseService>,
+}
+
+impl fmt::Debug for RevocationHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationHandler").finish_non_exhaustive()
+    }
+}
+
+impl RevocationHandler {
+    /// A handler revoking through `licenses`.
+    pub fn new(licenses: Arc<LicenseService>) -> Self {
+        Self { licenses }
+    }
+}
+
+#[async_trait]
+impl EventHandler for RevocationHandler {
+    fn name(&self) -> &'static str {
+        "revocation"
+    }
+
+    fn handles(&self, event_type: EventType) -> bool {
+        event_type == EventType::OrderRefunded
+    }
+
+    async fn handle(&self, event: &Event) -> Result<()> {
+        let refund: OrderRefunded = event.decode()?;
+        self.licenses.revoke_for_order(refund.order_id, REFUND_REASON, event).await?;
+        Ok(())
+    }
+}
+
+/// Buyer and vendor notifications for order, license and moderation events.
+pub struct NotificationHandler {
+    notifications: Arc<NotificationService>,
+}
+
+impl fmt::Debug for NotificationHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationHandler").finish_non_exhaustive()
+    }
+}
+
+impl NotificationHandler {
+    /// A handler notifying through `notifications`.
+    pub fn new(notifications: Arc<NotificationService>) -> Self {
+        Self { notifications }
+    }
+}
+
+#[async_trait]
+impl EventHandler for NotificationHandler {
+    fn name(&self) -> &'static str {
+        "notifications"
+    }
+
+    fn handles(&self, event_type: EventType) -> bool {
+        matches!(
+            event_type,
+            EventType::OrderPlaced
+                | EventType::LicenseIssued
+                | EventType::OrderRefunded
+                | EventType::ProductApproved
+                | EventType::ProductRejected
+        )
+    }
+
+    async fn handle(&self, event: &Event) -> Result<()> {
+        let (user, order, template) = match event.event_type {
+            EventType::OrderPlaced => {
+                let d: OrderPlaced = event.decode()?;
+                (d.buyer_id, Some(d.order_id), Template::OrderPlaced)
+            }
+            EventType::LicenseIssued => {
+                let d: LicenseIssued = event.decode()?;
+                (d.buyer_id, Some(d.order_id), Template::LicenseIssued)
+            }
+            EventType::OrderRefunded => {
+                let d: OrderRefunded = event.decode()?;
+                (d.buyer_id, Some(d.order_id), Template::OrderRefunded)
+            }
+            EventType::ProductApproved => {
+                let d: ProductApproved = event.decode()?;
+                (d.vendor_id, None, Template::ProductApproved)
+            }
+            EventType::ProductRejected => {
+                let d: ProductRejected = event.decode()?;
+                (d.vendor_id, None, Template::ProductRejected)
+            }
+            // The dispatcher only passes the types `handles` accepts.
+            _ => return Ok(()),
+        };
+        self.notifications.notify_all(user, order, template, event).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::ids::{ProductId, UserId};
+    use crate::notifications::{MockNotificationRepository, MockNotificationSender, Preferences};
+    use mockall::predicate::eq;
+
+    #[tokio::test]
+    async fn a_rejection_notifies_the_vendor_with_the_reason() {
+        let vendor = UserId::new();
+        let mut repo = MockNotificationRepository::new();
+        repo.expect_get_preferences()
+            .with(eq(vendor))
+            .returning(|_| Ok(Preferences::new(&[crate::notifications::Channel::InApp]).unwrap()));
+        repo.expect_insert()
+            .withf(move |n| n.user_id == vendor && n.template == Template::ProductRejected && n.body.contains("blurry"))
+            .times(1)
+            .returning(|n| Ok(n.clone()));
+        repo.expect_update_status().returning(|id, status, attempts, sent_at| {
+            Ok(crate::notifications::Notification {
+                id,
+                user_id: UserId::new(),
+                order_id: None,
+                channel: crate::notifications::Channel::InApp,
+                template: Template::ProductRejected,
+                body: String::new(),
+                status,
+                attempts,
+                created_at: sent_at.unwrap(),
+                sent_at,
+                dedup_key: String::new(),
+            })
+        });
+        let mut sender = MockNotificationSender::new();
+        sender.expect_send().times(1).returning(|_| Ok(()));
+        let clock = Arc::new(ManualClock::at_epoch_secs(0));
+        let svc = NotificationService::new(Arc::new(repo), Arc::new(sender), clock.clone());
+        let handler = NotificationHandler::new(Arc::new(svc));
+        let event = Event::new(
+            &ProductRejected { product_id: ProductId::new(), vendor_id: vendor, reason: "blurry".into() },
+            clock.now(),
+        );
+        assert!(handler.handles(event.event_type));
+        assert!(!handler.handles(EventType::PaymentSucceeded));
+        handler.handle(&event).await.unwrap();
+    }
+}

@@ -1,0 +1,156 @@
+//! The outbox relay: moves committed events from the outbox to the bus.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{EventPublisher, OutboxStore};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+
+/// Publishes the outbox. Several relays may run at once (one per worker
+/// replica): leases keep them from publishing the same entry concurrently,
+/// and an entry is marked published only after the bus accepted it.
+///
+/// Ordering: one relay publishes a claimed batch in `seq` order; across
+/// relays (or after a failed publish) order is not guaranteed, which
+/// at-least-once consumers tolerate anyway.
+pub struct Relay {
+    outbox: Arc<dyn OutboxStore>,
+    publisher: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relay").field("lease", &self.lease).finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// The default lease on claimed entries: long enough for a slow
+    /// publish, short enough that a crashed relay's batch is soon retried.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+    /// A relay from `outbox` to `publisher`.
+    pub fn new(outbox: Arc<dyn OutboxStore>, publisher: Arc<dyn EventPublisher>, clock: Arc<dyn Clock>) -> Self {
+        Self { outbox, publisher, clock, lease: Self::DEFAULT_LEASE }
+    }
+
+    /// Sets how long a claimed batch stays reserved for this relay.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Claims up to `limit` entries, publishes them and marks them
+    /// published; returns how many were published (0: nothing to do).
+    ///
+    /// # Errors
+    /// The publisher's or the store's error. A failed publish releases the
+    /// batch so the next call retries it; nothing is marked published.
+    pub async fn relay_once(&self, limit: usize) -> Result<usize> {
+        let now = self.clock.now();
+        let lease =
+            chrono::Duration::from_std(self.lease).map_err(|e| Error::internal("relay lease out of range", e))?;
+        let batch = self.outbox.claim(limit, now, now + lease).await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+        let events: Vec<_> = batch.into_iter().map(|e| e.event).collect();
+        if let Err(err) = self.publisher.publish(&events).await {
+            tracing::warn!(error = %err, batch = seqs.len(), "outbox publish failed; releasing the batch");
+            // Best effort: if the release fails too, the lease runs out.
+            if let Err(release_err) = self.outbox.release(&seqs).await {
+                tracing::warn!(error = %release_err, "releasing the outbox batch failed");
+            }
+            return Err(err);
+        }
+        self.outbox.mark_published(&seqs).await?;
+        tracing::debug!(published = seqs.len(), "outbox batch published");
+        Ok(seqs.len())
+    }
+
+    /// Calls [`Relay::relay_once`] until the outbox has nothing left to
+    /// claim; returns the total published.
+    ///
+    /// # Errors
+    /// As [`Relay::relay_once`].
+    pub async fn drain(&self, batch: usize) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.relay_once(batch).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::events::{Event, MockEventPublisher, MockOutboxStore, OutboxEntry, UserRegistered};
+    use crate::ids::UserId;
+    use mockall::predicate::eq;
+
+    fn entry(seq: u64, clock: &ManualClock) -> OutboxEntry {
+        OutboxEntry {
+            seq,
+            event: Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, clock.now()),
+        }
+    }
+
+    #[tokio::test]
+    async fn publishes_the_claimed_batch_then_marks_it_published() {
+        let clock = ManualClock::at_epoch_secs(1_000);
+        let batch = vec![entry(1, &clock), entry(2, &clock)];
+        let ids: Vec<_> = batch.iter().map(|e| e.event.id).collect();
+        let now = clock.now();
+        let mut outbox = MockOutboxStore::new();
+        outbox
+            .expect_claim()
+            .withf(move |limit, at, until| *limit == 10 && *at == now && *until == now + chrono::Duration::seconds(30))
+            .times(1)
+            .return_once(move |_, _, _| Ok(batch));
+        outbox.expect_mark_published().with(eq(vec![1u64, 2])).times(1).returning(|_| Ok(()));
+        outbox.expect_release().never();
+        let mut publisher = MockEventPublisher::new();
+        publisher
+            .expect_publish()
+            .withf(move |events| events.iter().map(|e| e.id).collect::<Vec<_>>() == ids)
+            .times(1)
+            .returning(|_| Ok(()));
+        let relay = Relay::new(Arc::new(outbox), Arc::new(publisher), Arc::new(clock));
+        assert_eq!(relay.relay_once(10).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_releases_the_batch_and_marks_nothing() {
+        let clock = ManualClock::at_epoch_secs(1_000);
+        let batch = vec![entry(7, &clock)];
+        let mut outbox = MockOutboxStore::new();
+        outbox.expect_claim().return_once(move |_, _, _| Ok(batch));
+        outbox.expect_mark_published().never();
+        outbox.expect_release().with(eq(vec![7u64])).times(1).returning(|_| Ok(()));
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().returning(|_| Err(Error::unavailable("bus", std::io::Error::other("down"))));
+        let relay = Relay::new(Arc::new(outbox), Arc::new(publisher), Arc::new(clock));
+        assert_eq!(relay.relay_once(10).await.unwrap_err().code(), "unavailable");
+    }
+
+    #[tokio::test]
+    async fn an_empty_outbox_publishes_nothing() {
+        let clock = ManualClock::at_epoch_secs(1_000);
+        let mut outbox = MockOutboxStore::new();
+        outbox.expect_claim().returning(|_, _, _| Ok(vec![]));
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().never();
+        let relay = Relay::new(Arc::new(outbox), Arc::new(publisher), Arc::new(clock));
+        assert_eq!(relay.drain(10).await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,102 @@
+//! The notification ports: where notifications and preferences are stored,
+//! and how they are sent.
+//!
+//! Unlike the other repositories these methods take no `events`: a
+//! notification is a sink of the event flow and emits no domain event.
+
+use async_trait::async_trait;
+
+use super::{Notification, NotificationStatus, Preferences};
+use crate::catalog::{Page, PageRequest};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::ids::{NotificationId, OrderId, UserId};
+
+/// Where notifications and per-user preferences live.
+///
+/// # Example
+/// ```
+/// # futures::executor::block_on(async {
+/// use bazaar_core::catalog::PageRequest;
+/// use bazaar_core::notifications::{NotificationRepository, Preferences};
+/// use bazaar_core::ids::UserId;
+/// use bazaar_memory::MemoryNotifications;
+///
+/// let repo = MemoryNotifications::new();
+/// let user = UserId::new();
+/// assert_eq!(repo.get_preferences(user).await.unwrap(), Preferences::default());
+/// assert_eq!(repo.list_for_user(user, PageRequest::default()).await.unwrap().total, 0);
+/// # });
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NotificationRepository: Send + Sync {
+    /// Stores `notification` unless one with the same `dedup_key` exists,
+    /// and returns the stored record: `notification` itself when it was
+    /// inserted, else the existing one unchanged (compare ids to tell).
+    ///
+    /// MUST be atomic per `dedup_key` (a unique constraint): concurrent
+    /// inserts of one key store exactly one record and all return it.
+    async fn insert(&self, notification: &Notification) -> Result<Notification>;
+
+    /// The notification with `id`, if any.
+    async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
+
+    /// `user`'s notifications, newest first (by `created_at`, then id),
+    /// one page of them, with the user's total.
+    async fn list_for_user(&self, user: UserId, page: PageRequest) -> Result<Page<Notification>>;
+
+    /// Every notification about `order`, oldest first.
+    async fn list_for_order(&self, order: OrderId) -> Result<Vec<Notification>>;
+
+    /// Sets status, attempts and `sent_at`; returns the updated record.
+    ///
+    /// MUST return [`crate::Error::NotFound`] for an unknown id.
+    async fn update_status(
+        &self,
+        id: NotificationId,
+        status: NotificationStatus,
+        attempts: u32,
+        sent_at: Option<Timestamp>,
+    ) -> Result<Notification>;
+
+    /// `user`'s preferences; [`Preferences::default`] when never set.
+    async fn get_preferences(&self, user: UserId) -> Result<Preferences>;
+
+    /// Replaces `user`'s preferences.
+    async fn set_preferences(&self, user: UserId, preferences: Preferences) -> Result<()>;
+}
+
+/// Delivers a notification on its channel.
+///
+/// # Example
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::sync::Arc;
+/// use bazaar_core::clock::{Clock, ManualClock};
+/// use bazaar_core::events::{Event, ProductApproved};
+/// use bazaar_core::ids::{ProductId, UserId};
+/// use bazaar_core::notifications::{NotificationService, Template};
+/// use bazaar_memory::{MemoryNotifications, RecordingSender};
+///
+/// let clock = Arc::new(ManualClock::at_epoch_secs(0));
+/// let sender = Arc::new(RecordingSender::new());
+/// let service = NotificationService::new(Arc::new(MemoryNotifications::new()), sender.clone(), clock.clone());
+/// let vendor = UserId::new();
+/// let cause = Event::new(&ProductApproved { product_id: ProductId::new(), vendor_id: vendor }, clock.now());
+/// service.notify(vendor, None, Template::ProductApproved, &cause).await.unwrap();
+/// service.notify(vendor, None, Template::ProductApproved, &cause).await.unwrap();
+/// // In-app and e-mail by default, each sent once however often the event arrives.
+/// assert_eq!(sender.sent().len(), 2);
+/// # });
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NotificationSender: Send + Sync {
+    /// Sends `notification` on `notification.channel`.
+    ///
+    /// MUST return `Ok` only once the channel accepted it, and map delivery
+    /// failures to [`crate::Error::Unavailable`]. May be called again for the
+    /// same notification after a failure (at-least-once).
+    async fn send(&self, notification: &Notification) -> Result<()>;
+}

@@ -1,0 +1,344 @@
+//! Idempotency keys: the same request sent twice with one key takes effect
+//! once, and the second caller gets the first response.
+//!
+//! Rules (Stripe's): same key + same request → the stored first response;
+//! same key + a different request → [`Error::IdempotencyMismatch`]; a key
+//! whose first request is still running → [`Error::InFlight`]. A request
+//! that fails is *abandoned*, freeing its key for a retry. Records expire
+//! after a TTL and are then treated as absent.
+//!
+//! Keys are scoped (the buyer's id for orders) so two users' keys never
+//! collide. The request is identified by [`request_hash`]: SHA-256 over a
+//! canonical JSON form (object keys sorted, no whitespace), so field order
+//! in the sender's JSON does not matter.
+
+use async_trait::async_trait;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+
+/// The longest accepted key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A validated idempotency key: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a key.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `idempotency_key` when it is empty, longer
+    /// than 255 bytes, or holds anything but visible ASCII (`!`..=`~`).
+    pub fn parse(key: &str) -> Result<Self> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid("idempotency_key", "must be 1 to 255 visible ASCII characters"));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> String {
+        k.0
+    }
+}
+
+/// The first response to a keyed request, replayed to later identical ones.
+///
+/// Transport-agnostic on purpose: `status` is the status the transport
+/// should answer with (HTTP-shaped because that is the common case; a gRPC
+/// server maps it like any other status) and `body` the response payload as
+/// JSON, which the core can turn back into its own result type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// The status code of the first response (201 for a placed order).
+    pub status: u16,
+    /// The first response's body.
+    pub body: serde_json::Value,
+}
+
+/// What [`IdempotencyStore::begin`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// No live record: this caller owns the key and must `complete` or `abandon` it.
+    Started,
+    /// A completed record with the same request: answer with it.
+    Replay(StoredResponse),
+    /// A live record with a different request hash.
+    Mismatch,
+    /// A live record with the same request, still being processed.
+    InFlight,
+}
+
+/// One stored key. Adapters may store it as they like; [`IdempotencyRecord::decide`]
+/// holds the rules so every adapter applies the same ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// The hash of the request that took the key.
+    pub request_hash: String,
+    /// Its response, once completed.
+    pub response: Option<StoredResponse>,
+    /// After this instant the record counts as absent.
+    pub expires_at: Timestamp,
+}
+
+impl IdempotencyRecord {
+    /// A fresh in-flight record for a request started at `now`.
+    pub fn started(request_hash: &str, now: Timestamp, ttl: Duration) -> Self {
+        Self { request_hash: request_hash.to_owned(), response: None, expires_at: now + ttl }
+    }
+
+    /// Whether the record still counts at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at
+    }
+
+    /// The outcome of a `begin` with `request_hash` at `now` given what is stored.
+    /// [`IdempotencyBegin::Started`] means the caller must store
+    /// [`IdempotencyRecord::started`] in the same atomic step.
+    pub fn decide(existing: Option<&Self>, request_hash: &str, now: Timestamp) -> IdempotencyBegin {
+        match existing.filter(|r| r.is_live(now)) {
+            None => IdempotencyBegin::Started,
+            Some(r) if r.request_hash != request_hash => IdempotencyBegin::Mismatch,
+            Some(IdempotencyRecord { response: Some(resp), .. }) => IdempotencyBegin::Replay(resp.clone()),
+            Some(_) => IdempotencyBegin::InFlight,
+        }
+    }
+}
+
+/// Where idempotency records live.
+///
+/// # Example
+/// ```
+/// use bazaar_core::clock::{Clock, ManualClock};
+/// use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+/// use bazaar_memory::MemoryIdempotency;
+/// # futures::executor::block_on(async {
+/// let store = MemoryIdempotency::new();
+/// let now = ManualClock::at_epoch_secs(1_700_000_000).now();
+/// let ttl = chrono::Duration::hours(24);
+/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Started);
+/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::InFlight);
+/// let resp = StoredResponse { status: 201, body: serde_json::json!({"id": 1}) };
+/// store.complete("buyer", "k1", resp.clone()).await.unwrap();
+/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Replay(resp));
+/// assert_eq!(store.begin("buyer", "k1", "other", now, ttl).await.unwrap(), IdempotencyBegin::Mismatch);
+/// # });
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `(scope, key)` for a request hashing to `request_hash`.
+    ///
+    /// MUST be atomic: of any number of concurrent `begin`s on one absent
+    /// key exactly one gets [`IdempotencyBegin::Started`]. MUST follow
+    /// [`IdempotencyRecord::decide`]: a record with `expires_at <= now` is
+    /// absent (and is replaced by the new one); a started record expires at
+    /// `now + ttl`.
+    async fn begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<IdempotencyBegin>;
+
+    /// Stores the response of the request that started `(scope, key)`;
+    /// later identical requests replay it. Keeps the record's expiry.
+    ///
+    /// MUST return [`Error::Conflict`] and change nothing when no in-flight
+    /// record exists for the key (never started, abandoned, or completed).
+    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()>;
+
+    /// Forgets an in-flight `(scope, key)` so the request can be retried.
+    /// MUST NOT remove a completed record; abandoning an absent key is a no-op.
+    async fn abandon(&self, scope: &str, key: &str) -> Result<()>;
+}
+
+/// The SHA-256 (lower-case hex) of `request`'s canonical JSON: object keys
+/// sorted at every depth, no insignificant whitespace.
+///
+/// # Errors
+/// [`Error::Internal`] when `request` cannot be serialized to JSON.
+pub fn request_hash<T: Serialize + ?Sized>(request: &T) -> Result<String> {
+    let value = serde_json::to_value(request).map_err(|e| Error::internal("hashing a request", e))?;
+    let mut canonical = String::new();
+    write_canonical(&value, &mut canonical);
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            // serde_json's map is sorted unless `preserve_order` is enabled
+            // somewhere in the build; sort explicitly so the hash never
+            // depends on a feature flag.
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use proptest::prelude::*;
+
+    #[test]
+    fn keys_are_visible_ascii_up_to_255() {
+        assert!(IdempotencyKey::parse("order-2024-01_abc:1").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["", " ", "a b", "tab\t", "é", "\u{7f}"] {
+            let err = IdempotencyKey::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("idempotency_key"), "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn hash_ignores_key_order_and_whitespace_but_not_values() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"b": [1, {"y": 2, "x": 1}], "a": "s"}"#).unwrap();
+        let b: serde_json::Value = serde_json::from_str(r#"{"a":"s","b":[1,{"x":1,"y":2}]}"#).unwrap();
+        let c: serde_json::Value = serde_json::from_str(r#"{"a":"s","b":[{"x":1,"y":2},1]}"#).unwrap();
+        assert_eq!(request_hash(&a).unwrap(), request_hash(&b).unwrap());
+        assert_ne!(request_hash(&a).unwrap(), request_hash(&c).unwrap());
+        assert_eq!(request_hash(&a).unwrap().len(), 64);
+    }
+
+    #[test]
+    fn expired_records_are_absent() {
+        let now = ManualClock::at_epoch_secs(1_000).now();
+        let rec = IdempotencyRecord::started("h", now, Duration::seconds(10));
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "h", now), IdempotencyBegin::InFlight);
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "x", now), IdempotencyBegin::Mismatch);
+        let later = now + Duration::seconds(10);
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "x", later), IdempotencyBegin::Started);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Begin { key: u8, body: u8 },
+        Complete { key: u8, status: u16 },
+        Abandon { key: u8 },
+        Advance { secs: i64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..3, 0u8..3).prop_map(|(key, body)| Op::Begin { key, body }),
+            3 => (0u8..3, 200u16..205).prop_map(|(key, status)| Op::Complete { key, status }),
+            1 => (0u8..3).prop_map(|key| Op::Abandon { key }),
+            1 => (0i64..40).prop_map(|secs| Op::Advance { secs }),
+        ]
+    }
+
+    /// What a key's history says the answer must be, kept independently of
+    /// `IdempotencyRecord`: who took the key, when, and what they answered.
+    #[derive(Debug, Clone)]
+    struct Claim {
+        body: u8,
+        at: i64,
+        answer: Option<u16>,
+    }
+
+    proptest! {
+        /// Any sequence of begin/complete/abandon over a few keys and bodies
+        /// follows the rules, with a 30 s TTL.
+        #[test]
+        fn begin_follows_the_rules(ops in proptest::collection::vec(op(), 1..60)) {
+            const TTL: i64 = 30;
+            let clock = ManualClock::at_epoch_secs(0);
+            let mut store: HashMap<u8, IdempotencyRecord> = HashMap::new();
+            let mut claims: HashMap<u8, Claim> = HashMap::new();
+            for op in ops {
+                let now = clock.now();
+                let t = now.timestamp();
+                claims.retain(|_, c| t < c.at + TTL);
+                match op {
+                    Op::Begin { key, body } => {
+                        let hash = format!("body-{body}");
+                        let got = IdempotencyRecord::decide(store.get(&key), &hash, now);
+                        let expected = match claims.get(&key) {
+                            None => IdempotencyBegin::Started,
+                            Some(c) if c.body != body => IdempotencyBegin::Mismatch,
+                            Some(Claim { answer: Some(s), .. }) => IdempotencyBegin::Replay(StoredResponse {
+                                status: *s,
+                                body: serde_json::json!({ "key": key, "body": c_body(&claims, key) }),
+                            }),
+                            Some(_) => IdempotencyBegin::InFlight,
+                        };
+                        prop_assert_eq!(&got, &expected);
+                        if got == IdempotencyBegin::Started {
+                            store.insert(key, IdempotencyRecord::started(&hash, now, Duration::seconds(TTL)));
+                            claims.insert(key, Claim { body, at: t, answer: None });
+                        }
+                    }
+                    Op::Complete { key, status } => {
+                        // Only the owner of an in-flight claim completes it, as the service does.
+                        if let Some(c) = claims.get_mut(&key).filter(|c| c.answer.is_none()) {
+                            c.answer = Some(status);
+                            let body = serde_json::json!({ "key": key, "body": c.body });
+                            if let Some(r) = store.get_mut(&key) {
+                                r.response = Some(StoredResponse { status, body });
+                            }
+                        }
+                    }
+                    Op::Abandon { key } => {
+                        if claims.get(&key).is_some_and(|c| c.answer.is_none()) {
+                            claims.remove(&key);
+                            store.remove(&key);
+                        }
+                    }
+                    Op::Advance { secs } => clock.advance(Duration::seconds(secs)),
+                }
+            }
+        }
+    }
+
+    fn c_body(claims: &HashMap<u8, Claim>, key: u8) -> u8 {
+        claims[&key].body
+    }
+}

@@ -1,0 +1,81 @@
+//! The order store port.
+
+use async_trait::async_trait;
+
+use super::{Order, OrderStatus};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::events::Event;
+use crate::ids::{OrderId, UserId};
+
+/// Where orders live.
+///
+/// Every mutating method commits the change and its `events` (to the
+/// outbox) atomically, or neither.
+///
+/// # Example
+/// ```
+/// use bazaar_core::clock::{Clock, ManualClock};
+/// use bazaar_core::ids::{OrderId, UserId};
+/// use bazaar_core::money::{Currency, Money};
+/// use bazaar_core::orders::{Order, OrderRepository, OrderStatus};
+/// use bazaar_memory::{MemoryOrders, MemoryOutbox};
+/// # futures::executor::block_on(async {
+/// let repo = MemoryOrders::new(MemoryOutbox::new());
+/// let now = ManualClock::at_epoch_secs(1_700_000_000).now();
+/// let order = Order {
+///     id: OrderId::new(), buyer_id: UserId::new(), lines: vec![],
+///     total: Money::new(0, Currency::USD), status: OrderStatus::Paid,
+///     created_at: now, updated_at: now,
+/// };
+/// repo.insert(&order, &[]).await.unwrap();
+/// let done = repo.transition(order.id, OrderStatus::Paid, OrderStatus::Fulfilled, now, &[]).await.unwrap();
+/// assert_eq!(done.status, OrderStatus::Fulfilled);
+/// // The compare-and-set fails once the status has moved on.
+/// assert!(repo.transition(order.id, OrderStatus::Paid, OrderStatus::Refunded, now, &[]).await.is_err());
+/// # });
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// Stores a new order with its events.
+    ///
+    /// MUST return [`crate::Error::Conflict`] and change nothing when an
+    /// order with this id exists.
+    async fn insert(&self, order: &Order, events: &[Event]) -> Result<()>;
+
+    /// The order with this id, if any.
+    async fn get(&self, id: OrderId) -> Result<Option<Order>>;
+
+    /// One page (1-based `page`, `limit` per page) of `buyer`'s orders,
+    /// newest first (`created_at` then id, descending), with the total count
+    /// of the buyer's orders. A page past the end is empty.
+    async fn list_for_buyer(&self, buyer: UserId, page: u32, limit: u32) -> Result<(Vec<Order>, u64)>;
+
+    /// Compare-and-set on the status: moves the order from `from` to `to`,
+    /// sets `updated_at = at`, commits `events`, and returns the stored order.
+    ///
+    /// Does not judge whether `from → to` is a legal transition (the
+    /// service does, with [`super::transition`]); it only guarantees that of
+    /// concurrent callers with the same `from` exactly one wins.
+    ///
+    /// MUST return [`crate::Error::NotFound`] (entity `order`) when the
+    /// order does not exist, and [`crate::Error::InvalidTransition`]
+    /// (entity `order`, `from` = the *current* status, action
+    /// `transition_to_<to>`) when the current status is not `from`; both
+    /// change nothing and commit no events.
+    async fn transition(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<Order>;
+}
+
+/// The error [`OrderRepository::transition`] returns when the compare fails;
+/// shared so every adapter words it the same.
+pub fn stale_status(current: OrderStatus, to: OrderStatus) -> crate::Error {
+    crate::Error::transition("order", current, format!("transition_to_{to}"))
+}

@@ -1,0 +1,532 @@
+//! The order service: place (idempotently), read, cancel, and the steps the
+//! payment and licensing handlers drive (mark paid, mark fulfilled), plus
+//! admin refunds.
+//!
+//! Each step is one compare-and-set on the order's status, so concurrent or
+//! repeated deliveries of the same event change the order once and emit its
+//! event once; the loser re-reads and answers from the current state.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
+use super::pricing::price_lines;
+use super::repository::OrderRepository;
+use super::state::{OrderEvent, OrderStatus, transition};
+use super::{Order, PlaceOrder};
+use crate::auth::{Action, Actor, Resource, authorize};
+use crate::catalog::{Page, PageRequest, Product, ProductRepository};
+use crate::clock::Clock;
+use crate::error::{Error, FieldError, Result};
+use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSucceeded};
+use crate::ids::{LicenseId, OrderId, ProductId};
+use crate::licensing::{LicenseRepository, LicenseStatus};
+use crate::money::{Currency, FeeRate};
+use crate::payments::PaymentService;
+
+/// The status stored with a placed order's idempotent response.
+const CREATED: u16 = 201;
+
+/// How often a step that lost a compare-and-set re-reads and retries.
+/// Statuses only move forward, so two rounds always settle it; three is slack.
+const MAX_ROUNDS: usize = 3;
+
+/// Tunables of the order service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderConfig {
+    /// The platform's commission on every line (default 20 %).
+    pub fee_rate: FeeRate,
+    /// The currency of an order whose lines are all free (default USD).
+    pub default_currency: Currency,
+    /// How long an idempotency key is remembered (default 24 h, Stripe's).
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for OrderConfig {
+    fn default() -> Self {
+        Self { fee_rate: FeeRate::DEFAULT, default_currency: Currency::USD, idempotency_ttl: Duration::hours(24) }
+    }
+}
+
+/// Orders and their life cycle.
+pub struct OrderService {
+    orders: Arc<dyn OrderRepository>,
+    products: Arc<dyn ProductRepository>,
+    licenses: Arc<dyn LicenseRepository>,
+    payments: Arc<PaymentService>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    clock: Arc<dyn Clock>,
+    config: OrderConfig,
+}
+
+impl std::fmt::Debug for OrderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl OrderService {
+    /// A service with the default [`OrderConfig`].
+    pub fn new(
+        orders: Arc<dyn OrderRepository>,
+        products: Arc<dyn ProductRepository>,
+        licenses: Arc<dyn LicenseRepository>,
+        payments: Arc<PaymentService>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { orders, products, licenses, payments, idempotency, clock, config: OrderConfig::default() }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: OrderConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &OrderConfig {
+        &self.config
+    }
+
+    /// The actor buys the requested products.
+    ///
+    /// With an `idempotency_key` (scoped to the buyer): the same key and
+    /// request again return the first order (as it was when placed); the
+    /// same key with another request is [`Error::IdempotencyMismatch`]; a
+    /// key whose first request is still running is [`Error::InFlight`]. A
+    /// failed request frees its key for a retry.
+    ///
+    /// A paid order gets a payment intent (`requires_payment_method`); if
+    /// creating it fails the order is still placed and paying creates it.
+    /// A free order is placed as `paid` with `order.placed` and a zero
+    /// `payment.succeeded`, so the payment handler fulfils it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `idempotency_key`, `items` (1 to 20),
+    /// `items[i].product_id` (repeated, unknown, not purchasable, the
+    /// actor's own, another currency); [`Error::Conflict`] when the buyer
+    /// already holds an active license for one of the products; the
+    /// idempotency errors above; store errors.
+    pub async fn place(&self, actor: &Actor, request: PlaceOrder, idempotency_key: Option<&str>) -> Result<Order> {
+        authorize(actor, Action::PlaceOrder, &Resource::Marketplace)?;
+        let Some(key) = idempotency_key else {
+            return self.place_once(actor, &request).await;
+        };
+        let key = IdempotencyKey::parse(key)?;
+        let scope = actor.user_id.to_string();
+        let hash = request_hash(&request)?;
+        let now = self.clock.now();
+        match self.idempotency.begin(&scope, key.as_str(), &hash, now, self.config.idempotency_ttl).await? {
+            IdempotencyBegin::Started => {}
+            IdempotencyBegin::Replay(first) => {
+                return serde_json::from_value(first.body).map_err(|e| Error::internal("replaying a placed order", e));
+            }
+            IdempotencyBegin::Mismatch => return Err(Error::IdempotencyMismatch),
+            IdempotencyBegin::InFlight => return Err(Error::InFlight),
+        }
+        match self.place_once(actor, &request).await {
+            Ok(order) => {
+                let body = serde_json::to_value(&order).map_err(|e| Error::internal("storing a placed order", e))?;
+                // The order exists either way; failing the request now would
+                // invite a retry that places a second one.
+                if let Err(e) =
+                    self.idempotency.complete(&scope, key.as_str(), StoredResponse { status: CREATED, body }).await
+                {
+                    tracing::warn!(order = %order.id, error = %e, "could not store the idempotent response");
+                }
+                Ok(order)
+            }
+            Err(e) => {
+                if let Err(abandon) = self.idempotency.abandon(&scope, key.as_str()).await {
+                    tracing::warn!(error = %abandon, "could not free an idempotency key; it frees itself at expiry");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn place_once(&self, actor: &Actor, request: &PlaceOrder) -> Result<Order> {
+        request.validate()?;
+        let now = self.clock.now();
+        let products = self.purchasable_products(actor, request).await?;
+        self.refuse_already_licensed(actor, &products).await?;
+        let (lines, total) = price_lines(&products, self.config.fee_rate, self.config.default_currency)?;
+        let free = total.is_zero();
+        let order = Order {
+            id: OrderId::new(),
+            buyer_id: actor.user_id,
+            lines,
+            total,
+            status: if free { OrderStatus::Paid } else { OrderStatus::PendingPayment },
+            created_at: now,
+            updated_at: now,
+        };
+        let placed = Event::new(&OrderPlaced { order_id: order.id, buyer_id: order.buyer_id, total }, now)
+            .correlated(Some(order.id.as_uuid()));
+        if free {
+            // The intent first: if the order insert then fails, an orphan
+            // zero intent is harmless, while an event naming a missing
+            // intent would not be.
+            let intent = self.payments.record_free_order(&order).await?;
+            let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: total };
+            let paid = Event::new(&paid, now).caused_by(&placed);
+            self.orders.insert(&order, &[placed, paid]).await?;
+        } else {
+            self.orders.insert(&order, &[placed]).await?;
+            if let Err(e) = self.payments.create_for_order(&order).await {
+                tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
+            }
+        }
+        Ok(order)
+    }
+
+    async fn purchasable_products(&self, actor: &Actor, request: &PlaceOrder) -> Result<Vec<Product>> {
+        let mut products = Vec::with_capacity(request.items.len());
+        let mut errors = Vec::new();
+        for (i, item) in request.items.iter().enumerate() {
+            let field = format!("items[{i}].product_id");
+            match self.products.get(item.product_id).await? {
+                None => errors.push(FieldError::new(field, "no such product")),
+                Some(p) if !p.is_purchasable() => errors.push(FieldError::new(field, "is not available for purchase")),
+                Some(p) if p.vendor_id == actor.user_id => errors.push(FieldError::new(field, "is your own product")),
+                Some(p) => products.push(p),
+            }
+        }
+        if errors.is_empty() { Ok(products) } else { Err(Error::Validation(errors)) }
+    }
+
+    async fn refuse_already_licensed(&self, actor: &Actor, products: &[Product]) -> Result<()> {
+        let now = self.clock.now();
+        let held: HashSet<ProductId> = self
+            .licenses
+            .list_for_buyer(actor.user_id)
+            .await?
+            .into_iter()
+            .filter(|l| l.status(now) == LicenseStatus::Active)
+            .map(|l| l.product_id)
+            .collect();
+        match products.iter().enumerate().find(|(_, p)| held.contains(&p.id)) {
+            Some((i, p)) => {
+                Err(Error::Conflict(format!("already licensed: items[{i}].product_id {} is already yours", p.id)))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// An order, for its buyer or an admin.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Forbidden`] for anyone else.
+    pub async fn get(&self, actor: &Actor, id: OrderId) -> Result<Order> {
+        let order = self.load(id).await?;
+        authorize(actor, Action::ViewOrder, &Resource::Order { buyer_id: order.buyer_id })?;
+        Ok(order)
+    }
+
+    /// The actor's own orders, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn list_mine(&self, actor: &Actor, page: PageRequest) -> Result<Page<Order>> {
+        let (items, total) = self.orders.list_for_buyer(actor.user_id, page.page(), page.limit()).await?;
+        Ok(Page { items, total, page: page.page(), limit: page.limit() })
+    }
+
+    /// The buyer cancels an order that is still pending payment (its
+    /// payment intent is canceled first, so it cannot be paid afterwards).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Forbidden`] unless the actor is the
+    /// buyer; [`Error::InvalidTransition`] unless the order is pending
+    /// payment (or its intent already succeeded).
+    pub async fn cancel(&self, actor: &Actor, id: OrderId) -> Result<Order> {
+        let order = self.load(id).await?;
+        // Cancelling is the buyer's own act on the order, like paying it.
+        authorize(actor, Action::PayOrder, &Resource::Order { buyer_id: order.buyer_id })?;
+        let to = transition(order.status, OrderEvent::Cancel)?;
+        self.payments.cancel_for_order(order.id).await?;
+        self.orders.transition(order.id, order.status, to, self.clock.now(), &[]).await
+    }
+
+    /// Marks an order paid because of `cause` (its `payment.succeeded`).
+    /// Idempotent: an order already paid, fulfilled or refunded is returned
+    /// unchanged, so a redelivered event is harmless. Emits no event.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Validation`] on `cause` when it is a
+    /// `payment.succeeded` for another order; [`Error::Integrity`] when its
+    /// amount is not the order's total; [`Error::InvalidTransition`] for a
+    /// canceled order.
+    pub async fn mark_paid(&self, order_id: OrderId, cause: &Event) -> Result<Order> {
+        let payment = cause.decode::<PaymentSucceeded>().ok();
+        if payment.as_ref().is_some_and(|p| p.order_id != order_id) {
+            return Err(Error::invalid("cause", "is a payment for another order"));
+        }
+        let mut order = self.load(order_id).await?;
+        for _ in 0..MAX_ROUNDS {
+            match order.status {
+                OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Refunded => {
+                    return Ok(order);
+                }
+                status => {
+                    let to = transition(status, OrderEvent::PaymentSucceeded)?;
+                    if let Some(p) = payment.as_ref().filter(|p| p.amount != order.total) {
+                        return Err(Error::Integrity(format!(
+                            "payment of {} for order {} totalling {}",
+                            p.amount, order.id, order.total
+                        )));
+                    }
+                    match self.orders.transition(order.id, status, to, self.clock.now(), &[]).await {
+                        Err(Error::InvalidTransition { .. }) => order = self.load(order_id).await?,
+                        other => return other,
+                    }
+                }
+            }
+        }
+        Err(Error::Conflict(format!("order {order_id} kept changing while being marked paid")))
+    }
+
+    /// Marks a paid order fulfilled with one license per line (in line
+    /// order), committing `order.fulfilled` caused by `cause`. Idempotent:
+    /// an order already fulfilled (or refunded) is returned unchanged and
+    /// only the caller whose compare-and-set moved it emits the event.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Validation`] on `license_ids` unless
+    /// there is one per line; [`Error::InvalidTransition`] for an unpaid or
+    /// canceled order.
+    pub async fn mark_fulfilled(&self, order_id: OrderId, license_ids: Vec<LicenseId>, cause: &Event) -> Result<Order> {
+        let mut order = self.load(order_id).await?;
+        for _ in 0..MAX_ROUNDS {
+            match order.status {
+                OrderStatus::Fulfilled | OrderStatus::Refunded => return Ok(order),
+                status => {
+                    let to = transition(status, OrderEvent::Fulfil)?;
+                    if license_ids.len() != order.lines.len() {
+                        return Err(Error::invalid(
+                            "license_ids",
+                            format!("expected one per line ({}), got {}", order.lines.len(), license_ids.len()),
+                        ));
+                    }
+                    let now = self.clock.now();
+                    let fulfilled =
+                        OrderFulfilled { order_id, buyer_id: order.buyer_id, license_ids: license_ids.clone() };
+                    let event = Event::new(&fulfilled, now).caused_by(cause);
+                    match self.orders.transition(order_id, status, to, now, &[event]).await {
+                        Err(Error::InvalidTransition { .. }) => order = self.load(order_id).await?,
+                        other => return other,
+                    }
+                }
+            }
+        }
+        Err(Error::Conflict(format!("order {order_id} kept changing while being fulfilled")))
+    }
+
+    /// An admin refunds a paid or fulfilled order in full: the provider
+    /// refunds what is left of the capture (key derived from the intent,
+    /// hence from the order), then the order becomes `refunded` with an
+    /// `order.refunded` event, on which the licensing handler revokes the
+    /// licenses. Safe to retry: a refund already made is not made again.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Forbidden`] for non-admins;
+    /// [`Error::InvalidTransition`] for an order that is not paid or
+    /// fulfilled; provider and integrity errors from the refund.
+    pub async fn refund(&self, actor: &Actor, order_id: OrderId) -> Result<Order> {
+        let mut order = self.load(order_id).await?;
+        authorize(actor, Action::RefundOrder, &Resource::Order { buyer_id: order.buyer_id })?;
+        for _ in 0..MAX_ROUNDS {
+            let to = transition(order.status, OrderEvent::Refund)?;
+            if !order.total.is_zero() {
+                let intent = self.payments.find_for_order(order.id).await?.ok_or_else(|| {
+                    Error::Integrity(format!("order {} was paid but has no payment intent", order.id))
+                })?;
+                let left = intent.refundable();
+                if left.minor() > 0 {
+                    self.payments.refund(order.id, left).await?;
+                }
+            }
+            let now = self.clock.now();
+            let refunded = OrderRefunded { order_id, buyer_id: order.buyer_id, amount: order.total };
+            let event = Event::new(&refunded, now).correlated(Some(order_id.as_uuid()));
+            match self.orders.transition(order_id, order.status, to, now, &[event]).await {
+                // Fulfilled meanwhile (or refunded by a concurrent admin):
+                // judge again; the provider refund above is not repeated.
+                Err(Error::InvalidTransition { .. }) => order = self.load(order_id).await?,
+                other => return other,
+            }
+        }
+        Err(Error::Conflict(format!("order {order_id} kept changing while being refunded")))
+    }
+
+    async fn load(&self, id: OrderId) -> Result<Order> {
+        self.orders.get(id).await?.ok_or_else(|| Error::not_found("order"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::catalog::MockProductRepository;
+    use crate::catalog::fixtures::approved;
+    use crate::clock::ManualClock;
+    use crate::ids::UserId;
+    use crate::licensing::MockLicenseRepository;
+    use crate::orders::{MockIdempotencyStore, MockOrderRepository};
+    use crate::payments::{MockPaymentProvider, MockPaymentRepository, ProviderIntent};
+    use futures::executor::block_on;
+    use mockall::predicate::eq;
+
+    /// Mocks for every port; each test states the calls it expects.
+    #[derive(Default)]
+    struct Mocks {
+        orders: MockOrderRepository,
+        products: MockProductRepository,
+        licenses: MockLicenseRepository,
+        idempotency: MockIdempotencyStore,
+        intents: MockPaymentRepository,
+        provider: MockPaymentProvider,
+    }
+
+    impl Mocks {
+        fn service(mut self) -> OrderService {
+            let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
+            self.provider.expect_name().return_const("mock".to_owned());
+            let payments = PaymentService::new(
+                Arc::new(self.intents),
+                Arc::new(MockOrderRepository::new()),
+                Arc::new(self.provider),
+                clock.clone(),
+            );
+            OrderService::new(
+                Arc::new(self.orders),
+                Arc::new(self.products),
+                Arc::new(self.licenses),
+                Arc::new(payments),
+                Arc::new(self.idempotency),
+                clock,
+            )
+        }
+    }
+
+    fn buyer() -> Actor {
+        Actor::new(UserId::new(), Role::Customer)
+    }
+
+    #[test]
+    fn a_replayed_key_answers_from_the_store_and_touches_nothing_else() {
+        let me = buyer();
+        let mut m = Mocks::default();
+        let stored = Order {
+            id: OrderId::new(),
+            buyer_id: me.user_id,
+            lines: vec![],
+            total: crate::money::Money::new(5, Currency::USD),
+            status: OrderStatus::PendingPayment,
+            created_at: crate::catalog::fixtures::at(0),
+            updated_at: crate::catalog::fixtures::at(0),
+        };
+        let body = serde_json::to_value(&stored).unwrap();
+        m.idempotency
+            .expect_begin()
+            .withf(move |scope, key, _, _, _| scope == me.user_id.to_string() && key == "k")
+            .times(1)
+            .returning(move |_, _, _, _, _| {
+                Ok(IdempotencyBegin::Replay(StoredResponse { status: 201, body: body.clone() }))
+            });
+        m.products.expect_get().times(0);
+        m.orders.expect_insert().times(0);
+        m.idempotency.expect_complete().times(0);
+        let got = block_on(m.service().place(&me, PlaceOrder::new([ProductId::new()]), Some("k"))).unwrap();
+        assert_eq!(got, stored);
+    }
+
+    #[test]
+    fn a_failed_placement_abandons_its_key_and_never_completes_it() {
+        let me = buyer();
+        let mut m = Mocks::default();
+        m.idempotency.expect_begin().times(1).returning(|_, _, _, _, _| Ok(IdempotencyBegin::Started));
+        m.products.expect_get().times(1).returning(|_| Ok(None));
+        m.orders.expect_insert().times(0);
+        m.idempotency.expect_complete().times(0);
+        m.idempotency.expect_abandon().with(eq(me.user_id.to_string()), eq("k")).times(1).returning(|_, _| Ok(()));
+        let err = block_on(m.service().place(&me, PlaceOrder::new([ProductId::new()]), Some("k"))).unwrap_err();
+        assert_eq!(err.code(), "validation");
+    }
+
+    #[test]
+    fn a_placed_order_is_stored_once_gets_its_intent_and_completes_its_key() {
+        let me = buyer();
+        let product = approved("Workflow pack", 0);
+        let price = product.pricing.price().unwrap();
+        let mut m = Mocks::default();
+        m.idempotency.expect_begin().times(1).returning(|_, _, _, _, _| Ok(IdempotencyBegin::Started));
+        let p = product.clone();
+        m.products.expect_get().with(eq(product.id)).times(1).returning(move |_| Ok(Some(p.clone())));
+        m.licenses.expect_list_for_buyer().with(eq(me.user_id)).times(1).returning(|_| Ok(vec![]));
+        m.orders
+            .expect_insert()
+            .withf(|o, events| {
+                o.status == OrderStatus::PendingPayment
+                    && events.len() == 1
+                    && events[0].event_type == crate::events::EventType::OrderPlaced
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.intents.expect_get_by_order().times(1).returning(|_| Ok(None));
+        m.provider
+            .expect_create_intent()
+            .withf(move |amount, order_id, key| *amount == price && key == format!("order:{order_id}:create_intent"))
+            .times(1)
+            .returning(|amount, _, _| {
+                Ok(ProviderIntent {
+                    provider_ref: "pi_1".into(),
+                    status: crate::payments::IntentStatus::RequiresPaymentMethod,
+                    amount: amount.minor(),
+                    currency: amount.currency().code().into(),
+                    decline_code: None,
+                })
+            });
+        m.intents.expect_insert().times(1).returning(|_, _| Ok(()));
+        m.idempotency
+            .expect_complete()
+            .withf(|_, key, resp| key == "k" && resp.status == 201)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        m.idempotency.expect_abandon().times(0);
+        let order = block_on(m.service().place(&me, PlaceOrder::new([product.id]), Some("k"))).unwrap();
+        assert_eq!(order.total, price);
+    }
+
+    #[test]
+    fn a_lost_compare_and_set_rereads_and_emits_nothing() {
+        let mut m = Mocks::default();
+        let me = buyer();
+        let paid = Order {
+            id: OrderId::new(),
+            buyer_id: me.user_id,
+            lines: vec![],
+            total: crate::money::Money::new(0, Currency::USD),
+            status: OrderStatus::Paid,
+            created_at: crate::catalog::fixtures::at(0),
+            updated_at: crate::catalog::fixtures::at(0),
+        };
+        let fulfilled = Order { status: OrderStatus::Fulfilled, ..paid.clone() };
+        let mut reads = vec![fulfilled.clone(), paid.clone()];
+        m.orders.expect_get().times(2).returning(move |_| Ok(reads.pop()));
+        m.orders
+            .expect_transition()
+            .times(1)
+            .returning(|_, _, to, _, _| Err(crate::orders::stale_status(OrderStatus::Fulfilled, to)));
+        let cause = Event::new(
+            &crate::events::UserRegistered { user_id: me.user_id, role: "customer".into() },
+            crate::catalog::fixtures::at(0),
+        );
+        let got = block_on(m.service().mark_fulfilled(paid.id, vec![], &cause)).unwrap();
+        assert_eq!(got, fulfilled);
+    }
+}

@@ -1,0 +1,400 @@
+//! The sandbox payment provider: a deterministic, in-process stand-in for
+//! Stripe, the embedded default and the provider of every test.
+//!
+//! Test cards (Stripe's names): `pm_card_visa` succeeds, `pm_card_declined`
+//! is declined with `card_declined`, `pm_card_3ds` requires action (finish
+//! it with [`SandboxProvider::complete_action`]); any other method is a
+//! validation error. References count up (`pi_sandbox_000001`), so runs are
+//! reproducible. Idempotency keys are honoured per operation: a repeated
+//! key returns the first result without charging again, and a repeated key
+//! with different parameters is [`Error::IdempotencyMismatch`].
+//!
+//! Every state change also queues a webhook signed with the sandbox's
+//! secret; [`SandboxProvider::take_webhooks`] hands them to a test, which
+//! can deliver them (or replay, reorder or tamper with them).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::IntentStatus;
+use super::provider::{PaymentProvider, ProviderIntent, ProviderRefund, WebhookEvent, WebhookKind};
+use super::webhook;
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Result};
+use crate::ids::OrderId;
+use crate::money::Money;
+
+/// The sandbox's provider name.
+pub const SANDBOX: &str = "sandbox";
+
+/// A succeeding test card.
+pub const PM_CARD_VISA: &str = "pm_card_visa";
+/// A declined test card (`card_declined`).
+pub const PM_CARD_DECLINED: &str = "pm_card_declined";
+/// A test card that requires 3-D Secure.
+pub const PM_CARD_3DS: &str = "pm_card_3ds";
+
+/// A webhook the sandbox would have sent: the signature header and raw body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedWebhook {
+    /// The `t=…,v1=…` signature header.
+    pub signature: String,
+    /// The raw JSON body.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct SandboxIntent {
+    amount: Money,
+    status: IntentStatus,
+    decline_code: Option<String>,
+    refunded: i64,
+}
+
+impl SandboxIntent {
+    fn view(&self, provider_ref: &str) -> ProviderIntent {
+        ProviderIntent {
+            provider_ref: provider_ref.to_owned(),
+            status: self.status,
+            amount: self.amount.minor(),
+            currency: self.amount.currency().code().to_owned(),
+            decline_code: self.decline_code.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    counter: u64,
+    intents: HashMap<String, SandboxIntent>,
+    /// (operation, key) → (fingerprint of the parameters, result).
+    keyed: HashMap<(&'static str, String), (String, Keyed)>,
+    captures: u64,
+    webhooks: Vec<SignedWebhook>,
+}
+
+#[derive(Debug, Clone)]
+enum Keyed {
+    Intent(ProviderIntent),
+    Refund(ProviderRefund),
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn replay(&self, op: &'static str, key: &str, fingerprint: &str) -> Result<Option<Keyed>> {
+        match self.keyed.get(&(op, key.to_owned())) {
+            Some((fp, _)) if fp != fingerprint => Err(Error::IdempotencyMismatch),
+            Some((_, result)) => Ok(Some(result.clone())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The sandbox provider. Cheap to share behind an `Arc`.
+pub struct SandboxProvider {
+    clock: Arc<dyn Clock>,
+    secret: Vec<u8>,
+    accepted: Vec<Vec<u8>>,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for SandboxProvider {
+    // Hand-written so the webhook secret never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxProvider").field("intents", &self.state.lock().intents.len()).finish_non_exhaustive()
+    }
+}
+
+impl SandboxProvider {
+    /// A sandbox signing its webhooks with `webhook_secret` at the clock's time.
+    pub fn new(clock: Arc<dyn Clock>, webhook_secret: Vec<u8>) -> Self {
+        Self { clock, accepted: vec![webhook_secret.clone()], secret: webhook_secret, state: Mutex::default() }
+    }
+
+    /// Also accepts webhooks signed with `secret` (key rotation).
+    pub fn accepting(mut self, secret: Vec<u8>) -> Self {
+        self.accepted.push(secret);
+        self
+    }
+
+    /// How many times money was captured (each success counts once).
+    pub fn captures(&self) -> u64 {
+        self.state.lock().captures
+    }
+
+    /// Drains the webhooks queued so far, oldest first.
+    pub fn take_webhooks(&self) -> Vec<SignedWebhook> {
+        std::mem::take(&mut self.state.lock().webhooks)
+    }
+
+    /// Signs `event` as the sandbox would send it (for tests crafting their own).
+    pub fn sign_event(&self, event: &WebhookEvent, at: Timestamp) -> SignedWebhook {
+        let body = serde_json::to_vec(event).expect("webhook events serialize");
+        SignedWebhook { signature: webhook::sign(&self.secret, at.timestamp(), &body), body }
+    }
+
+    /// Finishes the customer action (3-D Secure) of an intent in
+    /// `requires_action`: `approve` captures it, otherwise it is declined
+    /// with `authentication_failed`. Queues the matching webhook.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown reference;
+    /// [`Error::InvalidTransition`] unless the intent requires action.
+    pub fn complete_action(&self, provider_ref: &str, approve: bool) -> Result<ProviderIntent> {
+        let mut state = self.state.lock();
+        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        if intent.status != IntentStatus::RequiresAction {
+            return Err(Error::transition("payment_intent", intent.status, "complete_action"));
+        }
+        if approve {
+            intent.status = IntentStatus::Succeeded;
+            intent.decline_code = None;
+        } else {
+            intent.status = IntentStatus::RequiresPaymentMethod;
+            intent.decline_code = Some("authentication_failed".into());
+        }
+        let view = intent.view(provider_ref);
+        if approve {
+            state.captures += 1;
+        }
+        self.queue_intent_webhook(&mut state, &view);
+        Ok(view)
+    }
+
+    fn queue_intent_webhook(&self, state: &mut State, view: &ProviderIntent) {
+        let kind = match view.status {
+            IntentStatus::Succeeded => WebhookKind::PaymentSucceeded,
+            IntentStatus::RequiresPaymentMethod => WebhookKind::PaymentFailed,
+            IntentStatus::RequiresAction => WebhookKind::RequiresAction,
+            IntentStatus::Processing => WebhookKind::Processing,
+            IntentStatus::Canceled => WebhookKind::Canceled,
+            IntentStatus::RequiresConfirmation => return,
+        };
+        let n = state.next();
+        let event = WebhookEvent {
+            id: format!("evt_sandbox_{n:06}"),
+            kind,
+            provider_ref: view.provider_ref.clone(),
+            amount: view.amount,
+            currency: view.currency.clone(),
+            status: view.status,
+            decline_code: view.decline_code.clone(),
+        };
+        let signed = self.sign_event(&event, self.clock.now());
+        state.webhooks.push(signed);
+    }
+}
+
+#[async_trait::async_trait]
+impl PaymentProvider for SandboxProvider {
+    fn name(&self) -> String {
+        SANDBOX.to_owned()
+    }
+
+    async fn create_intent(&self, amount: Money, order_id: OrderId, idempotency_key: &str) -> Result<ProviderIntent> {
+        if amount.minor() <= 0 {
+            return Err(Error::invalid("amount", "must be positive"));
+        }
+        let fingerprint = format!("{order_id}:{}:{}", amount.minor(), amount.currency());
+        let mut state = self.state.lock();
+        if let Some(Keyed::Intent(done)) = state.replay("create", idempotency_key, &fingerprint)? {
+            return Ok(done);
+        }
+        let provider_ref = format!("pi_sandbox_{:06}", state.next());
+        let intent =
+            SandboxIntent { amount, status: IntentStatus::RequiresPaymentMethod, decline_code: None, refunded: 0 };
+        let view = intent.view(&provider_ref);
+        state.intents.insert(provider_ref, intent);
+        state.keyed.insert(("create", idempotency_key.to_owned()), (fingerprint, Keyed::Intent(view.clone())));
+        Ok(view)
+    }
+
+    async fn confirm(&self, provider_ref: &str, payment_method: &str, idempotency_key: &str) -> Result<ProviderIntent> {
+        let fingerprint = format!("{provider_ref}:{payment_method}");
+        let mut state = self.state.lock();
+        if let Some(Keyed::Intent(done)) = state.replay("confirm", idempotency_key, &fingerprint)? {
+            return Ok(done);
+        }
+        let outcome = match payment_method {
+            PM_CARD_VISA => (IntentStatus::Succeeded, None),
+            PM_CARD_DECLINED => (IntentStatus::RequiresPaymentMethod, Some("card_declined".to_owned())),
+            PM_CARD_3DS => (IntentStatus::RequiresAction, None),
+            _ => {
+                return Err(Error::invalid("payment_method", format!("unknown payment method {payment_method:?}")));
+            }
+        };
+        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        if intent.status.is_terminal() || intent.status == IntentStatus::Processing {
+            return Err(Error::transition("payment_intent", intent.status, "confirm"));
+        }
+        (intent.status, intent.decline_code) = outcome;
+        let view = intent.view(provider_ref);
+        if view.status == IntentStatus::Succeeded {
+            state.captures += 1;
+        }
+        state.keyed.insert(("confirm", idempotency_key.to_owned()), (fingerprint, Keyed::Intent(view.clone())));
+        self.queue_intent_webhook(&mut state, &view);
+        Ok(view)
+    }
+
+    async fn refund(&self, provider_ref: &str, amount: Money, idempotency_key: &str) -> Result<ProviderRefund> {
+        let fingerprint = format!("{provider_ref}:{}:{}", amount.minor(), amount.currency());
+        let mut state = self.state.lock();
+        if let Some(Keyed::Refund(done)) = state.replay("refund", idempotency_key, &fingerprint)? {
+            return Ok(done);
+        }
+        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        if intent.status != IntentStatus::Succeeded {
+            return Err(Error::transition("payment_intent", intent.status, "refund"));
+        }
+        if amount.currency() != intent.amount.currency() || amount.minor() <= 0 {
+            return Err(Error::invalid("amount", "must be positive and in the intent's currency"));
+        }
+        if intent.refunded + amount.minor() > intent.amount.minor() {
+            return Err(Error::Conflict("refund exceeds the captured amount".into()));
+        }
+        intent.refunded += amount.minor();
+        let (total_refunded, currency) = (intent.refunded, intent.amount.currency().code().to_owned());
+        let n = state.next();
+        let refund = ProviderRefund {
+            refund_ref: format!("re_sandbox_{n:06}"),
+            provider_ref: provider_ref.to_owned(),
+            amount: amount.minor(),
+            currency: currency.clone(),
+        };
+        state.keyed.insert(("refund", idempotency_key.to_owned()), (fingerprint, Keyed::Refund(refund.clone())));
+        let n = state.next();
+        let event = WebhookEvent {
+            id: format!("evt_sandbox_{n:06}"),
+            kind: WebhookKind::Refunded,
+            provider_ref: provider_ref.to_owned(),
+            amount: total_refunded,
+            currency,
+            status: IntentStatus::Succeeded,
+            decline_code: None,
+        };
+        let signed = self.sign_event(&event, self.clock.now());
+        state.webhooks.push(signed);
+        Ok(refund)
+    }
+
+    async fn retrieve(&self, provider_ref: &str) -> Result<ProviderIntent> {
+        let state = self.state.lock();
+        state.intents.get(provider_ref).map(|i| i.view(provider_ref)).ok_or_else(|| Error::not_found("payment_intent"))
+    }
+
+    fn verify_and_parse_webhook(
+        &self,
+        signature_header: &str,
+        raw_body: &[u8],
+        now: Timestamp,
+    ) -> Result<WebhookEvent> {
+        webhook::verify(signature_header, raw_body, &self.accepted, now, webhook::DEFAULT_TOLERANCE)?;
+        serde_json::from_slice(raw_body).map_err(|e| Error::invalid("body", format!("not a sandbox webhook: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::money::Currency;
+    use futures::executor::block_on;
+
+    fn sandbox() -> (SandboxProvider, ManualClock) {
+        let clock = ManualClock::at_epoch_secs(1_700_000_000);
+        (SandboxProvider::new(Arc::new(clock.clone()), b"whsec".to_vec()), clock)
+    }
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::USD)
+    }
+
+    #[test]
+    fn test_cards_behave_like_stripes() {
+        block_on(async {
+            let (p, _) = sandbox();
+            let a = p.create_intent(usd(500), OrderId::new(), "c1").await.unwrap();
+            assert_eq!(a.provider_ref, "pi_sandbox_000001");
+            assert_eq!(a.status, IntentStatus::RequiresPaymentMethod);
+            let declined = p.confirm(&a.provider_ref, PM_CARD_DECLINED, "k1").await.unwrap();
+            assert_eq!(declined.status, IntentStatus::RequiresPaymentMethod);
+            assert_eq!(declined.decline_code.as_deref(), Some("card_declined"));
+            let action = p.confirm(&a.provider_ref, PM_CARD_3DS, "k2").await.unwrap();
+            assert_eq!(action.status, IntentStatus::RequiresAction);
+            let done = p.complete_action(&a.provider_ref, true).unwrap();
+            assert_eq!(done.status, IntentStatus::Succeeded);
+            assert_eq!(p.captures(), 1);
+            let err = p.confirm(&a.provider_ref, PM_CARD_VISA, "k3").await.unwrap_err();
+            assert_eq!(err.code(), "invalid_transition");
+            let unknown = p.confirm(&a.provider_ref, "pm_card_amex", "k4").await.unwrap_err();
+            assert!(unknown.to_string().contains("payment_method"));
+        });
+    }
+
+    #[test]
+    fn idempotency_keys_never_charge_twice() {
+        block_on(async {
+            let (p, _) = sandbox();
+            let order = OrderId::new();
+            let a = p.create_intent(usd(500), order, "c1").await.unwrap();
+            assert_eq!(p.create_intent(usd(500), order, "c1").await.unwrap(), a);
+            assert!(matches!(p.create_intent(usd(501), order, "c1").await, Err(Error::IdempotencyMismatch)));
+            let paid = p.confirm(&a.provider_ref, PM_CARD_VISA, "k").await.unwrap();
+            assert_eq!(p.confirm(&a.provider_ref, PM_CARD_VISA, "k").await.unwrap(), paid);
+            assert_eq!(p.captures(), 1);
+            let r = p.refund(&a.provider_ref, usd(200), "r1").await.unwrap();
+            assert_eq!(p.refund(&a.provider_ref, usd(200), "r1").await.unwrap(), r);
+            assert_eq!(p.refund(&a.provider_ref, usd(301), "r2").await.unwrap_err().code(), "conflict");
+            p.refund(&a.provider_ref, usd(300), "r2").await.unwrap();
+        });
+    }
+
+    #[test]
+    fn webhooks_are_signed_and_parse_back() {
+        block_on(async {
+            let (p, clock) = sandbox();
+            let a = p.create_intent(usd(500), OrderId::new(), "c1").await.unwrap();
+            p.confirm(&a.provider_ref, PM_CARD_VISA, "k").await.unwrap();
+            let hooks = p.take_webhooks();
+            assert_eq!(hooks.len(), 1);
+            assert!(p.take_webhooks().is_empty());
+            let event = p.verify_and_parse_webhook(&hooks[0].signature, &hooks[0].body, clock.now()).unwrap();
+            assert_eq!(event.kind, WebhookKind::PaymentSucceeded);
+            assert_eq!((event.amount, event.currency.as_str()), (500, "USD"));
+            let mut tampered = hooks[0].body.clone();
+            tampered[0] = b' ';
+            assert_eq!(
+                p.verify_and_parse_webhook(&hooks[0].signature, &tampered, clock.now()).unwrap_err().code(),
+                "unauthenticated"
+            );
+            clock.advance(chrono::Duration::seconds(301));
+            assert!(p.verify_and_parse_webhook(&hooks[0].signature, &hooks[0].body, clock.now()).is_err());
+        });
+    }
+
+    #[test]
+    fn a_rotated_secret_is_still_accepted() {
+        let clock = ManualClock::at_epoch_secs(1_700_000_000);
+        let old = SandboxProvider::new(Arc::new(clock.clone()), b"old".to_vec());
+        let new = SandboxProvider::new(Arc::new(clock.clone()), b"new".to_vec()).accepting(b"old".to_vec());
+        let event = WebhookEvent {
+            id: "evt_1".into(),
+            kind: WebhookKind::Canceled,
+            provider_ref: "pi_1".into(),
+            amount: 1,
+            currency: "USD".into(),
+            status: IntentStatus::Canceled,
+            decline_code: None,
+        };
+        let signed = old.sign_event(&event, clock.now());
+        assert_eq!(new.verify_and_parse_webhook(&signed.signature, &signed.body, clock.now()).unwrap(), event);
+    }
+}

@@ -1,0 +1,312 @@
+//! Contract suites for the event ports ([`OutboxStore`], [`EventPublisher`] +
+//! [`EventSubscriber`], [`Inbox`], [`DeadLetterStore`]): every adapter runs
+//! these.
+//!
+//! Each function takes fresh, empty adapters. The outbox suites take an
+//! `append` function that commits events to the outbox the way the
+//! adapter's repositories do. The bus suite takes the adapter's ack wait and
+//! an `advance` function that moves the adapter's clock (a manual clock in
+//! memory; a sleep for brokers on real time, with a short ack wait). The
+//! concurrency suites take a `spawn` function that runs a future as a task
+//! on a multi-threaded runtime (e.g. `&|f| { tokio::spawn(f); }`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::DateTime;
+use futures::future::BoxFuture;
+
+use crate::clock::Timestamp;
+use crate::events::{
+    DeadLetter, DeadLetterId, DeadLetterStore, Delivery, Event, EventPublisher, EventSubscriber, Inbox, OutboxStore,
+    UserRegistered,
+};
+use crate::ids::{EventId, UserId};
+
+/// Runs a future as a task on a multi-threaded runtime.
+pub type Spawn<'a> = &'a (dyn Fn(BoxFuture<'static, ()>) + Send + Sync);
+
+/// Commits events to the outbox under test.
+pub type Append<'a> = &'a (dyn Fn(Vec<Event>) -> BoxFuture<'static, ()> + Send + Sync);
+
+fn t0() -> Timestamp {
+    DateTime::from_timestamp(1_700_000_000, 0).expect("in range")
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+fn event() -> Event {
+    Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, t0())
+}
+
+fn ids(events: &[Event]) -> Vec<EventId> {
+    events.iter().map(|e| e.id).collect()
+}
+
+/// Claims hand out unpublished entries oldest first under a lease; leased
+/// entries are skipped until the lease ends or is released; published
+/// entries never come back.
+pub async fn outbox_claims(store: &dyn OutboxStore, append: Append<'_>) {
+    let events = vec![event(), event(), event()];
+    append(events.clone()).await;
+
+    let first = store.claim(2, t0(), t0() + secs(30)).await.expect("claim");
+    assert_eq!(
+        first.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+        ids(&events[..2]),
+        "claim takes the oldest first, up to the limit"
+    );
+    assert!(first[0].seq < first[1].seq, "seq grows with commit order");
+    assert_eq!(first[0].event, events[0], "the event comes back intact");
+
+    let second = store.claim(10, t0(), t0() + secs(30)).await.expect("claim");
+    assert_eq!(second.iter().map(|e| e.event.id).collect::<Vec<_>>(), ids(&events[2..]), "leased entries are skipped");
+    assert!(store.claim(10, t0() + secs(29), t0() + secs(60)).await.expect("claim").is_empty(), "everything is leased");
+
+    store.release(&[second[0].seq]).await.expect("release");
+    let again = store.claim(10, t0() + secs(1), t0() + secs(31)).await.expect("claim");
+    assert_eq!(
+        again.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+        ids(&events[2..]),
+        "a released entry is claimable at once"
+    );
+
+    store.mark_published(&[first[0].seq]).await.expect("mark published");
+    store.mark_published(&[first[0].seq]).await.expect("marking twice is fine");
+    store.mark_published(&[u64::MAX]).await.expect("unknown seqs are ignored");
+    let expired = store.claim(10, t0() + secs(31), t0() + secs(61)).await.expect("claim");
+    assert_eq!(
+        expired.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+        ids(&events[1..]),
+        "expired leases are claimable; published entries are not"
+    );
+
+    store.release(&[first[0].seq]).await.expect("release");
+    store.mark_published(&expired.iter().map(|e| e.seq).collect::<Vec<_>>()).await.expect("mark published");
+    assert!(
+        store.claim(10, t0() + secs(1_000), t0() + secs(1_030)).await.expect("claim").is_empty(),
+        "releasing a published entry does not unpublish it"
+    );
+
+    let late = event();
+    append(vec![late.clone()]).await;
+    let tail = store.claim(10, t0() + secs(1_000), t0() + secs(1_030)).await.expect("claim");
+    assert_eq!(ids(&tail.into_iter().map(|e| e.event).collect::<Vec<_>>()), vec![late.id], "new entries keep coming");
+}
+
+/// Several relays claiming at once never hold the same entry, and together
+/// they claim everything.
+pub async fn outbox_claims_race(store: Arc<dyn OutboxStore>, append: Append<'_>, spawn: Spawn<'_>) {
+    const EVENTS: usize = 60;
+    const RELAYS: usize = 6;
+    append((0..EVENTS).map(|_| event()).collect()).await;
+    let mut done = Vec::new();
+    for _ in 0..RELAYS {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let store = store.clone();
+        spawn(Box::pin(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim(4, t0(), t0() + secs(3_600)).await.expect("claim");
+                if batch.is_empty() {
+                    break;
+                }
+                mine.extend(batch.into_iter().map(|e| e.seq));
+            }
+            let _ = tx.send(mine);
+        }));
+        done.push(rx);
+    }
+    let mut seen = HashSet::new();
+    for rx in done {
+        for seq in rx.await.expect("relay task finished") {
+            assert!(seen.insert(seq), "entry {seq} was handed to two relays at once");
+        }
+    }
+    assert_eq!(seen.len(), EVENTS, "the relays together claimed every entry");
+}
+
+async fn take(sub: &dyn EventSubscriber, group: &str) -> Option<Delivery> {
+    sub.next(group, Duration::ZERO).await.expect("next")
+}
+
+/// Publish → consume → ack; fan-out to every group; nack → redelivered
+/// after the delay with `attempt + 1`; unacked → redelivered after the ack
+/// wait; stale nacks are ignored; nothing is lost or handed out twice.
+pub async fn bus_delivery(
+    publisher: &dyn EventPublisher,
+    subscriber: &dyn EventSubscriber,
+    ack_wait: Duration,
+    advance: &(dyn Fn(Duration) + Send + Sync),
+) {
+    let (e1, e2) = (event(), event());
+    publisher.publish(&[e1.clone(), e2.clone()]).await.expect("publish");
+
+    // One group: in publish order, each once, then nothing while pending.
+    let d1 = take(subscriber, "group-a").await.expect("first event delivered");
+    let d2 = take(subscriber, "group-a").await.expect("second event delivered");
+    assert_eq!((d1.event.id, d1.attempt, d1.consumer.as_str()), (e1.id, 1, "group-a"), "first delivery");
+    assert_eq!(d1.event, e1, "the event arrives intact");
+    assert_eq!((d2.event.id, d2.attempt), (e2.id, 1), "second delivery in publish order");
+    assert!(take(subscriber, "group-a").await.is_none(), "pending messages are not handed to another consumer");
+    subscriber.ack(&d1).await.expect("ack");
+    subscriber.ack(&d1).await.expect("acking twice is fine");
+    subscriber.ack(&d2).await.expect("ack");
+
+    // A group created after the publish still sees everything.
+    let b1 = take(subscriber, "group-b").await.expect("fan-out to a second group");
+    let b2 = take(subscriber, "group-b").await.expect("fan-out to a second group");
+    assert_eq!((b1.event.id, b2.event.id), (e1.id, e2.id), "every group sees every event");
+
+    // nack with delay: not before the delay, then attempt 2.
+    let delay = ack_wait / 3;
+    subscriber.nack(&b1, delay).await.expect("nack");
+    assert!(take(subscriber, "group-b").await.is_none(), "a nacked message waits out its delay");
+    advance(delay + Duration::from_millis(50));
+    let b1_again = take(subscriber, "group-b").await.expect("nacked message redelivered");
+    assert_eq!((b1_again.event.id, b1_again.attempt), (e1.id, 2), "redelivery counts the attempt");
+    subscriber.nack(&b1, Duration::ZERO).await.expect("a stale nack is not an error");
+    assert!(take(subscriber, "group-b").await.is_none(), "a stale nack does not reschedule the current delivery");
+    subscriber.ack(&b1_again).await.expect("ack");
+
+    // Unacked: b2 comes back once the ack wait has passed.
+    advance(ack_wait + Duration::from_millis(50));
+    let b2_again = take(subscriber, "group-b").await.expect("unacked message redelivered after the ack wait");
+    assert_eq!((b2_again.event.id, b2_again.attempt), (e2.id, 2), "unacked redelivery counts the attempt");
+    subscriber.ack(&b2_again).await.expect("ack");
+
+    // Acked messages never come back, in either group.
+    advance(ack_wait + Duration::from_millis(50));
+    assert!(take(subscriber, "group-a").await.is_none(), "acked messages are gone");
+    assert!(take(subscriber, "group-b").await.is_none(), "acked messages are gone");
+
+    // New events reach existing groups.
+    let e3 = event();
+    publisher.publish(std::slice::from_ref(&e3)).await.expect("publish");
+    let a3 = take(subscriber, "group-a").await.expect("later events reach existing groups");
+    assert_eq!((a3.event.id, a3.attempt), (e3.id, 1), "later event");
+    subscriber.ack(&a3).await.expect("ack");
+}
+
+/// Many consumers of one group pulling at once: each message goes to
+/// exactly one of them.
+pub async fn bus_competing_consumers(
+    publisher: &dyn EventPublisher,
+    subscriber: Arc<dyn EventSubscriber>,
+    spawn: Spawn<'_>,
+) {
+    const EVENTS: usize = 40;
+    const CONSUMERS: usize = 8;
+    let events: Vec<Event> = (0..EVENTS).map(|_| event()).collect();
+    publisher.publish(&events).await.expect("publish");
+    let mut done = Vec::new();
+    for _ in 0..CONSUMERS {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let subscriber = subscriber.clone();
+        spawn(Box::pin(async move {
+            let mut mine = Vec::new();
+            while let Some(d) = subscriber.next("competing", Duration::ZERO).await.expect("next") {
+                subscriber.ack(&d).await.expect("ack");
+                mine.push(d.event.id);
+            }
+            let _ = tx.send(mine);
+        }));
+        done.push(rx);
+    }
+    let mut seen = HashSet::new();
+    for rx in done {
+        for id in rx.await.expect("consumer task finished") {
+            assert!(seen.insert(id), "event {id} was delivered to two consumers of one group");
+        }
+    }
+    assert_eq!(seen.len(), EVENTS, "the consumers together received every event");
+}
+
+/// Marks are per (consumer, event); only the first mark is "new".
+pub async fn inbox_marks(inbox: &dyn Inbox) {
+    let (a, b) = (EventId::new(), EventId::new());
+    assert!(!inbox.is_processed("g/h", a).await.expect("is_processed"), "fresh inbox knows nothing");
+    assert!(inbox.mark_processed("g/h", a).await.expect("mark"), "first mark is new");
+    assert!(!inbox.mark_processed("g/h", a).await.expect("mark"), "second mark is a duplicate");
+    assert!(inbox.is_processed("g/h", a).await.expect("is_processed"), "marked event is processed");
+    assert!(!inbox.is_processed("g/other", a).await.expect("is_processed"), "marks are per consumer");
+    assert!(!inbox.is_processed("g/h", b).await.expect("is_processed"), "marks are per event");
+    assert!(inbox.mark_processed("g/other", a).await.expect("mark"), "another consumer marks independently");
+}
+
+/// Concurrent marks of one pair: exactly one is new.
+pub async fn inbox_marks_race(inbox: Arc<dyn Inbox>, spawn: Spawn<'_>) {
+    let id = EventId::new();
+    let mut done = Vec::new();
+    for _ in 0..16 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let inbox = inbox.clone();
+        spawn(Box::pin(async move {
+            let _ = tx.send(inbox.mark_processed("race/h", id).await.expect("mark"));
+        }));
+        done.push(rx);
+    }
+    let mut new = 0;
+    for rx in done {
+        new += usize::from(rx.await.expect("task finished"));
+    }
+    assert_eq!(new, 1, "exactly one concurrent mark is new");
+}
+
+fn letter(consumer: &str, event: Event, failed_at: Timestamp) -> DeadLetter {
+    DeadLetter {
+        id: DeadLetterId::new(),
+        consumer: consumer.into(),
+        event,
+        error: "handler: boom".into(),
+        attempts: 5,
+        failed_at,
+    }
+}
+
+/// put / get / list (oldest first, paged) / count / remove; one letter per
+/// (consumer, event).
+pub async fn dead_letters(store: &dyn DeadLetterStore) {
+    assert_eq!(store.count().await.expect("count"), 0, "fresh store is empty");
+    let older = letter("worker", event(), t0());
+    let newer = letter("worker", event(), t0() + secs(10));
+    let id_newer = store.put(newer.clone()).await.expect("put");
+    let id_older = store.put(older.clone()).await.expect("put");
+    assert_eq!((id_newer, id_older), (newer.id, older.id), "put returns the new letter's id");
+    assert_eq!(store.get(older.id).await.expect("get"), Some(older.clone()), "get returns the letter intact");
+    assert_eq!(store.count().await.expect("count"), 2, "two letters");
+    let listed = store.list(0, 10).await.expect("list");
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), vec![older.id, newer.id], "oldest first");
+    assert_eq!(store.list(1, 10).await.expect("list").len(), 1, "offset skips");
+    assert_eq!(store.list(0, 1).await.expect("list")[0].id, older.id, "limit caps");
+
+    let again = DeadLetter {
+        id: DeadLetterId::new(),
+        error: "handler: worse".into(),
+        attempts: 6,
+        failed_at: t0() + secs(20),
+        ..older.clone()
+    };
+    assert_eq!(store.put(again).await.expect("put"), older.id, "re-parking keeps the existing letter's id");
+    let stored = store.get(older.id).await.expect("get").expect("still there");
+    assert_eq!(
+        (stored.error.as_str(), stored.attempts),
+        ("handler: worse", 6),
+        "re-parking updates error and attempts"
+    );
+    assert_eq!(store.count().await.expect("count"), 2, "still one letter per (consumer, event)");
+    let other_consumer = DeadLetter { id: DeadLetterId::new(), consumer: "mailer".into(), ..older.clone() };
+    assert_eq!(
+        store.put(other_consumer.clone()).await.expect("put"),
+        other_consumer.id,
+        "another consumer gets its own letter"
+    );
+
+    assert!(store.remove(older.id).await.expect("remove"), "remove reports an existing letter");
+    assert!(!store.remove(older.id).await.expect("remove"), "remove reports a missing letter");
+    assert_eq!(store.get(older.id).await.expect("get"), None, "removed letters are gone");
+    assert_eq!(store.count().await.expect("count"), 2, "the others stay");
+}
