@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng, TryRngCore};
 
 /// A source of cryptographically strong random bytes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Entropy: Send + Sync + fmt::Debug {
     /// Fills `buf` with random bytes.
     fn fill(&self, buf: &mut [u8]);
