@@ -1,0 +1,173 @@
+//! Licenses ([`LicenseRepository`]). One license per (order, product) is a
+//! table constraint; activation and download counting run the domain's own
+//! rules ([`License::activate`], [`License::consume_download`]) on the row
+//! read under the row lock, so concurrent calls can never exceed a limit.
+
+use async_trait::async_trait;
+use bazaar_core::clock::Timestamp;
+use bazaar_core::events::Event;
+use bazaar_core::ids::{LicenseId, OrderId, UserId};
+use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
+use bazaar_core::{Error, Result};
+use sqlx::Row;
+
+use crate::codec::{db_err, from_json, int, to_json};
+use crate::outbox::append;
+use crate::store::{PgStore, WriteTx};
+
+pub(crate) const INSERT: &str = "INSERT INTO licenses (id, key, buyer_id, product_id, order_id, version, doc)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(crate) const GET: &str = "SELECT doc FROM licenses WHERE id = $1";
+// Activation, download counting and status changes lock the row they check,
+// so concurrent calls on one license queue and each sees the last commit.
+pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM licenses WHERE id = $1 FOR UPDATE";
+pub(crate) const BY_KEY: &str = "SELECT doc FROM licenses WHERE key = $1";
+// `pk` is insertion order: "oldest first" as the in-memory store has it.
+pub(crate) const FOR_BUYER: &str = "SELECT doc FROM licenses WHERE buyer_id = $1 ORDER BY pk";
+pub(crate) const FOR_ORDER: &str = "SELECT doc FROM licenses WHERE order_id = $1 ORDER BY pk";
+// Guarded by the version read in the same transaction: a write can only
+// replace the exact row the rules were checked against.
+pub(crate) const SAVE: &str = "UPDATE licenses SET version = $3, doc = $4 WHERE id = $1 AND version = $2";
+
+/// Licenses in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgLicenses {
+    store: PgStore,
+}
+
+impl PgLicenses {
+    pub(crate) fn new(store: PgStore) -> Self {
+        Self { store }
+    }
+
+    async fn list(&self, sql: &'static str, key: String) -> Result<Vec<License>> {
+        let rows = sqlx::query(sql).bind(key).fetch_all(self.store.pool()).await.map_err(db_err)?;
+        rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
+    }
+
+    async fn one(&self, sql: &'static str, key: String) -> Result<Option<License>> {
+        let row = sqlx::query(sql).bind(key).fetch_optional(self.store.pool()).await.map_err(db_err)?;
+        row.map(|r| from_json(r.get::<&str, _>(0))).transpose()
+    }
+
+    /// Loads the license under the row lock, lets `f` change a copy by the
+    /// domain rules, and stores the copy if `f` succeeded and changed it.
+    async fn with_license<T>(&self, id: LicenseId, f: impl FnOnce(&mut License) -> Result<T> + Send) -> Result<T> {
+        let mut tx = self.store.write().await?;
+        let stored = load(&mut tx, id).await?;
+        let mut draft = stored.clone();
+        let out = f(&mut draft)?;
+        if draft != stored {
+            save(&mut tx, &draft, stored.version).await?;
+            self.store.commit(tx).await?;
+        }
+        Ok(out)
+    }
+}
+
+async fn load(tx: &mut WriteTx, id: LicenseId) -> Result<License> {
+    let row = sqlx::query(GET_FOR_UPDATE)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::not_found("license"))?;
+    from_json(row.get::<&str, _>(0))
+}
+
+async fn save(tx: &mut WriteTx, license: &License, expected_version: u64) -> Result<()> {
+    let done = sqlx::query(SAVE)
+        .bind(license.id.to_string())
+        .bind(int(expected_version)?)
+        .bind(int(license.version)?)
+        .bind(to_json(license)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if done.rows_affected() != 1 {
+        return Err(Error::internal("saving a license", "row changed under the row lock"));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl LicenseRepository for PgLicenses {
+    async fn insert(&self, license: &License, events: &[Event]) -> Result<()> {
+        self.store
+            .run(async {
+                let mut tx = self.store.write().await?;
+                sqlx::query(INSERT)
+                    .bind(license.id.to_string())
+                    .bind(license.key.as_str())
+                    .bind(license.buyer_id.to_string())
+                    .bind(license.product_id.to_string())
+                    .bind(license.order_id.to_string())
+                    .bind(int(license.version)?)
+                    .bind(to_json(license)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                append(&mut tx, events).await?;
+                self.store.commit(tx).await
+            })
+            .await
+    }
+
+    async fn get(&self, id: LicenseId) -> Result<Option<License>> {
+        self.store.run(async { self.one(GET, id.to_string()).await }).await
+    }
+
+    async fn get_by_key(&self, key: &str) -> Result<Option<License>> {
+        self.store.run(async { self.one(BY_KEY, key.to_owned()).await }).await
+    }
+
+    async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>> {
+        self.store.run(async { self.list(FOR_BUYER, buyer.to_string()).await }).await
+    }
+
+    async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>> {
+        self.store.run(async { self.list(FOR_ORDER, order.to_string()).await }).await
+    }
+
+    async fn activate(&self, id: LicenseId, fingerprint: &Fingerprint, now: Timestamp) -> Result<ActivationOutcome> {
+        self.store.run(async { self.with_license(id, |l| l.activate(fingerprint, now)).await }).await
+    }
+
+    async fn deactivate(&self, id: LicenseId, fingerprint: &Fingerprint, now: Timestamp) -> Result<()> {
+        self.store.run(async { self.with_license(id, |l| l.deactivate(fingerprint, now)).await }).await
+    }
+
+    async fn update_status(&self, license: &License, expected_version: u64, events: &[Event]) -> Result<()> {
+        self.store
+            .run(async {
+                let mut tx = self.store.write().await?;
+                let mut stored = load(&mut tx, license.id).await?;
+                if stored.version != expected_version {
+                    return Err(Error::VersionMismatch { expected: expected_version, current: stored.version });
+                }
+                // Only the standing comes from the caller; usage stays as stored.
+                stored.revoked_at = license.revoked_at;
+                stored.revoked_reason.clone_from(&license.revoked_reason);
+                stored.suspended_at = license.suspended_at;
+                stored.suspended_reason.clone_from(&license.suspended_reason);
+                stored.updated_at = license.updated_at;
+                stored.version = expected_version + 1;
+                save(&mut tx, &stored, expected_version).await?;
+                append(&mut tx, events).await?;
+                self.store.commit(tx).await
+            })
+            .await
+    }
+
+    async fn consume_download(&self, id: LicenseId, now: Timestamp) -> Result<License> {
+        self.store
+            .run(async {
+                self.with_license(id, |l| {
+                    l.consume_download(now)?;
+                    Ok(l.clone())
+                })
+                .await
+            })
+            .await
+    }
+}

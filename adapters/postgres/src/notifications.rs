@@ -1,0 +1,169 @@
+//! Notifications and per-user preferences ([`NotificationRepository`]); the
+//! unique `dedup_key` makes a redelivered event notify nobody twice.
+
+use async_trait::async_trait;
+use bazaar_core::catalog::{Page, PageRequest};
+use bazaar_core::clock::Timestamp;
+use bazaar_core::ids::{NotificationId, OrderId, UserId};
+use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences};
+use bazaar_core::{Error, Result};
+use sqlx::Row;
+
+use crate::codec::{db_err, from_json, int, to_json, ts, uint};
+use crate::store::PgStore;
+
+pub(crate) const BY_DEDUP_KEY: &str = "SELECT doc FROM notifications WHERE dedup_key = $1";
+pub(crate) const INSERT: &str =
+    "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (dedup_key) DO NOTHING";
+pub(crate) const GET: &str = "SELECT doc FROM notifications WHERE id = $1";
+pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM notifications WHERE id = $1 FOR UPDATE";
+pub(crate) const COUNT_FOR_USER: &str = "SELECT COUNT(*) FROM notifications WHERE user_id = $1";
+pub(crate) const LIST_FOR_USER: &str =
+    "SELECT doc FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
+pub(crate) const LIST_FOR_ORDER: &str = "SELECT doc FROM notifications WHERE order_id = $1 ORDER BY created_at, id";
+pub(crate) const SET_DOC: &str = "UPDATE notifications SET doc = $2 WHERE id = $1";
+pub(crate) const GET_PREFERENCES: &str = "SELECT doc FROM notification_preferences WHERE user_id = $1";
+pub(crate) const SET_PREFERENCES: &str = "INSERT INTO notification_preferences (user_id, doc) VALUES ($1, $2)
+    ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc";
+
+/// Notifications in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgNotifications {
+    store: PgStore,
+}
+
+impl PgNotifications {
+    pub(crate) fn new(store: PgStore) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl NotificationRepository for PgNotifications {
+    async fn insert(&self, notification: &Notification) -> Result<Notification> {
+        self.store
+            .run(async {
+                // The unique dedup key decides a race: a concurrent insert
+                // of the same key waits for the first to commit, then
+                // inserts nothing and returns the stored notification.
+                let mut tx = self.store.write().await?;
+                let inserted = sqlx::query(INSERT)
+                    .bind(notification.id.to_string())
+                    .bind(notification.dedup_key.as_str())
+                    .bind(notification.user_id.to_string())
+                    .bind(notification.order_id.map(|o| o.to_string()))
+                    .bind(ts(notification.created_at)?)
+                    .bind(to_json(notification)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                self.store.commit(tx).await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(notification.clone());
+                }
+                let row = sqlx::query(BY_DEDUP_KEY)
+                    .bind(notification.dedup_key.as_str())
+                    .fetch_one(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                from_json(row.get::<&str, _>(0))
+            })
+            .await
+    }
+
+    async fn get(&self, id: NotificationId) -> Result<Option<Notification>> {
+        self.store
+            .run(async {
+                let row =
+                    sqlx::query(GET).bind(id.to_string()).fetch_optional(self.store.pool()).await.map_err(db_err)?;
+                row.map(|r| from_json(r.get::<&str, _>(0))).transpose()
+            })
+            .await
+    }
+
+    async fn list_for_user(&self, user: UserId, page: PageRequest) -> Result<Page<Notification>> {
+        self.store
+            .run(async {
+                let user = user.to_string();
+                let total: i64 = sqlx::query_scalar(COUNT_FOR_USER)
+                    .bind(&user)
+                    .fetch_one(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                let rows = sqlx::query(LIST_FOR_USER)
+                    .bind(&user)
+                    .bind(i64::from(page.limit()))
+                    .bind(int(page.offset())?)
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                let items = rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect::<Result<_>>()?;
+                Ok(Page { items, total: uint(total)?, page: page.page(), limit: page.limit() })
+            })
+            .await
+    }
+
+    async fn list_for_order(&self, order: OrderId) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                let rows = sqlx::query(LIST_FOR_ORDER)
+                    .bind(order.to_string())
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
+            })
+            .await
+    }
+
+    async fn update_status(
+        &self,
+        id: NotificationId,
+        status: NotificationStatus,
+        attempts: u32,
+        sent_at: Option<Timestamp>,
+    ) -> Result<Notification> {
+        self.store
+            .run(async {
+                let mut tx = self.store.write().await?;
+                let row = sqlx::query(GET_FOR_UPDATE)
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| Error::not_found("notification"))?;
+                let mut n: Notification = from_json(row.get::<&str, _>(0))?;
+                n.status = status;
+                n.attempts = attempts;
+                n.sent_at = sent_at;
+                sqlx::query(SET_DOC).bind(id.to_string()).bind(to_json(&n)?).execute(&mut *tx).await.map_err(db_err)?;
+                self.store.commit(tx).await?;
+                Ok(n)
+            })
+            .await
+    }
+
+    async fn get_preferences(&self, user: UserId) -> Result<Preferences> {
+        self.store
+            .run(async {
+                let row = sqlx::query(GET_PREFERENCES)
+                    .bind(user.to_string())
+                    .fetch_optional(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                row.map_or_else(|| Ok(Preferences::default()), |r| from_json(r.get::<&str, _>(0)))
+            })
+            .await
+    }
+
+    async fn set_preferences(&self, user: UserId, preferences: Preferences) -> Result<()> {
+        self.store
+            .run(async {
+                let doc = to_json(&preferences)?;
+                self.store.write_one(|| sqlx::query(SET_PREFERENCES).bind(user.to_string()).bind(doc.clone())).await?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,142 @@
+//! The transactional outbox: repositories append events inside their write
+//! transaction ([`append`]); relays claim, publish and complete them through
+//! [`PgOutbox`] ([`OutboxStore`]).
+
+use async_trait::async_trait;
+use bazaar_core::Result;
+use bazaar_core::clock::Timestamp;
+use bazaar_core::events::{Event, OutboxEntry, OutboxStore};
+use sqlx::Row;
+
+use crate::codec::{db_err, from_json, to_json, ts};
+use crate::store::{PgStore, WriteTx};
+
+pub(crate) const APPEND: &str =
+    "INSERT INTO outbox (event_id, event_type, occurred_at, envelope) VALUES ($1, $2, $3, $4)";
+
+// Picks and leases the oldest claimable rows in one statement. `SKIP
+// LOCKED` lets concurrent relays each take different rows instead of
+// queueing behind each other; the lease (`claimed_until`) keeps a row away
+// from other relays after this transaction commits, until the claimer marks
+// it published, releases it, or the lease runs out (a crashed relay).
+pub(crate) const CLAIM: &str = "UPDATE outbox SET claimed_until = $1
+    WHERE seq IN (
+        SELECT seq FROM outbox
+        WHERE NOT published AND (claimed_until IS NULL OR claimed_until <= $2)
+        ORDER BY seq LIMIT $3
+        FOR UPDATE SKIP LOCKED)
+    RETURNING seq, envelope";
+
+pub(crate) const MARK_PUBLISHED: &str = "UPDATE outbox SET published = TRUE, claimed_until = NULL WHERE seq = ANY($1)";
+
+pub(crate) const RELEASE: &str = "UPDATE outbox SET claimed_until = NULL WHERE NOT published AND seq = ANY($1)";
+
+pub(crate) const ALL_EVENTS: &str = "SELECT envelope FROM outbox ORDER BY seq";
+
+/// Appends the events of a unit of work to the outbox, inside its transaction.
+pub(crate) async fn append(tx: &mut WriteTx, events: &[Event]) -> Result<()> {
+    for event in events {
+        sqlx::query(APPEND)
+            .bind(event.id.to_string())
+            .bind(event.event_type.as_str())
+            .bind(ts(event.occurred_at)?)
+            .bind(to_json(event)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The relay side of the outbox.
+#[derive(Debug, Clone)]
+pub struct PgOutbox {
+    store: PgStore,
+}
+
+impl PgOutbox {
+    pub(crate) fn new(store: PgStore) -> Self {
+        Self { store }
+    }
+
+    /// Commits `events` on their own, for events that accompany no state
+    /// change of this store.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is; nothing is appended then.
+    pub async fn append(&self, events: &[Event]) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        append(&mut tx, events).await?;
+        self.store.commit(tx).await
+    }
+
+    /// Every event ever committed, in commit order, published or not (for
+    /// tests and operators; the relay uses [`OutboxStore::claim`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is.
+    pub async fn events(&self) -> Result<Vec<Event>> {
+        let rows = sqlx::query(ALL_EVENTS).fetch_all(self.store.pool()).await.map_err(db_err)?;
+        rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
+    }
+}
+
+/// The seqs as BIGINTs; one beyond BIGINT's range names no row and is
+/// skipped, as unknown seqs are.
+fn seq_array(seqs: &[u64]) -> Vec<i64> {
+    seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect()
+}
+
+#[async_trait]
+impl OutboxStore for PgOutbox {
+    async fn claim(&self, limit: usize, now: Timestamp, lease_until: Timestamp) -> Result<Vec<OutboxEntry>> {
+        self.store
+            .run(async {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut tx = self.store.write().await?;
+                let rows = sqlx::query(CLAIM)
+                    .bind(ts(lease_until)?)
+                    .bind(ts(now)?)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                self.store.commit(tx).await?;
+                let mut entries = rows
+                    .iter()
+                    .map(|r| {
+                        let seq: i64 = r.get(0);
+                        Ok(OutboxEntry { seq: crate::codec::uint(seq)?, event: from_json(r.get::<&str, _>(1))? })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                // RETURNING does not promise an order.
+                entries.sort_by_key(|e| e.seq);
+                Ok(entries)
+            })
+            .await
+    }
+
+    async fn mark_published(&self, seqs: &[u64]) -> Result<()> {
+        self.store
+            .run(async {
+                if seqs.is_empty() {
+                    return Ok(());
+                }
+                let seqs = seq_array(seqs);
+                self.store.write_one(|| sqlx::query(MARK_PUBLISHED).bind(seqs.clone())).await.map(|_| ())
+            })
+            .await
+    }
+
+    async fn release(&self, seqs: &[u64]) -> Result<()> {
+        self.store
+            .run(async {
+                if seqs.is_empty() {
+                    return Ok(());
+                }
+                let seqs = seq_array(seqs);
+                self.store.write_one(|| sqlx::query(RELEASE).bind(seqs.clone())).await.map(|_| ())
+            })
+            .await
+    }
+}

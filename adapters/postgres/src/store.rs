@@ -1,0 +1,254 @@
+//! The store: connection pool, migrations, the transaction helpers every
+//! unit of work goes through, and the runtime bridge for callers outside
+//! Tokio.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+#[cfg(feature = "fault-injection")]
+use std::sync::Arc;
+#[cfg(feature = "fault-injection")]
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bazaar_core::{Error, Result};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::query::Query;
+use sqlx::{Postgres, Transaction};
+use tokio::runtime::Handle;
+
+use crate::codec::{WHAT, db_err, is_retryable};
+use crate::{
+    PgAssets, PgDeadLetters, PgIdempotency, PgInbox, PgLicenses, PgNotifications, PgOrders, PgOutbox, PgPayments,
+    PgProducts, PgReviews, PgUsers,
+};
+
+const MAX_CONNECTIONS: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra attempts for a single-statement write that hit a serialization
+/// failure or a deadlock (both are safe to re-run from scratch).
+const RETRIES: u32 = 3;
+
+/// The migrations in `migrations/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A write transaction (READ COMMITTED; read-check-write steps lock the row
+/// they check with `SELECT … FOR UPDATE`). Dropping it rolls back.
+pub(crate) type WriteTx = Transaction<'static, Postgres>;
+
+/// A PostgreSQL database holding every Bazaar aggregate and the outbox.
+///
+/// Cheap to clone (clones share the pool).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// The runtime the store was built on, for calls polled outside Tokio.
+    runtime: Option<Handle>,
+    #[cfg(feature = "fault-injection")]
+    fail_next_commit: Arc<AtomicBool>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:5432/db`). Call
+    /// [`migrate`](Self::migrate) before first use.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `url` when it is not a PostgreSQL URL;
+    /// [`Error::Unavailable`] when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| Error::invalid("url", "is not a PostgreSQL URL (postgres://user@host:5432/db)"))?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path` set through
+    /// [`PgConnectOptions::options`]); otherwise like [`connect`](Self::connect).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the server cannot be reached.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::unavailable(WHAT, e))?;
+        Ok(Self {
+            pool,
+            runtime: Handle::try_current().ok(),
+            #[cfg(feature = "fault-injection")]
+            fail_next_commit: Arc::default(),
+        })
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when a migration fails or the database was
+    /// migrated by a newer version of this crate.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| Error::unavailable(WHAT, e))
+    }
+
+    /// Closes every connection; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers a trivial query (for readiness checks).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_err)
+    }
+
+    /// Users ([`bazaar_core::auth::UserRepository`]).
+    pub fn users(&self) -> PgUsers {
+        PgUsers::new(self.clone())
+    }
+
+    /// Products ([`bazaar_core::catalog::ProductRepository`]).
+    pub fn products(&self) -> PgProducts {
+        PgProducts::new(self.clone())
+    }
+
+    /// Reviews ([`bazaar_core::catalog::ReviewRepository`]).
+    pub fn reviews(&self) -> PgReviews {
+        PgReviews::new(self.clone())
+    }
+
+    /// Orders ([`bazaar_core::orders::OrderRepository`]).
+    pub fn orders(&self) -> PgOrders {
+        PgOrders::new(self.clone())
+    }
+
+    /// Payment intents and the webhook inbox ([`bazaar_core::payments::PaymentRepository`]).
+    pub fn payments(&self) -> PgPayments {
+        PgPayments::new(self.clone())
+    }
+
+    /// Idempotency keys ([`bazaar_core::orders::IdempotencyStore`]).
+    pub fn idempotency(&self) -> PgIdempotency {
+        PgIdempotency::new(self.clone())
+    }
+
+    /// Licenses ([`bazaar_core::licensing::LicenseRepository`]).
+    pub fn licenses(&self) -> PgLicenses {
+        PgLicenses::new(self.clone())
+    }
+
+    /// Asset metadata ([`bazaar_core::assets::AssetRepository`]).
+    pub fn assets(&self) -> PgAssets {
+        PgAssets::new(self.clone())
+    }
+
+    /// The relay side of the outbox ([`bazaar_core::events::OutboxStore`]).
+    pub fn outbox(&self) -> PgOutbox {
+        PgOutbox::new(self.clone())
+    }
+
+    /// Processed event ids ([`bazaar_core::events::Inbox`]).
+    pub fn inbox(&self) -> PgInbox {
+        PgInbox::new(self.clone())
+    }
+
+    /// Dead letters ([`bazaar_core::events::DeadLetterStore`]).
+    pub fn dead_letters(&self) -> PgDeadLetters {
+        PgDeadLetters::new(self.clone())
+    }
+
+    /// Notifications and preferences ([`bazaar_core::notifications::NotificationRepository`]).
+    pub fn notifications(&self) -> PgNotifications {
+        PgNotifications::new(self.clone())
+    }
+
+    /// Makes the next write transaction fail after its statements ran and
+    /// before it commits, as a crash would. Test-only.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_next_commit(&self) {
+        self.fail_next_commit.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs a port call with a Tokio context.
+    ///
+    /// The core's ports are executor-agnostic (some contract suites drive
+    /// them from plain threads with `futures::executor::block_on`), but
+    /// sqlx's I/O and timers need Tokio. When polled outside any runtime,
+    /// each poll enters the runtime the store was built on, so the driver
+    /// registers with that runtime's reactor (whose worker threads drive
+    /// it); inside a runtime the call runs as is.
+    pub(crate) async fn run<F: Future>(&self, call: F) -> F::Output {
+        match &self.runtime {
+            Some(handle) if Handle::try_current().is_err() => {
+                InRuntime { handle: handle.clone(), call: Box::pin(call) }.await
+            }
+            _ => call.await,
+        }
+    }
+
+    /// Starts a write transaction.
+    pub(crate) async fn write(&self) -> Result<WriteTx> {
+        self.pool.begin().await.map_err(|e| Error::unavailable(WHAT, e))
+    }
+
+    /// Runs one statement as its own unit of work, re-running it a few
+    /// times on a serialization failure or deadlock (a lone statement is
+    /// always safe to re-run); going through [`write`](Self::write) gives it
+    /// the same fault injection as every other write.
+    pub(crate) async fn write_one<'q>(
+        &self,
+        statement: impl Fn() -> Query<'q, Postgres, PgArguments>,
+    ) -> Result<PgQueryResult> {
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.write().await?;
+            match statement().execute(&mut *tx).await {
+                Ok(done) => {
+                    self.commit(tx).await?;
+                    return Ok(done);
+                }
+                Err(e) if is_retryable(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    drop(tx);
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+    }
+
+    /// Commits a unit of work started with [`write`](Self::write).
+    pub(crate) async fn commit(&self, tx: WriteTx) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if self.fail_next_commit.swap(false, Ordering::SeqCst) {
+            // Dropping the transaction rolls it back, exactly like a crash
+            // before COMMIT reached the database.
+            drop(tx);
+            return Err(Error::unavailable(WHAT, std::io::Error::other("injected fault before commit")));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+/// A future polled inside a runtime context (see [`PgStore::run`]).
+struct InRuntime<F> {
+    handle: Handle,
+    call: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        // The guard lives for this poll only, so the future stays `Send`.
+        let _entered = this.handle.enter();
+        this.call.as_mut().poll(cx)
+    }
+}

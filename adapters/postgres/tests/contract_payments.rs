@@ -1,0 +1,28 @@
+//! The payment-intent and webhook-inbox contract suites against PostgreSQL.
+//! The suite that races plain threads runs through the store's runtime bridge.
+
+mod common;
+
+use bazaar_core::testkit::payments as suite;
+use common::{committed, fresh};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payment_repository_contract() {
+    let db = fresh().await;
+    suite::payment_repository_contract(&db.store.payments(), &committed(&db.store)).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_inbox_contract() {
+    let db = fresh().await;
+    suite::webhook_inbox_contract(&db.store.payments(), &committed(&db.store)).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payment_writes_are_atomic() {
+    let db = fresh().await;
+    suite::payment_writes_are_atomic(&db.store.payments(), &committed(&db.store)).await;
+    db.drop_schema().await;
+}
