@@ -18,8 +18,10 @@
 //! - The open wait for the k-th consecutive open (k resets on close) is the
 //!   configured wait, capped, then scaled by `[1 − jitter, 1 + jitter)`.
 //! - Recording into a count-based window (closed, metrics-only) takes no
-//!   lock: a healthy upstream's record is a few loads and no write, other
-//!   records a handful of atomic read-modify-writes. With records in flight
+//!   lock: a healthy upstream's record is a few loads and no write; a
+//!   record that leaves its slot's outcome as it was is a plain store and
+//!   no atomic read-modify-write, one that changes it a compare-and-swap and
+//!   a `fetch_add` (one more while the window fills). With records in flight
 //!   a snapshot may be off by their number (never `failed > total`); once
 //!   they finish it is exact. Time-based windows and half-open tallies
 //!   record under a short lock.

@@ -3,12 +3,14 @@
 //! The count window is lock-free and O(1) per record:
 //! - full of the outcome being recorded (a healthy upstream: every slot a
 //!   fast success): two loads and nothing written, see `is_full_of`;
-//! - otherwise a `fetch_add` on a call counter picks the slot; a load shows
-//!   whether the slot already holds the outcome (nothing more to do), else a
-//!   compare-and-swap writes it and a `fetch_add` of a packed signed delta
-//!   updates the running totals.
+//! - otherwise a load and a plain store of a position hint pick the slot; a
+//!   load shows whether the slot already holds the outcome (nothing more to
+//!   do, no atomic read-modify-write at all), else a compare-and-swap writes
+//!   it and a `fetch_add` of a packed signed delta updates the running
+//!   failure/slow totals. While the window fills, a second `fetch_add`
+//!   counts the call (and slow failures change it too).
 //!
-//! A snapshot reads three words, whatever the window size.
+//! A snapshot reads two words, whatever the window size.
 //!
 //! The time window keeps its per-second ring behind the breaker's lock; it
 //! rolls at most one pass over the ring per record however long the clock
@@ -17,19 +19,32 @@
 //! # The count window's words
 //!
 //! ```text
-//! calls        bits 0..48  calls started in this cycle (signed)   bits 48..64 tag
-//! rates        bits 0..24  failed (signed)  bits 24..48 slow       bits 48..64 tag
-//! slow_failed  bits 0..48  slow and failed (signed)                bits 48..64 tag
-//! slot         bits 0..8   outcome code (0 = empty)                bits 8..40  generation
+//! next         the slot the next record writes (untagged, never reset)
+//! rates        bits 0..24  failed (signed)  bits 24..48 slow          bits 48..64 tag
+//! fill         bits 0..24  calls (signed)   bits 24..48 slow+failed   bits 48..64 tag
+//! slot         bits 0..8   outcome code (0 = empty)                   bits 8..40  generation
 //! ```
 //!
+//! Every count is a running total of what the slots hold, moved by the
+//! difference between the outcome a compare-and-swap wrote and the one it
+//! replaced; `fill`'s call count is the number of slots holding a call of
+//! the current cycle. So no count depends on which slot a record picked,
+//! and `next` needs no read-modify-write: racing recorders that read the
+//! same position write the same slot one after the other (each delta is
+//! exact), and one of them skips a slot for a lap. For a single recorder
+//! the position is exact, so the window holds exactly the last `size`
+//! calls.
+//!
 //! The tag is the low 16 bits of the breaker generation the window belongs
-//! to. Entering closed or metrics-only re-tags the three words with zeroed
-//! payloads (`sync`); slots are not touched, because a slot stamped with an
-//! older generation counts as empty. A recorder whose `fetch_add` returns a
-//! word carrying a newer tag than its own knows its delta landed in a later
-//! cycle and subtracts it again, so a late recorder from a finished cycle
-//! disturbs the new one only for the few nanoseconds in between.
+//! to. Entering closed or metrics-only re-tags `fill`, then `rates`, with
+//! zeroed payloads (`sync`); slots are not touched, because a slot stamped
+//! with an older generation counts as empty. A recorder checks `rates`' tag
+//! before it writes a slot (catching the window up if its own cycle is
+//! newer); one whose `fetch_add` returns a word carrying a newer tag than
+//! its own knows its delta landed in a later cycle and takes it back out
+//! (with a compare-and-swap that stops if a still later reset wiped it), so
+//! a late recorder from a finished cycle disturbs the new one only for the
+//! few nanoseconds in between.
 //!
 //! Slots carry the full 32-bit generation rather than the 16-bit tag so a
 //! slot left untouched across many cycles is still recognised as old: it
@@ -46,19 +61,15 @@
 //!
 //! - Always: `failed ≤ total`, `slow ≤ total`, `slow_failed ≤ min(failed,
 //!   slow)`, `total ≤ size`, nothing negative (fields are clamped).
-//! - When no record is in flight: `failed`, `slow` and `slow_failed` equal a
-//!   recount of the outcomes the ring holds for the current cycle; after any
-//!   sequential sequence of records that is exactly the last `size` calls,
-//!   and `total` is `min(calls, size)`.
+//! - When no record is in flight: `total`, `failed`, `slow` and
+//!   `slow_failed` equal a recount of the outcomes the ring holds for the
+//!   current cycle; after any sequential sequence of records that is
+//!   exactly the last `size` calls, and `total` is `min(calls, size)`.
 //! - With records in flight, each field may be off by the number of them;
 //!   which calls are "the last `size`" is not defined under concurrency
-//!   anyway (two recorders a lap apart may hit one slot in either order).
-//! - One residue outlives the race that causes it: a late recorder from a
-//!   finished cycle that bumps the new cycle's `calls` and takes the bump
-//!   back can make the next recorder reuse a position, leaving one slot
-//!   unwritten for a lap. Until the ring wraps, `total` may then be one more
-//!   than the calls the ring holds (rates stay exact; `size` more records
-//!   make everything exact again).
+//!   anyway (two racing recorders may write one slot, leaving another
+//!   slot's older call in the ring for one more lap, or, while the window
+//!   fills, one fewer call counted until a record reaches the skipped slot).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -165,10 +176,6 @@ const TAG_SHIFT: u32 = 48;
 const PAYLOAD_MASK: u64 = (1 << TAG_SHIFT) - 1;
 const FIELD_BITS: u32 = 24;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
-/// Past this many calls in one cycle the counter is moved back by a
-/// multiple of the window size (same slot order), so it stays below 2^32
-/// and the slot index can use a multiply instead of a division.
-const REBASE_AT: i64 = 1 << 31;
 
 /// Sign-extends the low `bits` bits of `v`.
 fn sign_extend(v: u64, bits: u32) -> i64 {
@@ -183,10 +190,11 @@ fn split(word: u64) -> (u16, i64) {
     ((word.wrapping_sub(payload as u64) >> TAG_SHIFT) as u16, payload)
 }
 
-/// The `(failed, slow)` fields of a `rates` payload.
+/// The low and high 24-bit fields of a payload: `(failed, slow)` of
+/// `rates`, `(total, slow_failed)` of `fill`.
 fn split_rates(payload: i64) -> (i64, i64) {
-    let failed = sign_extend(payload as u64 & FIELD_MASK, FIELD_BITS);
-    (failed, (payload - failed) >> FIELD_BITS)
+    let low = sign_extend(payload as u64 & FIELD_MASK, FIELD_BITS);
+    (low, (payload - low) >> FIELD_BITS)
 }
 
 /// What a slot code contributes to the `rates` payload.
@@ -194,9 +202,10 @@ fn rates_of(code: u8) -> u64 {
     u64::from(code & 1) | (u64::from((code >> 1) & 1) << FIELD_BITS)
 }
 
-/// What a slot code contributes to the `slow_failed` payload.
-fn slow_failed_of(code: u8) -> u64 {
-    u64::from(code & 3 == 3)
+/// What a slot code contributes to the `fill` payload: one call, and one
+/// slow failure if it is both.
+fn fill_of(code: u8) -> u64 {
+    u64::from(code >> 2) | (u64::from(code & 3 == 3) << FIELD_BITS)
 }
 
 /// Whether 16-bit tag `a` is later than `b`, tolerant of wrap-around.
@@ -208,17 +217,34 @@ fn clamp(v: i64, max: u64) -> u64 {
     (v.max(0) as u64).min(max)
 }
 
-/// The three counter words, on a cache line of their own: a record that
-/// writes touches `calls` and `rates` back to back, so sharing one line
-/// means one line transfer per record under contention, and keeping the
-/// line apart from the breaker's state word keeps those writes from
-/// invalidating the line the admission check loads.
+/// The shared words, on a cache line of their own: a record that writes
+/// touches `next` and `rates` (and while filling `fill`) back to back, so
+/// sharing one line means one line transfer per record under contention,
+/// and keeping the line apart from the breaker's state word keeps those
+/// writes from invalidating the line the admission check loads.
 #[derive(Debug)]
 #[repr(align(128))]
 struct Counters {
-    calls: AtomicU64,
+    /// The slot the next record writes (a position hint, see the module
+    /// docs); no tag, never reset.
+    next: AtomicU64,
     rates: AtomicU64,
-    slow_failed: AtomicU64,
+    fill: AtomicU64,
+}
+
+/// Takes `delta` back out of `word`, which read `cur` right after it was
+/// added, unless a later cycle's reset has wiped it already: a blind
+/// `fetch_sub` would then land in that cycle.
+#[cold]
+#[inline(never)]
+fn take_back(word: &AtomicU64, mut cur: u64, delta: u64) {
+    let (t, _) = split(cur);
+    while split(cur).0 == t {
+        match word.compare_exchange_weak(cur, cur.wrapping_sub(delta), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
 }
 
 /// The last `size` calls of the current closed (or metrics-only) cycle,
@@ -228,9 +254,6 @@ struct Counters {
 pub(crate) struct CountWindow {
     words: Counters,
     slots: Box<[AtomicU64]>,
-    /// Lemire's fastmod constant for `slots.len()`: `count % size` as two
-    /// multiplications for counts below 2^32.
-    modulus: u64,
 }
 
 impl CountWindow {
@@ -238,10 +261,8 @@ impl CountWindow {
     pub(crate) fn new(size: usize) -> Self {
         let size = size.max(1);
         Self {
-            words: Counters { calls: AtomicU64::new(0), rates: AtomicU64::new(0), slow_failed: AtomicU64::new(0) },
+            words: Counters { next: AtomicU64::new(0), rates: AtomicU64::new(0), fill: AtomicU64::new(0) },
             slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
-            // Wraps to 0 for size 1, which makes every index 0, as it must.
-            modulus: (u64::MAX / size as u64).wrapping_add(1),
         }
     }
 
@@ -249,26 +270,30 @@ impl CountWindow {
         self.slots.len() as u64
     }
 
-    /// `count % size`, without a division while `count < 2^32` (always,
-    /// given the rebase; the division stays as the fallback).
+    /// Takes the next slot position: a load and a plain store, exact for a
+    /// single recorder; racing recorders may share or skip a position,
+    /// which moves no count (see the module docs).
     #[inline]
-    fn slot_index(&self, count: u64) -> usize {
-        if count >> 32 == 0 {
-            let low = self.modulus.wrapping_mul(count);
-            ((u128::from(low) * u128::from(self.size())) >> 64) as usize
-        } else {
-            (count % self.size()) as usize
+    fn take_position(&self) -> usize {
+        let size = self.slots.len();
+        // A racing store may have left any value; reduce it into range.
+        let mut p = self.words.next.load(Ordering::Relaxed) as usize;
+        if p >= size {
+            p %= size;
         }
+        let next = if p + 1 == size { 0 } else { p + 1 };
+        self.words.next.store(next as u64, Ordering::Relaxed);
+        p
     }
 
     /// Starts an empty window for `generation` unless the window already
     /// belongs to it or a later one. Idempotent; racing callers agree.
     ///
-    /// `calls` is re-tagged last: a recorder that sees the new tag there
-    /// can rely on the totals already being re-tagged.
+    /// `rates` is re-tagged last: a recorder that sees the new tag there
+    /// can rely on `fill` already being re-tagged.
     pub(crate) fn sync(&self, generation: u32) {
         let tag = generation as u16;
-        for word in [&self.words.rates, &self.words.slow_failed, &self.words.calls] {
+        for word in [&self.words.fill, &self.words.rates] {
             let mut cur = word.load(Ordering::Acquire);
             loop {
                 let (t, _) = split(cur);
@@ -289,53 +314,38 @@ impl CountWindow {
     pub(crate) fn record(&self, generation: u32, call: Call) -> Recorded {
         let tag = generation as u16;
         let size = self.size();
-        if self.is_full_of(generation, call) {
-            // Every slot already holds this outcome, so whichever slot the
-            // call overwrote, the window would hold the same multiset of
-            // outcomes in an unobservably rotated ring. Skipping the write
-            // is exact, and it keeps a healthy breaker's record path free of
-            // writes to shared lines: two loads instead of a `fetch_add`.
-            // (The breaker also checks this inline before calling here.)
-            if call == (Call { failed: false, slow: false }) {
-                return Recorded::Unchanged;
-            }
-            // A window full of failures or slow calls is at 100 %: report
-            // it, so the trip check runs even if the recorder that filled it
-            // has not got to its own check yet.
-            let size = self.size();
-            return Recorded::Changed(Rates {
-                total: size,
-                failed: size * u64::from(call.failed),
-                slow: size * u64::from(call.slow),
-            });
-        }
-        let count = loop {
-            let prev = self.words.calls.fetch_add(1, Ordering::AcqRel);
-            let (t, c) = split(prev);
-            if t == tag {
-                if c >= REBASE_AT {
-                    // Best effort: losing the race just means a later
-                    // recorder rebases instead.
-                    let back = (REBASE_AT as u64 / 2 / size) * size;
-                    let now = prev.wrapping_add(1);
-                    let _ = self.words.calls.compare_exchange(now, now - back, Ordering::AcqRel, Ordering::Relaxed);
+        let rates_now = self.words.rates.load(Ordering::Acquire);
+        let (t, payload) = split(rates_now);
+        if t == tag {
+            if self.is_full_of_payload(payload, call) && self.fill_full(tag) {
+                // Every slot already holds this outcome, so whichever slot
+                // the call overwrote, the window would hold the same
+                // multiset of outcomes in an unobservably rotated ring.
+                // Skipping the write is exact, and it keeps a healthy
+                // breaker's record path free of writes to shared lines.
+                // (The breaker also checks this inline before calling here.)
+                if call == (Call { failed: false, slow: false }) {
+                    return Recorded::Unchanged;
                 }
-                break c.max(0) as u64;
+                // A window full of failures or slow calls is at 100 %:
+                // report it, so the trip check runs even if the recorder
+                // that filled it has not got to its own check yet.
+                return Recorded::Changed(Rates {
+                    total: size,
+                    failed: size * u64::from(call.failed),
+                    slow: size * u64::from(call.slow),
+                });
             }
-            if tag_newer(tag, t) {
-                // The window still holds the previous cycle; the reset that
-                // `sync` does wipes our increment too, so just go again.
-                self.sync(generation);
-                continue;
-            }
-            // A later cycle owns the window: take our increment back out.
-            self.words.calls.fetch_sub(1, Ordering::AcqRel);
+        } else if tag_newer(tag, t) {
+            // The first record of a cycle nobody synced yet.
+            self.sync(generation);
+        } else {
             return Recorded::Stale;
-        };
+        }
 
         let code = call.code();
         let new = (u64::from(generation) << 8) | u64::from(code);
-        let slot = &self.slots[self.slot_index(count)];
+        let slot = &self.slots[self.take_position()];
         let mut cur = slot.load(Ordering::Acquire);
         let old = loop {
             if cur == new {
@@ -348,8 +358,8 @@ impl CountWindow {
             let old = if slot_generation == generation {
                 cur as u8
             } else if is_newer(slot_generation, generation) {
-                // A later cycle wrote here, so it reset the counter after our
-                // increment, which went with it.
+                // A later cycle wrote here, so it reset the totals after our
+                // check; nothing of ours landed.
                 return Recorded::Stale;
             } else {
                 0
@@ -361,31 +371,48 @@ impl CountWindow {
         };
 
         let d_rates = rates_of(code).wrapping_sub(rates_of(old));
-        let d_slow_failed = slow_failed_of(code).wrapping_sub(slow_failed_of(old));
-        let filling = count < size;
+        let d_fill = fill_of(code).wrapping_sub(fill_of(old));
+        if d_fill == 0 && d_rates == 0 {
+            return Recorded::Unchanged;
+        }
+        let filling = old == 0;
+        if d_fill != 0 && self.apply(&self.words.fill, tag, d_fill).is_none() {
+            return Recorded::Stale;
+        }
         if d_rates == 0 && !filling {
-            // The rates did not move and the total is pinned at `size`.
-            if d_slow_failed != 0 && self.apply(&self.words.slow_failed, tag, d_slow_failed).is_none() {
-                return Recorded::Stale;
-            }
+            // Only the slow-and-failed count moved; the trip check reads
+            // nothing of it.
             return Recorded::Unchanged;
         }
         // While filling, even a zero delta goes through the `fetch_add`: the
         // recorder last in `rates`' modification order then sees every
-        // earlier recorder's delta and call, so the final state of a burst
-        // is always trip-checked by someone.
+        // earlier recorder's delta, and (by the load below, after it) every
+        // earlier recorder's call, so the final state of a burst is always
+        // trip-checked by someone.
         let Some(rates) = self.apply(&self.words.rates, tag, d_rates) else { return Recorded::Stale };
-        if d_slow_failed != 0 && self.apply(&self.words.slow_failed, tag, d_slow_failed).is_none() {
-            return Recorded::Stale;
-        }
-        let (t, calls) = split(self.words.calls.load(Ordering::Acquire));
+        let (t, fill) = split(self.words.fill.load(Ordering::Acquire));
         if t != tag {
             // Reset right after our delta, which went with it.
             return Recorded::Unchanged;
         }
         let (failed, slow) = split_rates(split(rates).1);
-        let total = clamp(calls, size);
+        let total = clamp(split_rates(fill).0, size);
         Recorded::Changed(Rates { total, failed: clamp(failed, total), slow: clamp(slow, total) })
+    }
+
+    /// Whether a `rates` payload has failures and slow calls each at 0 or
+    /// `size` as `call` would have them in a window full of it.
+    #[inline]
+    fn is_full_of_payload(&self, payload: i64, call: Call) -> bool {
+        let size = self.size() as i64;
+        split_rates(payload) == (size * i64::from(call.failed), size * i64::from(call.slow))
+    }
+
+    /// Whether every slot holds a call of cycle `tag`.
+    #[inline]
+    fn fill_full(&self, tag: u16) -> bool {
+        let (t, fill) = split(self.words.fill.load(Ordering::Acquire));
+        t == tag && split_rates(fill).0 >= self.size() as i64
     }
 
     /// Whether the window of cycle `tag` is full and every slot holds
@@ -394,12 +421,7 @@ impl CountWindow {
     pub(crate) fn is_full_of(&self, generation: u32, call: Call) -> bool {
         let tag = generation as u16;
         let (t, payload) = split(self.words.rates.load(Ordering::Acquire));
-        let size = self.size() as i64;
-        if t != tag || split_rates(payload) != (size * i64::from(call.failed), size * i64::from(call.slow)) {
-            return false;
-        }
-        let (t, calls) = split(self.words.calls.load(Ordering::Acquire));
-        t == tag && calls >= size
+        t == tag && self.is_full_of_payload(payload, call) && self.fill_full(tag)
     }
 
     /// Adds `delta` to a tagged word of cycle `tag`; the new word, or `None`
@@ -411,33 +433,29 @@ impl CountWindow {
             return Some(prev.wrapping_add(delta));
         }
         if tag_newer(t, tag) {
-            word.fetch_sub(delta, Ordering::AcqRel);
+            take_back(word, prev.wrapping_add(delta), delta);
         }
-        // An older tag cannot be seen here (`calls` carries our tag, and it
-        // is re-tagged last); if it were, the pending reset drops the delta.
+        // An older tag cannot be seen here (the recorder saw its own tag or
+        // a newer one in `rates`, which is re-tagged after `fill`); if it
+        // were, the pending reset drops the delta.
         None
     }
 
     /// The counts of the cycle the window belongs to; see the module docs
     /// for what they guarantee.
     pub(crate) fn snapshot(&self) -> WindowSnapshot {
+        let (tf, pf) = split(self.words.fill.load(Ordering::Acquire));
         let (tr, pr) = split(self.words.rates.load(Ordering::Acquire));
-        let (ts, ps) = split(self.words.slow_failed.load(Ordering::Acquire));
-        let (tc, pc) = split(self.words.calls.load(Ordering::Acquire));
         // Mid-reset the words disagree; the newest tag is the cycle, and a
         // word not yet re-tagged holds the old one's counts, so it reads 0.
-        let mut cycle = tr;
-        for t in [ts, tc] {
-            if tag_newer(t, cycle) {
-                cycle = t;
-            }
-        }
+        let cycle = if tag_newer(tf, tr) { tf } else { tr };
         let of = |t: u16, p: i64| if t == cycle { p } else { 0 };
         let (failed, slow) = split_rates(of(tr, pr));
-        let total = clamp(of(tc, pc), self.size());
+        let (total, slow_failed) = split_rates(of(tf, pf));
+        let total = clamp(total, self.size());
         let failed = clamp(failed, total);
         let slow = clamp(slow, total);
-        WindowSnapshot { total, failed, slow, slow_failed: clamp(of(ts, ps), failed.min(slow)) }
+        WindowSnapshot { total, failed, slow, slow_failed: clamp(slow_failed, failed.min(slow)) }
     }
 
     /// The counts recomputed from the slots stamped with `generation`.
@@ -584,34 +602,28 @@ mod tests {
     }
 
     #[test]
-    fn fastmod_matches_the_remainder() {
-        for size in [1usize, 2, 3, 7, 100, 999_983, 1_000_000] {
-            let w = CountWindow::new(size);
-            let n = size as u64;
-            for count in
-                (0..2_000u64).chain([u64::from(u32::MAX) - 5, u64::from(u32::MAX), 1 << 32, 1 << 40, 12_345_678_901])
-            {
-                assert_eq!(w.slot_index(count), (count % n) as usize, "{count} % {n}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_call_counter_rebases_in_slot_order() {
+    fn positions_wrap_in_slot_order() {
         let w = CountWindow::new(7);
         for i in 0..7 {
             w.record(0, if i == 3 { FAIL } else { OK });
         }
-        // Jump the counter to the rebase point, keeping its slot position.
-        let at = (REBASE_AT as u64 / 7 + 1) * 7;
-        w.words.calls.store(at, Ordering::Release);
-        for _ in 0..3 {
-            w.record(0, OK);
-        }
-        let (_, count) = split(w.words.calls.load(Ordering::Acquire));
-        assert!(count < REBASE_AT && count as u64 % 7 == 3, "rebased to {count}");
+        // A racing store may leave any value; it is reduced into range.
+        w.words.next.store(7 * 1_000 + 3, Ordering::Relaxed);
         assert_eq!(w.snapshot().failed, 1);
         assert_eq!(changed(w.record(0, OK)), Rates { total: 7, failed: 0, slow: 0 }, "slot 3 came next");
+        assert_eq!(w.words.next.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_shared_position_moves_no_count() {
+        let w = CountWindow::new(4);
+        w.record(0, FAIL);
+        // As if a racing recorder had read the same position.
+        w.words.next.store(0, Ordering::Relaxed);
+        assert_eq!(changed(w.record(0, SLOW)), Rates { total: 1, failed: 0, slow: 1 });
+        assert_eq!(w.snapshot(), w.recount(0));
+        assert_eq!(changed(w.record(0, OK)), Rates { total: 2, failed: 0, slow: 1 });
+        assert_eq!(w.snapshot(), w.recount(0));
     }
 
     #[test]
