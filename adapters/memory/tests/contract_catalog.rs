@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use bazaar_core::auth::UserRepository;
-use bazaar_core::catalog::{
-    NewProduct, Pricing, Product, ProductKind, ProductRepository, ProductStatus, Rating, Review, ReviewRepository,
-};
-use bazaar_core::ids::{ProductId, ReviewId, UserId};
+use bazaar_core::catalog::ProductRepository;
+use bazaar_core::ids::UserId;
 use bazaar_core::testkit;
 use bazaar_memory::{MemoryCatalog, MemoryOutbox, MemoryProducts, MemoryUsers};
 
@@ -43,68 +41,20 @@ async fn users_contract() {
     testkit::users::users(&MemoryUsers::new(outbox.clone()), &|| outbox.events()).await;
 }
 
-fn live_product() -> Product {
-    let input = NewProduct {
-        title: "Threaded product".into(),
-        description: String::new(),
-        short_description: String::new(),
-        kind: ProductKind::AiAgent,
-        categories: vec!["testing".into()],
-        tags: vec![],
-        pricing: Pricing::Free,
-        media: vec![],
-    };
-    let mut p = Product::create(ProductId::new(), UserId::new(), input, chrono::Utc::now()).unwrap();
-    p.status = ProductStatus::Approved;
-    p
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stats_stay_exact_across_threads() {
     let catalog = MemoryCatalog::new(MemoryOutbox::new());
-    let products: Arc<dyn ProductRepository> = Arc::new(catalog.products());
-    let reviews: Arc<dyn ReviewRepository> = Arc::new(catalog.reviews());
-    let p = live_product();
-    products.insert(&p, &[]).await.unwrap();
-
-    let mut tasks = Vec::new();
-    for i in 0..200u64 {
-        let (products, reviews, id) = (products.clone(), reviews.clone(), p.id);
-        tasks.push(tokio::spawn(async move {
-            products.record_download(id).await.unwrap();
-            // 100 buyers, each trying twice: only the first of each lands.
-            let buyer = UserId::from_uuid(uuid::Uuid::from_u128(u128::from(i % 100) + 1));
-            let stars = u8::try_from(i % 5).unwrap() + 1;
-            let review = Review {
-                id: ReviewId::new(),
-                product_id: id,
-                buyer_id: buyer,
-                rating: Rating::new(stars).unwrap(),
-                body: String::new(),
-                created_at: chrono::Utc::now(),
-            };
-            reviews.insert(&review, &[]).await.map(|()| u64::from(stars))
-        }));
-    }
-    let mut landed = Vec::new();
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(stars) => landed.push(stars),
-            Err(e) => assert_eq!(e.code(), "conflict"),
-        }
-    }
-    let stored = products.get(p.id).await.unwrap().unwrap();
-    assert_eq!(stored.stats.downloads, 200);
-    assert_eq!(landed.len(), 100, "one review per buyer");
-    assert_eq!(stored.stats.rating_count, 100);
-    assert_eq!(stored.stats.rating_sum, landed.iter().sum::<u64>());
-    assert_eq!(stored.version, 1);
+    let (products, reviews) = (Arc::new(catalog.products()), Arc::new(catalog.reviews()));
+    testkit::catalog::stats_stay_exact_across_threads(products, reviews, 100, &|f| {
+        tokio::spawn(f);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_update_per_version_across_threads() {
     let products: Arc<dyn ProductRepository> = Arc::new(MemoryProducts::new(MemoryOutbox::new()));
-    let p = live_product();
+    let p = testkit::catalog::live_product();
     products.insert(&p, &[]).await.unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {

@@ -9,9 +9,12 @@
 //! Fixture timestamps are whole seconds so stores with microsecond precision
 //! round-trip them exactly.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration};
 use futures::future::join_all;
 
+use super::licensing::Spawn;
 use crate::catalog::{
     Media, MediaKind, NewProduct, Page, PageRequest, Pricing, Product, ProductKind, ProductRepository, ProductStatus,
     Rating, Review, ReviewRepository, SearchParams, SearchQuery, SortOrder, search,
@@ -483,4 +486,84 @@ pub async fn reviews(
     products.update(&edited, p.version, &[]).await.expect("update");
     let stored = products.get(p.id).await.expect("get").expect("exists");
     assert_eq!(stored.stats.rating_count, 3, "update must not reset review stats");
+}
+
+/// An approved, free product ("Threaded product") by a new vendor, created
+/// now: a fixture for concurrency checks.
+///
+/// # Panics
+/// Never in practice (the fixture is valid).
+pub fn live_product() -> Product {
+    let input = NewProduct {
+        title: "Threaded product".into(),
+        description: String::new(),
+        short_description: String::new(),
+        kind: ProductKind::AiAgent,
+        categories: vec!["testing".into()],
+        tags: vec![],
+        pricing: Pricing::Free,
+        media: vec![],
+    };
+    let mut p = Product::create(ProductId::new(), UserId::new(), input, chrono::Utc::now()).expect("valid product");
+    p.status = ProductStatus::Approved;
+    p
+}
+
+/// The stats counters under real-thread concurrency: `2 * buyers` tasks,
+/// spawned with `spawn`, each record a download of one product and insert a
+/// review from one of `buyers` buyers (each buyer tries twice).
+///
+/// Asserts that every task reports; that every rejected review is a
+/// `conflict`; that exactly one review per buyer lands; that the product's
+/// download count is `2 * buyers`, its rating count `buyers` and its rating
+/// sum exactly the stars of the reviews that landed; and that the counters
+/// never bump the listing's version. `products` and `reviews` must be
+/// fresh, empty ports of the same backend.
+///
+/// # Panics
+/// When any of the above does not hold, or a port call other than a
+/// rejected duplicate review fails.
+pub async fn stats_stay_exact_across_threads(
+    products: Arc<dyn ProductRepository>,
+    reviews: Arc<dyn ReviewRepository>,
+    buyers: u64,
+    spawn: Spawn<'_>,
+) {
+    let p = live_product();
+    products.insert(&p, &[]).await.expect("insert product");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..2 * buyers {
+        let (products, reviews, id, tx) = (products.clone(), reviews.clone(), p.id, tx.clone());
+        spawn(Box::pin(async move {
+            products.record_download(id).await.expect("record download");
+            // Each buyer tries twice: only the first of each lands.
+            let buyer = UserId::from_uuid(uuid::Uuid::from_u128(u128::from(i % buyers) + 1));
+            let stars = u8::try_from(i % 5).expect("below 5") + 1;
+            let review = Review {
+                id: ReviewId::new(),
+                product_id: id,
+                buyer_id: buyer,
+                rating: Rating::new(stars).expect("1 to 5 stars"),
+                body: String::new(),
+                created_at: chrono::Utc::now(),
+            };
+            let _ = tx.send(reviews.insert(&review, &[]).await.map(|()| u64::from(stars)));
+        }));
+    }
+    drop(tx);
+    let (mut reported, mut landed) = (0, Vec::new());
+    while let Some(result) = rx.recv().await {
+        reported += 1;
+        match result {
+            Ok(stars) => landed.push(stars),
+            Err(e) => assert_eq!(e.code(), "conflict", "{e:?}"),
+        }
+    }
+    assert_eq!(reported, 2 * buyers, "every task reports");
+    let stored = products.get(p.id).await.expect("get").expect("product");
+    assert_eq!(stored.stats.downloads, 2 * buyers);
+    assert_eq!(u64::try_from(landed.len()).expect("fits"), buyers, "one review per buyer");
+    assert_eq!(stored.stats.rating_count, buyers);
+    assert_eq!(stored.stats.rating_sum, landed.iter().sum::<u64>());
+    assert_eq!(stored.version, 1, "counters never bump the listing's version");
 }

@@ -310,3 +310,69 @@ pub async fn dead_letters(store: &dyn DeadLetterStore) {
     assert_eq!(store.get(older.id).await.expect("get"), None, "removed letters are gone");
     assert_eq!(store.count().await.expect("count"), 2, "the others stay");
 }
+
+/// Records what it publishes; fails while `down` is set.
+#[derive(Debug, Default)]
+struct Recorder {
+    published: std::sync::Mutex<Vec<Event>>,
+    down: std::sync::Mutex<bool>,
+}
+
+#[async_trait::async_trait]
+impl EventPublisher for Recorder {
+    async fn publish(&self, events: &[Event]) -> crate::Result<()> {
+        if *self.down.lock().unwrap() {
+            return Err(crate::Error::unavailable("bus", std::io::Error::other("bus is down")));
+        }
+        self.published.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// The core's outbox [`Relay`](crate::events::Relay) over a backend's
+/// outbox: commits five `user.registered` events with user inserts through
+/// `users`, then relays them from `outbox` (the same backend's) to a
+/// recording publisher.
+///
+/// Asserts that a relay pass whose publish fails reports the error and
+/// publishes nothing; that once the publisher is back, draining relays all
+/// five (the failed batch was released, not left leased); that they are
+/// published in commit order, each exactly once; and that a further drain
+/// finds nothing (published entries never come back).
+///
+/// # Panics
+/// When any of the above does not hold, or a port call fails.
+pub async fn relay_in_commit_order_after_a_failed_publish(
+    users: &dyn crate::auth::UserRepository,
+    outbox: Arc<dyn OutboxStore>,
+) {
+    use crate::auth::{Email, Role, User};
+    use crate::events::Relay;
+
+    let clock = Arc::new(crate::clock::ManualClock::at_epoch_secs(1_700_000_000));
+    let mut expected = Vec::new();
+    for i in 0..5 {
+        let user = User {
+            id: UserId::new(),
+            email: Email::parse(&format!("user{i}@example.com")).unwrap(),
+            name: format!("User {i}"),
+            role: Role::Customer,
+            password_hash: "$argon2id$x".into(),
+            created_at: t0(),
+        };
+        let event = Event::new(&UserRegistered { user_id: user.id, role: "customer".into() }, user.created_at);
+        users.insert(&user, std::slice::from_ref(&event)).await.unwrap();
+        expected.push(event);
+    }
+
+    let bus = Arc::new(Recorder::default());
+    let relay = Relay::new(outbox, bus.clone(), clock);
+    *bus.down.lock().unwrap() = true;
+    assert!(relay.relay_once(10).await.is_err(), "a failed publish is reported");
+    assert!(bus.published.lock().unwrap().is_empty());
+
+    *bus.down.lock().unwrap() = false;
+    assert_eq!(relay.drain(2).await.unwrap(), 5, "the failed batch was released and is relayed now");
+    assert_eq!(*bus.published.lock().unwrap(), expected, "commit order, each event once");
+    assert_eq!(relay.drain(10).await.unwrap(), 0, "published entries never come back");
+}

@@ -2,9 +2,11 @@
 pub mod assets;
 pub mod catalog;
 pub mod events;
+pub mod flows;
 pub mod licensing;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod rate_limit;
+pub mod search;
 pub mod users;

@@ -1,0 +1,189 @@
+//! Whole-flow concurrency suites: the core's services over one backend's
+//! ports, many tasks racing on a multi-threaded runtime.
+//!
+//! Each function takes the fresh, empty ports of *one* backend (the services
+//! need them to share transactions and the outbox), a `committed` probe that
+//! returns every event the backend has committed so far (its outbox), and a
+//! `spawn` function that runs a future as a task on a multi-threaded runtime
+//! (e.g. `&|f| { tokio::spawn(f); }`).
+
+use std::sync::Arc;
+
+use super::licensing::Spawn;
+use crate::auth::{Actor, Role};
+use crate::catalog::{NewProduct, Pricing, Product, ProductKind, ProductRepository, ProductStatus};
+use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::events::handlers::FulfillmentHandler;
+use crate::events::{Event, EventHandler, EventType, PaymentSucceeded};
+use crate::ids::{ProductId, UserId};
+use crate::licensing::{LicenseRepository, LicenseService, LicenseSigner};
+use crate::money::{Currency, Money};
+use crate::orders::{IdempotencyStore, OrderRepository, OrderService, OrderStatus, PlaceOrder};
+use crate::payments::{PaymentRepository, PaymentService, SandboxProvider};
+
+/// The ports of one backend that the order, payment and license flows use.
+#[derive(Clone)]
+pub struct CommercePorts {
+    /// Products, for placing orders.
+    pub products: Arc<dyn ProductRepository>,
+    /// Orders.
+    pub orders: Arc<dyn OrderRepository>,
+    /// Licenses.
+    pub licenses: Arc<dyn LicenseRepository>,
+    /// Payment intents.
+    pub payments: Arc<dyn PaymentRepository>,
+    /// Idempotency keys of order placement.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl std::fmt::Debug for CommercePorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommercePorts").finish_non_exhaustive()
+    }
+}
+
+struct Marketplace {
+    orders: Arc<OrderService>,
+    licenses: Arc<LicenseService>,
+    clock: Arc<ManualClock>,
+}
+
+fn marketplace(ports: &CommercePorts) -> Marketplace {
+    let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
+    let provider = Arc::new(SandboxProvider::new(clock.clone(), b"whsec_test".to_vec()));
+    let payments = Arc::new(PaymentService::new(ports.payments.clone(), ports.orders.clone(), provider, clock.clone()));
+    let orders = Arc::new(OrderService::new(
+        ports.orders.clone(),
+        ports.products.clone(),
+        ports.licenses.clone(),
+        payments,
+        ports.idempotency.clone(),
+        clock.clone(),
+    ));
+    let licenses =
+        Arc::new(LicenseService::new(ports.licenses.clone(), LicenseSigner::from_seed(&[7; 32]), clock.clone()));
+    Marketplace { orders, licenses, clock }
+}
+
+async fn approved_product(repo: &dyn ProductRepository, title: &str, minor: i64, now: Timestamp) -> Product {
+    let input = NewProduct {
+        title: title.into(),
+        description: "Does the work.".into(),
+        short_description: String::new(),
+        kind: ProductKind::N8nWorkflow,
+        categories: vec!["automation".into()],
+        tags: vec![],
+        pricing: Pricing::OneTime { price: Money::new(minor, Currency::USD) },
+        media: vec![],
+    };
+    let mut p = Product::create(ProductId::new(), UserId::new(), input, now).expect("valid product");
+    p.status = ProductStatus::Approved;
+    repo.insert(&p, &[]).await.expect("insert product");
+    p
+}
+
+/// 50 concurrent [`OrderService::place`] calls with one idempotency key,
+/// through the real services over `ports`.
+///
+/// Asserts that at least one caller got an order and every caller that got
+/// one got the same one; that every other caller was told the key is in
+/// flight (`conflict`); that exactly one order exists for the buyer; that a
+/// retry afterwards replays the first response; and that exactly one
+/// `order.placed` event was committed.
+///
+/// # Panics
+/// When any of the above does not hold, or a port call or task fails.
+pub async fn fifty_placements_with_one_key(ports: CommercePorts, committed: &dyn Fn() -> Vec<Event>, spawn: Spawn<'_>) {
+    let m = marketplace(&ports);
+    let product = approved_product(ports.products.as_ref(), "Lead router", 1_999, m.clock.now()).await;
+    let buyer = Actor::new(UserId::new(), Role::Customer);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..50 {
+        let (orders, tx) = (m.orders.clone(), tx.clone());
+        spawn(Box::pin(async move {
+            let _ = tx.send(orders.place(&buyer, PlaceOrder::new([product.id]), Some("order-key-1")).await);
+        }));
+    }
+    drop(tx);
+    let mut placed = Vec::new();
+    let mut reported = 0;
+    while let Some(result) = rx.recv().await {
+        reported += 1;
+        match result {
+            Ok(order) => placed.push(order),
+            Err(e) => assert_eq!(e.code(), "conflict", "a concurrent duplicate is told the key is in flight: {e:?}"),
+        }
+    }
+    assert_eq!(reported, 50, "every task reports");
+    assert!(!placed.is_empty(), "the request that took the key placed the order");
+    assert!(placed.iter().all(|o| o == &placed[0]), "every caller that got an order got the same one");
+
+    let (stored, total) = ports.orders.list_for_buyer(buyer.user_id, 1, 100).await.expect("list");
+    assert_eq!(total, 1, "exactly one order exists");
+    assert_eq!(stored[0].id, placed[0].id);
+
+    let again = m.orders.place(&buyer, PlaceOrder::new([product.id]), Some("order-key-1")).await.expect("replay");
+    assert_eq!(again, placed[0], "a later retry replays the first response");
+    let events = committed();
+    assert_eq!(events.iter().filter(|e| e.event_type == EventType::OrderPlaced).count(), 1);
+}
+
+/// One `payment.succeeded` for a two-line order, handled by 4
+/// [`FulfillmentHandler`] tasks at once, through the real services over
+/// `ports`.
+///
+/// Asserts that every delivery is handled without error; that exactly one
+/// license per order line exists, for the order's products; that the order
+/// ends `Fulfilled`; and that the outbox holds one `license.issued` per line
+/// and exactly one `order.fulfilled`.
+///
+/// # Panics
+/// When any of the above does not hold, or a port call or task fails.
+pub async fn duplicate_payment_events_issue_one_license_per_line(
+    ports: CommercePorts,
+    committed: &dyn Fn() -> Vec<Event>,
+    spawn: Spawn<'_>,
+) {
+    let m = marketplace(&ports);
+    let now = m.clock.now();
+    let a = approved_product(ports.products.as_ref(), "Invoice agent", 2_500, now).await;
+    let b = approved_product(ports.products.as_ref(), "Churn workflow", 4_000, now).await;
+    let buyer = Actor::new(UserId::new(), Role::Customer);
+    let order = m.orders.place(&buyer, PlaceOrder::new([a.id, b.id]), None).await.expect("place");
+    assert_eq!(order.status, OrderStatus::PendingPayment);
+    let intent = ports.payments.get_by_order(order.id).await.expect("get").expect("intent created");
+
+    let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: order.total };
+    let event = Event::new(&paid, now);
+    let handler = Arc::new(FulfillmentHandler::new(m.orders.clone(), m.licenses.clone()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..4 {
+        let (handler, event, tx) = (handler.clone(), event.clone(), tx.clone());
+        spawn(Box::pin(async move {
+            let _ = tx.send(handler.handle(&event).await);
+        }));
+    }
+    drop(tx);
+    let mut reported = 0;
+    while let Some(result) = rx.recv().await {
+        reported += 1;
+        result.expect("every delivery of the duplicate event is handled");
+    }
+    assert_eq!(reported, 4, "every task reports");
+
+    let licenses = ports.licenses.list_for_order(order.id).await.expect("list");
+    assert_eq!(licenses.len(), 2, "one license per line: {licenses:?}");
+    let mut products: Vec<_> = licenses.iter().map(|l| l.product_id).collect();
+    products.sort();
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(products, expected);
+    let stored = ports.orders.get(order.id).await.expect("get").expect("order");
+    assert_eq!(stored.status, OrderStatus::Fulfilled);
+
+    let events = committed();
+    let count = |t: EventType| events.iter().filter(|e| e.event_type == t).count();
+    assert_eq!(count(EventType::LicenseIssued), 2, "license.issued only for inserted licenses");
+    assert_eq!(count(EventType::OrderFulfilled), 1, "order.fulfilled exactly once");
+}
