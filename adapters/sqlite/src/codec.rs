@@ -2,45 +2,16 @@
 //! driver errors to core errors.
 
 use bazaar_core::Error;
-use bazaar_core::clock::Timestamp;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// What failed, for [`Error::Unavailable`] and [`Error::Internal`].
 pub(crate) const WHAT: &str = "sqlite";
 
-/// A timestamp as INTEGER nanoseconds since the epoch: exact, and it sorts.
-///
-/// The range (years 1677–2262) is a storage limit, reported as a validation
-/// error rather than silently clamped.
-pub(crate) fn ts(t: Timestamp) -> bazaar_core::Result<i64> {
-    t.timestamp_nanos_opt().ok_or_else(|| Error::invalid("timestamp", "must be between the years 1677 and 2262"))
-}
-
-/// The inverse of [`ts`].
-pub(crate) fn from_ts(nanos: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_nanos(nanos)
-}
-
-/// Counters are `u64` in the core and INTEGER (i64) in SQLite.
-pub(crate) fn int(v: u64) -> bazaar_core::Result<i64> {
-    i64::try_from(v).map_err(|_| Error::invalid("counter", "exceeds the storable range"))
-}
-
-/// The inverse of [`int`]; a negative column is a corrupted row.
-pub(crate) fn uint(v: i64) -> bazaar_core::Result<u64> {
-    u64::try_from(v).map_err(|e| Error::internal("reading a counter column", e))
-}
-
-/// JSON text for a `doc` (or other JSON) column.
-pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> bazaar_core::Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::internal("encoding a row as JSON", e))
-}
-
-/// Parses a JSON column back into a core value.
-pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> bazaar_core::Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::internal("decoding a JSON row", e))
-}
+// The encodings are shared with every storage adapter; the short names
+// keep the queries in this crate readable.
+pub(crate) use bazaar_core::storage::{
+    counter_from_i64 as uint, counter_to_i64 as int, from_json_doc as from_json, timestamp_from_nanos as from_ts,
+    timestamp_to_nanos as ts, to_json_doc as to_json,
+};
 
 /// SQLite's primary result codes for "someone else holds the lock".
 const SQLITE_BUSY: i64 = 5;
