@@ -116,6 +116,10 @@ typed_id!(
     /// A domain event.
     EventId, "event"
 );
+typed_id!(
+    /// A refresh-token family: every token rotated from one login.
+    SessionId, "session"
+);
 
 #[cfg(test)]
 mod tests {

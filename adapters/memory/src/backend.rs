@@ -22,7 +22,7 @@ use bazaar_core::Result;
 use bazaar_core::assets::{
     AssetRepository, BlobStore, DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner,
 };
-use bazaar_core::auth::UserRepository;
+use bazaar_core::auth::{RefreshTokenStore, UserRepository};
 use bazaar_core::catalog::{CatalogService, ProductRepository, ReviewRepository};
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
@@ -38,7 +38,7 @@ use bazaar_core::payments::{PaymentRepository, PaymentService, SandboxProvider};
 
 use crate::{
     InProcessBus, MemoryAssets, MemoryBlobStore, MemoryCatalog, MemoryDeadLetters, MemoryIdempotency, MemoryInbox,
-    MemoryLicenses, MemoryNotifications, MemoryOrders, MemoryOutbox, MemoryPayments, MemoryUsers,
+    MemoryLicenses, MemoryNotifications, MemoryOrders, MemoryOutbox, MemoryPayments, MemoryRefreshTokens, MemoryUsers,
 };
 
 /// Every port, implemented in memory, committing to one shared outbox.
@@ -48,6 +48,8 @@ pub struct MemoryBackend {
     pub outbox: MemoryOutbox,
     /// Users.
     pub users: Arc<dyn UserRepository>,
+    /// Refresh-token families (login sessions).
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     /// Products (shares storage with `reviews`).
     pub products: Arc<dyn ProductRepository>,
     /// Reviews (shares storage with `products`).
@@ -94,6 +96,7 @@ impl MemoryBackend {
         let bus = Arc::new(InProcessBus::new(clock));
         Self {
             users: Arc::new(MemoryUsers::new(outbox.clone())),
+            refresh_tokens: Arc::new(MemoryRefreshTokens::new()),
             products: Arc::new(catalog.products()),
             reviews: Arc::new(catalog.reviews()),
             orders: Arc::new(MemoryOrders::new(outbox.clone())),

@@ -17,6 +17,8 @@ mod catalog;
 pub use catalog::{MemoryCatalog, MemoryProducts, MemoryReviews};
 mod users;
 pub use users::MemoryUsers;
+mod sessions;
+pub use sessions::MemoryRefreshTokens;
 mod backend;
 mod bus;
 mod events;

@@ -67,6 +67,7 @@ mod notifications;
 mod orders;
 mod outbox;
 mod payments;
+mod sessions;
 mod store;
 mod users;
 
@@ -79,5 +80,6 @@ pub use notifications::PgNotifications;
 pub use orders::PgOrders;
 pub use outbox::PgOutbox;
 pub use payments::PgPayments;
+pub use sessions::PgRefreshTokens;
 pub use store::PgStore;
 pub use users::PgUsers;

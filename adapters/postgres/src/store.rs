@@ -164,6 +164,11 @@ impl PgStore {
         PgNotifications::new(self.clone())
     }
 
+    /// Refresh-token families ([`bazaar_core::auth::RefreshTokenStore`]).
+    pub fn refresh_tokens(&self) -> crate::PgRefreshTokens {
+        crate::PgRefreshTokens::new(self.clone())
+    }
+
     /// Makes the next write transaction fail after its statements ran and
     /// before it commits, as a crash would. Test-only.
     #[cfg(feature = "fault-injection")]

@@ -62,6 +62,7 @@ mod outbox;
 mod payments;
 #[cfg(test)]
 mod plans;
+mod sessions;
 mod store;
 mod users;
 
@@ -74,5 +75,6 @@ pub use notifications::SqliteNotifications;
 pub use orders::SqliteOrders;
 pub use outbox::SqliteOutbox;
 pub use payments::SqlitePayments;
+pub use sessions::SqliteRefreshTokens;
 pub use store::SqliteStore;
 pub use users::SqliteUsers;

@@ -177,6 +177,11 @@ impl SqliteStore {
         SqliteNotifications::new(self.clone())
     }
 
+    /// Refresh-token families ([`bazaar_core::auth::RefreshTokenStore`]).
+    pub fn refresh_tokens(&self) -> crate::SqliteRefreshTokens {
+        crate::SqliteRefreshTokens::new(self.clone())
+    }
+
     /// Makes the next write transaction fail after its statements ran and
     /// before it commits, as a crash would. Test-only.
     #[cfg(feature = "fault-injection")]

@@ -5,8 +5,12 @@
 //! tokens belong to the transport (the HTTP server); the core stores an
 //! opaque PHC hash string.
 
+mod session;
 mod user;
 
+#[cfg(any(test, feature = "mocks"))]
+pub use session::MockRefreshTokenStore;
+pub use session::{RefreshToken, RefreshTokenStore, Rotation, TokenHash};
 #[cfg(any(test, feature = "mocks"))]
 pub use user::MockUserRepository;
 pub use user::{Email, User, UserRepository};

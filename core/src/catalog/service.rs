@@ -231,13 +231,16 @@ impl CatalogService {
         }
         let now = self.clock.now();
         let licenses = self.licenses.list_for_buyer(actor.user_id).await?;
-        let mut held = licenses.iter().filter(|l| l.product_id == product_id).peekable();
-        if held.peek().is_none() {
+        // Collected rather than kept as a lazy `Filter`: a closure-typed
+        // iterator alive across the `.await` below makes rustc unable to
+        // prove this future `Send` (HTTP handlers need it to be).
+        let held: Vec<_> = licenses.iter().filter(|l| l.product_id == product_id).collect();
+        if held.is_empty() {
             return Err(Denial::NotLicensed.into());
         }
         // Expired or suspended licenses still prove a purchase that was not
         // refunded; only revocation (refund, chargeback) disqualifies.
-        if held.all(|l| l.status(now) == LicenseStatus::Revoked) {
+        if held.iter().all(|l| l.status(now) == LicenseStatus::Revoked) {
             return Err(Denial::LicenseRevoked.into());
         }
         let review = input.into_review(ReviewId::new(), product_id, actor.user_id, now)?;

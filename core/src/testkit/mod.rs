@@ -9,4 +9,5 @@ pub mod orders;
 pub mod payments;
 pub mod rate_limit;
 pub mod search;
+pub mod sessions;
 pub mod users;
