@@ -9,6 +9,8 @@
 //! - [`CachedLicenses`]: the license-validation cache, a read-through cache
 //!   of the by-key lookup that `LicenseService::validate` makes, in front of
 //!   any [`LicenseRepository`].
+//! - [`RedisStreamBus`]: the core's event bus ports on one Redis stream with
+//!   consumer groups (`XREADGROUP`, `XACK`, `XAUTOCLAIM` reclaim).
 //!
 //! Every store takes a [`ConnectionManager`] (see [`connect`]) and a key
 //! prefix, so several applications (or test runs) can share one Redis
@@ -26,6 +28,7 @@
 //! [`ProductRepository`]: bazaar_core::catalog::ProductRepository
 //! [`LicenseRepository`]: bazaar_core::licensing::LicenseRepository
 
+mod bus;
 mod cache;
 mod exec;
 mod idempotency;
@@ -33,6 +36,7 @@ mod licenses;
 mod products;
 mod rate_limit;
 
+pub use bus::{RedisStreamBus, RedisStreamOptions};
 pub use cache::CacheConfig;
 pub use idempotency::RedisIdempotencyStore;
 pub use licenses::CachedLicenses;

@@ -1,0 +1,462 @@
+//! [`RedisStreamBus`]: the core's [`EventPublisher`] and [`EventSubscriber`]
+//! on one Redis stream with a consumer group per subscriber.
+//!
+//! # Layout: one stream, routing by type
+//!
+//! Every event goes to the single stream `{prefix}events`, as one entry
+//! whose field `event` holds the CloudEvents JSON envelope exactly as
+//! [`Event::to_json`] writes it. Each consumer group (the port's `consumer`)
+//! reads the whole stream and the core's dispatcher routes each event to the
+//! handlers registered for its type. One stream per family (`orders`,
+//! `licenses`, …) would only pay off if groups subscribed to subsets; here
+//! every group wants every event, so per-family streams would mean reading
+//! N streams per `next`, losing the global publish order across families
+//! (the port promises publish order), and N trims instead of one. One key
+//! also means every command touches one hash slot, so the bus works on
+//! Redis Cluster too.
+//!
+//! # Port → Redis
+//!
+//! | port | Redis |
+//! |---|---|
+//! | `publish` | `XADD {stream} MAXLEN ~ max_len * event <json>` per event, all in one `MULTI`/`EXEC` |
+//! | group | `XGROUP CREATE {stream} <group> 0 MKSTREAM` on first use (`BUSYGROUP` ignored) |
+//! | `next` | `XAUTOCLAIM … <ack wait> …` (redeliveries first), else `XREADGROUP … COUNT 1 STREAMS {stream} >` |
+//! | `attempt` | the entry's delivery count (`XPENDING`), which `XAUTOCLAIM` increments |
+//! | receipt | `"{entry id}:{delivery count}"` |
+//! | `ack` | `XACK` |
+//! | `nack(delay)` | `XCLAIM … 0 <id> IDLE <ack wait − delay> JUSTID` if the receipt is current |
+//!
+//! `next` (group creation, reclaim, delivery count, read) and `nack`
+//! (staleness check, backdating) are each one Lua script, so they are atomic
+//! with respect to every other consumer, in this process or another. The
+//! reclaim walks the group's pending list (deliveries in flight, normally a
+//! handful per consumer), so `next` costs O(pending) on the server. Needs
+//! Redis 6.2 or later (`XAUTOCLAIM`).
+//!
+//! # Waiting
+//!
+//! `next(group, wait)` with a non-zero `wait` polls: it tries at once, then
+//! every [`RedisStreamOptions::poll_interval`] until `wait` has passed. It
+//! does not use `XREADGROUP … BLOCK`, on purpose:
+//! - the bus runs on the shared multiplexed [`ConnectionManager`], and a
+//!   blocked command holds that connection: every other command of every
+//!   other user of the manager (publishes, acks, cache reads) would queue
+//!   behind it for up to `wait`;
+//! - the manager gives up on a reply after its response timeout (500 ms by
+//!   default), while Redis keeps the read open: if an event then arrives it
+//!   is delivered into a reply nobody reads, and sits pending until the ack
+//!   wait brings it back with an inflated attempt count;
+//! - `BLOCK` only wakes for new entries, not for nacked entries whose delay
+//!   runs out during the wait; polling sees both.
+//!
+//! `wait == 0` is a single non-blocking attempt.
+//!
+//! # Acknowledgement and redelivery
+//!
+//! A delivered entry sits in the group's pending list (PEL) until `XACK`ed.
+//! An entry left unacknowledged for `ack_wait` (its consumer crashed, hung,
+//! or is just slow) is reclaimed by whichever consumer calls `next` next,
+//! with its delivery count raised, so `attempt` counts every delivery.
+//!
+//! `nack(delay)` backdates the entry's idle time to `ack_wait − delay`, so
+//! the reclaim takes it after `delay`. `JUSTID` keeps `XCLAIM` from counting
+//! a delivery (the redelivery itself is counted by `XAUTOCLAIM`). A delay of
+//! `ack_wait` or more is capped to `ack_wait` (idle 0): a longer delay would
+//! need a due-time sorted set beside the stream, and the dispatcher's
+//! backoff delays are meant to sit below the ack wait. Choose `ack_wait` at
+//! least as long as the longest retry delay you configure.
+//!
+//! Receipts carry the delivery count they were issued with. `nack` acts only
+//! while the entry is pending *with that count*: a nack from a consumer
+//! whose delivery was since reclaimed by another (count moved on) or acked is
+//! ignored, so it cannot reschedule someone else's delivery. `ack`, on the
+//! other hand, acks the entry whatever the count: a stale ack still means
+//! the event was handled (the dispatcher acks only after the handlers
+//! succeeded or the event was parked as a dead letter), and handlers are
+//! idempotent, so dropping it from the PEL is right; the current holder's
+//! later ack is then a harmless no-op and its nack is ignored. Ignoring the
+//! stale ack would only cost one more redelivery.
+//!
+//! An entry whose `event` field is missing or not an event envelope (not
+//! written by this bus) can never be handled: `next` logs it
+//! (`tracing::error!`, with its id), acks it and moves on, instead of
+//! failing every `next` of the group once per ack wait forever.
+//!
+//! # Retention
+//!
+//! `MAXLEN ~ max_len` keeps the stream bounded: Redis trims whole nodes, so
+//! the stream holds at least `max_len` entries and at most about `max_len`
+//! plus one node (`stream-node-max-entries`, 100 by default). Trimming does
+//! not look at consumer groups: an entry trimmed before a group read or
+//! acked it is lost to that group, and a group created late sees only what
+//! is retained. Size `max_len` for the longest consumer outage you must
+//! survive (events per second × seconds). Redis 7 drops trimmed entries from
+//! the pending lists when the reclaim meets them.
+//!
+//! # Consumers
+//!
+//! Within a group, Redis tracks a consumer name per process
+//! ([`RedisStreamOptions::consumer_name`], unique per process: host, pid and
+//! a random part by default). Tasks of one process share it; that is fine,
+//! each `next` is atomic. A crashed process's entries are reclaimed by the
+//! others after the ack wait; its now-empty consumer record stays in the
+//! group until removed with `XGROUP DELCONSUMER`.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bazaar_core::events::{Delivery, Event, EventPublisher, EventSubscriber, Receipt};
+use bazaar_core::{Error, Result};
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script};
+
+use crate::exec::Exec;
+use crate::unavailable;
+
+const NEXT_LUA: &str = include_str!("next.lua");
+const NACK_LUA: &str = include_str!("nack.lua");
+
+/// Settings of a [`RedisStreamBus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStreamOptions {
+    /// Key prefix; the stream is `{prefix}events`.
+    pub prefix: String,
+    /// How long a delivery may stay unacknowledged before another consumer
+    /// reclaims it; also the longest effective nack delay. At least 1 ms,
+    /// counted in whole milliseconds.
+    pub ack_wait: Duration,
+    /// The approximate bound on the stream's length (`MAXLEN ~`); at least 1.
+    pub max_len: u64,
+    /// This process's consumer name within every group; unique per process.
+    pub consumer_name: String,
+    /// How often `next` looks again while waiting; at least 1 ms.
+    pub poll_interval: Duration,
+}
+
+impl RedisStreamOptions {
+    /// The default ack wait, as NATS JetStream's.
+    pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
+    /// The default stream bound.
+    pub const DEFAULT_MAX_LEN: u64 = 100_000;
+    /// The default poll interval while waiting.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+    /// Defaults under `prefix`, with a fresh [`default_consumer_name`](Self::default_consumer_name).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            ack_wait: Self::DEFAULT_ACK_WAIT,
+            max_len: Self::DEFAULT_MAX_LEN,
+            consumer_name: Self::default_consumer_name(),
+            poll_interval: Self::DEFAULT_POLL_INTERVAL,
+        }
+    }
+
+    /// `{host}-{pid}-{random}`: distinct for every process, and for every
+    /// call within one.
+    pub fn default_consumer_name() -> String {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".to_owned());
+        // RandomState is seeded from the OS once per thread and moves on for
+        // every instance: enough to tell consumers apart without a rand dep.
+        let random = RandomState::new().build_hasher().finish();
+        format!("{host}-{}-{random:016x}", std::process::id())
+    }
+}
+
+/// The event bus on a Redis stream. Clones share the connection.
+///
+/// # Example
+/// ```no_run
+/// use std::time::Duration;
+/// use bazaar_core::events::{Event, EventPublisher, EventSubscriber, UserRegistered};
+/// use bazaar_core::ids::UserId;
+/// use bazaar_redis::{RedisStreamBus, RedisStreamOptions, connect};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let options = RedisStreamOptions { ack_wait: Duration::from_secs(60), ..RedisStreamOptions::new("bazaar:") };
+/// let bus = RedisStreamBus::new(connect("redis://127.0.0.1:6379").await?, options)?;
+/// let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, chrono::Utc::now());
+/// bus.publish(&[event.clone()]).await?;
+/// let delivery = bus.next("mailer", Duration::from_secs(1)).await?.expect("just published");
+/// assert_eq!((delivery.event.id, delivery.attempt), (event.id, 1));
+/// bus.ack(&delivery).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStreamBus {
+    conn: ConnectionManager,
+    stream: Arc<str>,
+    consumer_name: Arc<str>,
+    ack_wait_ms: u64,
+    max_len: u64,
+    poll_interval: Duration,
+    scripts: Arc<Scripts>,
+    exec: Exec,
+}
+
+struct Scripts {
+    next: Script,
+    nack: Script,
+}
+
+impl fmt::Debug for RedisStreamBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStreamBus")
+            .field("stream", &self.stream)
+            .field("consumer_name", &self.consumer_name)
+            .field("ack_wait_ms", &self.ack_wait_ms)
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStreamBus {
+    /// A bus on the stream `{prefix}events`.
+    ///
+    /// Build it inside a Tokio runtime: calls made later from outside any
+    /// runtime are run on this one.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when `ack_wait` or `poll_interval` is under
+    /// 1 ms, `max_len` is 0 or `consumer_name` is empty.
+    pub fn new(conn: ConnectionManager, options: RedisStreamOptions) -> Result<Self> {
+        let ack_wait_ms = u64::try_from(options.ack_wait.as_millis()).unwrap_or(u64::MAX);
+        if ack_wait_ms == 0 {
+            return Err(Error::invalid("ack_wait", "must be at least 1 ms"));
+        }
+        if options.poll_interval < Duration::from_millis(1) {
+            return Err(Error::invalid("poll_interval", "must be at least 1 ms"));
+        }
+        if options.max_len == 0 {
+            return Err(Error::invalid("max_len", "must be at least 1"));
+        }
+        if options.consumer_name.is_empty() {
+            return Err(Error::invalid("consumer_name", "must not be empty"));
+        }
+        Ok(Self {
+            conn,
+            stream: format!("{}events", options.prefix).into(),
+            consumer_name: options.consumer_name.into(),
+            ack_wait_ms,
+            max_len: options.max_len,
+            poll_interval: options.poll_interval,
+            scripts: Arc::new(Scripts { next: Script::new(NEXT_LUA), nack: Script::new(NACK_LUA) }),
+            exec: Exec::capture(),
+        })
+    }
+
+    /// The stream's key.
+    pub fn stream_key(&self) -> &str {
+        &self.stream
+    }
+
+    /// This process's consumer name within the groups.
+    pub fn consumer_name(&self) -> &str {
+        &self.consumer_name
+    }
+
+    /// Checks that Redis answers, for readiness probes.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let pong: String =
+            self.exec.run(async move { redis::cmd("PING").query_async(&mut conn).await }).await.map_err(unavailable)?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(Error::unavailable("redis", format!("unexpected PING reply {pong:?}")))
+        }
+    }
+
+    /// One non-blocking attempt at the next delivery for `group`.
+    async fn try_next(&self, group: &str) -> Result<Option<Delivery>> {
+        loop {
+            let (mut conn, scripts) = (self.conn.clone(), self.scripts.clone());
+            let (stream, group_arg, consumer) = (self.stream.clone(), group.to_owned(), self.consumer_name.clone());
+            let ack_wait_ms = self.ack_wait_ms;
+            let reply: Option<(String, i64, Vec<u8>)> = self
+                .exec
+                .run(async move {
+                    scripts
+                        .next
+                        .key(&*stream)
+                        .arg(group_arg)
+                        .arg(&*consumer)
+                        .arg(ack_wait_ms)
+                        .invoke_async(&mut conn)
+                        .await
+                })
+                .await
+                .map_err(unavailable)?;
+            let Some((id, count, json)) = reply else {
+                return Ok(None);
+            };
+            match Event::from_json(&json) {
+                Ok(event) => {
+                    let attempt = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+                    return Ok(Some(Delivery {
+                        event,
+                        consumer: group.to_owned(),
+                        attempt,
+                        receipt: Receipt::new(format!("{id}:{count}")),
+                    }));
+                }
+                Err(error) => {
+                    tracing::error!(
+                        stream = %self.stream,
+                        group,
+                        entry = %id,
+                        %error,
+                        "stream entry is not an event envelope; acknowledging it so the group moves on"
+                    );
+                    self.xack(group, &id).await?;
+                }
+            }
+        }
+    }
+
+    async fn xack(&self, group: &str, id: &str) -> Result<()> {
+        let (mut conn, stream, group, id) = (self.conn.clone(), self.stream.clone(), group.to_owned(), id.to_owned());
+        self.exec
+            .run(async move { redis::cmd("XACK").arg(&*stream).arg(group).arg(id).query_async::<i64>(&mut conn).await })
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn sleep(&self, duration: Duration) -> Result<()> {
+        // Through the captured runtime: Tokio's timer needs one, and the
+        // port may be polled from a plain executor.
+        self.exec
+            .run(async move {
+                tokio::time::sleep(duration).await;
+                Ok::<_, RedisError>(())
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// Splits a receipt into its entry id and delivery count, checking both.
+fn parse_receipt(receipt: &Receipt) -> Result<(&str, i64)> {
+    let bad = || Error::invalid("receipt", format!("{receipt:?} is not a receipt of this bus"));
+    let (id, count) = receipt.as_str().rsplit_once(':').ok_or_else(bad)?;
+    let (ms, seq) = id.split_once('-').ok_or_else(bad)?;
+    if ms.parse::<u64>().is_err() || seq.parse::<u64>().is_err() {
+        return Err(bad());
+    }
+    let count = count.parse::<i64>().ok().filter(|c| *c >= 1).ok_or_else(bad)?;
+    Ok((id, count))
+}
+
+#[async_trait]
+impl EventPublisher for RedisStreamBus {
+    async fn publish(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // MULTI/EXEC: the batch lands contiguously, in order, and a server
+        // error on any XADD fails the whole call.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for event in events {
+            pipe.cmd("XADD")
+                .arg(&*self.stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.max_len)
+                .arg("*")
+                .arg("event")
+                .arg(event.to_json());
+        }
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> =
+            self.exec.run(async move { pipe.query_async(&mut conn).await }).await.map_err(unavailable)?;
+        if ids.len() == events.len() {
+            Ok(())
+        } else {
+            Err(Error::unavailable(
+                "redis",
+                format!("XADD accepted {} of {} events (transaction aborted?)", ids.len(), events.len()),
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl EventSubscriber for RedisStreamBus {
+    async fn next(&self, consumer: &str, wait: Duration) -> Result<Option<Delivery>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(delivery) = self.try_next(consumer).await? {
+                return Ok(Some(delivery));
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.sleep(left.min(self.poll_interval)).await?;
+        }
+    }
+
+    async fn ack(&self, delivery: &Delivery) -> Result<()> {
+        // Any receipt for the entry acks it, stale or not (see the module doc).
+        let (id, _) = parse_receipt(&delivery.receipt)?;
+        self.xack(&delivery.consumer, id).await
+    }
+
+    async fn nack(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        let (id, count) = parse_receipt(&delivery.receipt)?;
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX).min(self.ack_wait_ms);
+        let idle_ms = self.ack_wait_ms - delay_ms;
+        let (mut conn, scripts, stream) = (self.conn.clone(), self.scripts.clone(), self.stream.clone());
+        let (group, id) = (delivery.consumer.clone(), id.to_owned());
+        self.exec
+            .run(async move {
+                scripts
+                    .nack
+                    .key(&*stream)
+                    .arg(group)
+                    .arg(id)
+                    .arg(count)
+                    .arg(idle_ms)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_round_trip_and_reject_garbage() {
+        assert_eq!(parse_receipt(&Receipt::new("1700000000000-3:2")).unwrap(), ("1700000000000-3", 2));
+        for bad in ["", "1-0", "1-0:", "1-0:0", "1-0:x", "x-0:1", "1:1", "1-0-0:1", "-1-0:1"] {
+            assert!(parse_receipt(&Receipt::new(bad)).is_err(), "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn default_consumer_names_differ() {
+        let (a, b) = (RedisStreamOptions::default_consumer_name(), RedisStreamOptions::default_consumer_name());
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-", std::process::id())), "{a} names the pid");
+    }
+}
