@@ -1,0 +1,389 @@
+//! [`JetStreamBus`]: the bus ports over one JetStream stream and one durable
+//! pull consumer per consumer group.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, AckKind, stream};
+use async_nats::{ConnectErrorKind, jetstream::context::CreateStreamErrorKind};
+use async_trait::async_trait;
+use bazaar_core::events::{Delivery, Event, EventPublisher, EventSubscriber, Receipt};
+use bazaar_core::{Error, Result};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::names;
+use crate::options::JetStreamOptions;
+use crate::receipt::{AckSubject, InFlight};
+
+/// The dependency name in [`Error::Unavailable`].
+const WHAT: &str = "nats";
+/// Waits below this are a no-wait pull that expires after this long.
+///
+/// A no-wait pull is answered at once when the group has nothing left to
+/// deliver (404) or when every remaining message is already claimed by
+/// other callers' pulls (408). But when messages remain that it counted and
+/// a competing pull then takes them, the server parks a no-wait request
+/// that has received nothing until it expires, and one without an expiry
+/// until the next publish: hence always an expiry, and this short one.
+const MIN_EXPIRES: Duration = Duration::from_millis(10);
+/// The longest single pull request; longer waits pull again.
+const MAX_PULL: Duration = Duration::from_secs(60);
+/// Events in flight per publish round trip. Bounded because async-nats
+/// holds one permit per unawaited publish ack (5 000 per context) and a
+/// publish that waits for a permit while this call holds the others would
+/// never finish.
+const PIPELINE: usize = 256;
+/// The largest delay JetStream accepts (signed 64-bit nanoseconds).
+const MAX_DELAY: Duration = Duration::from_nanos(i64::MAX as u64);
+
+fn unavailable(source: impl Into<bazaar_core::error::BoxError>) -> Error {
+    Error::unavailable(WHAT, source)
+}
+
+/// [`EventPublisher`] and [`EventSubscriber`] over NATS JetStream.
+///
+/// See the [crate docs](crate) for the design. Cheap to share behind an
+/// `Arc`; all methods take `&self`.
+///
+/// # Example
+/// ```no_run
+/// # async fn run() -> bazaar_core::Result<()> {
+/// use std::time::Duration;
+/// use bazaar_core::clock::{Clock, SystemClock};
+/// use bazaar_core::events::{Event, EventPublisher, EventSubscriber, UserRegistered};
+/// use bazaar_core::ids::UserId;
+/// use bazaar_nats::{JetStreamBus, JetStreamOptions};
+///
+/// let bus = JetStreamBus::connect("nats://127.0.0.1:4222", JetStreamOptions::default()).await?;
+/// let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, SystemClock.now());
+/// bus.publish(&[event]).await?;
+/// if let Some(delivery) = bus.next("mailer", Duration::from_secs(5)).await? {
+///     bus.ack(&delivery).await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct JetStreamBus {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    options: JetStreamOptions,
+    /// Durable pull consumers by durable name, created on first use.
+    consumers: Mutex<HashMap<String, PullConsumer>>,
+    /// Serialises consumer creation so concurrent first uses of a group
+    /// make one request, not a burst.
+    creating: tokio::sync::Mutex<()>,
+    in_flight: InFlight,
+}
+
+impl fmt::Debug for JetStreamBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JetStreamBus")
+            .field("stream", &self.options.stream)
+            .field("subject_prefix", &self.options.subject_prefix)
+            .field("ack_wait", &self.options.ack_wait)
+            .field("connection", &self.client.connection_state())
+            .field("groups", &self.consumers.lock().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JetStreamBus {
+    /// Connects to the NATS server(s) at `url` (e.g. `nats://127.0.0.1:4222`,
+    /// or several comma-separated) and sets up the bus as
+    /// [`JetStreamBus::connect_with`] does. The client reconnects on its own
+    /// after the first connection succeeds.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for bad options or an unparsable `url`;
+    /// [`Error::Unavailable`] when no server answers within
+    /// `options.request_timeout`; as [`JetStreamBus::connect_with`] otherwise.
+    pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self> {
+        options.validate()?;
+        let client = async_nats::ConnectOptions::new()
+            .name("bazaar")
+            .connection_timeout(options.request_timeout)
+            .connect(url)
+            .await
+            .map_err(|e| match e.kind() {
+                ConnectErrorKind::ServerParse => Error::invalid("url", format!("not a NATS server address: {e}")),
+                _ => unavailable(e),
+            })?;
+        Self::connect_with(client, options).await
+    }
+
+    /// Sets up the bus on an existing client: creates the stream unless it
+    /// exists (capturing `<subject_prefix>.>`, limits retention, file
+    /// storage, `max_age` / `max_messages` / `duplicate_window` from
+    /// `options`). Consumers are created on first use of each group.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for bad options; [`Error::Unavailable`] when the
+    /// server or JetStream does not answer; [`Error::Conflict`] when JetStream
+    /// refuses the stream (e.g. its subjects overlap another stream's) or an
+    /// existing stream of that name does not capture `<subject_prefix>.>`.
+    pub async fn connect_with(client: async_nats::Client, options: JetStreamOptions) -> Result<Self> {
+        options.validate()?;
+        let jetstream = jetstream::ContextBuilder::new()
+            .timeout(options.request_timeout)
+            .ack_timeout(options.request_timeout)
+            .build(client.clone());
+        let stream = jetstream.get_or_create_stream(stream_config(&options)).await.map_err(|e| match e.kind() {
+            CreateStreamErrorKind::JetStream(err) => {
+                Error::Conflict(format!("JetStream refused stream {:?}: {err}", options.stream))
+            }
+            _ => unavailable(e),
+        })?;
+        let wanted = format!("{}.>", options.subject_prefix);
+        let subjects = &stream.cached_info().config.subjects;
+        if !subjects.iter().any(|s| *s == wanted || s == ">") {
+            return Err(Error::Conflict(format!(
+                "stream {:?} exists with subjects {subjects:?}, which do not capture {wanted:?}",
+                options.stream
+            )));
+        }
+        Ok(Self {
+            client,
+            jetstream,
+            stream,
+            in_flight: InFlight::new(options.ack_wait),
+            options,
+            consumers: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Readiness: the connection is up and the stream answers an info
+    /// request.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when disconnected, when the request fails or
+    /// times out, or when the stream is gone.
+    pub async fn ping(&self) -> Result<()> {
+        if self.client.connection_state() != State::Connected {
+            return Err(unavailable(format!("not connected ({:?})", self.client.connection_state())));
+        }
+        self.jetstream.get_stream(&self.options.stream).await.map(drop).map_err(unavailable)
+    }
+
+    /// The options the bus was set up with.
+    pub fn options(&self) -> &JetStreamOptions {
+        &self.options
+    }
+
+    /// The underlying client (shared: cloning it shares the connection).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The subject an event is published on: `<prefix>.<event type>`.
+    pub fn subject_for(&self, event: &Event) -> String {
+        format!("{}.{}", self.options.subject_prefix, event.event_type.as_str())
+    }
+
+    /// The durable pull consumer of `durable`, created on first use.
+    async fn consumer(&self, group: &str, durable: &str) -> Result<PullConsumer> {
+        if let Some(consumer) = self.consumers.lock().get(durable) {
+            return Ok(consumer.clone());
+        }
+        let _creating = self.creating.lock().await;
+        if let Some(consumer) = self.consumers.lock().get(durable) {
+            return Ok(consumer.clone());
+        }
+        let config = pull::Config {
+            durable_name: Some(durable.to_owned()),
+            description: Some(format!("bazaar consumer group {group:?}")),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.options.ack_wait,
+            max_deliver: self.options.max_deliver.map_or(-1, i64::from),
+            ..Default::default()
+        };
+        let consumer: PullConsumer = self.stream.get_or_create_consumer(durable, config).await.map_err(unavailable)?;
+        self.consumers.lock().insert(durable.to_owned(), consumer.clone());
+        Ok(consumer)
+    }
+
+    /// One pull request for one message, waiting up to `wait` (below
+    /// [`MIN_EXPIRES`]: a no-wait request expiring after [`MIN_EXPIRES`]).
+    async fn pull_one(
+        &self,
+        durable: &str,
+        consumer: &PullConsumer,
+        wait: Duration,
+    ) -> Result<Option<jetstream::Message>> {
+        let pulled = async {
+            let mut batch = if wait < MIN_EXPIRES {
+                consumer.fetch().max_messages(1).expires(MIN_EXPIRES).messages().await
+            } else {
+                consumer.batch().max_messages(1).expires(wait).messages().await
+            }
+            .map_err(unavailable)?;
+            batch.next().await.transpose().map_err(unavailable)
+        };
+        // async-nats gives up 5 s after `expires` on its own; this bound is
+        // the configured request timeout, so a dead connection surfaces as
+        // `Unavailable` on the caller's schedule.
+        let wait = wait.max(MIN_EXPIRES);
+        let result = match tokio::time::timeout(wait + self.options.request_timeout, pulled).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(format!(
+                "no answer to a pull request within {:?}",
+                wait + self.options.request_timeout
+            ))),
+        };
+        if result.is_err() {
+            // The consumer may have been deleted; look it up afresh next time.
+            self.consumers.lock().remove(durable);
+        }
+        result
+    }
+
+    /// Publishes an ack / nack to a delivery's ack subject and flushes it
+    /// to the server.
+    async fn send_ack(&self, subject: &str, kind: AckKind) -> Result<()> {
+        let send = async {
+            self.client.publish(subject.to_owned(), kind.into()).await.map_err(unavailable)?;
+            self.client.flush().await.map_err(unavailable)
+        };
+        tokio::time::timeout(self.options.request_timeout, send)
+            .await
+            .unwrap_or_else(|_| Err(unavailable(format!("ack not flushed within {:?}", self.options.request_timeout))))
+    }
+
+    /// Parses a receipt and checks it belongs to this bus's stream and the
+    /// delivery's group, so ack / nack never publish to arbitrary subjects.
+    fn ack_subject<'r>(&self, receipt: &'r Receipt, durable: &str) -> Result<AckSubject<'r>> {
+        AckSubject::parse(receipt.as_str())
+            .filter(|s| s.stream == self.options.stream && s.consumer == durable)
+            .ok_or_else(|| Error::invalid("receipt", "not a receipt of this bus and consumer group"))
+    }
+}
+
+fn stream_config(options: &JetStreamOptions) -> stream::Config {
+    stream::Config {
+        name: options.stream.clone(),
+        description: Some("Bazaar domain events".into()),
+        subjects: vec![format!("{}.>", options.subject_prefix)],
+        // Limits, not work-queue or interest: every group sees every event,
+        // including groups created after the publish.
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        max_age: options.max_age,
+        max_messages: options.max_messages.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+        duplicate_window: options.duplicate_window,
+        num_replicas: options.replicas,
+        discard: stream::DiscardPolicy::Old,
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl EventPublisher for JetStreamBus {
+    /// Publishes each event on `<prefix>.<event type>` with `Nats-Msg-Id` =
+    /// the event id, pipelined, and returns once JetStream has acked every
+    /// one (a duplicate within the window is acked as such: stored once).
+    async fn publish(&self, events: &[Event]) -> Result<()> {
+        for chunk in events.chunks(PIPELINE) {
+            let mut acks = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                let message = PublishMessage::build().message_id(event.id.to_string()).payload(event.to_json().into());
+                acks.push(self.jetstream.send_publish(self.subject_for(event), message).await.map_err(unavailable)?);
+            }
+            for (ack, event) in acks.into_iter().zip(chunk) {
+                let ack = ack.await.map_err(unavailable)?;
+                if ack.duplicate {
+                    tracing::debug!(event_id = %event.id, seq = ack.sequence, "JetStream dropped a duplicate publish");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventSubscriber for JetStreamBus {
+    /// Pulls one message from the group's durable consumer. A wait under
+    /// 10 ms is a no-wait pull (the server answers at once); longer waits
+    /// are pull requests that expire after `wait`.
+    ///
+    /// A message that is not an event envelope (someone else published on
+    /// the prefix) is terminated for this group (`+TERM`, logged) and the
+    /// next one is pulled, so it can't block the group.
+    async fn next(&self, consumer: &str, wait: Duration) -> Result<Option<Delivery>> {
+        let durable = names::durable_name(consumer)?;
+        let pull_consumer = self.consumer(consumer, &durable).await?;
+        let deadline = Instant::now() + wait.min(Duration::from_secs(365 * 24 * 3600));
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let last_try = remaining < MIN_EXPIRES;
+            let Some(message) = self.pull_one(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
+                if last_try {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let info = message.info().map_err(|e| Error::internal("JetStream message without ack subject", e))?;
+            let (stream_seq, delivered) = (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(0));
+            let event = match Event::from_json(&message.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(
+                        consumer, stream_seq, subject = %message.subject, error = %e,
+                        "terminating a message on the event stream that is not an event"
+                    );
+                    message.ack_with(AckKind::Term).await.map_err(unavailable)?;
+                    continue;
+                }
+            };
+            let Some(reply) = message.reply.as_ref() else {
+                return Err(Error::internal("JetStream message without ack subject", "no reply subject"));
+            };
+            self.in_flight.delivered(&durable, stream_seq, delivered);
+            return Ok(Some(Delivery {
+                event,
+                consumer: consumer.to_owned(),
+                attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
+                receipt: Receipt::new(reply.as_str()),
+            }));
+        }
+    }
+
+    /// Publishes `+ACK` to the receipt (the delivery's ack subject) and
+    /// flushes. Acking again is harmless: the server ignores acks of
+    /// messages that are no longer pending.
+    async fn ack(&self, delivery: &Delivery) -> Result<()> {
+        let durable = names::durable_name(&delivery.consumer)?;
+        let subject = self.ack_subject(&delivery.receipt, &durable)?;
+        self.send_ack(delivery.receipt.as_str(), AckKind::Ack).await?;
+        self.in_flight.acked(&durable, subject.stream_seq);
+        Ok(())
+    }
+
+    /// Publishes `-NAK {"delay": ns}` (plain `-NAK` for no delay) to the
+    /// receipt, unless this process has since handed out a later delivery
+    /// of the message or already nacked this one: the server itself would
+    /// apply a stale nack to the current delivery.
+    async fn nack(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        let durable = names::durable_name(&delivery.consumer)?;
+        let subject = self.ack_subject(&delivery.receipt, &durable)?;
+        if !self.in_flight.may_nack(&durable, subject.stream_seq, subject.delivered) {
+            tracing::debug!(
+                consumer = %delivery.consumer, stream_seq = subject.stream_seq, delivered = subject.delivered,
+                "ignoring a nack of a delivery that is no longer current"
+            );
+            return Ok(());
+        }
+        let delay = delay.min(MAX_DELAY);
+        let kind = AckKind::Nak((!delay.is_zero()).then_some(delay));
+        self.send_ack(delivery.receipt.as_str(), kind).await?;
+        self.in_flight.given_back(&durable, subject.stream_seq, subject.delivered, delay);
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! `JetStreamBus` against a real NATS server: the core's bus contract
+//! suites, consumer take-over after a crash, deduplication, waiting pulls,
+//! foreign messages, receipts and setup errors.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bazaar_core::ErrorKind;
+use bazaar_core::clock::{Clock, SystemClock};
+use bazaar_core::events::{Event, EventPublisher, EventSubscriber, Receipt, UserRegistered};
+use bazaar_core::ids::UserId;
+use bazaar_core::testkit::events::{bus_competing_consumers, bus_delivery};
+use bazaar_nats::{JetStreamBus, JetStreamOptions, async_nats};
+use common::TestBus;
+
+/// Short, so redelivery tests take seconds; `advance` is a real sleep.
+const ACK_WAIT: Duration = Duration::from_secs(1);
+
+fn event() -> Event {
+    Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, SystemClock.now())
+}
+
+fn sleep(d: Duration) {
+    // The test body runs on the runtime's `block_on` thread, not a worker:
+    // blocking it leaves the NATS connection task running.
+    std::thread::sleep(d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_delivery_contract() {
+    let t = TestBus::new(ACK_WAIT).await;
+    bus_delivery(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_competing_consumers_contract() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    let subscriber: Arc<dyn EventSubscriber> = t.bus.clone();
+    bus_competing_consumers(&*t.bus, subscriber, &|f| {
+        tokio::spawn(f);
+    })
+    .await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_takes_over_after_a_consumer_dies() {
+    let t = TestBus::new(ACK_WAIT).await;
+    let e = event();
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
+
+    let dying = JetStreamBus::connect_with(common::client().await, t.options.clone()).await.expect("first worker");
+    let first = dying.next("workers", Duration::ZERO).await.expect("next").expect("delivered to the first worker");
+    assert_eq!((first.event.id, first.attempt), (e.id, 1), "first delivery");
+    // The worker dies holding the message: connection closed, never acked.
+    dying.client().drain().await.expect("close the first worker's connection");
+    drop(dying);
+
+    let survivor = JetStreamBus::connect_with(common::client().await, t.options.clone()).await.expect("second worker");
+    assert!(
+        survivor.next("workers", Duration::ZERO).await.expect("next").is_none(),
+        "the message stays with the dead worker until the ack wait ends"
+    );
+    // A waiting pull is answered when JetStream redelivers after the ack wait.
+    let taken = survivor.next("workers", ACK_WAIT * 5).await.expect("next").expect("redelivered to the survivor");
+    assert_eq!((taken.event.id, taken.attempt), (e.id, 2), "the survivor gets it as attempt 2");
+    assert_eq!(taken.event, e, "intact");
+    survivor.ack(&taken).await.expect("ack");
+
+    sleep(ACK_WAIT + Duration::from_millis(200));
+    assert!(survivor.next("workers", Duration::ZERO).await.expect("next").is_none(), "acked by the survivor: gone");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_an_event_twice_delivers_it_once() {
+    let t = TestBus::new(ACK_WAIT).await;
+    let e = event();
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("a republish (relay retry) succeeds");
+    t.bus.publish(&[e.clone(), e.clone()]).await.expect("a batch repeating it too");
+
+    let info = t.jetstream().get_stream(&t.options.stream).await.expect("stream").get_info().await.expect("info");
+    assert_eq!(info.state.messages, 1, "JetStream stored the event once (Nats-Msg-Id)");
+    let d = t.bus.next("dedup", Duration::ZERO).await.expect("next").expect("delivered");
+    assert_eq!((d.event.id, d.attempt), (e.id, 1));
+    assert!(t.bus.next("dedup", Duration::ZERO).await.expect("next").is_none(), "no second copy");
+    t.bus.ack(&d).await.expect("ack");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_use_type_subjects_and_a_waiting_next_sees_a_later_publish() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    assert!(
+        t.bus.next("waiters", Duration::from_millis(300)).await.expect("next").is_none(),
+        "a wait with nothing published ends empty"
+    );
+
+    let bus = t.bus.clone();
+    let waiter = tokio::spawn(async move { bus.next("waiters", Duration::from_secs(20)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let e = event();
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
+    let d = waiter.await.expect("task").expect("next").expect("the waiting pull got the later event");
+    assert_eq!(d.event.id, e.id);
+    t.bus.ack(&d).await.expect("ack");
+
+    let stored = t
+        .jetstream()
+        .get_stream(&t.options.stream)
+        .await
+        .expect("stream")
+        .get_raw_message(1)
+        .await
+        .expect("stored message");
+    assert_eq!(stored.subject.as_str(), format!("{}.user.registered", t.options.subject_prefix), "type subject");
+    assert_eq!(t.bus.subject_for(&e), stored.subject.as_str());
+    assert_eq!(
+        stored.headers.get(async_nats::header::NATS_MESSAGE_ID).map(|v| v.as_str().to_owned()),
+        Some(e.id.to_string()),
+        "dedup header is the event id"
+    );
+    assert_eq!(Event::from_json(&stored.payload).expect("payload is the envelope"), e);
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_messages_are_skipped_and_odd_group_names_work() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    let js = t.jetstream();
+    js.publish(format!("{}.junk", t.options.subject_prefix), "not an event".into())
+        .await
+        .expect("publish junk")
+        .await
+        .expect("junk stored");
+    let e = event();
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
+
+    for group in ["worker/mailer", "a.b", "a_b"] {
+        let d = t.bus.next(group, Duration::ZERO).await.expect("next").expect("the event, past the junk");
+        assert_eq!((d.event.id, d.consumer.as_str()), (e.id, group), "group {group}");
+        assert!(t.bus.next(group, Duration::ZERO).await.expect("next").is_none(), "group {group}: junk terminated");
+        t.bus.ack(&d).await.expect("ack");
+    }
+    let stream = js.get_stream(&t.options.stream).await.expect("stream");
+    let mut names = stream.consumer_names();
+    let mut count = 0;
+    while let Some(name) = futures::StreamExt::next(&mut names).await {
+        let name = name.expect("consumer name");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{name}");
+        count += 1;
+    }
+    assert_eq!(count, 3, "`a.b` and `a_b` are distinct durables");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_checked() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    t.bus.publish(&[event()]).await.expect("publish");
+    let d = t.bus.next("checked", Duration::ZERO).await.expect("next").expect("delivered");
+
+    let forged = bazaar_core::events::Delivery { receipt: Receipt::new("bazaar.user.registered"), ..d.clone() };
+    assert_eq!(t.bus.ack(&forged).await.unwrap_err().kind(), ErrorKind::Invalid, "not an ack subject");
+    let other_group = bazaar_core::events::Delivery { consumer: "other".into(), ..d.clone() };
+    assert_eq!(t.bus.nack(&other_group, Duration::ZERO).await.unwrap_err().kind(), ErrorKind::Invalid, "wrong group");
+    assert!(t.bus.next("checked", Duration::ZERO).await.expect("next").is_none(), "rejected calls changed nothing");
+
+    t.bus.nack(&d, Duration::ZERO).await.expect("nack");
+    t.bus.nack(&d, Duration::ZERO).await.expect("a repeated nack is ignored, not an error");
+    let again = t.bus.next("checked", Duration::from_secs(5)).await.expect("next").expect("redelivered at once");
+    assert_eq!((again.event.id, again.attempt), (d.event.id, 2));
+    t.bus.ack(&again).await.expect("ack");
+    assert_eq!(t.bus.next("", Duration::ZERO).await.unwrap_err().kind(), ErrorKind::Invalid, "empty group");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_reports_readiness() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    t.bus.ping().await.expect("ready");
+    let bus = t.bus.clone();
+    t.cleanup().await;
+    assert_eq!(bus.ping().await.unwrap_err().kind(), ErrorKind::Unavailable, "the stream is gone: not ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_errors_are_classified() {
+    let unreachable = JetStreamBus::connect("nats://127.0.0.1:1", common::fresh_options(ACK_WAIT)).await;
+    assert_eq!(unreachable.unwrap_err().kind(), ErrorKind::Unavailable, "nobody listens on port 1");
+
+    let bad = JetStreamOptions { subject_prefix: "bazaar.>".into(), ..JetStreamOptions::default() };
+    assert_eq!(JetStreamBus::connect(&common::nats_url(), bad).await.unwrap_err().kind(), ErrorKind::Invalid);
+
+    // An existing stream of that name that does not capture the prefix.
+    let options = common::fresh_options(ACK_WAIT);
+    let js = async_nats::jetstream::new(common::client().await);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: options.stream.clone(),
+        subjects: vec![format!("{}-other.>", options.subject_prefix)],
+        max_age: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await
+    .expect("create a stream with other subjects");
+    let conflict = JetStreamBus::connect(&common::nats_url(), options.clone()).await;
+    assert_eq!(conflict.unwrap_err().kind(), ErrorKind::Conflict, "the stream does not capture the prefix");
+
+    // A second stream whose subjects overlap an existing one's is refused.
+    let overlapping = JetStreamOptions {
+        stream: format!("{}_2", options.stream),
+        subject_prefix: format!("{}-other", options.subject_prefix),
+        ..options.clone()
+    };
+    let refused = JetStreamBus::connect(&common::nats_url(), overlapping).await;
+    assert_eq!(refused.unwrap_err().kind(), ErrorKind::Conflict, "overlapping subjects");
+    assert!(js.delete_stream(&options.stream).await.expect("delete").success);
+}
