@@ -1,0 +1,107 @@
+//! Asset bytes in a local directory: the embedded default [`BlobStore`].
+//!
+//! Keys such as `assets/<product>/<asset>` map to paths below the root;
+//! a key that could escape it (`..`, absolute, empty segments) is refused.
+//! Writes go to a temporary file that is renamed into place, so a reader
+//! never sees half a blob and a crash leaves either the old or the new one.
+
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+use bazaar_core::assets::BlobStore;
+use bazaar_core::{Error, Result};
+
+const WHAT: &str = "blob directory";
+
+/// Blobs as files under one directory.
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Uses (creating if missing) `root`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the directory cannot be created.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        tokio::fs::create_dir_all(&root).await.map_err(|e| Error::unavailable(WHAT, e))?;
+        Ok(Self { root })
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        let rel = Path::new(key);
+        let safe = !key.is_empty()
+            && !key.contains("//")
+            && !key.ends_with('/')
+            && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if safe { Ok(self.root.join(rel)) } else { Err(Error::invalid("key", "is not a relative blob key")) }
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(key)?;
+        let unavailable = |e| Error::unavailable(WHAT, e);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(unavailable)?;
+        }
+        let tmp = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("blob"),
+            uuid::Uuid::now_v7()
+        ));
+        tokio::fs::write(&tmp, &bytes).await.map_err(unavailable)?;
+        let file = tokio::fs::File::open(&tmp).await.map_err(unavailable)?;
+        file.sync_all().await.map_err(unavailable)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(unavailable)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.path(key)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::unavailable(WHAT, e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::unavailable(WHAT, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passes_the_blob_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path().join("blobs")).await.unwrap();
+        bazaar_core::testkit::assets::blob_store_contract(&store).await;
+    }
+
+    #[tokio::test]
+    async fn keys_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path().join("blobs")).await.unwrap();
+        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/"] {
+            assert_eq!(store.put(bad, b"x".to_vec()).await.unwrap_err().code(), "validation", "{bad:?}");
+        }
+        assert!(!dir.path().join("x").exists());
+    }
+
+    #[tokio::test]
+    async fn blobs_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        LocalBlobStore::open(dir.path()).await.unwrap().put("assets/p/a", b"bytes".to_vec()).await.unwrap();
+        let again = LocalBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(again.get("assets/p/a").await.unwrap().as_deref(), Some(&b"bytes"[..]));
+    }
+}

@@ -1,0 +1,185 @@
+//! Picks the event bus from the configuration: NATS JetStream when
+//! `NATS_URL` is set, else Redis Streams when `REDIS_URL` is set, else the
+//! in-process bus.
+//!
+//! The in-process bus only reaches handlers in the same process, so it is
+//! right for `bazaar serve` (HTTP, gRPC and worker in one process) and wrong
+//! as soon as `bazaar http` and `bazaar worker` run as separate processes:
+//! those need a broker, and both must be given the same one.
+//!
+//! NATS wins over Redis when both are set because `REDIS_URL` is also how
+//! rate limits, idempotency keys and caches find Redis: setting it for those
+//! must not silently move the bus off a configured NATS.
+//!
+//! A configured broker that cannot be reached fails the start (with the
+//! variable named in the error) rather than falling back to the in-process
+//! bus: a worker quietly consuming a private bus would never see the HTTP
+//! process's events.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bazaar_core::clock::Clock;
+use bazaar_core::events::{EventPublisher, EventSubscriber};
+use bazaar_core::{Error, Result};
+use bazaar_memory::InProcessBus;
+use bazaar_nats::{JetStreamBus, JetStreamOptions};
+use bazaar_redis::{RedisStreamBus, RedisStreamOptions};
+
+use crate::config::Config;
+use crate::stores::Probe;
+
+/// The Redis key prefix of the bus's stream (`bazaar:events`).
+pub const REDIS_PREFIX: &str = "bazaar:";
+
+/// Which engine carries events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// [`InProcessBus`]: this process only.
+    InProcess,
+    /// [`JetStreamBus`] on `NATS_URL`.
+    Nats,
+    /// [`RedisStreamBus`] on `REDIS_URL`.
+    RedisStreams,
+}
+
+impl BusKind {
+    /// The engine's name, for logs and health output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProcess => "in_process",
+            Self::Nats => "nats",
+            Self::RedisStreams => "redis_streams",
+        }
+    }
+}
+
+/// Settings of the brokers beyond their URLs (stream names, prefixes, ack
+/// waits). Tests use distinct streams so runs cannot see each other's events.
+#[derive(Debug, Clone)]
+pub struct BusOptions {
+    /// JetStream stream, subject prefix and timing.
+    pub nats: JetStreamOptions,
+    /// Redis stream prefix, ack wait and consumer name.
+    pub redis: RedisStreamOptions,
+}
+
+impl Default for BusOptions {
+    fn default() -> Self {
+        Self { nats: JetStreamOptions::default(), redis: RedisStreamOptions::new(REDIS_PREFIX) }
+    }
+}
+
+/// An opened bus: both ports on one connection, and its readiness check
+/// (`None` for the in-process bus, which cannot be down).
+#[derive(Clone)]
+pub struct Bus {
+    /// The engine.
+    pub kind: BusKind,
+    /// Where the relay publishes.
+    pub publisher: Arc<dyn EventPublisher>,
+    /// Where the dispatcher consumes.
+    pub subscriber: Arc<dyn EventSubscriber>,
+    /// The `bus` readiness probe.
+    pub probe: Option<Probe>,
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// The bus `config` selects, with default broker settings.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] naming `NATS_URL` or `REDIS_URL` when that
+    /// broker cannot be reached or set up (the cause is the error's source).
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::open_with(config, &BusOptions::default(), clock).await
+    }
+
+    /// [`open`](Self::open) with explicit broker settings.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_with(config: &Config, options: &BusOptions, clock: Arc<dyn Clock>) -> Result<Self> {
+        if let Some(url) = &config.nats_url {
+            Self::nats(url, options.nats.clone()).await
+        } else if let Some(url) = &config.redis_url {
+            Self::redis(url, options.redis.clone()).await
+        } else {
+            Ok(Self::in_process(clock))
+        }
+    }
+
+    /// A fresh in-process bus.
+    pub fn in_process(clock: Arc<dyn Clock>) -> Self {
+        let bus = Arc::new(InProcessBus::new(clock));
+        Self { kind: BusKind::InProcess, publisher: bus.clone(), subscriber: bus, probe: None }
+    }
+
+    /// JetStream at `url`, creating the stream if it does not exist, and
+    /// checking it answers.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] (`"event bus at NATS_URL"`) with the cause.
+    pub async fn nats(url: &str, options: JetStreamOptions) -> Result<Self> {
+        let fail = |e: Error| Error::unavailable("event bus at NATS_URL", e);
+        let bus = Arc::new(JetStreamBus::connect(url, options).await.map_err(fail)?);
+        bus.ping().await.map_err(fail)?;
+        let ping = bus.clone();
+        let probe = Probe::new("bus", move || {
+            let bus = ping.clone();
+            Box::pin(async move { bus.ping().await })
+        });
+        Ok(Self { kind: BusKind::Nats, publisher: bus.clone(), subscriber: bus, probe: Some(probe) })
+    }
+
+    /// Redis Streams at `url`, checking it answers.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] (`"event bus at REDIS_URL"`) with the cause.
+    pub async fn redis(url: &str, options: RedisStreamOptions) -> Result<Self> {
+        let fail = |e: Error| Error::unavailable("event bus at REDIS_URL", e);
+        let conn = bazaar_redis::connect(url).await.map_err(fail)?;
+        let bus = Arc::new(RedisStreamBus::new(conn, options).map_err(fail)?);
+        bus.ping().await.map_err(fail)?;
+        let ping = bus.clone();
+        let probe = Probe::new("bus", move || {
+            let bus = ping.clone();
+            Box::pin(async move { bus.ping().await })
+        });
+        Ok(Self { kind: BusKind::RedisStreams, publisher: bus.clone(), subscriber: bus, probe: Some(probe) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bazaar_core::clock::SystemClock;
+
+    #[tokio::test]
+    async fn no_broker_url_is_the_in_process_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Bus::open(&Config::embedded(dir.path()), Arc::new(SystemClock)).await.unwrap();
+        assert_eq!(bus.kind, BusKind::InProcess);
+        assert!(bus.probe.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_fails_naming_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let mut config = Config::embedded(dir.path());
+        config.redis_url = Some("redis://127.0.0.1:1".into());
+        let err = Bus::open(&config, Arc::new(SystemClock)).await.unwrap_err();
+        assert_eq!(err.code(), "unavailable");
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
+
+        config.nats_url = Some("nats://127.0.0.1:1".into());
+        let err = Bus::open(&config, Arc::new(SystemClock)).await.unwrap_err();
+        assert!(err.to_string().contains("NATS_URL"), "NATS wins over Redis: {err}");
+    }
+}

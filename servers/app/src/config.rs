@@ -1,0 +1,359 @@
+//! What a Bazaar process is told at start, validated before anything opens.
+//!
+//! The CLI fills [`Config`] from flags and the environment; [`Config::validate`]
+//! turns every mistake into one [`ConfigError`] whose message names the
+//! setting and says what was expected, so a bad start fails in the first
+//! line of output instead of half-way through opening stores.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bazaar_core::auth::Email;
+
+/// The default HTTP listen address.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// The default gRPC listen address.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// The default data directory (SQLite file, keys, asset blobs).
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Admin passwords shorter than this are refused.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A setting that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {setting}: {reason}")]
+pub struct ConfigError {
+    /// The flag or variable, as the user spells it (`DATABASE_URL`).
+    pub setting: &'static str,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self { setting, reason: reason.into() }
+    }
+}
+
+/// Which engine holds the marketplace's state.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (the embedded default: `<data dir>/bazaar.db`).
+    Sqlite(String),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl fmt::Debug for Database {
+    // URLs can carry passwords; only the engine is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(_) => f.write_str("Sqlite(..)"),
+            Self::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
+impl Database {
+    /// Reads a `DATABASE_URL`.
+    ///
+    /// # Errors
+    /// When the scheme is neither `sqlite:` nor `postgres:` / `postgresql:`.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(ConfigError::new("DATABASE_URL", "expected sqlite://path/to/file.db or postgres://user@host:5432/db"))
+        }
+    }
+
+    /// The engine's name, for logs.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable when stderr is a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    /// Human-readable, coloured.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "pretty" | "text" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            other => Err(ConfigError::new("BAZAAR_LOG_FORMAT", format!("{other:?}: expected auto, pretty or json"))),
+        }
+    }
+}
+
+/// The admin created at start (`BAZAAR_ADMIN_EMAIL` + `BAZAAR_ADMIN_PASSWORD`).
+#[derive(Clone)]
+pub struct AdminBootstrap {
+    /// Their e-mail.
+    pub email: Email,
+    /// Their password (hashed before it is stored; never logged).
+    pub password: String,
+}
+
+impl fmt::Debug for AdminBootstrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminBootstrap").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+/// Raw settings as flags and the environment give them.
+#[derive(Clone, Default)]
+pub struct RawConfig {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http-addr`.
+    pub http_addr: Option<String>,
+    /// `--grpc-addr`.
+    pub grpc_addr: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
+    /// `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `REDIS_URL`.
+    pub redis_url: Option<String>,
+    /// `NATS_URL`.
+    pub nats_url: Option<String>,
+    /// `BAZAAR_ADMIN_EMAIL`.
+    pub admin_email: Option<String>,
+    /// `BAZAAR_ADMIN_PASSWORD`.
+    pub admin_password: Option<String>,
+    /// `BAZAAR_LOG` / `--log-level` (an `EnvFilter` directive such as `info,bazaar=debug`).
+    pub log_level: Option<String>,
+    /// `BAZAAR_LOG_FORMAT` / `--log-format`.
+    pub log_format: Option<String>,
+}
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawConfig").field("data_dir", &self.data_dir).field("demo", &self.demo).finish_non_exhaustive()
+    }
+}
+
+/// Validated settings.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the SQLite file, the generated keys and local asset blobs live.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Seed a demo catalog on first start.
+    pub demo: bool,
+    /// The store.
+    pub database: Database,
+    /// Redis, when set (rate limits, idempotency, caches, optionally the bus).
+    pub redis_url: Option<String>,
+    /// NATS, when set (the event bus).
+    pub nats_url: Option<String>,
+    /// The admin to create at start, when both variables are set.
+    pub admin: Option<AdminBootstrap>,
+    /// Log filter directive.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    // Redis and NATS URLs can carry credentials: only whether they are set is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc_addr)
+            .field("demo", &self.demo)
+            .field("database", &self.database)
+            .field("redis", &self.redis_url.is_some())
+            .field("nats", &self.nats_url.is_some())
+            .field("admin", &self.admin)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The defaults of `bazaar serve` rooted at `data_dir` (SQLite file there).
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            database: Database::Sqlite(sqlite_url(&data_dir)),
+            data_dir,
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default"),
+            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default"),
+            demo: false,
+            redis_url: None,
+            nats_url: None,
+            admin: None,
+            log_level: "info".into(),
+            log_format: LogFormat::Auto,
+        }
+    }
+
+    /// Validates raw settings, filling defaults.
+    ///
+    /// # Errors
+    /// The first setting that cannot be used, named as the user spells it.
+    pub fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("--data-dir", "must not be empty"));
+        }
+        let http_addr = addr("--http-addr", raw.http_addr.as_deref().unwrap_or(DEFAULT_HTTP_ADDR))?;
+        let grpc_addr = addr("--grpc-addr", raw.grpc_addr.as_deref().unwrap_or(DEFAULT_GRPC_ADDR))?;
+        if http_addr == grpc_addr && http_addr.port() != 0 {
+            return Err(ConfigError::new("--grpc-addr", format!("{grpc_addr} is also the HTTP address")));
+        }
+        let database = match non_empty(raw.database_url) {
+            Some(url) => Database::parse(&url)?,
+            None => Database::Sqlite(sqlite_url(&data_dir)),
+        };
+        let redis_url = non_empty(raw.redis_url);
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new("REDIS_URL", "expected redis://host:6379"));
+        }
+        let nats_url = non_empty(raw.nats_url);
+        if let Some(url) = &nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            return Err(ConfigError::new("NATS_URL", "expected nats://host:4222"));
+        }
+        let admin = match (non_empty(raw.admin_email), raw.admin_password.filter(|p| !p.is_empty())) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new("BAZAAR_ADMIN_PASSWORD", "must be set with BAZAAR_ADMIN_EMAIL"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("BAZAAR_ADMIN_EMAIL", "must be set with BAZAAR_ADMIN_PASSWORD"));
+            }
+            (Some(email), Some(password)) => {
+                let email = Email::parse(&email)
+                    .map_err(|_| ConfigError::new("BAZAAR_ADMIN_EMAIL", "is not a valid e-mail address"))?;
+                if password.chars().count() < MIN_PASSWORD_LEN {
+                    return Err(ConfigError::new(
+                        "BAZAAR_ADMIN_PASSWORD",
+                        format!("must be at least {MIN_PASSWORD_LEN} characters"),
+                    ));
+                }
+                Some(AdminBootstrap { email, password })
+            }
+        };
+        let log_level = non_empty(raw.log_level).unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_level)
+            .map_err(|e| ConfigError::new("BAZAAR_LOG", format!("{log_level:?} is not a log filter: {e}")))?;
+        let log_format = raw.log_format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+        Ok(Self {
+            data_dir,
+            http_addr,
+            grpc_addr,
+            demo: raw.demo,
+            database,
+            redis_url,
+            nats_url,
+            admin,
+            log_level,
+            log_format,
+        })
+    }
+}
+
+fn sqlite_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("bazaar.db").display())
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn addr(setting: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.trim().parse().map_err(|_| ConfigError::new(setting, format!("{s:?} is not an address such as 127.0.0.1:8080")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let config = Config::validate(RawConfig::default()).unwrap();
+        assert_eq!(config.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(config.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
+        assert_eq!(config.database, Database::Sqlite("sqlite://./data/bazaar.db".into()));
+        assert!(config.admin.is_none() && config.redis_url.is_none() && config.nats_url.is_none());
+    }
+
+    #[test]
+    fn every_bad_setting_is_named() {
+        let cases: Vec<(RawConfig, &str)> = vec![
+            (RawConfig { http_addr: Some("localhost".into()), ..Default::default() }, "--http-addr"),
+            (RawConfig { grpc_addr: Some("1.2.3.4".into()), ..Default::default() }, "--grpc-addr"),
+            (RawConfig { grpc_addr: Some(DEFAULT_HTTP_ADDR.into()), ..Default::default() }, "--grpc-addr"),
+            (RawConfig { database_url: Some("mysql://x".into()), ..Default::default() }, "DATABASE_URL"),
+            (RawConfig { redis_url: Some("localhost:6379".into()), ..Default::default() }, "REDIS_URL"),
+            (RawConfig { nats_url: Some("localhost".into()), ..Default::default() }, "NATS_URL"),
+            (RawConfig { admin_email: Some("a@b.io".into()), ..Default::default() }, "BAZAAR_ADMIN_PASSWORD"),
+            (RawConfig { admin_password: Some("longenough".into()), ..Default::default() }, "BAZAAR_ADMIN_EMAIL"),
+            (
+                RawConfig {
+                    admin_email: Some("nope".into()),
+                    admin_password: Some("longenough".into()),
+                    ..Default::default()
+                },
+                "BAZAAR_ADMIN_EMAIL",
+            ),
+            (
+                RawConfig {
+                    admin_email: Some("a@b.io".into()),
+                    admin_password: Some("short".into()),
+                    ..Default::default()
+                },
+                "BAZAAR_ADMIN_PASSWORD",
+            ),
+            (RawConfig { log_level: Some("info,=[".into()), ..Default::default() }, "BAZAAR_LOG"),
+            (RawConfig { log_format: Some("xml".into()), ..Default::default() }, "BAZAAR_LOG_FORMAT"),
+        ];
+        for (raw, setting) in cases {
+            assert_eq!(Config::validate(raw).unwrap_err().setting, setting);
+        }
+    }
+
+    #[test]
+    fn urls_pick_the_engine_and_stay_out_of_debug_output() {
+        let raw = RawConfig {
+            database_url: Some("postgres://app:hunter2@db:5432/bazaar".into()),
+            admin_email: Some("Root@Example.com".into()),
+            admin_password: Some("correct horse".into()),
+            ..Default::default()
+        };
+        let config = Config::validate(raw).unwrap();
+        assert_eq!(config.database.engine(), "postgres");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("correct horse"), "{shown}");
+        assert_eq!(config.admin.unwrap().email.as_str(), "root@example.com");
+    }
+}

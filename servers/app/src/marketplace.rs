@@ -1,0 +1,274 @@
+//! Every core service wired over a [`Stores`] bundle and the process's
+//! [`Keys`]: what the HTTP, gRPC and worker servers share.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bazaar_core::Result;
+use bazaar_core::assets::{DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner};
+use bazaar_core::auth::{Email, Role, User};
+use bazaar_core::catalog::CatalogService;
+use bazaar_core::clock::Clock;
+use bazaar_core::entropy::{Entropy, OsEntropy};
+use bazaar_core::events::handlers::{FulfillmentHandler, NotificationHandler, RevocationHandler};
+use bazaar_core::events::{Dispatcher, DispatcherConfig, Event, EventHandler, Relay, UserRegistered};
+use bazaar_core::ids::UserId;
+use bazaar_core::licensing::{LicensePublicKey, LicenseService, LicenseSigner};
+use bazaar_core::notifications::{LogSender, NotificationSender, NotificationService};
+use bazaar_core::orders::OrderService;
+use bazaar_core::payments::{PaymentService, SandboxProvider};
+
+use crate::auth::{AccessTokens, Passwords};
+use crate::keys::Keys;
+use crate::stores::Stores;
+
+/// Knobs of [`Marketplace::new`] beyond the stores and keys.
+#[derive(Clone)]
+pub struct MarketplaceOptions {
+    /// Time for every service.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness (password salts, refresh tokens, ids of secrets).
+    pub entropy: Arc<dyn Entropy>,
+    /// How notifications go out ([`LogSender`] by default).
+    pub sender: Arc<dyn NotificationSender>,
+    /// Retry and dead-letter policy of the dispatcher.
+    pub dispatcher: DispatcherConfig,
+    /// Handlers to run besides the marketplace's own.
+    pub extra_handlers: Vec<Arc<dyn EventHandler>>,
+    /// Password hashing parameters.
+    pub passwords: Passwords,
+}
+
+impl fmt::Debug for MarketplaceOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarketplaceOptions").field("dispatcher", &self.dispatcher).finish_non_exhaustive()
+    }
+}
+
+impl MarketplaceOptions {
+    /// Defaults: OS entropy, the log sender, [`DispatcherConfig::default`],
+    /// production argon2 parameters.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            entropy: Arc::new(OsEntropy),
+            sender: Arc::new(LogSender),
+            dispatcher: DispatcherConfig::default(),
+            extra_handlers: Vec::new(),
+            passwords: Passwords::default(),
+        }
+    }
+}
+
+/// The marketplace: services, event plumbing and credentials.
+pub struct Marketplace {
+    /// The ports.
+    pub stores: Stores,
+    /// The clock everything reads.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub entropy: Arc<dyn Entropy>,
+    /// Catalog and moderation.
+    pub catalog: Arc<CatalogService>,
+    /// The sandbox provider payments go through.
+    pub provider: Arc<SandboxProvider>,
+    /// Payments.
+    pub payments: Arc<PaymentService>,
+    /// Orders.
+    pub orders: Arc<OrderService>,
+    /// Licensing.
+    pub licenses: Arc<LicenseService>,
+    /// Asset uploads and licensed downloads.
+    pub downloads: Arc<DownloadService>,
+    /// Notifications.
+    pub notifications: Arc<NotificationService>,
+    /// Outbox → bus.
+    pub relay: Relay,
+    /// Bus → handlers.
+    pub dispatcher: Dispatcher,
+    /// Access tokens (HTTP and gRPC).
+    pub tokens: AccessTokens,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// The public half of the license signing key (offline verification).
+    pub license_public_key: LicensePublicKey,
+}
+
+impl fmt::Debug for Marketplace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Marketplace").field("stores", &self.stores).finish_non_exhaustive()
+    }
+}
+
+impl Marketplace {
+    /// The consumer group the in-process dispatcher reads.
+    pub const CONSUMER: &'static str = "worker";
+    /// Outbox entries relayed per batch by [`Marketplace::pump`].
+    pub const RELAY_BATCH: usize = 100;
+
+    /// Wires every service over `stores`, signing with `keys`.
+    pub fn new(stores: Stores, keys: &Keys, options: MarketplaceOptions) -> Self {
+        let MarketplaceOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords } = options;
+        let s = &stores;
+        let catalog =
+            Arc::new(CatalogService::new(s.products.clone(), s.reviews.clone(), s.licenses.clone(), clock.clone()));
+        let provider = Arc::new(SandboxProvider::new(clock.clone(), keys.webhook.expose().to_vec()));
+        let payments =
+            Arc::new(PaymentService::new(s.payments.clone(), s.orders.clone(), provider.clone(), clock.clone()));
+        let orders = Arc::new(OrderService::new(
+            s.orders.clone(),
+            s.products.clone(),
+            s.licenses.clone(),
+            payments.clone(),
+            s.idempotency.clone(),
+            clock.clone(),
+        ));
+        let signer = LicenseSigner::from_seed(keys.license_signing.expose());
+        let license_public_key = signer.public_key();
+        let licenses = Arc::new(LicenseService::new(s.licenses.clone(), signer, clock.clone()));
+        let scanner: Arc<dyn Scanner> = Arc::new(EicarScanner);
+        let url_signer = UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key");
+        let downloads = Arc::new(DownloadService::new(
+            DownloadDeps {
+                licenses: s.licenses.clone(),
+                assets: s.assets.clone(),
+                blobs: s.blobs.clone(),
+                scanner,
+                products: s.products.clone(),
+            },
+            url_signer,
+            clock.clone(),
+        ));
+        let notifications = Arc::new(NotificationService::new(s.notifications.clone(), sender, clock.clone()));
+        let mut handlers: Vec<Arc<dyn EventHandler>> = vec![
+            Arc::new(FulfillmentHandler::new(orders.clone(), licenses.clone())),
+            Arc::new(RevocationHandler::new(licenses.clone())),
+            Arc::new(NotificationHandler::new(notifications.clone())),
+        ];
+        handlers.extend(extra_handlers);
+        let relay = Relay::new(s.outbox.clone(), s.publisher.clone(), clock.clone());
+        let dispatcher = Dispatcher::new(
+            s.subscriber.clone(),
+            s.inbox.clone(),
+            s.dead_letters.clone(),
+            handlers,
+            clock.clone(),
+            dispatcher,
+        );
+        Self {
+            tokens: AccessTokens::new(&keys.jwt),
+            passwords,
+            license_public_key,
+            stores,
+            clock,
+            entropy,
+            catalog,
+            provider,
+            payments,
+            orders,
+            licenses,
+            downloads,
+            notifications,
+            relay,
+            dispatcher,
+        }
+    }
+
+    /// Relays the outbox and dispatches the bus until neither has anything
+    /// due; returns how many deliveries were handled. For tests and for
+    /// `bazaar serve`'s in-process worker.
+    ///
+    /// # Errors
+    /// The relay's or the dispatcher's own errors (handler failures are
+    /// retried or dead-lettered, not returned).
+    pub async fn pump(&self) -> Result<usize> {
+        let mut taken = 0;
+        loop {
+            let relayed = self.relay.drain(Self::RELAY_BATCH).await?;
+            let dispatched = self.dispatcher.drain(Self::CONSUMER).await?;
+            taken += dispatched;
+            if relayed == 0 && dispatched == 0 {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// Registers a user with a hashed password, committing `user.registered`.
+    ///
+    /// # Errors
+    /// [`bazaar_core::Error::Validation`] on `name` (empty or over 100
+    /// characters) or `password` (under 8 or over 256 characters);
+    /// [`bazaar_core::Error::Conflict`] when the e-mail is taken.
+    pub async fn register(&self, email: Email, password: &str, name: &str, role: Role) -> Result<User> {
+        let name = name.trim();
+        let mut problems = Vec::new();
+        if name.is_empty() || name.chars().count() > 100 {
+            problems.push(bazaar_core::error::FieldError::new("name", "must be 1 to 100 characters"));
+        }
+        let len = password.chars().count();
+        if !(crate::config::MIN_PASSWORD_LEN..=256).contains(&len) {
+            problems.push(bazaar_core::error::FieldError::new("password", "must be 8 to 256 characters"));
+        }
+        if !problems.is_empty() {
+            return Err(bazaar_core::Error::Validation(problems));
+        }
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::new(),
+            email,
+            name: name.to_owned(),
+            role,
+            password_hash: self.passwords.hash(password, self.entropy.as_ref())?,
+            created_at: now,
+        };
+        let event = Event::new(&UserRegistered { user_id: user.id, role: role.as_str().into() }, now);
+        self.stores.users.insert(&user, &[event]).await?;
+        Ok(user)
+    }
+
+    /// The user with these credentials, or `None` (unknown e-mail and wrong
+    /// password are indistinguishable to the caller).
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn authenticate(&self, email: &Email, password: &str) -> Result<Option<User>> {
+        match self.stores.users.find_by_email(email).await? {
+            Some(user) if self.passwords.verify(password, &user.password_hash) => Ok(Some(user)),
+            Some(_) => Ok(None),
+            None => {
+                // Hash anyway so the response time does not reveal which e-mails exist.
+                let _ = self.passwords.verify(password, DUMMY_HASH);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes sure an admin with `email` exists (creating it with `password`);
+    /// an existing account is left as it is. Returns the admin.
+    ///
+    /// # Errors
+    /// [`bazaar_core::Error::Conflict`] when the e-mail belongs to a
+    /// non-admin; the store's errors.
+    pub async fn ensure_admin(&self, email: &Email, password: &str) -> Result<User> {
+        if let Some(user) = self.stores.users.find_by_email(email).await? {
+            return if user.role == Role::Admin {
+                Ok(user)
+            } else {
+                Err(bazaar_core::Error::Conflict(format!("{} exists and is not an admin", email.as_str())))
+            };
+        }
+        match self.register(email.clone(), password, "Administrator", Role::Admin).await {
+            // Another replica created it first: take theirs if it is an admin.
+            Err(e) if e.code() == "conflict" => match self.stores.users.find_by_email(email).await? {
+                Some(user) if user.role == Role::Admin => Ok(user),
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+}
+
+// An argon2id hash of a random string, verified against when the e-mail is
+// unknown so that login takes as long either way.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2WTmcW1BoS8Gr1Rm+VfnZ4Au5WZRIxS6jw8kQbOlbzs";

@@ -1,0 +1,139 @@
+//! The Bazaar REST API over axum: [`router`] implements the HTTP contract
+//! (JSON under `/v1`, bearer JWT, one error shape) on a [`Marketplace`];
+//! [`serve`] runs it until a shutdown future resolves.
+//!
+//! # Middleware, outermost first
+//! 1. `x-request-id`: kept when the client sends one, else a fresh UUID;
+//!    echoed on the response.
+//! 2. [`render_errors`](error::render_errors): every error leaves as
+//!    `{"error":{…},"request_id"}` with that id.
+//! 3. The `http_request` tracing span (method, matched route, request id).
+//! 4. Request metrics (`http_requests_total`,
+//!    `http_request_duration_seconds`, by method, route template, status).
+//! 5. The request timeout (`408 timeout`).
+//! 6. The JSON body limit (`413`; uploads have their own, larger limit).
+//!
+//! Axum applies router layers to each route (and the fallback), so the
+//! matched route template is known to the span and the metrics.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run(state: bazaar_http::AppState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! bazaar_http::serve(listener, state, bazaar_http::shutdown_signal()).await
+//! # }
+//! ```
+//!
+//! [`Marketplace`]: bazaar_app::Marketplace
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::{Extension, Router};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use crate::error::ApiError;
+pub use crate::state::{AppState, HttpSettings};
+
+/// The whole API: every route, the OpenAPI document and the middleware.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api_router().split_for_parts();
+    let docs = routes::ops::ApiDocs {
+        json: serde_json::to_vec(&document).expect("the OpenAPI document serializes").into(),
+        html: utoipa_scalar::Scalar::new(document).to_html().into(),
+    };
+    let settings = state.settings.clone();
+    api.fallback(middleware::not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(error::render_errors))
+                .layer(TraceLayer::new_for_http().make_span_with(middleware::RequestSpan))
+                .layer(axum::middleware::from_fn(middleware::track_metrics))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+                .layer(DefaultBodyLimit::max(settings.json_limit))
+                .layer(Extension(docs)),
+        )
+        .with_state(state)
+}
+
+/// Every route with its OpenAPI annotations, under the document's frame.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::auth::routes())
+        .merge(routes::catalog::routes())
+        .merge(routes::assets::routes())
+        .merge(routes::orders::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::licenses::routes())
+        .merge(routes::notifications::routes())
+        .merge(routes::ops::routes())
+}
+
+/// The OpenAPI document of [`router`] (what `/openapi.json` serves).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish. Handlers see the peer address (the auth rate
+/// limit keys on it).
+///
+/// # Errors
+/// The listener's I/O errors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP server listening");
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what orchestrators send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

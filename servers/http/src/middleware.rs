@@ -1,0 +1,119 @@
+//! Cross-cutting request handling: the request span, request metrics, the
+//! client IP and the auth routes' per-IP rate limit, and the JSON 404.
+//!
+//! The layers themselves are assembled in [`crate::router`]; this module
+//! holds the pieces that are ours rather than tower-http's.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_http::trace::MakeSpan;
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::state::AppState;
+
+/// The route label of requests that matched no route: one label for all of
+/// them, so scanners probing random URLs cannot blow up metric cardinality.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The route template a request matched (`/v1/products/{id}`), never the
+/// raw URI, so ids do not become label values.
+fn route_of<B>(request: &axum::http::Request<B>) -> &str {
+    request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+}
+
+/// Makes the `http_request` span of each request: method, matched route and
+/// request id (set by `SetRequestIdLayer`, which runs first), so every log
+/// line of a request can be tied to the id the client saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::info_span!(
+            "http_request",
+            method = %request.method(),
+            route = route_of(request),
+            request_id,
+        )
+    }
+}
+
+/// Middleware: counts every response in `http_requests_total` and times it
+/// in `http_request_duration_seconds`, both labelled `{method, route, status}`.
+pub async fn track_metrics(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = route_of(&request).to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The JSON 404 of unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// The client's IP: the socket peer when the server was started with
+/// connect info, else the first `X-Forwarded-For` entry when
+/// [`trust_forwarded_for`](crate::HttpSettings::trust_forwarded_for) is set,
+/// else loopback (in-process callers such as tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    fn of(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+        // Behind a trusted proxy the socket peer is the proxy itself, so the
+        // header wins; without one the header is attacker-controlled and ignored.
+        if trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|first| first.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = forwarded {
+                return ip;
+            }
+        }
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return peer.ip();
+        }
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(Self::of(parts, state.settings.trust_forwarded_for)))
+    }
+}
+
+/// Extracting this spends one unit of the client IP's auth quota (429 with
+/// `Retry-After` when it is used up). Put it before the body extractor so
+/// that malformed requests count too.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRateLimit;
+
+impl FromRequestParts<AppState> for AuthRateLimit {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = ClientIp::of(parts, state.settings.trust_forwarded_for);
+        state.auth_limiter.check(&ip).map_err(|not_until| {
+            tracing::info!(%ip, "auth rate limit reached");
+            ApiError::from(bazaar_core::Error::RateLimited { retry_after: not_until.wait_time() })
+        })?;
+        Ok(Self)
+    }
+}
