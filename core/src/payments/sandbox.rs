@@ -4,10 +4,19 @@
 //! Test cards (Stripe's names): `pm_card_visa` succeeds, `pm_card_declined`
 //! is declined with `card_declined`, `pm_card_3ds` requires action (finish
 //! it with [`SandboxProvider::complete_action`]); any other method is a
-//! validation error. References count up (`pi_sandbox_000001`), so runs are
-//! reproducible. Idempotency keys are honoured per operation: a repeated
+//! validation error. References count up within a sandbox and carry an
+//! instance tag, the amount and the currency
+//! (`pi_sandbox_<tag>_000001_1999_USD`), so they never collide across
+//! processes or restarts. Idempotency keys are honoured per operation: a repeated
 //! key returns the first result without charging again, and a repeated key
 //! with different parameters is [`Error::IdempotencyMismatch`].
+//!
+//! The sandbox has no storage of its own. A sandbox that did not create an
+//! intent — after a restart, or on another replica — adopts it from its
+//! reference: for `confirm` and `retrieve` as awaiting a payment method, for
+//! `refund` as captured. That is safe because the platform's own records
+//! decide what may happen: the payment service never confirms an intent it
+//! stored as succeeded, nor refunds one it did not.
 //!
 //! Every state change also queues a webhook signed with the sandbox's
 //! secret; [`SandboxProvider::take_webhooks`] hands them to a test, which
@@ -66,8 +75,11 @@ impl SandboxIntent {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
+    /// Distinguishes this sandbox's references and event ids from those of
+    /// other processes and earlier runs.
+    tag: String,
     counter: u64,
     intents: HashMap<String, SandboxIntent>,
     /// (operation, key) → (fingerprint of the parameters, result).
@@ -83,6 +95,30 @@ enum Keyed {
 }
 
 impl State {
+    fn new() -> Self {
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        Self {
+            // The random tail of a v7 UUID: unique per process without a clock prefix.
+            tag: tag[tag.len() - 10..].to_owned(),
+            counter: 0,
+            intents: HashMap::new(),
+            keyed: HashMap::new(),
+            captures: 0,
+            webhooks: Vec::new(),
+        }
+    }
+
+    /// The intent behind `provider_ref`, adopted from the reference (with
+    /// `status`) when this sandbox did not create it.
+    fn intent(&mut self, provider_ref: &str, status: IntentStatus) -> Result<&mut SandboxIntent> {
+        if !self.intents.contains_key(provider_ref) {
+            let amount = parse_ref(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+            self.intents
+                .insert(provider_ref.to_owned(), SandboxIntent { amount, status, decline_code: None, refunded: 0 });
+        }
+        Ok(self.intents.get_mut(provider_ref).expect("inserted above"))
+    }
+
     fn next(&mut self) -> u64 {
         self.counter += 1;
         self.counter
@@ -95,6 +131,16 @@ impl State {
             None => Ok(None),
         }
     }
+}
+
+/// The amount a sandbox reference (`pi_sandbox_<tag>_<n>_<minor>_<currency>`) carries.
+fn parse_ref(provider_ref: &str) -> Option<Money> {
+    let rest = provider_ref.strip_prefix("pi_sandbox_")?;
+    let mut parts = rest.rsplitn(3, '_');
+    let currency = crate::money::Currency::parse(parts.next()?).ok()?;
+    let minor: i64 = parts.next()?.parse().ok()?;
+    let _tag_and_counter = parts.next()?;
+    (minor > 0).then(|| Money::new(minor, currency))
 }
 
 /// The sandbox provider. Cheap to share behind an `Arc`.
@@ -115,7 +161,7 @@ impl fmt::Debug for SandboxProvider {
 impl SandboxProvider {
     /// A sandbox signing its webhooks with `webhook_secret` at the clock's time.
     pub fn new(clock: Arc<dyn Clock>, webhook_secret: Vec<u8>) -> Self {
-        Self { clock, accepted: vec![webhook_secret.clone()], secret: webhook_secret, state: Mutex::default() }
+        Self { clock, accepted: vec![webhook_secret.clone()], secret: webhook_secret, state: Mutex::new(State::new()) }
     }
 
     /// Also accepts webhooks signed with `secret` (key rotation).
@@ -179,7 +225,7 @@ impl SandboxProvider {
         };
         let n = state.next();
         let event = WebhookEvent {
-            id: format!("evt_sandbox_{n:06}"),
+            id: format!("evt_sandbox_{}_{n:06}", state.tag),
             kind,
             provider_ref: view.provider_ref.clone(),
             amount: view.amount,
@@ -207,7 +253,8 @@ impl PaymentProvider for SandboxProvider {
         if let Some(Keyed::Intent(done)) = state.replay("create", idempotency_key, &fingerprint)? {
             return Ok(done);
         }
-        let provider_ref = format!("pi_sandbox_{:06}", state.next());
+        let n = state.next();
+        let provider_ref = format!("pi_sandbox_{}_{n:06}_{}_{}", state.tag, amount.minor(), amount.currency().code());
         let intent =
             SandboxIntent { amount, status: IntentStatus::RequiresPaymentMethod, decline_code: None, refunded: 0 };
         let view = intent.view(&provider_ref);
@@ -230,7 +277,7 @@ impl PaymentProvider for SandboxProvider {
                 return Err(Error::invalid("payment_method", format!("unknown payment method {payment_method:?}")));
             }
         };
-        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        let intent = state.intent(provider_ref, IntentStatus::RequiresPaymentMethod)?;
         if intent.status.is_terminal() || intent.status == IntentStatus::Processing {
             return Err(Error::transition("payment_intent", intent.status, "confirm"));
         }
@@ -250,7 +297,7 @@ impl PaymentProvider for SandboxProvider {
         if let Some(Keyed::Refund(done)) = state.replay("refund", idempotency_key, &fingerprint)? {
             return Ok(done);
         }
-        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        let intent = state.intent(provider_ref, IntentStatus::Succeeded)?;
         if intent.status != IntentStatus::Succeeded {
             return Err(Error::transition("payment_intent", intent.status, "refund"));
         }
@@ -264,7 +311,7 @@ impl PaymentProvider for SandboxProvider {
         let (total_refunded, currency) = (intent.refunded, intent.amount.currency().code().to_owned());
         let n = state.next();
         let refund = ProviderRefund {
-            refund_ref: format!("re_sandbox_{n:06}"),
+            refund_ref: format!("re_sandbox_{}_{n:06}", state.tag),
             provider_ref: provider_ref.to_owned(),
             amount: amount.minor(),
             currency: currency.clone(),
@@ -272,7 +319,7 @@ impl PaymentProvider for SandboxProvider {
         state.keyed.insert(("refund", idempotency_key.to_owned()), (fingerprint, Keyed::Refund(refund.clone())));
         let n = state.next();
         let event = WebhookEvent {
-            id: format!("evt_sandbox_{n:06}"),
+            id: format!("evt_sandbox_{}_{n:06}", state.tag),
             kind: WebhookKind::Refunded,
             provider_ref: provider_ref.to_owned(),
             amount: total_refunded,
@@ -286,8 +333,8 @@ impl PaymentProvider for SandboxProvider {
     }
 
     async fn retrieve(&self, provider_ref: &str) -> Result<ProviderIntent> {
-        let state = self.state.lock();
-        state.intents.get(provider_ref).map(|i| i.view(provider_ref)).ok_or_else(|| Error::not_found("payment_intent"))
+        let mut state = self.state.lock();
+        state.intent(provider_ref, IntentStatus::RequiresPaymentMethod).map(|i| i.view(provider_ref))
     }
 
     fn verify_and_parse_webhook(
@@ -322,7 +369,7 @@ mod tests {
         block_on(async {
             let (p, _) = sandbox();
             let a = p.create_intent(usd(500), OrderId::new(), "c1").await.unwrap();
-            assert_eq!(a.provider_ref, "pi_sandbox_000001");
+            assert!(a.provider_ref.starts_with("pi_sandbox_") && a.provider_ref.ends_with("_000001_500_USD"));
             assert_eq!(a.status, IntentStatus::RequiresPaymentMethod);
             let declined = p.confirm(&a.provider_ref, PM_CARD_DECLINED, "k1").await.unwrap();
             assert_eq!(declined.status, IntentStatus::RequiresPaymentMethod);
@@ -336,6 +383,40 @@ mod tests {
             assert_eq!(err.code(), "invalid_transition");
             let unknown = p.confirm(&a.provider_ref, "pm_card_amex", "k4").await.unwrap_err();
             assert!(unknown.to_string().contains("payment_method"));
+        });
+    }
+
+    #[test]
+    fn another_sandbox_adopts_an_intent_from_its_reference() {
+        block_on(async {
+            let (first, _) = sandbox();
+            let (restarted, _) = sandbox();
+            let paid = first.create_intent(usd(1999), OrderId::new(), "c1").await.unwrap();
+            let pending = first.create_intent(usd(700), OrderId::new(), "c2").await.unwrap();
+            first.confirm(&paid.provider_ref, PM_CARD_VISA, "k1").await.unwrap();
+            let fresh = restarted.create_intent(usd(1999), OrderId::new(), "c1").await.unwrap();
+            assert_ne!(fresh.provider_ref, paid.provider_ref, "references never repeat across sandboxes");
+
+            // The restarted sandbox can charge the pending intent and refund the paid one.
+            let charged = restarted.confirm(&pending.provider_ref, PM_CARD_VISA, "k2").await.unwrap();
+            assert_eq!(
+                (charged.status, charged.amount, charged.currency.as_str()),
+                (IntentStatus::Succeeded, 700, "USD")
+            );
+            let refund = restarted.refund(&paid.provider_ref, usd(1999), "r1").await.unwrap();
+            assert_eq!(refund.amount, 1999);
+            let over = restarted.refund(&paid.provider_ref, usd(1), "r2").await.unwrap_err();
+            assert_eq!(over.code(), "conflict", "the adopted intent still caps refunds");
+            assert_eq!(
+                restarted.confirm("pi_sandbox_garbage", PM_CARD_VISA, "k3").await.unwrap_err().code(),
+                "not_found"
+            );
+
+            let ids = |p: &SandboxProvider| -> Vec<String> {
+                p.take_webhooks().iter().map(|w| serde_json::from_slice::<WebhookEvent>(&w.body).unwrap().id).collect()
+            };
+            let (a, b) = (ids(&first), ids(&restarted));
+            assert!(a.iter().all(|id| !b.contains(id)), "webhook event ids are unique across sandboxes: {a:?} {b:?}");
         });
     }
 
