@@ -11,6 +11,7 @@
 //! - [`ProductRepository`], [`ReviewRepository`] — the ports;
 //! - [`CatalogService`] — the use cases with authorization.
 
+mod cache;
 mod moderation;
 mod page;
 mod pricing;
@@ -21,6 +22,7 @@ mod review;
 pub mod search;
 mod service;
 
+pub use cache::{CachedSearch, DEFAULT_SEARCH_CAPACITY, DEFAULT_SEARCH_TTL};
 pub use moderation::{MAX_REJECTION_REASON_CHARS, ModerationAction, ProductStatus, transition};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use pricing::{BillingInterval, Pricing};

@@ -7,9 +7,8 @@
 //! as soon as `bazaar http` and `bazaar worker` run as separate processes:
 //! those need a broker, and both must be given the same one.
 //!
-//! NATS wins over Redis when both are set because `REDIS_URL` is also how
-//! rate limits, idempotency keys and caches find Redis: setting it for those
-//! must not silently move the bus off a configured NATS.
+//! NATS wins over Redis when both are set, so that adding Redis for other
+//! uses later cannot silently move the bus off a configured NATS.
 //!
 //! A configured broker that cannot be reached fails the start (with the
 //! variable named in the error) rather than falling back to the in-process
@@ -70,6 +69,25 @@ impl Default for BusOptions {
     }
 }
 
+impl BusOptions {
+    /// The defaults with the stream names and prefixes `config` sets
+    /// (`BAZAAR_NATS_STREAM`, `BAZAAR_NATS_SUBJECT_PREFIX`,
+    /// `BAZAAR_REDIS_BUS_PREFIX`).
+    pub fn from_config(config: &Config) -> Self {
+        let mut options = Self::default();
+        if let Some(stream) = &config.nats_stream {
+            options.nats.stream.clone_from(stream);
+        }
+        if let Some(prefix) = &config.nats_subject_prefix {
+            options.nats.subject_prefix.clone_from(prefix);
+        }
+        if let Some(prefix) = &config.redis_bus_prefix {
+            options.redis.prefix.clone_from(prefix);
+        }
+        options
+    }
+}
+
 /// An opened bus: both ports on one connection, and its readiness check
 /// (`None` for the in-process bus, which cannot be down).
 #[derive(Clone)]
@@ -91,13 +109,14 @@ impl fmt::Debug for Bus {
 }
 
 impl Bus {
-    /// The bus `config` selects, with default broker settings.
+    /// The bus `config` selects, with the broker settings it names
+    /// ([`BusOptions::from_config`]).
     ///
     /// # Errors
     /// [`Error::Unavailable`] naming `NATS_URL` or `REDIS_URL` when that
     /// broker cannot be reached or set up (the cause is the error's source).
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        Self::open_with(config, &BusOptions::default(), clock).await
+        Self::open_with(config, &BusOptions::from_config(config), clock).await
     }
 
     /// [`open`](Self::open) with explicit broker settings.

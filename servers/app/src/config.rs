@@ -136,6 +136,12 @@ pub struct RawConfig {
     pub redis_url: Option<String>,
     /// `NATS_URL`.
     pub nats_url: Option<String>,
+    /// `BAZAAR_NATS_STREAM`.
+    pub nats_stream: Option<String>,
+    /// `BAZAAR_NATS_SUBJECT_PREFIX`.
+    pub nats_subject_prefix: Option<String>,
+    /// `BAZAAR_REDIS_BUS_PREFIX`.
+    pub redis_bus_prefix: Option<String>,
     /// `BAZAAR_ADMIN_EMAIL`.
     pub admin_email: Option<String>,
     /// `BAZAAR_ADMIN_PASSWORD`.
@@ -169,6 +175,15 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// NATS, when set (the event bus).
     pub nats_url: Option<String>,
+    /// The JetStream stream name, when not the default `BAZAAR_EVENTS`.
+    /// Every process of one deployment must use the same one.
+    pub nats_stream: Option<String>,
+    /// The JetStream subject prefix, when not the default `bazaar`. Two
+    /// streams on one server need distinct prefixes as well as names.
+    pub nats_subject_prefix: Option<String>,
+    /// The Redis key prefix of the Redis Streams bus, when not the default
+    /// [`REDIS_PREFIX`](crate::bus::REDIS_PREFIX) (`bazaar:`).
+    pub redis_bus_prefix: Option<String>,
     /// The admin to create at start, when both variables are set.
     pub admin: Option<AdminBootstrap>,
     /// Log filter directive.
@@ -188,6 +203,9 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("redis", &self.redis_url.is_some())
             .field("nats", &self.nats_url.is_some())
+            .field("nats_stream", &self.nats_stream)
+            .field("nats_subject_prefix", &self.nats_subject_prefix)
+            .field("redis_bus_prefix", &self.redis_bus_prefix)
             .field("admin", &self.admin)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
@@ -207,6 +225,9 @@ impl Config {
             demo: false,
             redis_url: None,
             nats_url: None,
+            nats_stream: None,
+            nats_subject_prefix: None,
+            redis_bus_prefix: None,
             admin: None,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
@@ -243,6 +264,19 @@ impl Config {
         {
             return Err(ConfigError::new("NATS_URL", "expected nats://host:4222"));
         }
+        // Checked with the adapter's own rules, so a bad name fails here,
+        // named as the user spells it, rather than at the first connect.
+        let nats_stream = non_empty(raw.nats_stream);
+        if let Some(stream) = &nats_stream {
+            let options = bazaar_nats::JetStreamOptions { stream: stream.clone(), ..Default::default() };
+            options.validate().map_err(|e| ConfigError::new("BAZAAR_NATS_STREAM", e.to_string()))?;
+        }
+        let nats_subject_prefix = non_empty(raw.nats_subject_prefix);
+        if let Some(prefix) = &nats_subject_prefix {
+            let options = bazaar_nats::JetStreamOptions { subject_prefix: prefix.clone(), ..Default::default() };
+            options.validate().map_err(|e| ConfigError::new("BAZAAR_NATS_SUBJECT_PREFIX", e.to_string()))?;
+        }
+        let redis_bus_prefix = non_empty(raw.redis_bus_prefix);
         let admin = match (non_empty(raw.admin_email), raw.admin_password.filter(|p| !p.is_empty())) {
             (None, None) => None,
             (Some(_), None) => {
@@ -275,6 +309,9 @@ impl Config {
             database,
             redis_url,
             nats_url,
+            nats_stream,
+            nats_subject_prefix,
+            redis_bus_prefix,
             admin,
             log_level,
             log_format,
@@ -316,6 +353,11 @@ mod tests {
             (RawConfig { database_url: Some("mysql://x".into()), ..Default::default() }, "DATABASE_URL"),
             (RawConfig { redis_url: Some("localhost:6379".into()), ..Default::default() }, "REDIS_URL"),
             (RawConfig { nats_url: Some("localhost".into()), ..Default::default() }, "NATS_URL"),
+            (RawConfig { nats_stream: Some("bad.name".into()), ..Default::default() }, "BAZAAR_NATS_STREAM"),
+            (
+                RawConfig { nats_subject_prefix: Some("a..b".into()), ..Default::default() },
+                "BAZAAR_NATS_SUBJECT_PREFIX",
+            ),
             (RawConfig { admin_email: Some("a@b.io".into()), ..Default::default() }, "BAZAAR_ADMIN_PASSWORD"),
             (RawConfig { admin_password: Some("longenough".into()), ..Default::default() }, "BAZAAR_ADMIN_EMAIL"),
             (

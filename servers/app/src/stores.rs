@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bazaar_core::Result;
 use bazaar_core::assets::{AssetRepository, BlobStore};
 use bazaar_core::auth::{RefreshTokenStore, UserRepository};
-use bazaar_core::catalog::{ProductRepository, ReviewRepository};
+use bazaar_core::catalog::{CachedSearch, ProductRepository, ReviewRepository};
 use bazaar_core::clock::Clock;
 use bazaar_core::events::{DeadLetterStore, EventPublisher, EventSubscriber, Inbox, OutboxStore};
 use bazaar_core::licensing::LicenseRepository;
@@ -135,7 +135,7 @@ impl Stores {
     /// opened or migrated, or the blob directory cannot be created.
     pub async fn open(database: &Database, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data_dir.join("blobs")).await?);
-        let bus = Arc::new(InProcessBus::new(clock));
+        let bus = Arc::new(InProcessBus::new(clock.clone()));
         match database {
             Database::Sqlite(url) => {
                 if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.starts_with(':')) {
@@ -148,14 +148,23 @@ impl Stores {
                 }
                 let db = SqliteStore::connect(url).await?;
                 db.migrate().await?;
-                Ok(Self::sqlite(db, blobs, bus))
+                Ok(Self::sqlite(db, blobs, bus).with_search_cache(clock))
             }
             Database::Postgres(url) => {
                 let db = PgStore::connect(url).await?;
                 db.migrate().await?;
-                Ok(Self::postgres(db, blobs, bus))
+                Ok(Self::postgres(db, blobs, bus).with_search_cache(clock))
             }
         }
+    }
+
+    /// Puts a [`CachedSearch`] in front of the product store: repeated
+    /// catalog searches are served from memory for up to a second (writes
+    /// through this process invalidate at once). See
+    /// [`bazaar_core::catalog::CachedSearch`] for what may be stale and for how long.
+    pub fn with_search_cache(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.products = Arc::new(CachedSearch::new(self.products, clock));
+        self
     }
 
     /// The same ports with `bus` as publisher and subscriber (and its

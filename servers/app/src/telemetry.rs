@@ -1,7 +1,12 @@
-//! Logging for every Bazaar process: `tracing` to stderr, human-readable on a
-//! terminal and JSON otherwise (or as configured).
+//! Logging and metrics for every Bazaar process: `tracing` to stderr,
+//! human-readable on a terminal and JSON otherwise (or as configured), and
+//! the one Prometheus recorder that the HTTP server, the worker and anything
+//! else in the process record into.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -24,4 +29,30 @@ pub fn init(level: &str, format: LogFormat) {
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).try_init()
     };
+}
+
+/// Request latency buckets in seconds. Buckets (a Prometheus histogram)
+/// rather than the exporter's default summary, because histograms can be
+/// summed across replicas and quantiles cannot.
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The process-wide Prometheus recorder, installed on first use. The
+/// `metrics` facade has one global recorder, so every server in a process
+/// (`bazaar serve` runs HTTP, gRPC and the worker together) records into it
+/// and any of them can render it on `/metrics`.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = || {
+                PrometheusBuilder::new()
+                    .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), LATENCY_BUCKETS)
+                    .expect("non-empty buckets")
+            };
+            builder().install_recorder().unwrap_or_else(|_| {
+                tracing::warn!("another metrics recorder was installed first; /metrics will not show Bazaar's metrics");
+                builder().build_recorder().handle()
+            })
+        })
+        .clone()
 }

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_app::Marketplace;
 use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Limits and policies of the HTTP server.
 #[derive(Debug, Clone)]
@@ -76,20 +76,8 @@ impl AppState {
     }
 }
 
-/// The process-wide Prometheus recorder (the `metrics` facade has one
-/// global recorder, so every router in a process shares it).
+/// The process-wide Prometheus recorder (shared with the worker and every
+/// other server in the process; see [`bazaar_app::telemetry::prometheus`]).
 pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| builder().install_recorder().unwrap_or_else(|_| builder().build_recorder().handle())).clone()
-}
-
-/// Request latency buckets in seconds. Buckets (a Prometheus histogram)
-/// rather than the exporter's default summary, because histograms can be
-/// summed across replicas and quantiles cannot.
-const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-fn builder() -> PrometheusBuilder {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), LATENCY_BUCKETS)
-        .expect("non-empty buckets")
+    bazaar_app::telemetry::prometheus()
 }

@@ -1,0 +1,247 @@
+//! The command line: subcommands, global flags and the environment
+//! variables behind them (clap derive).
+//!
+//! Every setting is a flag with an environment variable, so the same binary
+//! is configured by hand (`--data-dir ./tmp`) or by a container
+//! (`DATABASE_URL=postgres://…`). Flags win over variables. Values are only
+//! collected here; [`bazaar_app::Config::validate`] judges them.
+
+use std::path::PathBuf;
+
+use bazaar_app::RawConfig;
+use clap::{Args, Parser, Subcommand};
+
+/// Bazaar: a digital-goods marketplace (AI agents, n8n workflows,
+/// automation assets) with orders, payments, licensing and downloads.
+#[derive(Debug, Parser)]
+#[command(name = "bazaar", version, propagate_version = true, arg_required_else_help = true)]
+#[command(after_help = "Start here:  bazaar serve --demo   (then open http://127.0.0.1:8080/docs)")]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, the gRPC API and the event worker in one process
+    /// (SQLite in the data dir, in-process bus, local blobs, sandbox payments
+    /// by default).
+    Serve(ServeArgs),
+    /// Run the HTTP API alone (pair it with `bazaar worker`).
+    Http,
+    /// Run the gRPC API alone.
+    Grpc,
+    /// Run the event worker alone (outbox relay and event handlers), or
+    /// manage its dead letters.
+    Worker(WorkerArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Create the demo accounts and a demo catalog (idempotent), then exit.
+    Seed(SeedArgs),
+}
+
+/// `bazaar serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// On first start, seed demo accounts and an approved demo catalog, and
+    /// print the demo logins.
+    #[arg(long, env = "BAZAAR_DEMO")]
+    pub demo: bool,
+}
+
+/// `bazaar seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// How many approved products the demo vendor should list (tops up an
+    /// existing demo catalog; never duplicates).
+    #[arg(long, default_value_t = bazaar_app::demo::DEFAULT_DEMO_PRODUCTS, value_name = "N")]
+    pub products: usize,
+}
+
+/// `bazaar worker`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "With --http-addr the worker also serves /health and /metrics on that address.")]
+pub struct WorkerArgs {
+    /// Manage dead letters instead of running the worker.
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
+}
+
+/// `bazaar worker <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum WorkerCommand {
+    /// Events whose handlers failed every retry.
+    Dlq {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+/// `bazaar worker dlq <action>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqAction {
+    /// List dead letters, oldest first.
+    List {
+        /// Most letters to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Run a dead letter's handlers again; a success removes it.
+    Replay {
+        /// The dead letter's id (from `dlq list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Settings every command reads. `global = true` lets them follow the
+/// subcommand too (`bazaar serve --data-dir ./tmp`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Where the SQLite file, generated keys and asset blobs live.
+    #[arg(long, global = true, env = "BAZAAR_DATA_DIR", value_name = "DIR", help_heading = "Settings")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "BAZAAR_HTTP_ADDR", value_name = "ADDR", help_heading = "Settings")]
+    pub http_addr: Option<String>,
+    /// gRPC listen address (port 0 picks a free port) [default: 127.0.0.1:50051].
+    #[arg(long, global = true, env = "BAZAAR_GRPC_ADDR", value_name = "ADDR", help_heading = "Settings")]
+    pub grpc_addr: Option<String>,
+    /// The store: sqlite://path/to/file.db or postgres://user@host:5432/db
+    /// [default: SQLite in the data dir].
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Settings"
+    )]
+    pub database_url: Option<String>,
+    /// Redis (redis://host:6379): the event bus (Redis Streams) when NATS_URL is not set.
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Settings"
+    )]
+    pub redis_url: Option<String>,
+    /// NATS JetStream (nats://host:4222) as the event bus.
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Settings"
+    )]
+    pub nats_url: Option<String>,
+    /// The JetStream stream of the event bus [default: BAZAAR_EVENTS]; every
+    /// process of one deployment must use the same one.
+    #[arg(long, global = true, env = "BAZAAR_NATS_STREAM", value_name = "NAME", help_heading = "Settings")]
+    pub nats_stream: Option<String>,
+    /// The JetStream subject prefix of the event bus [default: bazaar].
+    #[arg(long, global = true, env = "BAZAAR_NATS_SUBJECT_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
+    pub nats_subject_prefix: Option<String>,
+    /// The Redis key prefix of the Redis Streams event bus [default: bazaar:].
+    #[arg(long, global = true, env = "BAZAAR_REDIS_BUS_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
+    pub redis_bus_prefix: Option<String>,
+    /// E-mail of an admin to create at start (with the password).
+    #[arg(long, global = true, env = "BAZAAR_ADMIN_EMAIL", value_name = "EMAIL", help_heading = "Settings")]
+    pub admin_email: Option<String>,
+    /// That admin's password (at least 8 characters). Prefer the variable:
+    /// flags are visible to other users in `ps`.
+    #[arg(
+        long,
+        global = true,
+        env = "BAZAAR_ADMIN_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        help_heading = "Settings"
+    )]
+    pub admin_password: Option<String>,
+    /// Log filter, e.g. `info` or `info,bazaar_http=debug` [default: info].
+    #[arg(long, global = true, env = "BAZAAR_LOG", value_name = "FILTER", help_heading = "Settings")]
+    pub log_level: Option<String>,
+    /// Log format: auto (pretty on a terminal, JSON otherwise), pretty or json.
+    #[arg(long, global = true, env = "BAZAAR_LOG_FORMAT", value_name = "FORMAT", help_heading = "Settings")]
+    pub log_format: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The raw settings, with `demo` as the command asked.
+    pub fn raw_config(&self, demo: bool) -> RawConfig {
+        RawConfig {
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http_addr.clone(),
+            grpc_addr: self.grpc_addr.clone(),
+            demo,
+            database_url: self.database_url.clone(),
+            redis_url: self.redis_url.clone(),
+            nats_url: self.nats_url.clone(),
+            nats_stream: self.nats_stream.clone(),
+            nats_subject_prefix: self.nats_subject_prefix.clone(),
+            redis_bus_prefix: self.redis_bus_prefix.clone(),
+            admin_email: self.admin_email.clone(),
+            admin_password: self.admin_password.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["bazaar", "serve", "--demo", "--data-dir", "/tmp/x", "--http-addr", "127.0.0.1:0"])
+                .unwrap();
+        assert!(matches!(cli.command, Command::Serve(ServeArgs { demo: true })));
+        let raw = cli.global.raw_config(true);
+        assert_eq!(raw.data_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(raw.http_addr.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn dlq_replay_needs_an_id_or_all_but_not_both() {
+        assert!(Cli::try_parse_from(["bazaar", "worker", "dlq", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["bazaar", "worker", "dlq", "replay", "abc", "--all"]).is_err());
+        let cli = Cli::try_parse_from(["bazaar", "worker", "dlq", "replay", "--all"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Worker(WorkerArgs {
+                command: Some(WorkerCommand::Dlq { action: DlqAction::Replay { id: None, all: true } })
+            })
+        ));
+    }
+
+    #[test]
+    fn seed_defaults_to_the_demo_size() {
+        let cli = Cli::try_parse_from(["bazaar", "seed"]).unwrap();
+        assert!(matches!(cli.command, Command::Seed(SeedArgs { products: 50 })));
+        let cli = Cli::try_parse_from(["bazaar", "seed", "--products", "7"]).unwrap();
+        assert!(matches!(cli.command, Command::Seed(SeedArgs { products: 7 })));
+        assert!(Cli::try_parse_from(["bazaar", "seed", "--products", "many"]).is_err());
+    }
+}

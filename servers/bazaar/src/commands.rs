@@ -1,0 +1,207 @@
+//! What each subcommand does, on validated settings.
+//!
+//! Output contract (scripts and the end-to-end tests read it): stdout gets
+//! the few lines a person needs (demo logins, one `<name> listening on
+//! <url>` line per listener, results of one-shot commands); logs go to
+//! stderr.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bazaar_app::demo::{self, DEMO_LOGINS, DEMO_PASSWORD};
+use bazaar_app::{App, Config, Marketplace, Stores};
+use bazaar_core::clock::{Clock, SystemClock};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Command, DlqAction, GlobalArgs, SeedArgs, ServeArgs, WorkerArgs, WorkerCommand};
+use crate::server::{self, Listeners, Parts};
+use crate::shutdown::Shutdown;
+
+/// Runs `command` with `config` until it is done or, for servers, until
+/// SIGINT/SIGTERM.
+///
+/// # Errors
+/// What stopped the command, with context.
+pub async fn execute(command: Command, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args, config).await,
+        Command::Http => http(config).await,
+        Command::Grpc => grpc(config).await,
+        Command::Worker(args) => worker(args, global, config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Seed(args) => seed(args, config).await,
+    }
+}
+
+async fn build(config: Config) -> anyhow::Result<Arc<Marketplace>> {
+    tracing::info!(?config, "starting");
+    let app = App::build(config).await.context("cannot open the marketplace")?;
+    Ok(app.market)
+}
+
+fn say(line: &str) {
+    // stdout is line-buffered, so each line reaches a pipe reader at once.
+    println!("{line}");
+}
+
+async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
+    let listeners = Listeners {
+        http: Some(Listeners::bind("--http-addr", config.http_addr).await?),
+        grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?),
+    };
+    let market = build(config).await?;
+    if args.demo {
+        seed_with_progress(&market, demo::DEFAULT_DEMO_PRODUCTS).await?;
+        print_logins();
+    }
+    start(market, listeners, Parts { http: true, worker: true, worker_http: false }, "http").await
+}
+
+async fn http(config: Config) -> anyhow::Result<()> {
+    let listeners = Listeners { http: Some(Listeners::bind("--http-addr", config.http_addr).await?), grpc: None };
+    let market = build(config).await?;
+    start(market, listeners, Parts { http: true, worker: false, worker_http: false }, "http").await
+}
+
+async fn grpc(config: Config) -> anyhow::Result<()> {
+    let listeners = Listeners { http: None, grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?) };
+    let market = build(config).await?;
+    start(market, listeners, Parts { http: false, worker: false, worker_http: false }, "http").await
+}
+
+async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
+    if let Some(WorkerCommand::Dlq { action }) = args.command {
+        let market = build(config).await?;
+        return dlq(&market, action).await;
+    }
+    // The worker serves health and metrics only when asked: by default it
+    // must not take the HTTP API's port on the same machine.
+    let http = match global.http_addr {
+        Some(_) => Some(Listeners::bind("--http-addr", config.http_addr).await?),
+        None => None,
+    };
+    let market = build(config).await?;
+    if http.is_none() {
+        say("worker running");
+    }
+    start(market, Listeners { http, grpc: None }, Parts { http: false, worker: true, worker_http: true }, "worker")
+        .await
+}
+
+async fn start(market: Arc<Marketplace>, listeners: Listeners, parts: Parts, http_name: &str) -> anyhow::Result<()> {
+    for line in listeners.announce(http_name) {
+        say(&line);
+    }
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    server::run(market, listeners, parts, shutdown).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Stores::open(&config.database, &config.data_dir, clock).await.context("cannot migrate the database")?;
+    say(&format!("database migrated ({})", config.database.engine()));
+    Ok(())
+}
+
+async fn seed(args: SeedArgs, config: Config) -> anyhow::Result<()> {
+    let market = build(config).await?;
+    seed_with_progress(&market, args.products).await?;
+    // Deliver what seeding caused (product.approved notifications) now
+    // rather than whenever a worker next runs.
+    let delivered = market.pump().await.context("cannot deliver the seeding events")?;
+    tracing::info!(delivered, "seeding events delivered");
+    print_logins();
+    Ok(())
+}
+
+async fn seed_with_progress(market: &Marketplace, products: usize) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(products as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("seeding demo catalog");
+    let report = demo::seed_demo(market, products, |ready| bar.set_position(ready as u64))
+        .await
+        .context("cannot seed the demo catalog")?;
+    bar.finish_and_clear();
+    let line = if report.created + report.finished == 0 {
+        format!("demo catalog: {} products, already seeded", report.total)
+    } else {
+        format!(
+            "demo catalog: {} products ({} new{})",
+            report.total,
+            report.created,
+            if report.finished > 0 { format!(", {} finished", report.finished) } else { String::new() }
+        )
+    };
+    say(&line);
+    Ok(())
+}
+
+fn print_logins() {
+    say(&format!("demo logins (password for each: {DEMO_PASSWORD}):"));
+    for login in DEMO_LOGINS {
+        say(&format!("  {:<9} {}", login.role.as_str(), login.email));
+    }
+}
+
+async fn dlq(market: &Arc<Marketplace>, action: DlqAction) -> anyhow::Result<()> {
+    match action {
+        DlqAction::List { limit } => {
+            let page = bazaar_worker::dlq_list(market, 0, limit).await.context("cannot list dead letters")?;
+            say(&format!(
+                "{} dead letter(s){}",
+                page.total,
+                if page.total > page.items.len() as u64 {
+                    format!(", the oldest {} shown", page.items.len())
+                } else {
+                    String::new()
+                }
+            ));
+            for letter in page.items {
+                say(&format!(
+                    "{}  {}  event={}  consumer={}  attempts={}  failed_at={}  error={}",
+                    letter.id,
+                    letter.event.event_type,
+                    letter.event.id,
+                    letter.consumer,
+                    letter.attempts,
+                    letter.failed_at.to_rfc3339(),
+                    letter.error
+                ));
+            }
+        }
+        DlqAction::Replay { id: Some(id), all: false } => {
+            let id = id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a dead letter id (see `dlq list`)"))?;
+            let replay = bazaar_worker::dlq_replay(market, id).await.context("cannot replay the dead letter")?;
+            say(&describe(&replay));
+        }
+        DlqAction::Replay { .. } => {
+            let replays = bazaar_worker::dlq_replay_all(market).await.context("cannot replay dead letters")?;
+            let completed = replays.iter().filter(|r| r.result == bazaar_worker::ReplayResult::Completed).count();
+            for replay in &replays {
+                say(&describe(replay));
+            }
+            say(&format!("{completed} of {} replayed successfully", replays.len()));
+        }
+    }
+    Ok(())
+}
+
+fn describe(replay: &bazaar_worker::Replay) -> String {
+    let result = match &replay.result {
+        bazaar_worker::ReplayResult::Completed => "completed".to_owned(),
+        bazaar_worker::ReplayResult::StillFailing { attempts, error } => {
+            format!("still failing (attempts={attempts}): {error}")
+        }
+        bazaar_worker::ReplayResult::Gone => "gone (replayed elsewhere)".to_owned(),
+    };
+    format!("{}  {}  event={}  {result}", replay.id, replay.event_type, replay.event_id)
+}

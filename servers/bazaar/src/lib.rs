@@ -1,0 +1,50 @@
+//! The `bazaar` command line as a library, so tests run exactly what the
+//! binary runs: [`cli`] parses flags and the environment, [`main_with`]
+//! validates them (exit code 2 on a bad setting), sets up logging and a
+//! runtime, and [`commands::execute`] runs the subcommand until it is done
+//! or SIGINT/SIGTERM stops it gracefully.
+
+pub mod cli;
+pub mod commands;
+pub mod server;
+pub mod shutdown;
+
+use std::process::ExitCode;
+
+use bazaar_app::{Config, telemetry};
+
+use crate::cli::{Cli, Command};
+
+/// Exit code of a setting that cannot be used (clap uses it for usage errors too).
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Runs a parsed command line to completion and returns the process's exit
+/// code: 0 on success (including a graceful stop), [`EXIT_CONFIG`] when a
+/// setting is invalid (`error: invalid DATABASE_URL: …` on stderr), 1 when
+/// the command fails.
+pub fn main_with(cli: Cli) -> ExitCode {
+    let demo = matches!(&cli.command, Command::Serve(args) if args.demo);
+    let config = match Config::validate(cli.global.raw_config(demo)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(&config.log_level, config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::execute(cli.command, &cli.global, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "stopped with an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

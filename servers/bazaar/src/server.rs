@@ -1,0 +1,188 @@
+//! Binding listeners and running the servers of one process until it is
+//! told to stop.
+//!
+//! Listeners are bound before anything is served so a port conflict fails
+//! the start at once, and so port 0 resolves to a real port that
+//! [`Listeners::announce`] can print (`http listening on
+//! http://127.0.0.1:43121`) for scripts and tests to read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bazaar_app::Marketplace;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::shutdown::Shutdown;
+
+/// The bound sockets of a process.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The REST API (or, for `bazaar worker`, its health and metrics).
+    pub http: Option<TcpListener>,
+    /// The gRPC API.
+    pub grpc: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `addr`, naming `setting` in the error.
+    ///
+    /// # Errors
+    /// When the address is taken or not local.
+    pub async fn bind(setting: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({setting})"))
+    }
+
+    /// The actual address of each listener.
+    pub fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        (addr(&self.http), addr(&self.grpc))
+    }
+
+    /// One line per listener, `<name> listening on <url>`, with the real port.
+    pub fn announce(&self, http_name: &str) -> Vec<String> {
+        let (http, grpc) = self.addrs();
+        http.map(|a| format!("{http_name} listening on http://{a}"))
+            .into_iter()
+            .chain(grpc.map(|a| format!("grpc listening on http://{a}")))
+            .collect()
+    }
+}
+
+/// What one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// The REST API on the `http` listener.
+    pub http: bool,
+    /// The event worker (outbox relay + handlers).
+    pub worker: bool,
+    /// Serve the worker's health and metrics router on the `http` listener
+    /// (`bazaar worker --http-addr`), instead of the REST API.
+    pub worker_http: bool,
+}
+
+/// Runs `parts` over `market` on `listeners` until `shutdown` triggers or a
+/// server fails (which stops the others too). Returns once every server has
+/// finished its in-flight work.
+///
+/// # Errors
+/// The first server's failure.
+pub async fn run(
+    market: Arc<Marketplace>,
+    listeners: Listeners,
+    parts: Parts,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+    if let Some(listener) = listeners.http {
+        let stop = shutdown.wait();
+        if parts.worker_http {
+            let router = bazaar_worker::worker_router(market.clone(), bazaar_worker::prometheus());
+            tasks.spawn(async move {
+                axum::serve(listener, router).with_graceful_shutdown(stop).await.context("worker http server")?;
+                Ok("worker http")
+            });
+        } else if parts.http {
+            let state = bazaar_http::AppState::new(market.clone());
+            tasks.spawn(async move {
+                bazaar_http::serve(listener, state, stop).await.context("http server")?;
+                Ok("http")
+            });
+        }
+    }
+    if let Some(listener) = listeners.grpc {
+        let market = market.clone();
+        let stop = shutdown.wait();
+        tasks.spawn(async move {
+            bazaar_grpc::serve(listener, market, stop).await.context("grpc server")?;
+            Ok("grpc")
+        });
+    }
+    if parts.worker {
+        let worker = bazaar_worker::Worker::new(market.clone(), bazaar_worker::WorkerConfig::default());
+        let stop = shutdown.wait();
+        tasks.spawn(async move {
+            worker.run(stop).await;
+            Ok("worker")
+        });
+    }
+
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("a server task panicked").and_then(|r| r) {
+            Ok(name) if !shutdown.is_triggered() => {
+                tracing::warn!(server = name, "stopped on its own; stopping the others");
+                shutdown.trigger();
+            }
+            Ok(name) => tracing::info!(server = name, "stopped"),
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "server failed; stopping the others");
+                shutdown.trigger();
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use bazaar_app::{Keys, MarketplaceOptions, Stores};
+    use bazaar_core::clock::{Clock, SystemClock};
+    use bazaar_core::entropy::OsEntropy;
+
+    use super::*;
+
+    fn market() -> Arc<Marketplace> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Arc::new(Marketplace::new(
+            Stores::memory(clock.clone()),
+            &Keys::generate(&OsEntropy),
+            MarketplaceOptions::new(clock),
+        ))
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_part_serves_until_the_shutdown_then_run_returns_ok() {
+        let listeners = Listeners {
+            http: Some(Listeners::bind("--http-addr", "127.0.0.1:0".parse().unwrap()).await.unwrap()),
+            grpc: Some(Listeners::bind("--grpc-addr", "127.0.0.1:0".parse().unwrap()).await.unwrap()),
+        };
+        let (http, grpc) = listeners.addrs();
+        let (http, grpc) = (http.unwrap(), grpc.unwrap());
+        assert_eq!(
+            listeners.announce("http"),
+            vec![format!("http listening on http://{http}"), format!("grpc listening on http://{grpc}")]
+        );
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn(run(
+            market(),
+            listeners,
+            Parts { http: true, worker: true, worker_http: false },
+            shutdown.clone(),
+        ));
+        let health = tokio::task::spawn_blocking(move || get(http, "/health")).await.unwrap();
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        shutdown.trigger();
+        running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_is_named_in_the_error() {
+        let taken = Listeners::bind("--http-addr", "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = Listeners::bind("--http-addr", addr).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot listen on {addr} (--http-addr)"));
+    }
+}
