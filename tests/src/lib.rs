@@ -680,13 +680,20 @@ pub mod services {
             pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
         }
 
-        /// Deletes the run's JetStream stream or Redis stream key (best
-        /// effort: a leftover only costs the broker space until it ages out).
-        pub async fn clean_up(&self) {
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.try_clean_up()).await;
+        /// Deletes the run's JetStream stream or Redis stream key, and
+        /// returns the broker's answer: the JetStream API's JSON
+        /// (`"success":true` when the stream existed) or Redis's `DEL` count
+        /// (`:1` when the key existed), or why there is none. A test can
+        /// assert on it to prove the processes used the run's own names.
+        pub async fn clean_up(&self) -> String {
+            match tokio::time::timeout(Duration::from_secs(5), self.try_clean_up()).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => format!("clean-up failed: {e}"),
+                Err(_) => "clean-up: no answer within 5 s".to_owned(),
+            }
         }
 
-        async fn try_clean_up(&self) -> std::io::Result<()> {
+        async fn try_clean_up(&self) -> std::io::Result<String> {
             // The brokers' text protocols are one line each; no client crate needed.
             let (host, request) = match self {
                 Self::Nats { url, stream, .. } => (
@@ -707,14 +714,19 @@ pub mod services {
             // so the request is processed before the connection closes.
             let mut buf = [0u8; 1024];
             let mut seen = String::new();
-            while !(seen.contains("MSG _INBOX.e2e_clean") || seen.contains("-ERR") || seen.starts_with(':')) {
+            let answered = |seen: &str| {
+                let reply = seen.find("MSG _INBOX.e2e_clean").map(|at| &seen[at..]);
+                // The reply's JSON payload ends its line, possibly in a later read.
+                reply.is_some_and(|r| r.contains("}\r\n")) || seen.contains("-ERR") || seen.starts_with(':')
+            };
+            while !answered(&seen) {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
                     break;
                 }
                 seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
-            Ok(())
+            Ok(seen)
         }
     }
 }

@@ -4,7 +4,11 @@
 //!
 //! # Search
 //! [`ProductRepository::search`] reproduces [`search::apply`](bazaar_core::catalog::search::apply) exactly, in two
-//! queries (the page; then the total and both facets). The text rule is
+//! queries: the page, then both facets (the total is derived from the kind
+//! facet, which applies every filter but the kind). A search without text
+//! takes its own SQL: one static `ORDER BY` per sort order, each held by an
+//! index (migration 0003), so `LIMIT` ends the index walk after one page,
+//! and facets counted from covering indexes, with no FTS join. The text rule is
 //! "every term is a substring of the lower-cased title, a lower-cased tag or
 //! the lower-cased description". The searchable text is lower-cased *in
 //! Rust* (SQLite's `lower()` only folds ASCII) and stored in an FTS5 table
@@ -16,10 +20,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use bazaar_core::catalog::search::{FacetCount, Facets, SearchQuery, SearchResult};
-use bazaar_core::catalog::{
-    Page, PageRequest, Product, ProductRepository, ProductStats, RatingPrior, Review, ReviewRepository,
-};
+use bazaar_core::catalog::search::{FacetCount, Facets, SearchQuery, SearchResult, SortOrder};
+use bazaar_core::catalog::{Page, PageRequest, Product, ProductRepository, ProductStats, Review, ReviewRepository};
 use bazaar_core::events::Event;
 use bazaar_core::ids::{ProductId, UserId};
 use bazaar_core::{Error, Result};
@@ -59,21 +61,25 @@ pub(crate) const COUNT_REVIEWS: &str = "SELECT COUNT(*) FROM reviews WHERE produ
 pub(crate) const LIST_REVIEWS: &str =
     "SELECT doc FROM reviews WHERE product_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3";
 
-/// Approved products passing the text and price filters, with their score.
+/// Approved products passing the text and price filters (a text search).
 ///
 /// ?1 terms (JSON array), ?2 FTS5 prefilter expression or NULL, ?5/?6 price
 /// bounds or NULL. Category (?3) and kind (?4) are applied by each query,
-/// because each facet leaves out its own dimension.
-macro_rules! matching {
-    () => {
-        "WITH base AS (
+/// because each facet leaves out its own dimension. `$columns` are the
+/// page query's extra columns (`doc` and the score); the counts need
+/// neither, and their CTE is materialized (read twice), so carrying `doc`
+/// there would copy every match's document. `products_by_status` walks the
+/// approved products in rowid order, so the product and FTS rows are read
+/// in storage order (any sort-order index would read them scattered).
+macro_rules! text_matches {
+    ($columns:expr) => {
+        concat!(
+            "WITH base AS (
             SELECT p.pk, p.id, p.kind, p.price_minor, p.created_at,
-                   p.downloads, p.rating_sum, p.rating_count, p.doc,
-                   (SELECT COALESCE(SUM((instr(f.title, t.value) > 0) * 3
-                                      + (instr(f.tags, t.value) > 0) * 2
-                                      + (instr(f.description, t.value) > 0)), 0)
-                    FROM json_each(?1) AS t) AS score
-            FROM products AS p JOIN products_fts AS f ON f.rowid = p.pk
+                   p.downloads, p.rating_sum, p.rating_count",
+            $columns,
+            "
+            FROM products AS p INDEXED BY products_by_status JOIN products_fts AS f ON f.rowid = p.pk
             WHERE p.status = 'approved'
               AND (?2 IS NULL OR p.pk IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?2))
               AND NOT EXISTS (SELECT 1 FROM json_each(?1) AS t
@@ -82,6 +88,17 @@ macro_rules! matching {
               AND (?5 IS NULL OR p.price_minor >= ?5)
               AND (?6 IS NULL OR p.price_minor <= ?6)
         )"
+        )
+    };
+}
+
+macro_rules! text_score {
+    () => {
+        ",
+                   (SELECT COALESCE(SUM((instr(f.title, t.value) > 0) * 3
+                                      + (instr(f.tags, t.value) > 0) * 2
+                                      + (instr(f.description, t.value) > 0)), 0)
+                    FROM json_each(?1) AS t) AS score"
     };
 }
 
@@ -92,39 +109,136 @@ macro_rules! in_category {
     };
 }
 
-/// One page of matches. ?7 sort, ?8 limit, ?9 offset, ?10/?11 the rating
-/// prior's `C·m` and `C` (so the display rating is computed exactly as
-/// `RatingPrior::display` does, in doubles).
-pub(crate) const SEARCH_PAGE: &str = concat!(
-    matching!(),
+/// The text search's order, on `base` columns. ?7 sort. The display rating
+/// is written with `RatingPrior::DEFAULT`'s `C·m` and `C` as literals (a
+/// unit test pins them), computed in doubles exactly as
+/// `RatingPrior::display` does.
+macro_rules! text_order {
+    () => {
+        "CASE WHEN ?7 = 'relevance' THEN base.score END DESC,
+        CASE WHEN ?7 = 'price_asc' THEN base.price_minor END ASC,
+        CASE WHEN ?7 = 'price_desc' THEN base.price_minor END DESC,
+        CASE WHEN ?7 = 'rating' THEN (15.0 + base.rating_sum) / (5.0 + base.rating_count) END DESC,
+        CASE WHEN ?7 = 'downloads' THEN base.downloads END DESC,
+        base.created_at DESC, base.id DESC"
+    };
+}
+
+/// One page of a text search. ?7 sort, ?8 limit, ?9 offset. The page
+/// query reads `doc` from the product row it already reads (the CTE is used
+/// once here, so SQLite folds it into this query instead of copying it).
+pub(crate) const TEXT_PAGE: &str = concat!(
+    text_matches!(concat!(", p.doc", text_score!())),
     " SELECT doc, downloads, rating_sum, rating_count FROM base
     WHERE ",
     in_category!(),
-    " AND (?4 IS NULL OR kind = ?4)
-    ORDER BY
-        CASE WHEN ?7 = 'relevance' THEN score END DESC,
-        CASE WHEN ?7 = 'price_asc' THEN price_minor END ASC,
-        CASE WHEN ?7 = 'price_desc' THEN price_minor END DESC,
-        CASE WHEN ?7 = 'rating' THEN (?10 + rating_sum) / (?11 + rating_count) END DESC,
-        CASE WHEN ?7 = 'downloads' THEN downloads END DESC,
-        created_at DESC, id DESC
-    LIMIT ?8 OFFSET ?9"
+    " AND (?4 IS NULL OR base.kind = ?4)
+    ORDER BY ",
+    text_order!(),
+    " LIMIT ?8 OFFSET ?9"
 );
 
-/// The total and both facets, as (dimension, value, count) rows.
-pub(crate) const SEARCH_COUNTS: &str = concat!(
-    matching!(),
-    " SELECT 'total', '', COUNT(*) FROM base WHERE ",
-    in_category!(),
-    " AND (?4 IS NULL OR kind = ?4)
-    UNION ALL
-    SELECT 'kind', kind, COUNT(*) FROM base WHERE ",
+/// Both facets of a text search, as (dimension, value, count) rows. The
+/// total is the kind facet's count for the kind asked for (or the sum of
+/// all kinds), because the kind facet applies every other filter.
+pub(crate) const TEXT_COUNTS: &str = concat!(
+    text_matches!(""),
+    " SELECT 'kind', kind, COUNT(*) FROM base WHERE ",
     in_category!(),
     " GROUP BY kind
     UNION ALL
     SELECT 'category', c.category, COUNT(*) FROM base JOIN product_categories AS c ON c.product_pk = base.pk
     WHERE (?4 IS NULL OR base.kind = ?4) GROUP BY c.category"
 );
+
+/// The filters of a search without text. ?1 category, ?2 kind, ?3/?4 price
+/// bounds, each NULL when absent.
+macro_rules! browse_filter {
+    () => {
+        "p.status = 'approved'
+        AND (?1 IS NULL OR EXISTS (SELECT 1 FROM product_categories AS c
+                                   WHERE c.product_pk = p.pk AND c.category = ?1))
+        AND (?2 IS NULL OR p.kind = ?2)
+        AND (?3 IS NULL OR p.price_minor >= ?3)
+        AND (?4 IS NULL OR p.price_minor <= ?4)"
+    };
+}
+
+/// One page of a search without text, in a fixed order that an index of
+/// migration 0003 (or `products_newest`) already holds, so the scan stops
+/// after the page. ?5 limit, ?6 offset.
+macro_rules! browse_page {
+    ($order:literal) => {
+        concat!(
+            "SELECT doc, downloads, rating_sum, rating_count FROM products AS p WHERE ",
+            browse_filter!(),
+            " ORDER BY ",
+            $order,
+            " LIMIT ?5 OFFSET ?6"
+        )
+    };
+}
+
+/// `newest`, and `relevance` without text (every score is 0, so the order
+/// is the tie-break alone).
+pub(crate) const BROWSE_NEWEST: &str = browse_page!("p.created_at DESC, p.id DESC");
+pub(crate) const BROWSE_PRICE_ASC: &str = browse_page!("p.price_minor ASC, p.created_at DESC, p.id DESC");
+pub(crate) const BROWSE_PRICE_DESC: &str = browse_page!("p.price_minor DESC, p.created_at DESC, p.id DESC");
+// The same expression as the `products_by_rating` index, or the planner
+// cannot use it.
+pub(crate) const BROWSE_RATING: &str =
+    browse_page!("(15.0 + p.rating_sum) / (5.0 + p.rating_count) DESC, p.created_at DESC, p.id DESC");
+pub(crate) const BROWSE_DOWNLOADS: &str = browse_page!("p.downloads DESC, p.created_at DESC, p.id DESC");
+
+/// The category facet of a search without text: every filter but the
+/// category (?2 kind, ?3/?4 price bounds; ?1 is unused, so both count
+/// queries bind alike). It walks the covering kind index and looks each
+/// product's categories up by primary key.
+macro_rules! browse_category_facet {
+    () => {
+        "SELECT 'category', c.category, COUNT(*)
+        FROM products AS p INDEXED BY products_by_kind JOIN product_categories AS c ON c.product_pk = p.pk
+        WHERE p.status = 'approved' AND (?2 IS NULL OR p.kind = ?2)
+          AND (?3 IS NULL OR p.price_minor >= ?3) AND (?4 IS NULL OR p.price_minor <= ?4)
+        GROUP BY c.category"
+    };
+}
+
+/// Both facets of a search without a category or text, as (dimension,
+/// value, count) rows; the kind facet comes from the covering kind index.
+pub(crate) const BROWSE_COUNTS: &str = concat!(
+    "SELECT 'kind', p.kind, COUNT(*) FROM products AS p
+    WHERE p.status = 'approved' AND (?3 IS NULL OR p.price_minor >= ?3) AND (?4 IS NULL OR p.price_minor <= ?4)
+    GROUP BY p.kind
+    UNION ALL ",
+    browse_category_facet!()
+);
+
+/// Both facets of a search in category ?1 without text: the kind facet
+/// starts from that category's rows instead of every approved product
+/// (`CROSS JOIN` makes SQLite keep that order: without statistics it would
+/// walk every approved product and look its category up, whatever the
+/// category's size).
+pub(crate) const BROWSE_COUNTS_IN_CATEGORY: &str = concat!(
+    "SELECT 'kind', p.kind, COUNT(*)
+    FROM product_categories AS c CROSS JOIN products AS p ON p.pk = c.product_pk
+    WHERE c.category = ?1 AND p.status = 'approved'
+      AND (?3 IS NULL OR p.price_minor >= ?3) AND (?4 IS NULL OR p.price_minor <= ?4)
+    GROUP BY p.kind
+    UNION ALL ",
+    browse_category_facet!()
+);
+
+/// The page query of a search without text.
+fn browse_page(sort: SortOrder) -> &'static str {
+    match sort {
+        SortOrder::Relevance | SortOrder::Newest => BROWSE_NEWEST,
+        SortOrder::PriceAsc => BROWSE_PRICE_ASC,
+        SortOrder::PriceDesc => BROWSE_PRICE_DESC,
+        SortOrder::Rating => BROWSE_RATING,
+        SortOrder::Downloads => BROWSE_DOWNLOADS,
+    }
+}
 
 /// Products in SQLite.
 #[derive(Debug, Clone)]
@@ -288,56 +402,79 @@ impl ProductRepository for SqliteProducts {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
-        let terms = to_json(query.terms())?;
-        let fts = fts_expression(query.terms());
-        let category = query.category().map(str::to_owned);
+        let category = query.category();
         let kind = query.kind().map(|k| k.as_str());
         let page = query.page();
         let (limit, offset) = page_bounds(page)?;
-        let prior = RatingPrior::DEFAULT;
-        let weight = f64::from(prior.weight());
+        let pool = self.store.pool();
 
-        let rows = sqlx::query(SEARCH_PAGE)
-            .bind(&terms)
-            .bind(&fts)
-            .bind(&category)
-            .bind(kind)
-            .bind(query.price_min())
-            .bind(query.price_max())
-            .bind(query.sort().as_str())
-            .bind(limit)
-            .bind(offset)
-            .bind(weight * prior.mean())
-            .bind(weight)
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(db_err)?;
+        let (rows, counts) = if query.terms().is_empty() {
+            // No text: plain index walks, no FTS join (see `browse_page`).
+            let rows = sqlx::query(browse_page(query.sort()))
+                .bind(category)
+                .bind(kind)
+                .bind(query.price_min())
+                .bind(query.price_max())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            let counts = sqlx::query(if category.is_some() { BROWSE_COUNTS_IN_CATEGORY } else { BROWSE_COUNTS })
+                .bind(category)
+                .bind(kind)
+                .bind(query.price_min())
+                .bind(query.price_max())
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            (rows, counts)
+        } else {
+            let terms = to_json(query.terms())?;
+            let fts = fts_expression(query.terms());
+            let rows = sqlx::query(TEXT_PAGE)
+                .bind(&terms)
+                .bind(&fts)
+                .bind(category)
+                .bind(kind)
+                .bind(query.price_min())
+                .bind(query.price_max())
+                .bind(query.sort().as_str())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            let counts = sqlx::query(TEXT_COUNTS)
+                .bind(&terms)
+                .bind(&fts)
+                .bind(category)
+                .bind(kind)
+                .bind(query.price_min())
+                .bind(query.price_max())
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            (rows, counts)
+        };
         let items = rows.iter().map(product_row).collect::<Result<Vec<_>>>()?;
 
-        let counts = sqlx::query(SEARCH_COUNTS)
-            .bind(&terms)
-            .bind(&fts)
-            .bind(&category)
-            .bind(kind)
-            .bind(query.price_min())
-            .bind(query.price_max())
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(db_err)?;
-        let (mut total, mut categories, mut kinds) = (0, BTreeMap::new(), BTreeMap::new());
+        let (mut categories, mut kinds) = (BTreeMap::new(), BTreeMap::new());
         for row in &counts {
             let (dimension, value, count): (&str, String, i64) = (row.get(0), row.get(1), row.get(2));
             let count = uint(count)?;
-            match dimension {
-                "total" => total = count,
-                "kind" => {
-                    kinds.insert(value, count);
-                }
-                _ => {
-                    categories.insert(value, count);
-                }
+            if dimension == "kind" {
+                kinds.insert(value, count);
+            } else {
+                categories.insert(value, count);
             }
         }
+        // The kind facet applies every filter but the kind, so the total is
+        // its count for the kind asked for, or all of it without a kind.
+        let total = match kind {
+            Some(kind) => kinds.get(kind).copied().unwrap_or(0),
+            None => kinds.values().sum(),
+        };
         Ok(SearchResult {
             items,
             total,
@@ -412,5 +549,19 @@ mod tests {
         let terms = vec!["ab".to_owned(), "gmail".to_owned(), "a\"b".to_owned()];
         assert_eq!(fts_expression(&terms).as_deref(), Some("\"gmail\" AND \"a\"\"b\""));
         assert_eq!(fts_expression(&["ab".to_owned()]), None);
+    }
+
+    /// The search SQL and the `products_by_rating` index write the display
+    /// rating as `(15.0 + rating_sum) / (5.0 + rating_count)`.
+    #[test]
+    fn rating_prior_matches_the_sql() {
+        let prior = bazaar_core::catalog::RatingPrior::DEFAULT;
+        assert_eq!(prior.weight(), 5);
+        assert_eq!(f64::from(prior.weight()) * prior.mean(), 15.0);
+        for sql in [TEXT_PAGE, BROWSE_RATING] {
+            assert!(sql.contains("(15.0 + ") && sql.contains("(5.0 + "), "{sql}");
+        }
+        let index = include_str!("../migrations/0003_search_indexes.sql");
+        assert!(index.contains("((15.0 + rating_sum) / (5.0 + rating_count))"));
     }
 }

@@ -187,6 +187,21 @@ mod tests {
         assert!(bus.probe.is_none());
     }
 
+    #[test]
+    fn configured_names_reach_the_broker_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded(dir.path());
+        let defaults = BusOptions::from_config(&config);
+        assert_eq!((defaults.nats.stream.as_str(), defaults.redis.prefix.as_str()), ("BAZAAR_EVENTS", REDIS_PREFIX));
+        config.nats_stream = Some("RUN_1".into());
+        config.nats_subject_prefix = Some("run.one".into());
+        config.redis_bus_prefix = Some("run1:".into());
+        let options = BusOptions::from_config(&config);
+        assert_eq!(options.nats.stream, "RUN_1");
+        assert_eq!(options.nats.subject_prefix, "run.one");
+        assert_eq!(options.redis.prefix, "run1:");
+    }
+
     #[tokio::test]
     async fn an_unreachable_broker_fails_naming_its_variable() {
         let dir = tempfile::tempdir().unwrap();

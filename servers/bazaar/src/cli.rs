@@ -45,6 +45,9 @@ pub enum Command {
     Seed(SeedArgs),
 }
 
+/// Event handler loops per worker unless `--consumers` says otherwise.
+pub const DEFAULT_CONSUMERS: u16 = 16;
+
 /// `bazaar serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -52,6 +55,11 @@ pub struct ServeArgs {
     /// print the demo logins.
     #[arg(long, env = "BAZAAR_DEMO")]
     pub demo: bool,
+    /// Event handler loops the worker runs at once. Each waits on the
+    /// database and the bus most of the time, so more loops than cores pay off.
+    #[arg(long, env = "BAZAAR_WORKER_CONSUMERS", default_value_t = DEFAULT_CONSUMERS, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub consumers: u16,
 }
 
 /// `bazaar seed`.
@@ -70,6 +78,11 @@ pub struct WorkerArgs {
     /// Manage dead letters instead of running the worker.
     #[command(subcommand)]
     pub command: Option<WorkerCommand>,
+    /// Event handler loops the worker runs at once. Each waits on the
+    /// database and the bus most of the time, so more loops than cores pay off.
+    #[arg(long, env = "BAZAAR_WORKER_CONSUMERS", default_value_t = DEFAULT_CONSUMERS, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub consumers: u16,
 }
 
 /// `bazaar worker <command>`.
@@ -217,7 +230,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["bazaar", "serve", "--demo", "--data-dir", "/tmp/x", "--http-addr", "127.0.0.1:0"])
                 .unwrap();
-        assert!(matches!(cli.command, Command::Serve(ServeArgs { demo: true })));
+        assert!(matches!(cli.command, Command::Serve(ServeArgs { demo: true, consumers: DEFAULT_CONSUMERS })));
         let raw = cli.global.raw_config(true);
         assert_eq!(raw.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(raw.http_addr.as_deref(), Some("127.0.0.1:0"));
@@ -231,7 +244,8 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Worker(WorkerArgs {
-                command: Some(WorkerCommand::Dlq { action: DlqAction::Replay { id: None, all: true } })
+                command: Some(WorkerCommand::Dlq { action: DlqAction::Replay { id: None, all: true } }),
+                ..
             })
         ));
     }

@@ -54,19 +54,20 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         seed_with_progress(&market, demo::DEFAULT_DEMO_PRODUCTS).await?;
         print_logins();
     }
-    start(market, listeners, Parts { http: true, worker: true, worker_http: false }, "http").await
+    let parts = Parts { http: true, worker: true, consumers: args.consumers.into(), worker_http: false };
+    start(market, listeners, parts, "http").await
 }
 
 async fn http(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners { http: Some(Listeners::bind("--http-addr", config.http_addr).await?), grpc: None };
     let market = build(config).await?;
-    start(market, listeners, Parts { http: true, worker: false, worker_http: false }, "http").await
+    start(market, listeners, Parts { http: true, worker: false, consumers: 0, worker_http: false }, "http").await
 }
 
 async fn grpc(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners { http: None, grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?) };
     let market = build(config).await?;
-    start(market, listeners, Parts { http: false, worker: false, worker_http: false }, "http").await
+    start(market, listeners, Parts { http: false, worker: false, consumers: 0, worker_http: false }, "http").await
 }
 
 async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
@@ -84,8 +85,8 @@ async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow
     if http.is_none() {
         say("worker running");
     }
-    start(market, Listeners { http, grpc: None }, Parts { http: false, worker: true, worker_http: true }, "worker")
-        .await
+    let parts = Parts { http: false, worker: true, consumers: args.consumers.into(), worker_http: true };
+    start(market, Listeners { http, grpc: None }, parts, "worker").await
 }
 
 async fn start(market: Arc<Marketplace>, listeners: Listeners, parts: Parts, http_name: &str) -> anyhow::Result<()> {

@@ -57,6 +57,8 @@ pub struct Parts {
     pub http: bool,
     /// The event worker (outbox relay + handlers).
     pub worker: bool,
+    /// How many handler loops the worker runs.
+    pub consumers: usize,
     /// Serve the worker's health and metrics router on the `http` listener
     /// (`bazaar worker --http-addr`), instead of the REST API.
     pub worker_http: bool,
@@ -100,7 +102,8 @@ pub async fn run(
         });
     }
     if parts.worker {
-        let worker = bazaar_worker::Worker::new(market.clone(), bazaar_worker::WorkerConfig::default());
+        let config = bazaar_worker::WorkerConfig { consumers: parts.consumers, ..Default::default() };
+        let worker = bazaar_worker::Worker::new(market.clone(), config);
         let stop = shutdown.wait();
         tasks.spawn(async move {
             worker.run(stop).await;
@@ -169,7 +172,7 @@ mod tests {
         let running = tokio::spawn(run(
             market(),
             listeners,
-            Parts { http: true, worker: true, worker_http: false },
+            Parts { http: true, worker: true, consumers: 4, worker_http: false },
             shutdown.clone(),
         ));
         let health = tokio::task::spawn_blocking(move || get(http, "/health")).await.unwrap();
