@@ -11,14 +11,17 @@
 //! - writes that bypass it — other replicas, review aggregates maintained by
 //!   the review store — show up within the TTL (1 s by default);
 //! - a search that started before a write never refreshes the cache with
-//!   its older result (entries are stamped with the write generation).
+//!   its older result (entries are stamped with the write generation);
+//! - when an entry expires, one caller refreshes it while the others keep
+//!   getting the expired result until the refresh lands, so a popular query
+//!   costs one database search per TTL instead of a stampede of them.
 //!
 //! Everything except `search` goes straight to the inner repository.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -39,6 +42,8 @@ struct Entry {
     result: SearchResult,
     stored_at: Timestamp,
     generation: u64,
+    /// Set by the one caller that refreshes this entry once it expired.
+    refreshing: AtomicBool,
 }
 
 /// A [`ProductRepository`] that caches `search` results (see the module docs).
@@ -141,14 +146,34 @@ impl ProductRepository for CachedSearch {
         let now = self.clock.now();
         let generation = self.generation.load(Ordering::Acquire);
         let hit = self.entries.lock().get(&key).cloned();
+        let mut refreshing = None;
         if let Some(entry) = hit
             && entry.generation == generation
-            && now - entry.stored_at < self.ttl
         {
-            return Ok(entry.result.clone());
+            let fresh = now - entry.stored_at < self.ttl;
+            // Expired: the first caller refreshes, the rest serve the old page meanwhile.
+            if fresh || entry.refreshing.swap(true, Ordering::AcqRel) {
+                return Ok(entry.result.clone());
+            }
+            refreshing = Some(entry);
         }
-        let result = self.inner.search(query).await?;
-        let entry = Arc::new(Entry { result: result.clone(), stored_at: now, generation });
+        let result = match self.inner.search(query).await {
+            Ok(result) => result,
+            Err(e) => {
+                // Let the next caller try again rather than serving the old page forever.
+                if let Some(entry) = refreshing {
+                    entry.refreshing.store(false, Ordering::Release);
+                }
+                return Err(e);
+            }
+        };
+        // Stamped when the result was read, so a slow search still gets its full TTL.
+        let entry = Arc::new(Entry {
+            result: result.clone(),
+            stored_at: self.clock.now(),
+            generation,
+            refreshing: AtomicBool::new(false),
+        });
         let mut entries = self.entries.lock();
         // A write that landed while we searched makes this result stale.
         if self.generation.load(Ordering::Acquire) == generation {
@@ -207,9 +232,46 @@ mod tests {
             cache.search(&query("ops")).await.unwrap();
             assert_eq!(calls.load(Ordering::SeqCst), 2, "another query is a miss");
             clock.advance(chrono::Duration::seconds(1));
-            cache.search(&query("seo")).await.unwrap();
-            assert_eq!(calls.load(Ordering::SeqCst), 3, "an expired entry is a miss");
+            assert_eq!(cache.search(&query("seo")).await.unwrap().total, 2, "the refresher reads anew");
+            assert_eq!(calls.load(Ordering::SeqCst), 3, "an expired entry is refreshed");
+            assert_eq!(cache.search(&query("seo")).await.unwrap().total, 2, "and the refresh is served");
+            assert_eq!(calls.load(Ordering::SeqCst), 3);
         });
+    }
+
+    #[test]
+    fn only_one_caller_refreshes_an_expired_entry() {
+        // The refresher is parked inside the inner search while others ask.
+        let clock = Arc::new(ManualClock::at_epoch_secs(0));
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(parking_lot::Mutex::new(release_rx));
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut mock = MockProductRepository::new();
+        let seen = calls.clone();
+        mock.expect_search().returning(move |_| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            if n == 1 {
+                entered_tx.send(()).unwrap();
+                release_rx.lock().recv().unwrap();
+            }
+            Ok(result(n + 1))
+        });
+        let cache = Arc::new(CachedSearch::new(Arc::new(mock), clock.clone()));
+        assert_eq!(block_on(cache.search(&query("seo"))).unwrap().total, 1);
+        clock.advance(chrono::Duration::seconds(2));
+        let refresher = {
+            let cache = cache.clone();
+            std::thread::spawn(move || block_on(cache.search(&query("seo"))).unwrap().total)
+        };
+        entered_rx.recv().unwrap();
+        for _ in 0..8 {
+            assert_eq!(block_on(cache.search(&query("seo"))).unwrap().total, 1, "served the expired page meanwhile");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one refresh, no stampede");
+        release_tx.send(()).unwrap();
+        assert_eq!(refresher.join().unwrap(), 2);
+        assert_eq!(block_on(cache.search(&query("seo"))).unwrap().total, 2, "the refresh is served once it lands");
     }
 
     #[test]
