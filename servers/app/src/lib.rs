@@ -35,7 +35,7 @@ pub use crate::bus::{Bus, BusKind, BusOptions};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig};
 pub use crate::keys::Keys;
 pub use crate::marketplace::{Marketplace, MarketplaceOptions};
-pub use crate::stores::{Probe, Stores};
+pub use crate::stores::{PROBE_TIMEOUT, Probe, Stores, check_probes};
 
 /// Why a process could not start.
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,58 @@ impl Probe {
     }
 }
 
+/// How long one readiness probe may take before it counts as failed.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs every probe at once, each within `timeout`; returns each probe's
+/// name with `Err(cause)` when it failed. Failures are logged here, so the
+/// servers' health endpoints only choose what to show (causes can carry
+/// host names and stay out of responses).
+pub async fn check_probes(probes: &[Probe], timeout: std::time::Duration) -> Vec<(&'static str, Result<(), String>)> {
+    futures::future::join_all(probes.iter().map(|probe| async move {
+        let outcome = match tokio::time::timeout(timeout, probe.check()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        };
+        if let Err(cause) = &outcome {
+            tracing::warn!(probe = probe.name, cause, "readiness probe failed");
+        }
+        (probe.name, outcome)
+    }))
+    .await
+}
+
+/// The bundle over one SQL store: SQLite and PostgreSQL expose the same
+/// accessors (different types), so one body serves both.
+macro_rules! sql_stores {
+    ($db:ident, $blobs:ident, $bus:ident) => {{
+        let ping = $db.clone();
+        Self {
+            users: Arc::new($db.users()),
+            refresh_tokens: Arc::new($db.refresh_tokens()),
+            products: Arc::new($db.products()),
+            reviews: Arc::new($db.reviews()),
+            orders: Arc::new($db.orders()),
+            payments: Arc::new($db.payments()),
+            idempotency: Arc::new($db.idempotency()),
+            licenses: Arc::new($db.licenses()),
+            assets: Arc::new($db.assets()),
+            blobs: $blobs,
+            notifications: Arc::new($db.notifications()),
+            outbox: Arc::new($db.outbox()),
+            inbox: Arc::new($db.inbox()),
+            dead_letters: Arc::new($db.dead_letters()),
+            publisher: $bus.clone(),
+            subscriber: $bus,
+            probes: vec![Probe::new("database", move || {
+                let db = ping.clone();
+                Box::pin(async move { db.ping().await })
+            })],
+        }
+    }};
+}
+
 /// Every port, picked at run time.
 #[derive(Clone)]
 pub struct Stores {
@@ -180,55 +232,11 @@ impl Stores {
 
     /// Every port on one SQLite database.
     pub fn sqlite(db: SqliteStore, blobs: Arc<dyn BlobStore>, bus: Arc<InProcessBus>) -> Self {
-        let ping = db.clone();
-        Self {
-            users: Arc::new(db.users()),
-            refresh_tokens: Arc::new(db.refresh_tokens()),
-            products: Arc::new(db.products()),
-            reviews: Arc::new(db.reviews()),
-            orders: Arc::new(db.orders()),
-            payments: Arc::new(db.payments()),
-            idempotency: Arc::new(db.idempotency()),
-            licenses: Arc::new(db.licenses()),
-            assets: Arc::new(db.assets()),
-            blobs,
-            notifications: Arc::new(db.notifications()),
-            outbox: Arc::new(db.outbox()),
-            inbox: Arc::new(db.inbox()),
-            dead_letters: Arc::new(db.dead_letters()),
-            publisher: bus.clone(),
-            subscriber: bus,
-            probes: vec![Probe::new("database", move || {
-                let db = ping.clone();
-                Box::pin(async move { db.ping().await })
-            })],
-        }
+        sql_stores!(db, blobs, bus)
     }
 
     /// Every port on one PostgreSQL database.
     pub fn postgres(db: PgStore, blobs: Arc<dyn BlobStore>, bus: Arc<InProcessBus>) -> Self {
-        let ping = db.clone();
-        Self {
-            users: Arc::new(db.users()),
-            refresh_tokens: Arc::new(db.refresh_tokens()),
-            products: Arc::new(db.products()),
-            reviews: Arc::new(db.reviews()),
-            orders: Arc::new(db.orders()),
-            payments: Arc::new(db.payments()),
-            idempotency: Arc::new(db.idempotency()),
-            licenses: Arc::new(db.licenses()),
-            assets: Arc::new(db.assets()),
-            blobs,
-            notifications: Arc::new(db.notifications()),
-            outbox: Arc::new(db.outbox()),
-            inbox: Arc::new(db.inbox()),
-            dead_letters: Arc::new(db.dead_letters()),
-            publisher: bus.clone(),
-            subscriber: bus,
-            probes: vec![Probe::new("database", move || {
-                let db = ping.clone();
-                Box::pin(async move { db.ping().await })
-            })],
-        }
+        sql_stores!(db, blobs, bus)
     }
 }

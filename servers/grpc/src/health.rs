@@ -44,7 +44,7 @@ impl fmt::Debug for HealthMonitor {
 
 impl HealthMonitor {
     /// How long one probe may take before it counts as failed.
-    pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_PROBE_TIMEOUT: Duration = bazaar_app::PROBE_TIMEOUT;
 
     /// A monitor publishing to `reporter` the outcome of `probes`.
     pub fn new(reporter: HealthReporter, probes: Vec<Probe>) -> Self {
@@ -64,16 +64,12 @@ impl HealthMonitor {
 
     /// Runs every probe once and publishes the result; returns it.
     pub async fn check(&self) -> ServingStatus {
-        let mut status = ServingStatus::Serving;
-        for probe in &self.probes {
-            let failure = match tokio::time::timeout(self.probe_timeout, probe.check()).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {:?}", self.probe_timeout),
-            };
-            tracing::warn!(probe = probe.name, error = %failure, "readiness probe failed");
-            status = ServingStatus::NotServing;
-        }
+        let results = bazaar_app::check_probes(&self.probes, self.probe_timeout).await;
+        let status = if results.iter().all(|(_, outcome)| outcome.is_ok()) {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
         self.publish(status).await;
         status
     }

@@ -5,7 +5,6 @@
 //! failing check, since the cause can carry host names.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,12 +12,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bazaar_app::Marketplace;
-use futures::future::join_all;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value, json};
 
 /// How long one readiness probe may take before it counts as failing.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub use bazaar_app::PROBE_TIMEOUT;
 
 #[derive(Clone)]
 struct OpsState {
@@ -42,23 +40,13 @@ async fn live() -> Response {
 }
 
 async fn ready(State(state): State<OpsState>) -> Response {
-    let probes = &state.market.stores.probes;
-    let results = join_all(probes.iter().map(|probe| async move {
-        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
-        };
-        (probe.name, outcome)
-    }))
-    .await;
+    let results = bazaar_app::check_probes(&state.market.stores.probes, PROBE_TIMEOUT).await;
     let mut checks = Map::new();
     let mut all_ok = true;
     for (name, outcome) in results {
         let shown = match outcome {
             Ok(()) => "ok",
-            Err(cause) => {
-                tracing::warn!(check = name, cause, "readiness check failed");
+            Err(_) => {
                 all_ok = false;
                 "failing"
             }

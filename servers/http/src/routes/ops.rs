@@ -17,12 +17,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use bazaar_app::PROBE_TIMEOUT;
+
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-
-/// How long one readiness probe may take before it counts as failed: a
-/// backend that hangs is as unready as one that refuses.
-pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The ops routes.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -112,21 +110,11 @@ async fn live() -> Json<HealthDto> {
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<ReadyDto>, ApiError> {
-    let mut checks = Vec::new();
-    for probe in &state.market.stores.probes {
-        let ok = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(probe = probe.name, error = %e, "readiness probe failed");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(probe = probe.name, timeout_ms = PROBE_TIMEOUT.as_millis(), "readiness probe timed out");
-                false
-            }
-        };
-        checks.push(CheckDto { name: probe.name, status: if ok { "ok" } else { "failed" } });
-    }
+    let checks: Vec<CheckDto> = bazaar_app::check_probes(&state.market.stores.probes, PROBE_TIMEOUT)
+        .await
+        .into_iter()
+        .map(|(name, outcome)| CheckDto { name, status: if outcome.is_ok() { "ok" } else { "failed" } })
+        .collect();
     let failed: Vec<&str> = checks.iter().filter(|c| c.status != "ok").map(|c| c.name).collect();
     if failed.is_empty() {
         return Ok(Json(ReadyDto { status: "ok", checks }));
