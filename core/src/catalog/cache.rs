@@ -39,7 +39,7 @@ pub const DEFAULT_SEARCH_TTL: std::time::Duration = std::time::Duration::from_se
 pub const DEFAULT_SEARCH_CAPACITY: usize = 1024;
 
 struct Entry {
-    result: SearchResult,
+    result: Arc<SearchResult>,
     stored_at: Timestamp,
     generation: u64,
     /// Set by the one caller that refreshes this entry once it expired.
@@ -142,6 +142,10 @@ impl ProductRepository for CachedSearch {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
+        self.search_shared(query).await.map(|result| SearchResult::clone(&result))
+    }
+
+    async fn search_shared(&self, query: &SearchQuery) -> Result<Arc<SearchResult>> {
         let key = serde_json::to_string(query).expect("search queries serialize");
         let now = self.clock.now();
         let generation = self.generation.load(Ordering::Acquire);
@@ -153,12 +157,12 @@ impl ProductRepository for CachedSearch {
             let fresh = now - entry.stored_at < self.ttl;
             // Expired: the first caller refreshes, the rest serve the old page meanwhile.
             if fresh || entry.refreshing.swap(true, Ordering::AcqRel) {
-                return Ok(entry.result.clone());
+                return Ok(Arc::clone(&entry.result));
             }
             refreshing = Some(entry);
         }
         let result = match self.inner.search(query).await {
-            Ok(result) => result,
+            Ok(result) => Arc::new(result),
             Err(e) => {
                 // Let the next caller try again rather than serving the old page forever.
                 if let Some(entry) = refreshing {
@@ -169,7 +173,7 @@ impl ProductRepository for CachedSearch {
         };
         // Stamped when the result was read, so a slow search still gets its full TTL.
         let entry = Arc::new(Entry {
-            result: result.clone(),
+            result: Arc::clone(&result),
             stored_at: self.clock.now(),
             generation,
             refreshing: AtomicBool::new(false),
@@ -272,6 +276,22 @@ mod tests {
         release_tx.send(()).unwrap();
         assert_eq!(refresher.join().unwrap(), 2);
         assert_eq!(block_on(cache.search(&query("seo"))).unwrap().total, 2, "the refresh is served once it lands");
+    }
+
+    #[test]
+    fn hits_share_the_kept_result_until_it_is_replaced() {
+        block_on(async {
+            let (inner, _) = counting(vec![1, 2]);
+            let clock = Arc::new(ManualClock::at_epoch_secs(0));
+            let cache = CachedSearch::new(inner, clock.clone());
+            let first = cache.search_shared(&query("seo")).await.unwrap();
+            let again = cache.search_shared(&query("seo")).await.unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "a hit hands out the kept result itself");
+            clock.advance(chrono::Duration::seconds(1));
+            let refreshed = cache.search_shared(&query("seo")).await.unwrap();
+            assert!(!Arc::ptr_eq(&first, &refreshed), "a refresh is a new result");
+            assert_eq!((first.total, refreshed.total), (1, 2));
+        });
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! work, so both ports of one backend share the product table (one lock in
 //! memory, one transaction in SQL).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::page::{Page, PageRequest};
@@ -86,6 +88,15 @@ pub trait ProductRepository: Send + Sync {
     /// Searches approved products with exactly the semantics of
     /// [`search::apply`](super::search::apply) (see the `search` module docs).
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult>;
+
+    /// [`search`](Self::search), as a shared result. A caching repository
+    /// ([`CachedSearch`](super::CachedSearch)) hands out the very `Arc` it
+    /// keeps, so callers can memoise work derived from a result (such as its
+    /// rendering) for as long as the cache serves it; others wrap a fresh
+    /// result that nobody else holds.
+    async fn search_shared(&self, query: &SearchQuery) -> Result<Arc<SearchResult>> {
+        self.search(query).await.map(Arc::new)
+    }
 
     /// Atomically adds one to the product's `stats.downloads`, without
     /// changing `version` or `updated_at`. Counters are not domain events, so

@@ -200,6 +200,16 @@ impl CatalogService {
         self.products.search(query).await
     }
 
+    /// [`search`](Self::search), as the shared result a caching product
+    /// store keeps (see [`ProductRepository::search_shared`]): the same `Arc`
+    /// comes back for as long as the cache serves that page.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn search_shared(&self, query: &SearchQuery) -> Result<Arc<SearchResult>> {
+        self.products.search_shared(query).await
+    }
+
     /// The actor's own products, every status, newest first.
     ///
     /// # Errors

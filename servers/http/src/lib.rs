@@ -30,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 mod routes;
 pub mod state;
 

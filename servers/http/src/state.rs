@@ -10,6 +10,8 @@ use bazaar_app::Marketplace;
 use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::pages::RenderedPages;
+
 /// Limits and policies of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -51,6 +53,8 @@ pub struct AppState {
     pub auth_limiter: Arc<KeyedRateLimiter<IpAddr>>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The JSON of recent search pages.
+    pub pages: Arc<RenderedPages>,
 }
 
 impl fmt::Debug for AppState {
@@ -71,6 +75,7 @@ impl AppState {
             auth_limiter: Arc::new(KeyedRateLimiter::new(settings.auth_quota)),
             settings: Arc::new(settings),
             metrics: prometheus(),
+            pages: Arc::new(RenderedPages::default()),
             market,
         }
     }

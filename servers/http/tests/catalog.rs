@@ -318,6 +318,33 @@ async fn search_filters_pages_and_counts_facets() {
 }
 
 #[tokio::test]
+async fn repeated_searches_are_rendered_once_and_writes_show_at_once() {
+    let app = TestApp::new();
+    let (vendor, admin) = (app.register("vendor").await, app.admin().await);
+    approved(&app, &vendor, &admin, product_body("Gmail triage agent")).await;
+
+    let first = app.send("GET", "/v1/products?category=email", None, None).await;
+    let again = app.send("GET", "/v1/products?category=email", None, None).await;
+    assert_eq!((first.status, first.json["total"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(first.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(first.bytes, again.bytes);
+    assert_eq!(app.state.pages.len(), 1, "one rendering serves both");
+
+    let second = approved(&app, &vendor, &admin, product_body("Inbox zero agent")).await;
+    let r = app.send("GET", "/v1/products?category=email", None, None).await;
+    assert_eq!(r.json["total"].as_u64(), Some(2), "an approval shows in the next search");
+    assert_eq!(r.json["items"][0]["id"], second.as_str());
+
+    let r = app.send("POST", &format!("/v1/products/{second}/suspend"), Some(&admin.token), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.send("GET", "/v1/products?category=email", None, None).await;
+    assert_eq!(r.json["total"].as_u64(), Some(1), "a suspension too");
+    app.clock.advance(chrono::Duration::seconds(5));
+    let r = app.send("GET", "/v1/products?category=email", None, None).await;
+    assert_eq!(r.json["total"].as_u64(), Some(1));
+}
+
+#[tokio::test]
 async fn reviews_come_from_buyers_once() {
     let app = TestApp::new();
     let (vendor, buyer, stranger, admin) = (

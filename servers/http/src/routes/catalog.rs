@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{ETAG, IF_MATCH};
+use axum::http::header::{CONTENT_TYPE, ETAG, IF_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bazaar_core::catalog::{
@@ -548,15 +548,15 @@ pub(crate) struct ProductPage {
 }
 
 impl ProductPage {
-    fn new(state: &AppState, r: SearchResult) -> Self {
+    fn new(state: &AppState, r: &SearchResult) -> Self {
         Self {
-            items: r.items.into_iter().map(|p| ProductDto::new(state, p)).collect(),
+            items: r.items.iter().map(|p| ProductDto::new(state, p.clone())).collect(),
             total: r.total,
             page: r.page,
             limit: r.limit,
             facets: FacetsDto {
-                categories: r.facets.categories.into_iter().map(Into::into).collect(),
-                kinds: r.facets.kinds.into_iter().map(Into::into).collect(),
+                categories: r.facets.categories.iter().cloned().map(Into::into).collect(),
+                kinds: r.facets.kinds.iter().cloned().map(Into::into).collect(),
             },
         }
     }
@@ -589,6 +589,9 @@ fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
 // ----------------------------------------------------------------- handlers
 
 /// Searches approved products.
+///
+/// Repeated pages come from the catalog's search cache; their JSON is
+/// rendered once per cached result ([`RenderedPages`](crate::pages::RenderedPages)).
 #[utoipa::path(
     get,
     path = "/v1/products",
@@ -602,10 +605,13 @@ fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
 async fn search_products(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<SearchParamsDto>,
-) -> Result<Json<ProductPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = SearchQuery::try_from(params)?;
-    let result = state.market.catalog.search(&query).await?;
-    Ok(Json(ProductPage::new(&state, result)))
+    let result = state.market.catalog.search_shared(&query).await?;
+    let body = state.pages.get_or_render(result, |r| {
+        serde_json::to_vec(&ProductPage::new(&state, r)).expect("a product page serializes").into()
+    });
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
 /// Creates a draft listing (vendors).

@@ -17,7 +17,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// A router over a fresh in-memory marketplace on a manual clock.
+/// A router over a fresh in-memory marketplace (with the search cache) on a
+/// manual clock.
 pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
@@ -56,7 +57,9 @@ impl TestApp {
         let keys = Keys::generate(&OsEntropy);
         let mut options = MarketplaceOptions::new(dyn_clock.clone());
         options.passwords = Passwords::fast_for_tests();
-        let market = Arc::new(Marketplace::new(Stores::memory(dyn_clock), &keys, options));
+        // The search cache, as `bazaar serve` has it, so tests see what production serves.
+        let stores = Stores::memory(dyn_clock.clone()).with_search_cache(dyn_clock);
+        let market = Arc::new(Marketplace::new(stores, &keys, options));
         Self { state: AppState::with_settings(market, settings), clock }
     }
 
