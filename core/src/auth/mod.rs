@@ -13,7 +13,9 @@ pub use session::MockRefreshTokenStore;
 pub use session::{RefreshToken, RefreshTokenStore, Rotation, TokenHash};
 #[cfg(any(test, feature = "mocks"))]
 pub use user::MockUserRepository;
-pub use user::{Email, User, UserRepository};
+pub use user::{
+    Email, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, User, UserRepository, check_password, check_registration,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Role;
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::events::Event;
 use crate::ids::UserId;
 
@@ -51,6 +51,54 @@ impl From<Email> for String {
     fn from(e: Email) -> String {
         e.0
     }
+}
+
+/// Shortest password an account may have, in characters.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest password an account may have, in characters: hashing cost grows
+/// with length, so an unbounded one would let a client buy CPU time.
+pub const MAX_PASSWORD_LEN: usize = 256;
+/// Longest display name, in characters.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Checks a password's length ([`MIN_PASSWORD_LEN`] to [`MAX_PASSWORD_LEN`]).
+///
+/// # Errors
+/// [`Error::Validation`] on `password`.
+pub fn check_password(password: &str) -> Result<()> {
+    let len = password.chars().count();
+    if (MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&len) {
+        Ok(())
+    } else {
+        Err(Error::invalid("password", format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters")))
+    }
+}
+
+/// Checks what a new account needs besides its [`Email`]: a display name of
+/// 1 to [`MAX_NAME_LEN`] characters once trimmed, and a password that passes
+/// [`check_password`]. Returns the trimmed name.
+///
+/// # Errors
+/// [`Error::Validation`] naming `name` and/or `password` (every problem at once).
+///
+/// # Example
+/// ```
+/// use bazaar_core::auth::check_registration;
+///
+/// assert_eq!(check_registration("  Ada ", "correct horse").unwrap(), "Ada");
+/// let err = check_registration(" ", "short").unwrap_err();
+/// assert_eq!(err.to_string(), "validation failed: name: must be 1 to 100 characters; password: must be 8 to 256 characters");
+/// ```
+pub fn check_registration<'a>(name: &'a str, password: &str) -> Result<&'a str> {
+    let name = name.trim();
+    let mut problems = Vec::new();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        problems.push(FieldError::new("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
+    }
+    if let Err(Error::Validation(fields)) = check_password(password) {
+        problems.extend(fields);
+    }
+    if problems.is_empty() { Ok(name) } else { Err(Error::Validation(problems)) }
 }
 
 /// A marketplace user.
@@ -128,6 +176,19 @@ mod tests {
         for bad in ["", "a", "a@b", "@b.io", "a@.io", "a@b.", "a b@c.io", "a@b@c.io"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn registration_bounds_names_and_passwords_in_characters() {
+        let fields = |r: Result<&str>| match r {
+            Err(Error::Validation(f)) => f.into_iter().map(|f| f.field).collect::<Vec<_>>(),
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        assert_eq!(check_registration(&"é".repeat(MAX_NAME_LEN), &"ü".repeat(MIN_PASSWORD_LEN)).unwrap().len(), 200);
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_LEN)).is_ok());
+        assert_eq!(fields(check_registration(&"n".repeat(MAX_NAME_LEN + 1), "long enough")), ["name"]);
+        assert_eq!(fields(check_registration("Ada", &"x".repeat(MAX_PASSWORD_LEN + 1))), ["password"]);
+        assert_eq!(fields(check_registration(" \t ", "1234567")), ["name", "password"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use bazaar_core::auth::Email;
+use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
 
 /// The default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -17,8 +17,6 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// The default data directory (SQLite file, keys, asset blobs).
 pub const DEFAULT_DATA_DIR: &str = "./data";
-/// Admin passwords shorter than this are refused.
-pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// A setting that cannot be used, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,10 +286,10 @@ impl Config {
             (Some(email), Some(password)) => {
                 let email = Email::parse(&email)
                     .map_err(|_| ConfigError::new("BAZAAR_ADMIN_EMAIL", "is not a valid e-mail address"))?;
-                if password.chars().count() < MIN_PASSWORD_LEN {
+                if check_password(&password).is_err() {
                     return Err(ConfigError::new(
                         "BAZAAR_ADMIN_PASSWORD",
-                        format!("must be at least {MIN_PASSWORD_LEN} characters"),
+                        format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
                     ));
                 }
                 Some(AdminBootstrap { email, password })

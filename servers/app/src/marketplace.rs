@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bazaar_core::Result;
 use bazaar_core::assets::{DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner};
-use bazaar_core::auth::{Email, Role, User};
+use bazaar_core::auth::{Email, Role, User, check_registration};
 use bazaar_core::catalog::CatalogService;
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
@@ -196,22 +196,11 @@ impl Marketplace {
     /// Registers a user with a hashed password, committing `user.registered`.
     ///
     /// # Errors
-    /// [`bazaar_core::Error::Validation`] on `name` (empty or over 100
-    /// characters) or `password` (under 8 or over 256 characters);
+    /// [`bazaar_core::Error::Validation`] on `name` and `password` as
+    /// [`check_registration`] reports them;
     /// [`bazaar_core::Error::Conflict`] when the e-mail is taken.
     pub async fn register(&self, email: Email, password: &str, name: &str, role: Role) -> Result<User> {
-        let name = name.trim();
-        let mut problems = Vec::new();
-        if name.is_empty() || name.chars().count() > 100 {
-            problems.push(bazaar_core::error::FieldError::new("name", "must be 1 to 100 characters"));
-        }
-        let len = password.chars().count();
-        if !(crate::config::MIN_PASSWORD_LEN..=256).contains(&len) {
-            problems.push(bazaar_core::error::FieldError::new("password", "must be 8 to 256 characters"));
-        }
-        if !problems.is_empty() {
-            return Err(bazaar_core::Error::Validation(problems));
-        }
+        let name = check_registration(name, password)?;
         let now = self.clock.now();
         let user = User {
             id: UserId::new(),

@@ -173,7 +173,7 @@ pub struct GlobalArgs {
     /// E-mail of an admin to create at start (with the password).
     #[arg(long, global = true, env = "BAZAAR_ADMIN_EMAIL", value_name = "EMAIL", help_heading = "Settings")]
     pub admin_email: Option<String>,
-    /// That admin's password (at least 8 characters). Prefer the variable:
+    /// That admin's password (8 to 256 characters). Prefer the variable:
     /// flags are visible to other users in `ps`.
     #[arg(
         long,
