@@ -28,6 +28,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod resilience;
+pub mod services;
 pub mod storage;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -19,14 +19,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bazaar_core::Result;
-use bazaar_core::assets::{
-    AssetRepository, BlobStore, DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner,
-};
+use bazaar_core::assets::{AssetRepository, BlobStore, DownloadService, UrlSigner};
 use bazaar_core::auth::{RefreshTokenStore, UserRepository};
 use bazaar_core::catalog::{CatalogService, ProductRepository, ReviewRepository};
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
-use bazaar_core::events::handlers::{FulfillmentHandler, NotificationHandler, RevocationHandler};
+use bazaar_core::events::handlers::FulfillmentHandler;
 use bazaar_core::events::{
     DeadLetterStore, Dispatcher, DispatcherConfig, EventHandler, EventPublisher, EventSubscriber, Inbox, OutboxStore,
     Relay,
@@ -35,6 +33,7 @@ use bazaar_core::licensing::{LicenseRepository, LicenseService, LicenseSigner};
 use bazaar_core::notifications::{LogSender, NotificationRepository, NotificationSender, NotificationService};
 use bazaar_core::orders::{IdempotencyStore, OrderRepository, OrderService};
 use bazaar_core::payments::{PaymentRepository, PaymentService, SandboxProvider};
+use bazaar_core::services::{Ports, ServiceKeys, ServiceOptions, Services};
 
 use crate::{
     InProcessBus, MemoryAssets, MemoryBlobStore, MemoryCatalog, MemoryDeadLetters, MemoryIdempotency, MemoryInbox,
@@ -113,6 +112,26 @@ impl MemoryBackend {
             inbox: Arc::new(MemoryInbox::new()),
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             outbox,
+        }
+    }
+
+    /// The ports the services run on, for [`Services::wire`].
+    pub fn ports(&self) -> Ports {
+        Ports {
+            products: self.products.clone(),
+            reviews: self.reviews.clone(),
+            orders: self.orders.clone(),
+            payments: self.payments.clone(),
+            idempotency: self.idempotency.clone(),
+            licenses: self.licenses.clone(),
+            assets: self.assets.clone(),
+            blobs: self.blobs.clone(),
+            notifications: self.notifications.clone(),
+            outbox: self.outbox_store.clone(),
+            publisher: self.publisher.clone(),
+            subscriber: self.subscriber.clone(),
+            inbox: self.inbox.clone(),
+            dead_letters: self.dead_letters.clone(),
         }
     }
 }
@@ -208,53 +227,29 @@ impl MemoryMarketplace {
     pub fn new(options: MarketplaceOptions) -> Self {
         let MarketplaceOptions { clock, entropy, sender, dispatcher, extra_handlers, webhook_secret } = options;
         let backend = MemoryBackend::new(clock.clone());
-        let b = &backend;
-
-        let catalog =
-            Arc::new(CatalogService::new(b.products.clone(), b.reviews.clone(), b.licenses.clone(), clock.clone()));
-        let provider = Arc::new(SandboxProvider::new(clock.clone(), webhook_secret));
-        let payments =
-            Arc::new(PaymentService::new(b.payments.clone(), b.orders.clone(), provider.clone(), clock.clone()));
-        let orders = Arc::new(OrderService::new(
-            b.orders.clone(),
-            b.products.clone(),
-            b.licenses.clone(),
-            payments.clone(),
-            b.idempotency.clone(),
-            clock.clone(),
-        ));
-        let licenses =
-            Arc::new(LicenseService::new(b.licenses.clone(), LicenseSigner::generate(entropy.as_ref()), clock.clone()));
-        let scanner: Arc<dyn Scanner> = Arc::new(EicarScanner);
-        let downloads = Arc::new(DownloadService::new(
-            DownloadDeps {
-                licenses: b.licenses.clone(),
-                assets: b.assets.clone(),
-                blobs: b.blobs.clone(),
-                scanner,
-                products: b.products.clone(),
-            },
-            UrlSigner::generate(entropy.as_ref()),
-            clock.clone(),
-        ));
-        let notifications = Arc::new(NotificationService::new(b.notifications.clone(), sender, clock.clone()));
-
-        let fulfillment = Arc::new(FulfillmentHandler::new(orders.clone(), licenses.clone()));
-        let mut handlers: Vec<Arc<dyn EventHandler>> = vec![
-            fulfillment.clone(),
-            Arc::new(RevocationHandler::new(licenses.clone())),
-            Arc::new(NotificationHandler::new(notifications.clone())),
-        ];
-        handlers.extend(extra_handlers);
-        let relay = Relay::new(b.outbox_store.clone(), b.publisher.clone(), clock.clone());
-        let dispatcher = Dispatcher::new(
-            b.subscriber.clone(),
-            b.inbox.clone(),
-            b.dead_letters.clone(),
-            handlers,
-            clock.clone(),
-            dispatcher,
+        let keys = ServiceKeys {
+            license_signer: LicenseSigner::generate(entropy.as_ref()),
+            url_signer: UrlSigner::generate(entropy.as_ref()),
+            webhook_secret,
+        };
+        let services = Services::wire(
+            backend.ports(),
+            keys,
+            ServiceOptions { clock: clock.clone(), sender, dispatcher, extra_handlers },
         );
+        let Services {
+            catalog,
+            provider,
+            payments,
+            orders,
+            licenses,
+            license_public_key: _,
+            downloads,
+            notifications,
+            fulfillment,
+            relay,
+            dispatcher,
+        } = services;
 
         Self {
             backend,

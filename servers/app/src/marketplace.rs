@@ -5,18 +5,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use bazaar_core::Result;
-use bazaar_core::assets::{DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner};
+use bazaar_core::assets::{DownloadService, UrlSigner};
 use bazaar_core::auth::{Email, Role, User, check_registration};
 use bazaar_core::catalog::CatalogService;
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
-use bazaar_core::events::handlers::{FulfillmentHandler, NotificationHandler, RevocationHandler};
 use bazaar_core::events::{Dispatcher, DispatcherConfig, Event, EventHandler, Relay, UserRegistered};
 use bazaar_core::ids::UserId;
 use bazaar_core::licensing::{LicensePublicKey, LicenseService, LicenseSigner};
 use bazaar_core::notifications::{LogSender, NotificationSender, NotificationService};
 use bazaar_core::orders::OrderService;
 use bazaar_core::payments::{PaymentService, SandboxProvider};
+use bazaar_core::services::{ServiceKeys, ServiceOptions, Services};
 
 use crate::auth::{AccessTokens, Passwords};
 use crate::keys::Keys;
@@ -109,52 +109,29 @@ impl Marketplace {
     /// Wires every service over `stores`, signing with `keys`.
     pub fn new(stores: Stores, keys: &Keys, options: MarketplaceOptions) -> Self {
         let MarketplaceOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords } = options;
-        let s = &stores;
-        let catalog =
-            Arc::new(CatalogService::new(s.products.clone(), s.reviews.clone(), s.licenses.clone(), clock.clone()));
-        let provider = Arc::new(SandboxProvider::new(clock.clone(), keys.webhook.expose().to_vec()));
-        let payments =
-            Arc::new(PaymentService::new(s.payments.clone(), s.orders.clone(), provider.clone(), clock.clone()));
-        let orders = Arc::new(OrderService::new(
-            s.orders.clone(),
-            s.products.clone(),
-            s.licenses.clone(),
-            payments.clone(),
-            s.idempotency.clone(),
-            clock.clone(),
-        ));
-        let signer = LicenseSigner::from_seed(keys.license_signing.expose());
-        let license_public_key = signer.public_key();
-        let licenses = Arc::new(LicenseService::new(s.licenses.clone(), signer, clock.clone()));
-        let scanner: Arc<dyn Scanner> = Arc::new(EicarScanner);
-        let url_signer = UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key");
-        let downloads = Arc::new(DownloadService::new(
-            DownloadDeps {
-                licenses: s.licenses.clone(),
-                assets: s.assets.clone(),
-                blobs: s.blobs.clone(),
-                scanner,
-                products: s.products.clone(),
-            },
-            url_signer,
-            clock.clone(),
-        ));
-        let notifications = Arc::new(NotificationService::new(s.notifications.clone(), sender, clock.clone()));
-        let mut handlers: Vec<Arc<dyn EventHandler>> = vec![
-            Arc::new(FulfillmentHandler::new(orders.clone(), licenses.clone())),
-            Arc::new(RevocationHandler::new(licenses.clone())),
-            Arc::new(NotificationHandler::new(notifications.clone())),
-        ];
-        handlers.extend(extra_handlers);
-        let relay = Relay::new(s.outbox.clone(), s.publisher.clone(), clock.clone());
-        let dispatcher = Dispatcher::new(
-            s.subscriber.clone(),
-            s.inbox.clone(),
-            s.dead_letters.clone(),
-            handlers,
-            clock.clone(),
-            dispatcher,
+        let service_keys = ServiceKeys {
+            license_signer: LicenseSigner::from_seed(keys.license_signing.expose()),
+            url_signer: UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key"),
+            webhook_secret: keys.webhook.expose().to_vec(),
+        };
+        let services = Services::wire(
+            stores.ports(),
+            service_keys,
+            ServiceOptions { clock: clock.clone(), sender, dispatcher, extra_handlers },
         );
+        let Services {
+            catalog,
+            provider,
+            payments,
+            orders,
+            licenses,
+            license_public_key,
+            downloads,
+            notifications,
+            fulfillment: _,
+            relay,
+            dispatcher,
+        } = services;
         Self {
             tokens: AccessTokens::new(&keys.jwt),
             passwords,

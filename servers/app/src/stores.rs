@@ -19,6 +19,7 @@ use bazaar_core::licensing::LicenseRepository;
 use bazaar_core::notifications::NotificationRepository;
 use bazaar_core::orders::{IdempotencyStore, OrderRepository};
 use bazaar_core::payments::PaymentRepository;
+use bazaar_core::services::Ports;
 use bazaar_memory::{InProcessBus, MemoryBackend};
 use bazaar_postgres::PgStore;
 use bazaar_sqlite::SqliteStore;
@@ -207,6 +208,26 @@ impl Stores {
                 db.migrate().await?;
                 Ok(Self::postgres(db, blobs, bus).with_search_cache(clock))
             }
+        }
+    }
+
+    /// The ports the core services run on, for [`Services::wire`](bazaar_core::services::Services::wire).
+    pub fn ports(&self) -> Ports {
+        Ports {
+            products: self.products.clone(),
+            reviews: self.reviews.clone(),
+            orders: self.orders.clone(),
+            payments: self.payments.clone(),
+            idempotency: self.idempotency.clone(),
+            licenses: self.licenses.clone(),
+            assets: self.assets.clone(),
+            blobs: self.blobs.clone(),
+            notifications: self.notifications.clone(),
+            outbox: self.outbox.clone(),
+            publisher: self.publisher.clone(),
+            subscriber: self.subscriber.clone(),
+            inbox: self.inbox.clone(),
+            dead_letters: self.dead_letters.clone(),
         }
     }
 
