@@ -7,6 +7,7 @@ use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
 use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences};
 use bazaar_core::{Error, Result};
+use serde::Serialize;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
@@ -17,15 +18,26 @@ pub(crate) const INSERT: &str =
     "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (dedup_key) DO NOTHING";
 pub(crate) const GET: &str = "SELECT doc FROM notifications WHERE id = $1";
-pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM notifications WHERE id = $1 FOR UPDATE";
 pub(crate) const COUNT_FOR_USER: &str = "SELECT COUNT(*) FROM notifications WHERE user_id = $1";
 pub(crate) const LIST_FOR_USER: &str =
     "SELECT doc FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
 pub(crate) const LIST_FOR_ORDER: &str = "SELECT doc FROM notifications WHERE order_id = $1 ORDER BY created_at, id";
-pub(crate) const SET_DOC: &str = "UPDATE notifications SET doc = $2 WHERE id = $1";
+// Patches the delivery fields ($2, rendered by serde like the rest of the
+// document) in one statement.
+pub(crate) const SET_DELIVERY: &str =
+    "UPDATE notifications SET doc = (doc::jsonb || $2::jsonb)::text WHERE id = $1 RETURNING doc";
 pub(crate) const GET_PREFERENCES: &str = "SELECT doc FROM notification_preferences WHERE user_id = $1";
 pub(crate) const SET_PREFERENCES: &str = "INSERT INTO notification_preferences (user_id, doc) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc";
+
+/// The fields [`NotificationRepository::update_status`] changes in a
+/// notification's document.
+#[derive(Serialize)]
+struct DeliveryPatch {
+    status: NotificationStatus,
+    attempts: u32,
+    sent_at: Option<Timestamp>,
+}
 
 /// Notifications in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -47,18 +59,21 @@ impl NotificationRepository for PgNotifications {
                 // The unique dedup key decides a race: a concurrent insert
                 // of the same key waits for the first to commit, then
                 // inserts nothing and returns the stored notification.
-                let mut tx = self.store.write().await?;
-                let inserted = sqlx::query(INSERT)
-                    .bind(notification.id.to_string())
-                    .bind(notification.dedup_key.as_str())
-                    .bind(notification.user_id.to_string())
-                    .bind(notification.order_id.map(|o| o.to_string()))
-                    .bind(ts(notification.created_at)?)
-                    .bind(to_json(notification)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                self.store.commit(tx).await?;
+                let (id, user) = (notification.id.to_string(), notification.user_id.to_string());
+                let order = notification.order_id.map(|o| o.to_string());
+                let (created_at, doc) = (ts(notification.created_at)?, to_json(notification)?);
+                let inserted = self
+                    .store
+                    .write_one(|| {
+                        sqlx::query(INSERT)
+                            .bind(&id)
+                            .bind(notification.dedup_key.as_str())
+                            .bind(&user)
+                            .bind(order.as_deref())
+                            .bind(created_at)
+                            .bind(&doc)
+                    })
+                    .await?;
                 if inserted.rows_affected() == 1 {
                     return Ok(notification.clone());
                 }
@@ -126,20 +141,11 @@ impl NotificationRepository for PgNotifications {
     ) -> Result<Notification> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                let row = sqlx::query(GET_FOR_UPDATE)
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("notification"))?;
-                let mut n: Notification = from_json(row.get::<&str, _>(0))?;
-                n.status = status;
-                n.attempts = attempts;
-                n.sent_at = sent_at;
-                sqlx::query(SET_DOC).bind(id.to_string()).bind(to_json(&n)?).execute(&mut *tx).await.map_err(db_err)?;
-                self.store.commit(tx).await?;
-                Ok(n)
+                let key = id.to_string();
+                let patch = to_json(&DeliveryPatch { status, attempts, sent_at })?;
+                let rows = self.store.write_rows(|| sqlx::query(SET_DELIVERY).bind(&key).bind(&patch)).await?;
+                let row = rows.first().ok_or_else(|| Error::not_found("notification"))?;
+                from_json(row.get::<&str, _>(0))
             })
             .await
     }
