@@ -1,11 +1,13 @@
 //! Notifications and per-user preferences ([`NotificationRepository`]); the
 //! unique `dedup_key` makes a redelivered event notify nobody twice.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use bazaar_core::catalog::{Page, PageRequest};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
-use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences};
+use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -17,6 +19,12 @@ pub(crate) const BY_DEDUP_KEY: &str = "SELECT doc FROM notifications WHERE dedup
 pub(crate) const INSERT: &str =
     "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (dedup_key) DO NOTHING";
+// Many in one statement; a taken key (or a key twice in the batch) is
+// skipped, and only the ids actually inserted come back.
+pub(crate) const INSERT_ALL: &str = "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+    ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+pub(crate) const BY_DEDUP_KEYS: &str = "SELECT dedup_key, doc FROM notifications WHERE dedup_key = ANY($1)";
 pub(crate) const GET: &str = "SELECT doc FROM notifications WHERE id = $1";
 pub(crate) const COUNT_FOR_USER: &str = "SELECT COUNT(*) FROM notifications WHERE user_id = $1";
 pub(crate) const LIST_FOR_USER: &str =
@@ -26,6 +34,8 @@ pub(crate) const LIST_FOR_ORDER: &str = "SELECT doc FROM notifications WHERE ord
 // document) in one statement.
 pub(crate) const SET_DELIVERY: &str =
     "UPDATE notifications SET doc = (doc::jsonb || $2::jsonb)::text WHERE id = $1 RETURNING doc";
+pub(crate) const SET_DELIVERIES: &str = "UPDATE notifications AS n SET doc = (n.doc::jsonb || u.patch::jsonb)::text
+    FROM unnest($1::text[], $2::text[]) AS u(id, patch) WHERE n.id = u.id RETURNING n.id, n.doc";
 pub(crate) const GET_PREFERENCES: &str = "SELECT doc FROM notification_preferences WHERE user_id = $1";
 pub(crate) const SET_PREFERENCES: &str = "INSERT INTO notification_preferences (user_id, doc) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc";
@@ -83,6 +93,100 @@ impl NotificationRepository for PgNotifications {
                     .await
                     .map_err(db_err)?;
                 from_json(row.get::<&str, _>(0))
+            })
+            .await
+    }
+
+    async fn insert_all(&self, notifications: &[Notification]) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                if notifications.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for n in notifications {
+                    columns.0.push(n.id.to_string());
+                    columns.1.push(n.dedup_key.clone());
+                    columns.2.push(n.user_id.to_string());
+                    columns.3.push(n.order_id.map(|o| o.to_string()));
+                    columns.4.push(ts(n.created_at)?);
+                    columns.5.push(to_json(n)?);
+                }
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        sqlx::query(INSERT_ALL)
+                            .bind(columns.0.as_slice())
+                            .bind(columns.1.as_slice())
+                            .bind(columns.2.as_slice())
+                            .bind(columns.3.as_slice())
+                            .bind(columns.4.as_slice())
+                            .bind(columns.5.as_slice())
+                    })
+                    .await?;
+                let inserted: HashSet<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+                let taken: Vec<String> = notifications
+                    .iter()
+                    .filter(|n| !inserted.contains(&n.id.to_string()))
+                    .map(|n| n.dedup_key.clone())
+                    .collect();
+                // Keys that were taken already: their stored records, read
+                // after the insert (so also those a concurrent batch took).
+                let mut existing: HashMap<String, Notification> = HashMap::new();
+                if !taken.is_empty() {
+                    let rows = sqlx::query(BY_DEDUP_KEYS)
+                        .bind(taken.as_slice())
+                        .fetch_all(self.store.pool())
+                        .await
+                        .map_err(db_err)?;
+                    for row in &rows {
+                        existing.insert(row.get::<String, _>(0), from_json(row.get::<&str, _>(1))?);
+                    }
+                }
+                notifications
+                    .iter()
+                    .map(|n| {
+                        if inserted.contains(&n.id.to_string()) {
+                            return Ok(n.clone());
+                        }
+                        existing.get(&n.dedup_key).cloned().ok_or_else(|| {
+                            Error::internal("inserting notifications", "a skipped dedup key has no stored record")
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                let mut ids = Vec::with_capacity(updates.len());
+                let mut patches = Vec::with_capacity(updates.len());
+                for u in updates {
+                    let id = u.id.to_string();
+                    if ids.contains(&id) {
+                        return Err(Error::invalid("updates", "names a notification more than once"));
+                    }
+                    ids.push(id);
+                    patches.push(to_json(&DeliveryPatch {
+                        status: u.status,
+                        attempts: u.attempts,
+                        sent_at: u.sent_at,
+                    })?);
+                }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = self
+                    .store
+                    .write_rows(|| sqlx::query(SET_DELIVERIES).bind(ids.as_slice()).bind(patches.as_slice()))
+                    .await?;
+                let mut updated = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    updated.insert(row.get::<String, _>(0), from_json::<Notification>(row.get::<&str, _>(1))?);
+                }
+                ids.iter().map(|id| updated.remove(id).ok_or_else(|| Error::not_found("notification"))).collect()
             })
             .await
     }
