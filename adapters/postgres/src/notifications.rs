@@ -34,8 +34,13 @@ pub(crate) const LIST_FOR_ORDER: &str = "SELECT doc FROM notifications WHERE ord
 // document) in one statement.
 pub(crate) const SET_DELIVERY: &str =
     "UPDATE notifications SET doc = (doc::jsonb || $2::jsonb)::text WHERE id = $1 RETURNING doc";
-pub(crate) const SET_DELIVERIES: &str = "UPDATE notifications AS n SET doc = (n.doc::jsonb || u.patch::jsonb)::text
-    FROM unnest($1::text[], $2::text[]) AS u(id, patch) WHERE n.id = u.id RETURNING n.id, n.doc";
+// Rows by `id = ANY($1)`, each patched with its own entry of $2. Not a join
+// with the unnested arrays: a join's plan, cached by the connection while
+// the table was small, would scan the whole table on every call.
+pub(crate) const SET_DELIVERIES: &str = "UPDATE notifications AS n
+    SET doc = (n.doc::jsonb || (SELECT u.patch FROM unnest($1::text[], $2::text[]) AS u(id, patch)
+                               WHERE u.id = n.id)::jsonb)::text
+    WHERE n.id = ANY($1) RETURNING n.id, n.doc";
 pub(crate) const GET_PREFERENCES: &str = "SELECT doc FROM notification_preferences WHERE user_id = $1";
 pub(crate) const SET_PREFERENCES: &str = "INSERT INTO notification_preferences (user_id, doc) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc";

@@ -55,14 +55,20 @@ pub(crate) use with_events;
 // Picks and leases the oldest claimable rows in one statement. `SKIP
 // LOCKED` lets concurrent relays each take different rows instead of
 // queueing behind each other; the lease (`claimed_until`) keeps a row away
-// from other relays after this transaction commits, until the claimer marks
+// from other relays after this statement commits, until the claimer marks
 // it published, releases it, or the lease runs out (a crashed relay).
+//
+// The picked seqs go to the outer UPDATE as an array (`= ANY(ARRAY(…))`, an
+// init plan), not as a join: a join's plan, cached by the connection while
+// the outbox was still empty, hash-joins against a sequential scan of the
+// whole outbox, published rows included, on every claim ever after; the
+// array can only be looked up in the primary key.
 pub(crate) const CLAIM: &str = "UPDATE outbox SET claimed_until = $1
-    WHERE seq IN (
+    WHERE seq = ANY(ARRAY(
         SELECT seq FROM outbox
         WHERE NOT published AND (claimed_until IS NULL OR claimed_until <= $2)
         ORDER BY seq LIMIT $3
-        FOR UPDATE SKIP LOCKED)
+        FOR UPDATE SKIP LOCKED))
     RETURNING seq, envelope";
 
 pub(crate) const MARK_PUBLISHED: &str = "UPDATE outbox SET published = TRUE, claimed_until = NULL WHERE seq = ANY($1)";
