@@ -1,7 +1,7 @@
 //! [`JetStreamBus`]: the bus ports over one JetStream stream and one durable
 //! pull consumer per consumer group.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -80,6 +80,9 @@ pub struct JetStreamBus {
     /// make one request, not a burst.
     creating: tokio::sync::Mutex<()>,
     in_flight: InFlight,
+    /// Messages a batch pull brought beyond the one handed out, by durable
+    /// name, with when they were pulled (see [`JetStreamOptions::pull_batch`]).
+    buffered: Mutex<HashMap<String, VecDeque<(Instant, jetstream::Message)>>>,
 }
 
 impl fmt::Debug for JetStreamBus {
@@ -156,6 +159,7 @@ impl JetStreamBus {
             options,
             consumers: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
+            buffered: Mutex::new(HashMap::new()),
         })
     }
 
@@ -210,22 +214,76 @@ impl JetStreamBus {
         Ok(consumer)
     }
 
-    /// One pull request for one message, waiting up to `wait` (below
-    /// [`MIN_EXPIRES`]: a no-wait request expiring after [`MIN_EXPIRES`]).
-    async fn pull_one(
+    /// The next message for `durable`: one a batch pull brought earlier,
+    /// else a fresh pull, waiting up to `wait` (below [`MIN_EXPIRES`]: a
+    /// no-wait request expiring after [`MIN_EXPIRES`]).
+    ///
+    /// With `pull_batch` above 1, a no-wait request for up to that many
+    /// comes first; the first message is returned and the rest kept for
+    /// the next calls. Only when it finds nothing does a request for one
+    /// message wait for a publish.
+    async fn pull(&self, durable: &str, consumer: &PullConsumer, wait: Duration) -> Result<Option<jetstream::Message>> {
+        if let Some(message) = self.take_buffered(durable) {
+            return Ok(Some(message));
+        }
+        let batch = self.options.pull_batch;
+        if batch > 1 {
+            let mut messages = self.pull_request(durable, consumer, batch, Duration::ZERO).await?.into_iter();
+            if let Some(first) = messages.next() {
+                let rest: VecDeque<_> = messages.map(|m| (Instant::now(), m)).collect();
+                if !rest.is_empty() {
+                    self.buffered.lock().entry(durable.to_owned()).or_default().extend(rest);
+                }
+                return Ok(Some(first));
+            }
+            if wait < MIN_EXPIRES {
+                return Ok(None);
+            }
+        }
+        Ok(self.pull_request(durable, consumer, 1, wait).await?.into_iter().next())
+    }
+
+    /// The oldest buffered message of `durable` that is still fresh. Older
+    /// ones are dropped unhandled: JetStream hands them out again when
+    /// their ack wait runs out, and handling one that late would race that
+    /// redelivery.
+    fn take_buffered(&self, durable: &str) -> Option<jetstream::Message> {
+        let mut buffered = self.buffered.lock();
+        let queue = buffered.get_mut(durable)?;
+        let fresh_for = self.options.ack_wait / 2;
+        while let Some((pulled, message)) = queue.pop_front() {
+            if pulled.elapsed() < fresh_for {
+                return Some(message);
+            }
+            tracing::debug!(durable, subject = %message.subject, "dropping a buffered message held past half its ack wait");
+        }
+        None
+    }
+
+    /// One pull request for up to `max` messages, waiting up to `wait` for
+    /// the first (below [`MIN_EXPIRES`]: a no-wait request expiring after
+    /// [`MIN_EXPIRES`], which returns what is there at once).
+    async fn pull_request(
         &self,
         durable: &str,
         consumer: &PullConsumer,
+        max: usize,
         wait: Duration,
-    ) -> Result<Option<jetstream::Message>> {
+    ) -> Result<Vec<jetstream::Message>> {
         let pulled = async {
-            let mut batch = if wait < MIN_EXPIRES {
-                consumer.fetch().max_messages(1).expires(MIN_EXPIRES).messages().await
+            if wait < MIN_EXPIRES {
+                let mut batch =
+                    consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await.map_err(unavailable)?;
+                let mut messages = Vec::with_capacity(max);
+                while let Some(message) = batch.next().await.transpose().map_err(unavailable)? {
+                    messages.push(message);
+                }
+                Ok(messages)
             } else {
-                consumer.batch().max_messages(1).expires(wait).messages().await
+                let mut batch =
+                    consumer.batch().max_messages(max).expires(wait).messages().await.map_err(unavailable)?;
+                Ok(batch.next().await.transpose().map_err(unavailable)?.into_iter().collect())
             }
-            .map_err(unavailable)?;
-            batch.next().await.transpose().map_err(unavailable)
         };
         // async-nats gives up 5 s after `expires` on its own; this bound is
         // the configured request timeout, so a dead connection surfaces as
@@ -323,7 +381,7 @@ impl EventSubscriber for JetStreamBus {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let last_try = remaining < MIN_EXPIRES;
-            let Some(message) = self.pull_one(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
+            let Some(message) = self.pull(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
                 if last_try {
                     return Ok(None);
                 }
