@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -82,8 +83,11 @@ pub struct JetStreamBus {
     in_flight: InFlight,
     /// Messages a batch pull brought beyond the one handed out, by durable
     /// name, with when they were pulled (see [`JetStreamOptions::pull_batch`]).
-    buffered: Mutex<HashMap<String, VecDeque<(Instant, jetstream::Message)>>>,
+    buffered: Arc<Mutex<Buffered>>,
 }
+
+/// Held messages by durable name, each with when it arrived.
+type Buffered = HashMap<String, VecDeque<(Instant, jetstream::Message)>>;
 
 impl fmt::Debug for JetStreamBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,7 +163,7 @@ impl JetStreamBus {
             options,
             consumers: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
-            buffered: Mutex::new(HashMap::new()),
+            buffered: Arc::default(),
         })
     }
 
@@ -228,19 +232,58 @@ impl JetStreamBus {
         }
         let batch = self.options.pull_batch;
         if batch > 1 {
-            let mut messages = self.pull_request(durable, consumer, batch, Duration::ZERO).await?.into_iter();
-            if let Some(first) = messages.next() {
-                let rest: VecDeque<_> = messages.map(|m| (Instant::now(), m)).collect();
-                if !rest.is_empty() {
-                    self.buffered.lock().entry(durable.to_owned()).or_default().extend(rest);
-                }
+            if let Some(first) = self.fetch_batch(durable, consumer, batch).await? {
                 return Ok(Some(first));
             }
             if wait < MIN_EXPIRES {
                 return Ok(None);
             }
         }
-        Ok(self.pull_request(durable, consumer, 1, wait).await?.into_iter().next())
+        self.pull_one(durable, consumer, wait).await
+    }
+
+    /// A no-wait pull of up to `max` messages: returns the first as soon as
+    /// it arrives, and a task moves the others into the buffer as they
+    /// come. Waiting for the whole batch instead would hold the first ones
+    /// back whenever the server ends the request late (it does not always
+    /// close a partly served no-wait pull at its expiry; async-nats then
+    /// gives up only 5 s later).
+    async fn fetch_batch(
+        &self,
+        durable: &str,
+        consumer: &PullConsumer,
+        max: usize,
+    ) -> Result<Option<jetstream::Message>> {
+        let first = async {
+            let mut batch =
+                consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await.map_err(unavailable)?;
+            let first = batch.next().await.transpose().map_err(unavailable)?;
+            Ok::<_, Error>(first.map(|m| (m, batch)))
+        };
+        let limit = MIN_EXPIRES + self.options.request_timeout;
+        let result = match tokio::time::timeout(limit, first).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(format!("no answer to a pull request within {limit:?}"))),
+        };
+        let (first, mut rest) = match result {
+            Ok(Some(pulled)) => pulled,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // The consumer may have been deleted; look it up afresh next time.
+                self.consumers.lock().remove(durable);
+                return Err(e);
+            }
+        };
+        let (buffered, durable) = (self.buffered.clone(), durable.to_owned());
+        tokio::spawn(async move {
+            // Ends with the request: the server's end-of-batch status, or
+            // async-nats's own timer. A message lost to an error here is
+            // redelivered by JetStream after its ack wait.
+            while let Some(Ok(message)) = rest.next().await {
+                buffered.lock().entry(durable.clone()).or_default().push_back((Instant::now(), message));
+            }
+        });
+        Ok(Some(first))
     }
 
     /// The oldest buffered message of `durable` that is still fresh. Older
@@ -260,30 +303,22 @@ impl JetStreamBus {
         None
     }
 
-    /// One pull request for up to `max` messages, waiting up to `wait` for
-    /// the first (below [`MIN_EXPIRES`]: a no-wait request expiring after
-    /// [`MIN_EXPIRES`], which returns what is there at once).
-    async fn pull_request(
+    /// One pull request for one message, waiting up to `wait` (below
+    /// [`MIN_EXPIRES`]: a no-wait request expiring after [`MIN_EXPIRES`]).
+    async fn pull_one(
         &self,
         durable: &str,
         consumer: &PullConsumer,
-        max: usize,
         wait: Duration,
-    ) -> Result<Vec<jetstream::Message>> {
+    ) -> Result<Option<jetstream::Message>> {
         let pulled = async {
-            if wait < MIN_EXPIRES {
-                let mut batch =
-                    consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await.map_err(unavailable)?;
-                let mut messages = Vec::with_capacity(max);
-                while let Some(message) = batch.next().await.transpose().map_err(unavailable)? {
-                    messages.push(message);
-                }
-                Ok(messages)
+            let mut batch = if wait < MIN_EXPIRES {
+                consumer.fetch().max_messages(1).expires(MIN_EXPIRES).messages().await
             } else {
-                let mut batch =
-                    consumer.batch().max_messages(max).expires(wait).messages().await.map_err(unavailable)?;
-                Ok(batch.next().await.transpose().map_err(unavailable)?.into_iter().collect())
+                consumer.batch().max_messages(1).expires(wait).messages().await
             }
+            .map_err(unavailable)?;
+            batch.next().await.transpose().map_err(unavailable)
         };
         // async-nats gives up 5 s after `expires` on its own; this bound is
         // the configured request timeout, so a dead connection surfaces as
