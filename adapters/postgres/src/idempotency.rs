@@ -56,19 +56,16 @@ impl IdempotencyStore for PgIdempotency {
             .run(async {
                 let started = IdempotencyRecord::started(request_hash, now, ttl);
                 let expires_at = ts(started.expires_at)?;
-                let mut tx = self.store.write().await?;
-                let inserted = sqlx::query(TRY_START)
-                    .bind(scope)
-                    .bind(key)
-                    .bind(request_hash)
-                    .bind(expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                // The common case, a fresh key, is this one autocommitted
+                // statement; only a taken key needs the locked read below.
+                let inserted = self
+                    .store
+                    .write_one(|| sqlx::query(TRY_START).bind(scope).bind(key).bind(request_hash).bind(expires_at))
+                    .await?;
                 if inserted.rows_affected() == 1 {
-                    self.store.commit(tx).await?;
                     return Ok(IdempotencyBegin::Started);
                 }
+                let mut tx = self.store.write().await?;
                 let row =
                     sqlx::query(GET_FOR_UPDATE).bind(scope).bind(key).fetch_optional(&mut *tx).await.map_err(db_err)?;
                 let existing = row

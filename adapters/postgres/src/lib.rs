@@ -6,15 +6,22 @@
 //! share one database and one outbox.
 //!
 //! # Units of work
-//! Every mutating port method runs in one transaction that commits the
-//! state change *and* the events passed with it (rows of the `outbox`
-//! table), or neither. Transactions run at READ COMMITTED; every
-//! read-check-write rule locks the row it checks (`SELECT … FOR UPDATE`:
-//! license activation limits and download counts, compare-and-set on order
-//! statuses, product and payment versions), and every "insert unless
-//! present" rule is an `INSERT … ON CONFLICT` decided by a unique index
-//! (idempotency keys, the webhook and event inboxes, notification dedup).
-//! The outbox relay claims rows with `FOR UPDATE SKIP LOCKED` and a lease.
+//! Every mutating port method commits the state change *and* the events
+//! passed with it (rows of the `outbox` table), or neither. Where that is
+//! one statement it is sent as one autocommitted statement, which is just
+//! as atomic and costs one round trip instead of three: the hot writes of
+//! a purchase (order insert and status compare-and-set, payment intent
+//! insert and version compare-and-set, license insert) append their events
+//! in the same statement through a data-modifying `WITH` (see
+//! `outbox::with_events!`), and status changes patch the JSON document in
+//! place (`doc::jsonb || patch`). Everything else runs in one transaction
+//! at READ COMMITTED; every read-check-write rule locks the row it checks
+//! (`SELECT … FOR UPDATE`: license activation limits and download counts,
+//! product versions) or is a compare-and-set in one `UPDATE … WHERE`
+//! (order statuses, payment versions), and every "insert unless present"
+//! rule is an `INSERT … ON CONFLICT` decided by a unique index (idempotency
+//! keys, the webhook and event inboxes, notification dedup). The outbox
+//! relay claims rows with `FOR UPDATE SKIP LOCKED` and a lease.
 //!
 //! # Storage shape
 //! See `migrations/0001_initial.sql`: each aggregate is stored as its JSON

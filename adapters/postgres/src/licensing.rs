@@ -12,11 +12,18 @@ use bazaar_core::{Error, Result};
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json};
-use crate::outbox::append;
+use crate::outbox::{EventRows, append};
 use crate::store::{PgStore, WriteTx};
 
-pub(crate) const INSERT: &str = "INSERT INTO licenses (id, key, buyer_id, product_id, order_id, version, doc)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(crate) const INSERT: &str = crate::outbox::with_events!(
+    "INSERT INTO licenses (id, key, buyer_id, product_id, order_id, version, doc)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1",
+    "1",
+    8,
+    9,
+    10,
+    11
+);
 pub(crate) const GET: &str = "SELECT doc FROM licenses WHERE id = $1";
 // Activation, download counting and status changes lock the row they check,
 // so concurrent calls on one license queue and each sees the last commit.
@@ -95,20 +102,25 @@ impl LicenseRepository for PgLicenses {
     async fn insert(&self, license: &License, events: &[Event]) -> Result<()> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                sqlx::query(INSERT)
-                    .bind(license.id.to_string())
-                    .bind(license.key.as_str())
-                    .bind(license.buyer_id.to_string())
-                    .bind(license.product_id.to_string())
-                    .bind(license.order_id.to_string())
-                    .bind(int(license.version)?)
-                    .bind(to_json(license)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                append(&mut tx, events).await?;
-                self.store.commit(tx).await
+                let (id, buyer) = (license.id.to_string(), license.buyer_id.to_string());
+                let (product, order) = (license.product_id.to_string(), license.order_id.to_string());
+                let (version, doc) = (int(license.version)?, to_json(license)?);
+                let events = EventRows::new(events)?;
+                self.store
+                    .write_rows(|| {
+                        events.bind(
+                            sqlx::query(INSERT)
+                                .bind(&id)
+                                .bind(license.key.as_str())
+                                .bind(&buyer)
+                                .bind(&product)
+                                .bind(&order)
+                                .bind(version)
+                                .bind(&doc),
+                        )
+                    })
+                    .await?;
+                Ok(())
             })
             .await
     }

@@ -1,12 +1,15 @@
 //! Notifications and per-user preferences ([`NotificationRepository`]); the
 //! unique `dedup_key` makes a redelivered event notify nobody twice.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use bazaar_core::catalog::{Page, PageRequest};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
-use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences};
+use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
 use bazaar_core::{Error, Result};
+use serde::Serialize;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
@@ -16,16 +19,40 @@ pub(crate) const BY_DEDUP_KEY: &str = "SELECT doc FROM notifications WHERE dedup
 pub(crate) const INSERT: &str =
     "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (dedup_key) DO NOTHING";
+// Many in one statement; a taken key (or a key twice in the batch) is
+// skipped, and only the ids actually inserted come back.
+pub(crate) const INSERT_ALL: &str = "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+    ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+pub(crate) const BY_DEDUP_KEYS: &str = "SELECT dedup_key, doc FROM notifications WHERE dedup_key = ANY($1)";
 pub(crate) const GET: &str = "SELECT doc FROM notifications WHERE id = $1";
-pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM notifications WHERE id = $1 FOR UPDATE";
 pub(crate) const COUNT_FOR_USER: &str = "SELECT COUNT(*) FROM notifications WHERE user_id = $1";
 pub(crate) const LIST_FOR_USER: &str =
     "SELECT doc FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
 pub(crate) const LIST_FOR_ORDER: &str = "SELECT doc FROM notifications WHERE order_id = $1 ORDER BY created_at, id";
-pub(crate) const SET_DOC: &str = "UPDATE notifications SET doc = $2 WHERE id = $1";
+// Patches the delivery fields ($2, rendered by serde like the rest of the
+// document) in one statement.
+pub(crate) const SET_DELIVERY: &str =
+    "UPDATE notifications SET doc = (doc::jsonb || $2::jsonb)::text WHERE id = $1 RETURNING doc";
+// Rows by `id = ANY($1)`, each patched with its own entry of $2. Not a join
+// with the unnested arrays: a join's plan, cached by the connection while
+// the table was small, would scan the whole table on every call.
+pub(crate) const SET_DELIVERIES: &str = "UPDATE notifications AS n
+    SET doc = (n.doc::jsonb || (SELECT u.patch FROM unnest($1::text[], $2::text[]) AS u(id, patch)
+                               WHERE u.id = n.id)::jsonb)::text
+    WHERE n.id = ANY($1) RETURNING n.id, n.doc";
 pub(crate) const GET_PREFERENCES: &str = "SELECT doc FROM notification_preferences WHERE user_id = $1";
 pub(crate) const SET_PREFERENCES: &str = "INSERT INTO notification_preferences (user_id, doc) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc";
+
+/// The fields [`NotificationRepository::update_status`] changes in a
+/// notification's document.
+#[derive(Serialize)]
+struct DeliveryPatch {
+    status: NotificationStatus,
+    attempts: u32,
+    sent_at: Option<Timestamp>,
+}
 
 /// Notifications in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -47,18 +74,21 @@ impl NotificationRepository for PgNotifications {
                 // The unique dedup key decides a race: a concurrent insert
                 // of the same key waits for the first to commit, then
                 // inserts nothing and returns the stored notification.
-                let mut tx = self.store.write().await?;
-                let inserted = sqlx::query(INSERT)
-                    .bind(notification.id.to_string())
-                    .bind(notification.dedup_key.as_str())
-                    .bind(notification.user_id.to_string())
-                    .bind(notification.order_id.map(|o| o.to_string()))
-                    .bind(ts(notification.created_at)?)
-                    .bind(to_json(notification)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                self.store.commit(tx).await?;
+                let (id, user) = (notification.id.to_string(), notification.user_id.to_string());
+                let order = notification.order_id.map(|o| o.to_string());
+                let (created_at, doc) = (ts(notification.created_at)?, to_json(notification)?);
+                let inserted = self
+                    .store
+                    .write_one(|| {
+                        sqlx::query(INSERT)
+                            .bind(&id)
+                            .bind(notification.dedup_key.as_str())
+                            .bind(&user)
+                            .bind(order.as_deref())
+                            .bind(created_at)
+                            .bind(&doc)
+                    })
+                    .await?;
                 if inserted.rows_affected() == 1 {
                     return Ok(notification.clone());
                 }
@@ -68,6 +98,100 @@ impl NotificationRepository for PgNotifications {
                     .await
                     .map_err(db_err)?;
                 from_json(row.get::<&str, _>(0))
+            })
+            .await
+    }
+
+    async fn insert_all(&self, notifications: &[Notification]) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                if notifications.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for n in notifications {
+                    columns.0.push(n.id.to_string());
+                    columns.1.push(n.dedup_key.clone());
+                    columns.2.push(n.user_id.to_string());
+                    columns.3.push(n.order_id.map(|o| o.to_string()));
+                    columns.4.push(ts(n.created_at)?);
+                    columns.5.push(to_json(n)?);
+                }
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        sqlx::query(INSERT_ALL)
+                            .bind(columns.0.as_slice())
+                            .bind(columns.1.as_slice())
+                            .bind(columns.2.as_slice())
+                            .bind(columns.3.as_slice())
+                            .bind(columns.4.as_slice())
+                            .bind(columns.5.as_slice())
+                    })
+                    .await?;
+                let inserted: HashSet<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+                let taken: Vec<String> = notifications
+                    .iter()
+                    .filter(|n| !inserted.contains(&n.id.to_string()))
+                    .map(|n| n.dedup_key.clone())
+                    .collect();
+                // Keys that were taken already: their stored records, read
+                // after the insert (so also those a concurrent batch took).
+                let mut existing: HashMap<String, Notification> = HashMap::new();
+                if !taken.is_empty() {
+                    let rows = sqlx::query(BY_DEDUP_KEYS)
+                        .bind(taken.as_slice())
+                        .fetch_all(self.store.pool())
+                        .await
+                        .map_err(db_err)?;
+                    for row in &rows {
+                        existing.insert(row.get::<String, _>(0), from_json(row.get::<&str, _>(1))?);
+                    }
+                }
+                notifications
+                    .iter()
+                    .map(|n| {
+                        if inserted.contains(&n.id.to_string()) {
+                            return Ok(n.clone());
+                        }
+                        existing.get(&n.dedup_key).cloned().ok_or_else(|| {
+                            Error::internal("inserting notifications", "a skipped dedup key has no stored record")
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                let mut ids = Vec::with_capacity(updates.len());
+                let mut patches = Vec::with_capacity(updates.len());
+                for u in updates {
+                    let id = u.id.to_string();
+                    if ids.contains(&id) {
+                        return Err(Error::invalid("updates", "names a notification more than once"));
+                    }
+                    ids.push(id);
+                    patches.push(to_json(&DeliveryPatch {
+                        status: u.status,
+                        attempts: u.attempts,
+                        sent_at: u.sent_at,
+                    })?);
+                }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = self
+                    .store
+                    .write_rows(|| sqlx::query(SET_DELIVERIES).bind(ids.as_slice()).bind(patches.as_slice()))
+                    .await?;
+                let mut updated = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    updated.insert(row.get::<String, _>(0), from_json::<Notification>(row.get::<&str, _>(1))?);
+                }
+                ids.iter().map(|id| updated.remove(id).ok_or_else(|| Error::not_found("notification"))).collect()
             })
             .await
     }
@@ -126,20 +250,11 @@ impl NotificationRepository for PgNotifications {
     ) -> Result<Notification> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                let row = sqlx::query(GET_FOR_UPDATE)
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("notification"))?;
-                let mut n: Notification = from_json(row.get::<&str, _>(0))?;
-                n.status = status;
-                n.attempts = attempts;
-                n.sent_at = sent_at;
-                sqlx::query(SET_DOC).bind(id.to_string()).bind(to_json(&n)?).execute(&mut *tx).await.map_err(db_err)?;
-                self.store.commit(tx).await?;
-                Ok(n)
+                let key = id.to_string();
+                let patch = to_json(&DeliveryPatch { status, attempts, sent_at })?;
+                let rows = self.store.write_rows(|| sqlx::query(SET_DELIVERY).bind(&key).bind(&patch)).await?;
+                let row = rows.first().ok_or_else(|| Error::not_found("notification"))?;
+                from_json(row.get::<&str, _>(0))
             })
             .await
     }

@@ -6,24 +6,49 @@ use bazaar_core::events::Event;
 use bazaar_core::ids::{OrderId, UserId};
 use bazaar_core::orders::{Order, OrderRepository, OrderStatus, stale_status};
 use bazaar_core::{Error, Result};
+use serde::Serialize;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
-use crate::outbox::append;
+use crate::outbox::EventRows;
 use crate::store::PgStore;
 
-pub(crate) const INSERT: &str =
-    "INSERT INTO orders (id, buyer_id, status, created_at, doc) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT: &str = crate::outbox::with_events!(
+    "INSERT INTO orders (id, buyer_id, status, created_at, doc) VALUES ($1, $2, $3, $4, $5) RETURNING 1",
+    "1",
+    6,
+    7,
+    8,
+    9
+);
 pub(crate) const GET: &str = "SELECT doc FROM orders WHERE id = $1";
 // The row lock makes concurrent transitions of one order queue: the second
 // reads the status the first committed.
-pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM orders WHERE id = $1 FOR UPDATE";
 pub(crate) const COUNT_FOR_BUYER: &str = "SELECT COUNT(*) FROM orders WHERE buyer_id = $1";
 pub(crate) const LIST_FOR_BUYER: &str =
     "SELECT doc FROM orders WHERE buyer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
 // The status guard makes the write a compare-and-set on its own; under the
 // row lock taken by `GET_FOR_UPDATE` it also can never lose a race.
-pub(crate) const SET_STATUS: &str = "UPDATE orders SET status = $3, doc = $4 WHERE id = $1 AND status = $2";
+// A compare-and-set on the status that patches the document's `status` and
+// `updated_at` in place ($4, rendered by serde like the rest of the
+// document), with the transition's events in the same statement. Statuses
+// never return to an earlier one, so the status alone decides the race.
+pub(crate) const SET_STATUS: &str = crate::outbox::with_events!(
+    "UPDATE orders SET status = $3, doc = (doc::jsonb || $4::jsonb)::text
+        WHERE id = $1 AND status = $2 RETURNING doc",
+    "doc",
+    5,
+    6,
+    7,
+    8
+);
+
+/// The fields a transition changes in an order's document.
+#[derive(Serialize)]
+struct StatusPatch {
+    status: OrderStatus,
+    updated_at: Timestamp,
+}
 
 /// Orders in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -42,18 +67,15 @@ impl OrderRepository for PgOrders {
     async fn insert(&self, order: &Order, events: &[Event]) -> Result<()> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                sqlx::query(INSERT)
-                    .bind(order.id.to_string())
-                    .bind(order.buyer_id.to_string())
-                    .bind(order.status.as_str())
-                    .bind(ts(order.created_at)?)
-                    .bind(to_json(order)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                append(&mut tx, events).await?;
-                self.store.commit(tx).await
+                let (id, buyer, status) = (order.id.to_string(), order.buyer_id.to_string(), order.status.as_str());
+                let (created_at, doc) = (ts(order.created_at)?, to_json(order)?);
+                let events = EventRows::new(events)?;
+                self.store
+                    .write_rows(|| {
+                        events.bind(sqlx::query(INSERT).bind(&id).bind(&buyer).bind(status).bind(created_at).bind(&doc))
+                    })
+                    .await?;
+                Ok(())
             })
             .await
     }
@@ -101,33 +123,28 @@ impl OrderRepository for PgOrders {
     ) -> Result<Order> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                let row = sqlx::query(GET_FOR_UPDATE)
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
+                let key = id.to_string();
+                let patch = to_json(&StatusPatch { status: to, updated_at: at })?;
+                let events = EventRows::new(events)?;
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        events
+                            .bind(sqlx::query(SET_STATUS).bind(&key).bind(from.as_str()).bind(to.as_str()).bind(&patch))
+                    })
+                    .await?;
+                if let Some(row) = rows.first() {
+                    return from_json(row.get::<&str, _>(0));
+                }
+                // Nothing moved: say why (gone, or in another status by now).
+                let row = sqlx::query(GET)
+                    .bind(&key)
+                    .fetch_optional(self.store.pool())
                     .await
                     .map_err(db_err)?
                     .ok_or_else(|| Error::not_found("order"))?;
-                let mut order: Order = from_json(row.get::<&str, _>(0))?;
-                if order.status != from {
-                    return Err(stale_status(order.status, to));
-                }
-                order.status = to;
-                order.updated_at = at;
-                let done = sqlx::query(SET_STATUS)
-                    .bind(id.to_string())
-                    .bind(from.as_str())
-                    .bind(to.as_str())
-                    .bind(to_json(&order)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(Error::internal("transitioning an order", "status changed under the row lock"));
-                }
-                append(&mut tx, events).await?;
-                self.store.commit(tx).await?;
-                Ok(order)
+                let order: Order = from_json(row.get::<&str, _>(0))?;
+                Err(stale_status(order.status, to))
             })
             .await
     }

@@ -6,25 +6,69 @@ use async_trait::async_trait;
 use bazaar_core::Result;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::{Event, OutboxEntry, OutboxStore};
-use sqlx::Row;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
 
 use crate::codec::{db_err, from_json, to_json, ts};
 use crate::store::{PgStore, WriteTx};
 
-pub(crate) const APPEND: &str =
-    "INSERT INTO outbox (event_id, event_type, occurred_at, envelope) VALUES ($1, $2, $3, $4)";
+// One statement for any number of events, in the order given (the seqs
+// follow the array order through `WITH ORDINALITY`).
+pub(crate) const APPEND: &str = "INSERT INTO outbox (event_id, event_type, occurred_at, envelope)
+    SELECT e.event_id, e.event_type, e.occurred_at, e.envelope
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+        WITH ORDINALITY AS e(event_id, event_type, occurred_at, envelope, n)
+    ORDER BY e.n";
+
+/// Wraps one data-modifying statement so that the same statement also
+/// appends a batch of events to the outbox, if and only if the wrapped one
+/// changed a row. One statement is atomic on its own, so a write and its
+/// events commit together in one round trip, without `BEGIN` / `COMMIT`.
+///
+/// `$dml` must end in a `RETURNING` clause; the whole statement returns
+/// `$select` over its rows (none when it changed nothing). The events are
+/// bound as four arrays (see [`EventRows`]) at parameters `$a` to `$d`.
+macro_rules! with_events {
+    ($dml:literal, $select:literal, $a:literal, $b:literal, $c:literal, $d:literal) => {
+        concat!(
+            "WITH main AS (",
+            $dml,
+            "), appended AS (INSERT INTO outbox (event_id, event_type, occurred_at, envelope) ",
+            "SELECT e.event_id, e.event_type, e.occurred_at, e.envelope FROM unnest($",
+            $a,
+            "::text[], $",
+            $b,
+            "::text[], $",
+            $c,
+            "::bigint[], $",
+            $d,
+            "::text[]) WITH ORDINALITY AS e(event_id, event_type, occurred_at, envelope, n) ",
+            "WHERE EXISTS (SELECT 1 FROM main) ORDER BY e.n) SELECT ",
+            $select,
+            " FROM main"
+        )
+    };
+}
+pub(crate) use with_events;
 
 // Picks and leases the oldest claimable rows in one statement. `SKIP
 // LOCKED` lets concurrent relays each take different rows instead of
 // queueing behind each other; the lease (`claimed_until`) keeps a row away
-// from other relays after this transaction commits, until the claimer marks
+// from other relays after this statement commits, until the claimer marks
 // it published, releases it, or the lease runs out (a crashed relay).
+//
+// The picked seqs go to the outer UPDATE as an array (`= ANY(ARRAY(…))`, an
+// init plan), not as a join: a join's plan, cached by the connection while
+// the outbox was still empty, hash-joins against a sequential scan of the
+// whole outbox, published rows included, on every claim ever after; the
+// array can only be looked up in the primary key.
 pub(crate) const CLAIM: &str = "UPDATE outbox SET claimed_until = $1
-    WHERE seq IN (
+    WHERE seq = ANY(ARRAY(
         SELECT seq FROM outbox
         WHERE NOT published AND (claimed_until IS NULL OR claimed_until <= $2)
         ORDER BY seq LIMIT $3
-        FOR UPDATE SKIP LOCKED)
+        FOR UPDATE SKIP LOCKED))
     RETURNING seq, envelope";
 
 pub(crate) const MARK_PUBLISHED: &str = "UPDATE outbox SET published = TRUE, claimed_until = NULL WHERE seq = ANY($1)";
@@ -33,18 +77,45 @@ pub(crate) const RELEASE: &str = "UPDATE outbox SET claimed_until = NULL WHERE N
 
 pub(crate) const ALL_EVENTS: &str = "SELECT envelope FROM outbox ORDER BY seq";
 
-/// Appends the events of a unit of work to the outbox, inside its transaction.
-pub(crate) async fn append(tx: &mut WriteTx, events: &[Event]) -> Result<()> {
-    for event in events {
-        sqlx::query(APPEND)
-            .bind(event.id.to_string())
-            .bind(event.event_type.as_str())
-            .bind(ts(event.occurred_at)?)
-            .bind(to_json(event)?)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+/// Events as the four column arrays [`APPEND`] and [`with_events!`] bind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventRows {
+    ids: Vec<String>,
+    types: Vec<&'static str>,
+    occurred_at: Vec<i64>,
+    envelopes: Vec<String>,
+}
+
+impl EventRows {
+    pub(crate) fn new(events: &[Event]) -> Result<Self> {
+        let mut rows = Self::default();
+        for event in events {
+            rows.ids.push(event.id.to_string());
+            rows.types.push(event.event_type.as_str());
+            rows.occurred_at.push(ts(event.occurred_at)?);
+            rows.envelopes.push(to_json(event)?);
+        }
+        Ok(rows)
     }
+
+    /// Binds the four arrays as the query's next parameters.
+    pub(crate) fn bind<'q>(&'q self, query: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(self.ids.as_slice())
+            .bind(self.types.as_slice())
+            .bind(self.occurred_at.as_slice())
+            .bind(self.envelopes.as_slice())
+    }
+}
+
+/// Appends the events of a unit of work to the outbox, inside its
+/// transaction, in one statement.
+pub(crate) async fn append(tx: &mut WriteTx, events: &[Event]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = EventRows::new(events)?;
+    rows.bind(sqlx::query(APPEND)).execute(&mut **tx).await.map_err(db_err)?;
     Ok(())
 }
 
@@ -93,15 +164,9 @@ impl OutboxStore for PgOutbox {
         self.store
             .run(async {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let mut tx = self.store.write().await?;
-                let rows = sqlx::query(CLAIM)
-                    .bind(ts(lease_until)?)
-                    .bind(ts(now)?)
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                self.store.commit(tx).await?;
+                let (lease_until, now) = (ts(lease_until)?, ts(now)?);
+                // One statement: autocommitted, the lease is taken in one round trip.
+                let rows = self.store.write_rows(|| sqlx::query(CLAIM).bind(lease_until).bind(now).bind(limit)).await?;
                 let mut entries = rows
                     .iter()
                     .map(|r| {

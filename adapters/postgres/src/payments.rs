@@ -9,11 +9,18 @@ use bazaar_core::{Error, Result};
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, uint};
-use crate::outbox::append;
+use crate::outbox::{EventRows, append};
 use crate::store::{PgStore, WriteTx};
 
-pub(crate) const INSERT: &str =
-    "INSERT INTO payment_intents (id, order_id, provider, provider_ref, version, doc) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const INSERT: &str = crate::outbox::with_events!(
+    "INSERT INTO payment_intents (id, order_id, provider, provider_ref, version, doc)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1",
+    "1",
+    7,
+    8,
+    9,
+    10
+);
 pub(crate) const GET: &str = "SELECT doc FROM payment_intents WHERE id = $1";
 pub(crate) const BY_ORDER: &str = "SELECT doc FROM payment_intents WHERE order_id = $1";
 pub(crate) const BY_PROVIDER_REF: &str = "SELECT doc FROM payment_intents WHERE provider = $1 AND provider_ref = $2";
@@ -22,6 +29,18 @@ pub(crate) const VERSION: &str = "SELECT version FROM payment_intents WHERE id =
 pub(crate) const UPDATE: &str = "UPDATE payment_intents
     SET order_id = $3, provider = $4, provider_ref = $5, version = $6, doc = $7
     WHERE id = $1 AND version = $2";
+// The version compare-and-set and the events as one statement.
+pub(crate) const UPDATE_WITH_EVENTS: &str = crate::outbox::with_events!(
+    "UPDATE payment_intents
+        SET order_id = $3, provider = $4, provider_ref = $5, version = $6, doc = $7
+        WHERE id = $1 AND version = $2 RETURNING 1",
+    "1",
+    8,
+    9,
+    10,
+    11
+);
+pub(crate) const CURRENT_VERSION: &str = "SELECT version FROM payment_intents WHERE id = $1";
 pub(crate) const RECORD_WEBHOOK: &str =
     "INSERT INTO webhook_inbox (provider, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
@@ -78,19 +97,23 @@ impl PaymentRepository for PgPayments {
     async fn insert(&self, intent: &PaymentIntent, events: &[Event]) -> Result<()> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                sqlx::query(INSERT)
-                    .bind(intent.id.to_string())
-                    .bind(intent.order_id.to_string())
-                    .bind(intent.provider.as_str())
-                    .bind(intent.provider_ref.as_deref())
-                    .bind(int(intent.version)?)
-                    .bind(to_json(intent)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                append(&mut tx, events).await?;
-                self.store.commit(tx).await
+                let (id, order) = (intent.id.to_string(), intent.order_id.to_string());
+                let (version, doc) = (int(intent.version)?, to_json(intent)?);
+                let events = EventRows::new(events)?;
+                self.store
+                    .write_rows(|| {
+                        events.bind(
+                            sqlx::query(INSERT)
+                                .bind(&id)
+                                .bind(&order)
+                                .bind(intent.provider.as_str())
+                                .bind(intent.provider_ref.as_deref())
+                                .bind(version)
+                                .bind(&doc),
+                        )
+                    })
+                    .await?;
+                Ok(())
             })
             .await
     }
@@ -110,11 +133,36 @@ impl PaymentRepository for PgPayments {
     async fn update(&self, intent: &PaymentIntent, expected_version: u64, events: &[Event]) -> Result<PaymentIntent> {
         self.store
             .run(async {
-                let mut tx = self.store.write().await?;
-                let stored = update_in(&mut tx, intent, expected_version).await?;
-                append(&mut tx, events).await?;
-                self.store.commit(tx).await?;
-                Ok(stored)
+                let stored = PaymentIntent { version: expected_version + 1, ..intent.clone() };
+                let (id, order) = (stored.id.to_string(), stored.order_id.to_string());
+                let (expected, version, doc) = (int(expected_version)?, int(stored.version)?, to_json(&stored)?);
+                let events = EventRows::new(events)?;
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        events.bind(
+                            sqlx::query(UPDATE_WITH_EVENTS)
+                                .bind(&id)
+                                .bind(expected)
+                                .bind(&order)
+                                .bind(stored.provider.as_str())
+                                .bind(stored.provider_ref.as_deref())
+                                .bind(version)
+                                .bind(&doc),
+                        )
+                    })
+                    .await?;
+                if !rows.is_empty() {
+                    return Ok(stored);
+                }
+                // Nothing matched: say why (gone, or another version by now).
+                let current: i64 = sqlx::query_scalar(CURRENT_VERSION)
+                    .bind(&id)
+                    .fetch_optional(self.store.pool())
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| Error::not_found("payment intent"))?;
+                Err(Error::VersionMismatch { expected: expected_version, current: uint(current)? })
             })
             .await
     }

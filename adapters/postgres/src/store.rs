@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bazaar_core::{Error, Result};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 use tokio::runtime::Handle;
@@ -169,8 +169,9 @@ impl PgStore {
         crate::PgRefreshTokens::new(self.clone())
     }
 
-    /// Makes the next write transaction fail after its statements ran and
-    /// before it commits, as a crash would. Test-only.
+    /// Makes the next write fail before it commits, as a crash would: a
+    /// transaction after its statements ran, a single autocommitted
+    /// statement before it runs. Test-only.
     #[cfg(feature = "fault-injection")]
     pub fn fail_next_commit(&self) {
         self.fail_next_commit.store(true, Ordering::SeqCst);
@@ -202,25 +203,44 @@ impl PgStore {
         self.pool.begin().await.map_err(|e| Error::unavailable(WHAT, e))
     }
 
-    /// Runs one statement as its own unit of work, re-running it a few
-    /// times on a serialization failure or deadlock (a lone statement is
-    /// always safe to re-run); going through [`write`](Self::write) gives it
-    /// the same fault injection as every other write.
+    /// Runs one statement as its own unit of work: autocommitted, so it costs
+    /// one round trip instead of three (`BEGIN`, the statement, `COMMIT`)
+    /// and is exactly as atomic. It is re-run a few times on a serialization
+    /// failure or deadlock (a lone statement is always safe to re-run), and
+    /// [`fail_next_commit`](Self::fail_next_commit) fails it before it runs,
+    /// as a crash before the commit would.
     pub(crate) async fn write_one<'q>(
         &self,
         statement: impl Fn() -> Query<'q, Postgres, PgArguments>,
     ) -> Result<PgQueryResult> {
+        self.autocommit(|| async { statement().execute(&self.pool).await }).await
+    }
+
+    /// [`write_one`](Self::write_one) for a statement whose rows are wanted
+    /// (`RETURNING`, or a data-modifying `WITH` whose final `SELECT` reports
+    /// what it changed).
+    pub(crate) async fn write_rows<'q>(
+        &self,
+        statement: impl Fn() -> Query<'q, Postgres, PgArguments>,
+    ) -> Result<Vec<PgRow>> {
+        self.autocommit(|| async { statement().fetch_all(&self.pool).await }).await
+    }
+
+    async fn autocommit<T, F, Fut>(&self, run: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = std::result::Result<T, sqlx::Error>>,
+    {
+        #[cfg(feature = "fault-injection")]
+        if self.fail_next_commit.swap(false, Ordering::SeqCst) {
+            return Err(Error::unavailable(WHAT, std::io::Error::other("injected fault before commit")));
+        }
         let mut attempt = 0;
         loop {
-            let mut tx = self.write().await?;
-            match statement().execute(&mut *tx).await {
-                Ok(done) => {
-                    self.commit(tx).await?;
-                    return Ok(done);
-                }
+            match run().await {
+                Ok(done) => return Ok(done),
                 Err(e) if is_retryable(&e) && attempt < RETRIES => {
                     attempt += 1;
-                    drop(tx);
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
                 }
                 Err(e) => return Err(db_err(e)),

@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DeadLetter, DeadLetterId, DeadLetterStore, Delivery, Event, EventHandler, EventSubscriber, Inbox};
+use super::{
+    DeadLetter, DeadLetterId, DeadLetterStore, Delivery, Event, EventHandler, EventSubscriber, EventType, Inbox,
+};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -141,9 +143,23 @@ impl Dispatcher {
     /// then stays pending and comes back after the bus's ack wait); handler
     /// failures are reported as [`Outcome::Retrying`] / [`Outcome::DeadLettered`].
     pub async fn process_one(&self, consumer: &str) -> Result<Outcome> {
+        self.process_next(consumer).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Dispatcher::process_one`], also saying which type of event the
+    /// step took (`None` when it took none), for metrics.
+    ///
+    /// # Errors
+    /// As [`Dispatcher::process_one`].
+    pub async fn process_next(&self, consumer: &str) -> Result<(Outcome, Option<EventType>)> {
         let Some(delivery) = self.subscriber.next(consumer, self.config.wait).await? else {
-            return Ok(Outcome::Empty);
+            return Ok((Outcome::Empty, None));
         };
+        let event_type = delivery.event.event_type;
+        self.handle(consumer, delivery).await.map(|outcome| (outcome, Some(event_type)))
+    }
+
+    async fn handle(&self, consumer: &str, delivery: Delivery) -> Result<Outcome> {
         match self.run_handlers(consumer, &delivery.event).await {
             Ok(()) => {
                 self.subscriber.ack(&delivery).await?;

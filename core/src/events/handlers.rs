@@ -212,24 +212,32 @@ mod tests {
         repo.expect_get_preferences()
             .with(eq(vendor))
             .returning(|_| Ok(Preferences::new(&[crate::notifications::Channel::InApp]).unwrap()));
-        repo.expect_insert()
-            .withf(move |n| n.user_id == vendor && n.template == Template::ProductRejected && n.body.contains("blurry"))
-            .times(1)
-            .returning(|n| Ok(n.clone()));
-        repo.expect_update_status().returning(|id, status, attempts, sent_at| {
-            Ok(crate::notifications::Notification {
-                id,
-                user_id: UserId::new(),
-                order_id: None,
-                channel: crate::notifications::Channel::InApp,
-                template: Template::ProductRejected,
-                body: String::new(),
-                status,
-                attempts,
-                created_at: sent_at.unwrap(),
-                sent_at,
-                dedup_key: String::new(),
+        repo.expect_insert_all()
+            .withf(move |all| {
+                all.len() == 1
+                    && all[0].user_id == vendor
+                    && all[0].template == Template::ProductRejected
+                    && all[0].body.contains("blurry")
             })
+            .times(1)
+            .returning(|all| Ok(all.to_vec()));
+        repo.expect_update_statuses().returning(|all| {
+            Ok(all
+                .iter()
+                .map(|u| crate::notifications::Notification {
+                    id: u.id,
+                    user_id: UserId::new(),
+                    order_id: None,
+                    channel: crate::notifications::Channel::InApp,
+                    template: Template::ProductRejected,
+                    body: String::new(),
+                    status: u.status,
+                    attempts: u.attempts,
+                    created_at: u.sent_at.unwrap(),
+                    sent_at: u.sent_at,
+                    dedup_key: String::new(),
+                })
+                .collect())
         });
         let mut sender = MockNotificationSender::new();
         sender.expect_send().times(1).returning(|_| Ok(()));

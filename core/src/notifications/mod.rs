@@ -15,7 +15,7 @@ mod render;
 mod sender;
 mod service;
 
-pub use model::{Channel, Notification, NotificationStatus, Preferences, Template, dedup_key};
+pub use model::{Channel, Notification, NotificationStatus, Preferences, StatusUpdate, Template, dedup_key};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockNotificationRepository, MockNotificationSender};
 pub use ports::{NotificationRepository, NotificationSender};

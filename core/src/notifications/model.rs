@@ -151,6 +151,19 @@ pub struct Notification {
     pub dedup_key: String,
 }
 
+/// The outcome of one send, for [`NotificationRepository::update_statuses`](super::NotificationRepository::update_statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The notification.
+    pub id: NotificationId,
+    /// Its new status.
+    pub status: NotificationStatus,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// When the sender accepted it.
+    pub sent_at: Option<Timestamp>,
+}
+
 /// The idempotency key of a notification: one per causing event, recipient,
 /// template and channel, so a redelivered event notifies nobody twice.
 pub fn dedup_key(cause: EventId, user_id: UserId, template: Template, channel: Channel) -> String {

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use super::{Notification, NotificationStatus, Preferences};
+use super::{Notification, NotificationStatus, Preferences, StatusUpdate};
 use crate::catalog::{Page, PageRequest};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -39,6 +39,20 @@ pub trait NotificationRepository: Send + Sync {
     /// inserts of one key store exactly one record and all return it.
     async fn insert(&self, notification: &Notification) -> Result<Notification>;
 
+    /// [`insert`](Self::insert) for each of `notifications` (same rules,
+    /// each atomic per `dedup_key`); returns the stored records in the
+    /// same order. Not atomic as a whole: on an error some may be stored.
+    ///
+    /// The default calls `insert` once per notification; a store with a
+    /// network round trip per call overrides it to make one.
+    async fn insert_all(&self, notifications: &[Notification]) -> Result<Vec<Notification>> {
+        let mut stored = Vec::with_capacity(notifications.len());
+        for notification in notifications {
+            stored.push(self.insert(notification).await?);
+        }
+        Ok(stored)
+    }
+
     /// The notification with `id`, if any.
     async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
 
@@ -59,6 +73,26 @@ pub trait NotificationRepository: Send + Sync {
         attempts: u32,
         sent_at: Option<Timestamp>,
     ) -> Result<Notification>;
+
+    /// [`update_status`](Self::update_status) for each of `updates`;
+    /// returns the updated records in the same order. Not atomic as a
+    /// whole: on an error some may be updated.
+    ///
+    /// MUST return [`crate::Error::NotFound`] when an id is unknown, and
+    /// [`crate::Error::Validation`] (changing nothing) when an id appears
+    /// twice. The default calls `update_status` once per update; a store
+    /// with a network round trip per call overrides it to make one.
+    async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
+        let mut ids = std::collections::HashSet::with_capacity(updates.len());
+        if !updates.iter().all(|u| ids.insert(u.id)) {
+            return Err(crate::Error::invalid("updates", "names a notification more than once"));
+        }
+        let mut updated = Vec::with_capacity(updates.len());
+        for u in updates {
+            updated.push(self.update_status(u.id, u.status, u.attempts, u.sent_at).await?);
+        }
+        Ok(updated)
+    }
 
     /// `user`'s preferences; [`Preferences::default`] when never set.
     async fn get_preferences(&self, user: UserId) -> Result<Preferences>;

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{
-    Notification, NotificationRepository, NotificationSender, NotificationStatus, Preferences, Template, dedup_key,
-    render,
+    Notification, NotificationRepository, NotificationSender, NotificationStatus, Preferences, StatusUpdate, Template,
+    dedup_key, render,
 };
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::catalog::{Page, PageRequest};
@@ -82,10 +82,10 @@ impl NotificationService {
     ) -> Result<Vec<Notification>> {
         let body = render(template, cause)?;
         let preferences = self.repo.get_preferences(user_id).await?;
-        let mut out = Vec::new();
-        let mut first_error = None;
-        for channel in preferences.channels() {
-            let candidate = Notification {
+        let candidates: Vec<Notification> = preferences
+            .channels()
+            .into_iter()
+            .map(|channel| Notification {
                 id: NotificationId::new(),
                 user_id,
                 order_id,
@@ -97,16 +97,30 @@ impl NotificationService {
                 created_at: self.clock.now(),
                 sent_at: None,
                 dedup_key: dedup_key(cause.id, user_id, template, channel),
-            };
-            let stored = self.repo.insert(&candidate).await?;
+            })
+            .collect();
+        // Every channel is stored (queued) before any is sent, and every
+        // outcome recorded after the last send: two store round trips
+        // whatever the number of channels. A crash in between leaves queued
+        // records that the redelivered event sends, as before.
+        let mut out = self.repo.insert_all(&candidates).await?;
+        let mut updates = Vec::new();
+        let mut slots = Vec::new();
+        let mut first_error = None;
+        for (slot, stored) in out.iter().enumerate() {
             if stored.status == NotificationStatus::Sent {
-                out.push(stored);
                 continue;
             }
-            let (sent, error) = self.deliver(stored).await?;
-            out.push(sent);
+            let (update, error) = self.send(stored).await?;
+            updates.push(update);
+            slots.push(slot);
             if first_error.is_none() {
                 first_error = error;
+            }
+        }
+        if !updates.is_empty() {
+            for (slot, updated) in slots.into_iter().zip(self.repo.update_statuses(&updates).await?) {
+                out[slot] = updated;
             }
         }
         match first_error {
@@ -115,18 +129,18 @@ impl NotificationService {
         }
     }
 
-    /// Sends one stored, unsent notification and records the outcome.
-    async fn deliver(&self, n: Notification) -> Result<(Notification, Option<Error>)> {
+    /// Sends one stored, unsent notification; returns the outcome to record.
+    async fn send(&self, n: &Notification) -> Result<(StatusUpdate, Option<Error>)> {
         let attempts = n.attempts.saturating_add(1);
-        let result = self.sender.send(&n).await;
+        let result = self.sender.send(n).await;
         let status = n.status.after_send(result.is_ok())?;
         let sent_at = result.is_ok().then(|| self.clock.now());
-        let stored = self.repo.update_status(n.id, status, attempts, sent_at).await?;
+        let update = StatusUpdate { id: n.id, status, attempts, sent_at };
         match result {
-            Ok(()) => Ok((stored, None)),
+            Ok(()) => Ok((update, None)),
             Err(err) => {
                 tracing::warn!(notification_id = %n.id, channel = %n.channel, attempts, error = %err, "notification send failed");
-                Ok((stored, Some(err)))
+                Ok((update, Some(err)))
             }
         }
     }
@@ -198,24 +212,32 @@ mod tests {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
         repo.expect_get_preferences().with(eq(user)).returning(|_| Ok(Preferences::default()));
-        repo.expect_insert().times(2).returning(|n| Ok(n.clone()));
-        repo.expect_update_status()
-            .withf(|_, s, a, at| *s == NotificationStatus::Sent && *a == 1 && at.is_some())
-            .times(2)
-            .returning(|id, s, a, at| {
-                Ok(Notification {
-                    id,
-                    user_id: UserId::new(),
-                    order_id: None,
-                    channel: Channel::InApp,
-                    template: Template::ProductApproved,
-                    body: String::new(),
-                    status: s,
-                    attempts: a,
-                    created_at: at.unwrap(),
-                    sent_at: at,
-                    dedup_key: String::new(),
-                })
+        repo.expect_insert_all().withf(|all| all.len() == 2).times(1).returning(|all| Ok(all.to_vec()));
+        repo.expect_update_statuses()
+            .withf(|all| {
+                all.len() == 2
+                    && all
+                        .iter()
+                        .all(|u| u.status == NotificationStatus::Sent && u.attempts == 1 && u.sent_at.is_some())
+            })
+            .times(1)
+            .returning(|all| {
+                Ok(all
+                    .iter()
+                    .map(|u| Notification {
+                        id: u.id,
+                        user_id: UserId::new(),
+                        order_id: None,
+                        channel: Channel::InApp,
+                        template: Template::ProductApproved,
+                        body: String::new(),
+                        status: u.status,
+                        attempts: u.attempts,
+                        created_at: u.sent_at.unwrap(),
+                        sent_at: u.sent_at,
+                        dedup_key: String::new(),
+                    })
+                    .collect())
             });
         let mut sender = MockNotificationSender::new();
         sender.expect_send().times(2).returning(|_| Ok(()));
@@ -228,10 +250,13 @@ mod tests {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
         repo.expect_get_preferences().returning(|_| Ok(Preferences::new(&[Channel::Email]).unwrap()));
-        repo.expect_insert()
-            .times(1)
-            .returning(|n| Ok(Notification { status: NotificationStatus::Sent, attempts: 1, ..n.clone() }));
-        repo.expect_update_status().never();
+        repo.expect_insert_all().times(1).returning(|all| {
+            Ok(all
+                .iter()
+                .map(|n| Notification { status: NotificationStatus::Sent, attempts: 1, ..n.clone() })
+                .collect())
+        });
+        repo.expect_update_statuses().never();
         let mut sender = MockNotificationSender::new();
         sender.expect_send().never();
         let n = service(repo, sender).notify(user, None, Template::ProductApproved, &event(user)).await.unwrap();
@@ -243,11 +268,16 @@ mod tests {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
         repo.expect_get_preferences().returning(|_| Ok(Preferences::new(&[Channel::Email]).unwrap()));
-        repo.expect_insert().returning(|n| Ok(n.clone()));
-        repo.expect_update_status()
-            .withf(|_, s, a, at| *s == NotificationStatus::Failed && *a == 1 && at.is_none())
+        repo.expect_insert_all().returning(|all| Ok(all.to_vec()));
+        repo.expect_update_statuses()
+            .withf(|all| {
+                all.len() == 1
+                    && all[0].status == NotificationStatus::Failed
+                    && all[0].attempts == 1
+                    && all[0].sent_at.is_none()
+            })
             .times(1)
-            .returning(|_, _, _, _| Err(Error::not_found("notification")));
+            .returning(|_| Err(Error::not_found("notification")));
         let mut sender = MockNotificationSender::new();
         sender.expect_send().returning(|_| Err(Error::unavailable("smtp", std::io::Error::other("down"))));
         let err = service(repo, sender).notify(user, None, Template::ProductApproved, &event(user)).await.unwrap_err();
@@ -259,7 +289,7 @@ mod tests {
     async fn a_template_that_does_not_fit_the_event_stores_nothing() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert().never();
+        repo.expect_insert_all().never();
         let err = service(repo, MockNotificationSender::new())
             .notify(user, None, Template::OrderPlaced, &event(user))
             .await

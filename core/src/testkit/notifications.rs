@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::error::ErrorKind;
 use crate::ids::{EventId, NotificationId, OrderId, UserId};
 use crate::notifications::{
-    Channel, Notification, NotificationRepository, NotificationStatus, Preferences, Template, dedup_key,
+    Channel, Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate, Template, dedup_key,
 };
 
 /// Runs a future as a task on a multi-threaded runtime.
@@ -56,6 +56,16 @@ pub async fn insert_dedup(repo: &dyn NotificationRepository) {
     assert_eq!(stored, first, "a duplicate key returns the existing record unchanged");
     assert_eq!(repo.get(twin.id).await.expect("get"), None, "the duplicate is not stored");
     assert_eq!(repo.list_for_user(user, page(1, 10)).await.expect("list").total, 1, "one record per key");
+
+    // The batch form: same rules per notification, results in input order.
+    let fresh = notification(user, None, t0());
+    let another_twin = Notification { id: NotificationId::new(), body: "again".into(), ..first.clone() };
+    let stored = repo.insert_all(&[fresh.clone(), another_twin.clone()]).await.expect("insert_all");
+    assert_eq!(stored, vec![fresh.clone(), first.clone()], "new keys stored, taken keys return the existing record");
+    assert_eq!(repo.get(fresh.id).await.expect("get"), Some(fresh), "the new one is stored intact");
+    assert_eq!(repo.get(another_twin.id).await.expect("get"), None, "the duplicate is not stored");
+    assert_eq!(repo.list_for_user(user, page(1, 10)).await.expect("list").total, 2, "one record per key");
+    assert!(repo.insert_all(&[]).await.expect("nothing to insert").is_empty(), "an empty batch stores nothing");
 }
 
 /// Concurrent inserts of one key store exactly one record, returned to all.
@@ -136,6 +146,34 @@ pub async fn status_updates(repo: &dyn NotificationRepository) {
     let err =
         repo.update_status(NotificationId::new(), NotificationStatus::Sent, 1, Some(at)).await.expect_err("unknown id");
     assert_eq!(err.kind(), ErrorKind::NotFound, "unknown ids are NotFound");
+
+    // The batch form: each update applied, results in input order.
+    let (a, b) = (notification(UserId::new(), None, t0()), notification(UserId::new(), None, t0()));
+    repo.insert_all(&[a.clone(), b.clone()]).await.expect("insert_all");
+    let updates = [
+        StatusUpdate { id: b.id, status: NotificationStatus::Sent, attempts: 1, sent_at: Some(at) },
+        StatusUpdate { id: a.id, status: NotificationStatus::Failed, attempts: 3, sent_at: None },
+    ];
+    let updated = repo.update_statuses(&updates).await.expect("update_statuses");
+    assert_eq!(
+        updated.iter().map(|n| (n.id, n.status, n.attempts, n.sent_at)).collect::<Vec<_>>(),
+        vec![(b.id, NotificationStatus::Sent, 1, Some(at)), (a.id, NotificationStatus::Failed, 3, None)],
+        "updated in input order"
+    );
+    assert_eq!(repo.get(b.id).await.expect("get").as_ref(), Some(&updated[0]), "the batch update is stored");
+    assert_eq!(
+        Notification { status: NotificationStatus::Queued, attempts: 0, sent_at: None, ..updated[1].clone() },
+        a,
+        "nothing else changed"
+    );
+    let twice = [updates[0], updates[0]];
+    let err = repo.update_statuses(&twice).await.expect_err("one id twice");
+    assert_eq!(err.kind(), ErrorKind::Invalid, "an id named twice is a validation error");
+    let unknown =
+        [StatusUpdate { id: NotificationId::new(), status: NotificationStatus::Sent, attempts: 1, sent_at: None }];
+    let err = repo.update_statuses(&unknown).await.expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "unknown ids are NotFound in a batch too");
+    assert!(repo.update_statuses(&[]).await.expect("nothing to update").is_empty(), "an empty batch changes nothing");
 }
 
 /// Preferences default to in-app + e-mail and are stored per user.

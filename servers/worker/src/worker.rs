@@ -183,8 +183,8 @@ impl Inner {
     }
 
     async fn process_one(&self) -> Result<Outcome> {
-        let outcome = self.market.dispatcher.process_one(&self.config.group).await?;
-        crate::metrics::outcome(&outcome, None);
+        let (outcome, event_type) = self.market.dispatcher.process_next(&self.config.group).await?;
+        crate::metrics::outcome(&outcome, event_type);
         Ok(outcome)
     }
 

@@ -32,6 +32,15 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The sum of every series of `name`, labelled or not.
+fn total(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn metrics_count_what_the_steps_did() {
     let handle = prometheus();
@@ -63,7 +72,12 @@ async fn metrics_count_what_the_steps_did() {
     assert!(sample(&body, "bazaar_events_published_total").is_some_and(|v| v >= 2.0), "{body}");
     assert_eq!(sample(&body, "bazaar_events_retried_total"), Some(retried as f64), "{body}");
     assert_eq!(sample(&body, "bazaar_events_dead_lettered_total"), Some(1.0), "{body}");
-    assert_eq!(sample(&body, "bazaar_events_handled_total"), Some(handled as f64), "{body}");
+    assert_eq!(total(&body, "bazaar_events_handled_total"), handled as f64, "{body}");
+    assert_eq!(
+        sample(&body, "bazaar_events_handled_total{type=\"payment.succeeded\"}"),
+        Some(1.0),
+        "handled deliveries are labelled with their event type: {body}"
+    );
     assert!(sample(&body, "bazaar_relay_lag_seconds").is_some(), "{body}");
 }
 
