@@ -78,7 +78,7 @@ pub use handler::EventHandler;
 pub use inbox::Inbox;
 pub use outbox::{OutboxEntry, OutboxStore};
 pub use payloads::*;
-pub use relay::Relay;
+pub use relay::{Relay, pump};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use bus::{MockEventPublisher, MockEventSubscriber};

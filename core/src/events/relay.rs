@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{EventPublisher, OutboxStore};
+use super::{Dispatcher, EventPublisher, OutboxStore};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
@@ -86,6 +86,27 @@ impl Relay {
                 return Ok(total);
             }
             total += n;
+        }
+    }
+}
+
+/// Relays the outbox and dispatches group `consumer` until neither has
+/// anything due (handlers commit new events, which need relaying in turn);
+/// returns how many deliveries were taken. Deliveries waiting out a retry
+/// delay are left for a later call. This is the in-process worker of tests
+/// and single-process deployments.
+///
+/// # Errors
+/// The relay's or the dispatcher's own errors (handler failures are retried
+/// or dead-lettered, not returned).
+pub async fn pump(relay: &Relay, dispatcher: &Dispatcher, consumer: &str, batch: usize) -> Result<usize> {
+    let mut taken = 0;
+    loop {
+        let relayed = relay.drain(batch).await?;
+        let dispatched = dispatcher.drain(consumer).await?;
+        taken += dispatched;
+        if relayed == 0 && dispatched == 0 {
+            return Ok(taken);
         }
     }
 }

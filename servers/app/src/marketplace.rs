@@ -159,15 +159,7 @@ impl Marketplace {
     /// The relay's or the dispatcher's own errors (handler failures are
     /// retried or dead-lettered, not returned).
     pub async fn pump(&self) -> Result<usize> {
-        let mut taken = 0;
-        loop {
-            let relayed = self.relay.drain(Self::RELAY_BATCH).await?;
-            let dispatched = self.dispatcher.drain(Self::CONSUMER).await?;
-            taken += dispatched;
-            if relayed == 0 && dispatched == 0 {
-                return Ok(taken);
-            }
-        }
+        bazaar_core::events::pump(&self.relay, &self.dispatcher, Self::CONSUMER, Self::RELAY_BATCH).await
     }
 
     /// Registers a user with a hashed password, committing `user.registered`.
