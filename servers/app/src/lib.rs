@@ -34,7 +34,7 @@ use bazaar_core::clock::{Clock, SystemClock};
 pub use crate::bus::{Bus, BusKind, BusOptions, NATS_PULL_BATCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig};
 pub use crate::keys::Keys;
-pub use crate::marketplace::{Marketplace, MarketplaceOptions};
+pub use crate::marketplace::{Marketplace, MarketplaceOptions, Renewal};
 pub use crate::stores::{PROBE_TIMEOUT, Probe, Stores, check_probes};
 
 /// Why a process could not start.

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use bazaar_core::Result;
 use bazaar_core::assets::{DownloadService, UrlSigner};
-use bazaar_core::auth::{Email, Role, User, check_registration};
+use bazaar_core::auth::{Email, RefreshToken, Role, Rotation, TokenHash, User, check_registration};
 use bazaar_core::catalog::CatalogService;
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
 use bazaar_core::events::{Dispatcher, DispatcherConfig, Event, EventHandler, Relay, UserRegistered};
-use bazaar_core::ids::UserId;
+use bazaar_core::ids::{SessionId, UserId};
 use bazaar_core::licensing::{LicensePublicKey, LicenseService, LicenseSigner};
 use bazaar_core::notifications::{LogSender, NotificationSender, NotificationService};
 use bazaar_core::orders::OrderService;
 use bazaar_core::payments::{PaymentService, SandboxProvider};
 use bazaar_core::services::{ServiceKeys, ServiceOptions, Services};
+use uuid::Uuid;
 
-use crate::auth::{AccessTokens, Passwords};
+use crate::auth::{AccessTokens, Passwords, REFRESH_TOKEN_TTL, new_refresh_token};
 use crate::keys::Keys;
 use crate::stores::Stores;
 
@@ -98,6 +99,31 @@ impl fmt::Debug for Marketplace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Marketplace").field("stores", &self.stores).finish_non_exhaustive()
     }
+}
+
+/// What presenting a refresh token to [`Marketplace::renew_session`] led to.
+#[derive(Debug)]
+pub enum Renewal {
+    /// The token was spent for `refresh_token`, the session's next one.
+    Renewed {
+        /// The session's user, read afresh.
+        user: User,
+        /// The next refresh token.
+        refresh_token: String,
+    },
+    /// The token had been spent before: the session is now revoked.
+    Reused,
+    /// Unknown, expired, revoked, malformed, or its user is gone.
+    Invalid,
+}
+
+/// The session and user named by a refresh token, if it has our shape.
+fn parse_refresh_token(token: &str) -> Option<(SessionId, UserId)> {
+    let mut parts = token.splitn(3, '.');
+    let session = Uuid::try_parse(parts.next()?).ok()?;
+    let user = Uuid::try_parse(parts.next()?).ok()?;
+    parts.next().filter(|secret| !secret.is_empty())?;
+    Some((SessionId::from_uuid(session), UserId::from_uuid(user)))
 }
 
 impl Marketplace {
@@ -184,6 +210,63 @@ impl Marketplace {
         Ok(user)
     }
 
+    /// Starts a new session (refresh-token family) for `user_id`; returns
+    /// its first refresh token, `<session>.<user>.<secret>`. Only the token's
+    /// SHA-256 is stored.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn start_session(&self, user_id: UserId) -> Result<String> {
+        let (token, record) = self.refresh_token(SessionId::new(), user_id);
+        self.stores.refresh_tokens.insert(&record).await?;
+        Ok(token)
+    }
+
+    /// Spends `refresh_token` for the next token of its session. Presenting
+    /// a spent token again means it leaked: the whole session is revoked,
+    /// its latest token included. The user is read afresh, as the role may
+    /// have changed since login.
+    ///
+    /// # Errors
+    /// The stores' errors.
+    pub async fn renew_session(&self, refresh_token: &str) -> Result<Renewal> {
+        let Some((session, user_id)) = parse_refresh_token(refresh_token) else {
+            return Ok(Renewal::Invalid);
+        };
+        let (next_token, next) = self.refresh_token(session, user_id);
+        match self.stores.refresh_tokens.rotate(&TokenHash::of(refresh_token), &next, self.clock.now()).await? {
+            Rotation::Rotated(_) => {}
+            Rotation::Reused { session, user_id } => {
+                tracing::warn!(%session, %user_id, "refresh token reused: session revoked");
+                return Ok(Renewal::Reused);
+            }
+            Rotation::Invalid => return Ok(Renewal::Invalid),
+        }
+        Ok(match self.stores.users.get(user_id).await? {
+            Some(user) => Renewal::Renewed { user, refresh_token: next_token },
+            None => Renewal::Invalid,
+        })
+    }
+
+    /// Revokes the session `refresh_token` belongs to; whether there was one.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn end_session(&self, refresh_token: &str) -> Result<bool> {
+        self.stores.refresh_tokens.revoke_session(&TokenHash::of(refresh_token)).await
+    }
+
+    /// A fresh refresh token of `session` and its stored record.
+    fn refresh_token(&self, session: SessionId, user_id: UserId) -> (String, RefreshToken) {
+        let now = self.clock.now();
+        let secret = new_refresh_token(self.entropy.as_ref());
+        let token = format!("{}.{}.{secret}", session.as_uuid().simple(), user_id.as_uuid().simple());
+        let ttl = chrono::Duration::from_std(REFRESH_TOKEN_TTL).expect("the refresh TTL fits a chrono duration");
+        let record =
+            RefreshToken { hash: TokenHash::of(&token), session, user_id, issued_at: now, expires_at: now + ttl };
+        (token, record)
+    }
+
     /// The user with these credentials, or `None` (unknown e-mail and wrong
     /// password are indistinguishable to the caller).
     ///
@@ -230,3 +313,18 @@ impl Marketplace {
 // unknown so that login takes as long either way.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2WTmcW1BoS8Gr1Rm+VfnZ4Au5WZRIxS6jw8kQbOlbzs";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_parse_only_in_our_shape() {
+        let (s, u) = (SessionId::new(), UserId::new());
+        let token = format!("{}.{}.c2VjcmV0", s.as_uuid().simple(), u.as_uuid().simple());
+        assert_eq!(parse_refresh_token(&token), Some((s, u)));
+        assert_eq!(parse_refresh_token(&format!("{}.{}.", s.as_uuid().simple(), u.as_uuid().simple())), None);
+        assert_eq!(parse_refresh_token("not-a-token"), None);
+        assert_eq!(parse_refresh_token(&format!("{}.x.secret", s.as_uuid().simple())), None);
+    }
+}

@@ -15,9 +15,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use bazaar_app::auth::{REFRESH_TOKEN_TTL, new_refresh_token};
-use bazaar_core::auth::{Email, RefreshToken, RefreshTokenStore, Role, Rotation, TokenHash, User};
-use bazaar_core::ids::{SessionId, UserId};
+use bazaar_app::Renewal;
+use bazaar_core::auth::{Email, Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -223,23 +222,11 @@ async fn refresh(
     _: AuthRateLimit,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<Json<SessionDto>, ApiError> {
-    let invalid = || ApiError::unauthenticated("invalid or expired refresh token");
-    let (session, user_id) = parse_refresh_token(&body.refresh_token).ok_or_else(invalid)?;
-    let market = &state.market;
-    let now = market.clock.now();
-    let (next_token, next) = new_token(&state, session, user_id);
-    let store: &dyn RefreshTokenStore = market.stores.refresh_tokens.as_ref();
-    match store.rotate(&TokenHash::of(&body.refresh_token), &next, now).await? {
-        Rotation::Rotated(_) => {}
-        Rotation::Reused { session, user_id } => {
-            tracing::warn!(%session, %user_id, "refresh token reused: session revoked");
-            return Err(ApiError::unauthenticated("refresh token was already used; the session is revoked"));
-        }
-        Rotation::Invalid => return Err(invalid()),
+    match state.market.renew_session(&body.refresh_token).await? {
+        Renewal::Renewed { user, refresh_token } => Ok(Json(session_dto(&state, &user, refresh_token))),
+        Renewal::Reused => Err(ApiError::unauthenticated("refresh token was already used; the session is revoked")),
+        Renewal::Invalid => Err(ApiError::unauthenticated("invalid or expired refresh token")),
     }
-    // The role may have changed since login: read it fresh.
-    let user = market.stores.users.get(user_id).await?.ok_or_else(invalid)?;
-    Ok(Json(session_dto(&state, &user, next_token)))
 }
 
 /// Signs out: revokes the refresh token's whole session.
@@ -258,8 +245,7 @@ async fn refresh(
     )
 )]
 async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
-    let store = &state.market.stores.refresh_tokens;
-    if store.revoke_session(&TokenHash::of(&body.refresh_token)).await? {
+    if state.market.end_session(&body.refresh_token).await? {
         tracing::info!("session revoked by logout");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -284,29 +270,8 @@ async fn me(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Use
 
 /// Starts a new session (token family) for `user`.
 async fn start_session(state: &AppState, user: &User) -> Result<SessionDto, ApiError> {
-    let (token, record) = new_token(state, SessionId::new(), user.id);
-    state.market.stores.refresh_tokens.insert(&record).await?;
-    Ok(session_dto(state, user, token))
-}
-
-/// A fresh refresh token of `session` and its stored record.
-fn new_token(state: &AppState, session: SessionId, user_id: UserId) -> (String, RefreshToken) {
-    let market = &state.market;
-    let now = market.clock.now();
-    let secret = new_refresh_token(market.entropy.as_ref());
-    let token = format!("{}.{}.{secret}", session.as_uuid().simple(), user_id.as_uuid().simple());
-    let ttl = chrono::Duration::from_std(REFRESH_TOKEN_TTL).expect("the refresh TTL fits a chrono duration");
-    let record = RefreshToken { hash: TokenHash::of(&token), session, user_id, issued_at: now, expires_at: now + ttl };
-    (token, record)
-}
-
-/// The session and user named by a refresh token, if it has our shape.
-fn parse_refresh_token(token: &str) -> Option<(SessionId, UserId)> {
-    let mut parts = token.splitn(3, '.');
-    let session = Uuid::try_parse(parts.next()?).ok()?;
-    let user = Uuid::try_parse(parts.next()?).ok()?;
-    parts.next().filter(|secret| !secret.is_empty())?;
-    Some((SessionId::from_uuid(session), UserId::from_uuid(user)))
+    let refresh_token = state.market.start_session(user.id).await?;
+    Ok(session_dto(state, user, refresh_token))
 }
 
 fn session_dto(state: &AppState, user: &User, refresh_token: String) -> SessionDto {
@@ -318,20 +283,5 @@ fn session_dto(state: &AppState, user: &User, refresh_token: String) -> SessionD
         token_type: "Bearer",
         expires_in: (access.expires_at - now).num_seconds(),
         refresh_token,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refresh_tokens_parse_only_in_our_shape() {
-        let (s, u) = (SessionId::new(), UserId::new());
-        let token = format!("{}.{}.c2VjcmV0", s.as_uuid().simple(), u.as_uuid().simple());
-        assert_eq!(parse_refresh_token(&token), Some((s, u)));
-        assert_eq!(parse_refresh_token(&format!("{}.{}.", s.as_uuid().simple(), u.as_uuid().simple())), None);
-        assert_eq!(parse_refresh_token("not-a-token"), None);
-        assert_eq!(parse_refresh_token(&format!("{}.x.secret", s.as_uuid().simple())), None);
     }
 }
