@@ -1,9 +1,8 @@
 //! [`JetStreamBus`]: the bus ports over one JetStream stream and one durable
 //! pull consumer per consumer group.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -81,13 +80,7 @@ pub struct JetStreamBus {
     /// make one request, not a burst.
     creating: tokio::sync::Mutex<()>,
     in_flight: InFlight,
-    /// Messages a batch pull brought beyond the one handed out, by durable
-    /// name, with when they were pulled (see [`JetStreamOptions::pull_batch`]).
-    buffered: Arc<Mutex<Buffered>>,
 }
-
-/// Held messages by durable name, each with when it arrived.
-type Buffered = HashMap<String, VecDeque<(Instant, jetstream::Message)>>;
 
 impl fmt::Debug for JetStreamBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,7 +156,6 @@ impl JetStreamBus {
             options,
             consumers: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
-            buffered: Arc::default(),
         })
     }
 
@@ -216,91 +208,6 @@ impl JetStreamBus {
         let consumer: PullConsumer = self.stream.get_or_create_consumer(durable, config).await.map_err(unavailable)?;
         self.consumers.lock().insert(durable.to_owned(), consumer.clone());
         Ok(consumer)
-    }
-
-    /// The next message for `durable`: one a batch pull brought earlier,
-    /// else a fresh pull, waiting up to `wait` (below [`MIN_EXPIRES`]: a
-    /// no-wait request expiring after [`MIN_EXPIRES`]).
-    ///
-    /// With `pull_batch` above 1, a no-wait request for up to that many
-    /// comes first; the first message is returned and the rest kept for
-    /// the next calls. Only when it finds nothing does a request for one
-    /// message wait for a publish.
-    async fn pull(&self, durable: &str, consumer: &PullConsumer, wait: Duration) -> Result<Option<jetstream::Message>> {
-        if let Some(message) = self.take_buffered(durable) {
-            return Ok(Some(message));
-        }
-        let batch = self.options.pull_batch;
-        if batch > 1 {
-            if let Some(first) = self.fetch_batch(durable, consumer, batch).await? {
-                return Ok(Some(first));
-            }
-            if wait < MIN_EXPIRES {
-                return Ok(None);
-            }
-        }
-        self.pull_one(durable, consumer, wait).await
-    }
-
-    /// A no-wait pull of up to `max` messages: returns the first as soon as
-    /// it arrives, and a task moves the others into the buffer as they
-    /// come. Waiting for the whole batch instead would hold the first ones
-    /// back whenever the server ends the request late (it does not always
-    /// close a partly served no-wait pull at its expiry; async-nats then
-    /// gives up only 5 s later).
-    async fn fetch_batch(
-        &self,
-        durable: &str,
-        consumer: &PullConsumer,
-        max: usize,
-    ) -> Result<Option<jetstream::Message>> {
-        let first = async {
-            let mut batch =
-                consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await.map_err(unavailable)?;
-            let first = batch.next().await.transpose().map_err(unavailable)?;
-            Ok::<_, Error>(first.map(|m| (m, batch)))
-        };
-        let limit = MIN_EXPIRES + self.options.request_timeout;
-        let result = match tokio::time::timeout(limit, first).await {
-            Ok(result) => result,
-            Err(_) => Err(unavailable(format!("no answer to a pull request within {limit:?}"))),
-        };
-        let (first, mut rest) = match result {
-            Ok(Some(pulled)) => pulled,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                // The consumer may have been deleted; look it up afresh next time.
-                self.consumers.lock().remove(durable);
-                return Err(e);
-            }
-        };
-        let (buffered, durable) = (self.buffered.clone(), durable.to_owned());
-        tokio::spawn(async move {
-            // Ends with the request: the server's end-of-batch status, or
-            // async-nats's own timer. A message lost to an error here is
-            // redelivered by JetStream after its ack wait.
-            while let Some(Ok(message)) = rest.next().await {
-                buffered.lock().entry(durable.clone()).or_default().push_back((Instant::now(), message));
-            }
-        });
-        Ok(Some(first))
-    }
-
-    /// The oldest buffered message of `durable` that is still fresh. Older
-    /// ones are dropped unhandled: JetStream hands them out again when
-    /// their ack wait runs out, and handling one that late would race that
-    /// redelivery.
-    fn take_buffered(&self, durable: &str) -> Option<jetstream::Message> {
-        let mut buffered = self.buffered.lock();
-        let queue = buffered.get_mut(durable)?;
-        let fresh_for = self.options.ack_wait / 2;
-        while let Some((pulled, message)) = queue.pop_front() {
-            if pulled.elapsed() < fresh_for {
-                return Some(message);
-            }
-            tracing::debug!(durable, subject = %message.subject, "dropping a buffered message held past half its ack wait");
-        }
-        None
     }
 
     /// One pull request for one message, waiting up to `wait` (below
@@ -416,7 +323,7 @@ impl EventSubscriber for JetStreamBus {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let last_try = remaining < MIN_EXPIRES;
-            let Some(message) = self.pull(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
+            let Some(message) = self.pull_one(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
                 if last_try {
                     return Ok(None);
                 }

@@ -35,7 +35,7 @@
 //! | port | JetStream |
 //! |---|---|
 //! | `publish` | `send_publish` on `<prefix>.<type>` with `Nats-Msg-Id`, await every publish ack |
-//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry. With `pull_batch` > 1: a message held from an earlier pull if any, else first a `no_wait` pull of up to `pull_batch` (the rest held for the next calls), then the waiting pull of one |
+//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry |
 //! | `attempt` | the delivery count from the ack subject (`info.delivered`) |
 //! | receipt | the delivery's ack (reply) subject `$JS.ACK.<stream>.<durable>.<delivered>.<seq>…` |
 //! | `ack` | publish `+ACK` to the receipt, flush |
@@ -100,7 +100,7 @@ mod options;
 mod receipt;
 
 pub use bus::JetStreamBus;
-pub use options::{JetStreamOptions, MAX_PULL_BATCH};
+pub use options::JetStreamOptions;
 
 /// The NATS client crate, for building the client passed to
 /// [`JetStreamBus::connect_with`] (TLS, credentials, reconnect policy).

@@ -46,68 +46,6 @@ async fn bus_competing_consumers_contract() {
     t.cleanup().await;
 }
 
-/// The same contracts with batched pulls (messages held between calls).
-fn batched(ack_wait: Duration) -> JetStreamOptions {
-    JetStreamOptions { pull_batch: 8, ..common::fresh_options(ack_wait) }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bus_delivery_contract_with_batched_pulls() {
-    let t = TestBus::with_options(batched(ACK_WAIT)).await;
-    bus_delivery(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
-    t.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bus_competing_consumers_contract_with_batched_pulls() {
-    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
-    let subscriber: Arc<dyn EventSubscriber> = t.bus.clone();
-    bus_competing_consumers(&*t.bus, subscriber, &|f| {
-        tokio::spawn(f);
-    })
-    .await;
-    t.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batched_pull_hands_out_each_message_once_in_order() {
-    let t = TestBus::with_options(JetStreamOptions { pull_batch: 4, ..common::fresh_options(Duration::from_secs(30)) })
-        .await;
-    let events: Vec<Event> = (0..10).map(|_| event()).collect();
-    t.bus.publish(&events).await.expect("publish");
-    let mut seen = Vec::new();
-    while let Some(d) = t.bus.next("batched", Duration::ZERO).await.expect("next") {
-        assert_eq!(d.attempt, 1, "first delivery");
-        t.bus.ack(&d).await.expect("ack");
-        seen.push(d.event.id);
-    }
-    assert_eq!(seen, events.iter().map(|e| e.id).collect::<Vec<_>>(), "every message once, in stream order");
-    // A held message is not lost when its holder dies: another bus on the
-    // group gets it once the ack wait runs out.
-    let short = JetStreamOptions { pull_batch: 4, ..common::fresh_options(ACK_WAIT) };
-    let t2 = TestBus::with_options(short.clone()).await;
-    let pair = [event(), event()];
-    t2.bus.publish(&pair).await.expect("publish");
-    let holder = JetStreamBus::connect_with(common::client().await, short.clone()).await.expect("holder");
-    let first = holder.next("held", Duration::ZERO).await.expect("next").expect("first");
-    assert_eq!(first.event.id, pair[0].id, "the first of the batch");
-    holder.client().drain().await.expect("the holder dies holding the second, pulled but never handed out");
-    drop(holder);
-    let survivor = JetStreamBus::connect_with(common::client().await, short).await.expect("survivor");
-    let mut got = Vec::new();
-    while got.len() < 2 {
-        let d = survivor.next("held", ACK_WAIT * 5).await.expect("next").expect("redelivered after the ack wait");
-        survivor.ack(&d).await.expect("ack");
-        got.push(d.event.id);
-    }
-    got.sort();
-    let mut want = vec![pair[0].id, pair[1].id];
-    want.sort();
-    assert_eq!(got, want, "both come back to the survivor");
-    t2.cleanup().await;
-    t.cleanup().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_takes_over_after_a_consumer_dies() {
     let t = TestBus::new(ACK_WAIT).await;

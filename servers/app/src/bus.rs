@@ -63,17 +63,9 @@ pub struct BusOptions {
     pub redis: RedisStreamOptions,
 }
 
-/// Messages a worker pulls per JetStream request: a worker's consumer
-/// tasks (4 by default) take them from one pull instead of a request each.
-pub const NATS_PULL_BATCH: usize = 8;
-
 impl Default for BusOptions {
-    /// The adapters' defaults, with JetStream pulls of [`NATS_PULL_BATCH`].
     fn default() -> Self {
-        Self {
-            nats: JetStreamOptions { pull_batch: NATS_PULL_BATCH, ..JetStreamOptions::default() },
-            redis: RedisStreamOptions::new(REDIS_PREFIX),
-        }
+        Self { nats: JetStreamOptions::default(), redis: RedisStreamOptions::new(REDIS_PREFIX) }
     }
 }
 
