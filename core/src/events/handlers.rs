@@ -72,11 +72,12 @@ impl EventHandler for FulfillmentHandler {
         }
         let licenses = self.licenses.issue_for_order(&order, event).await?;
         let license_ids = licenses.iter().map(|l| l.id).collect();
-        if let Err(err) = self.orders.mark_fulfilled(order.id, license_ids, event).await {
+        let order_id = order.id;
+        if let Err(err) = self.orders.fulfil(order, license_ids, event).await {
             // A refund can land between `mark_paid` and here. The revocation
             // handler may then already have run and found no licenses, so the
             // ones just issued must be revoked by us.
-            let current = self.orders.mark_paid(order.id, event).await?;
+            let current = self.orders.mark_paid(order_id, event).await?;
             if current.status == OrderStatus::Refunded {
                 return self.revoke_after_refund(&current, event).await;
             }

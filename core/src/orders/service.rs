@@ -176,7 +176,7 @@ impl OrderService {
             self.orders.insert(&order, &[placed, paid]).await?;
         } else {
             self.orders.insert(&order, &[placed]).await?;
-            if let Err(e) = self.payments.create_for_order(&order).await {
+            if let Err(e) = self.payments.create_for_placed_order(&order).await {
                 tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
             }
         }
@@ -299,7 +299,19 @@ impl OrderService {
     /// there is one per line; [`Error::InvalidTransition`] for an unpaid or
     /// canceled order.
     pub async fn mark_fulfilled(&self, order_id: OrderId, license_ids: Vec<LicenseId>, cause: &Event) -> Result<Order> {
-        let mut order = self.load(order_id).await?;
+        let order = self.load(order_id).await?;
+        self.fulfil(order, license_ids, cause).await
+    }
+
+    /// [`Self::mark_fulfilled`] starting from `order` as the caller last
+    /// read it (e.g. what [`Self::mark_paid`] returned), saving the
+    /// look-up: the status change is a compare-and-set, so a stale `order`
+    /// only costs a reload.
+    ///
+    /// # Errors
+    /// As [`Self::mark_fulfilled`].
+    pub async fn fulfil(&self, mut order: Order, license_ids: Vec<LicenseId>, cause: &Event) -> Result<Order> {
+        let order_id = order.id;
         for _ in 0..MAX_ROUNDS {
             match order.status {
                 OrderStatus::Fulfilled | OrderStatus::Refunded => return Ok(order),
@@ -477,7 +489,8 @@ mod tests {
             })
             .times(1)
             .returning(|_, _| Ok(()));
-        m.intents.expect_get_by_order().times(1).returning(|_| Ok(None));
+        // The order was just inserted: no intent to look up before creating it.
+        m.intents.expect_get_by_order().never();
         m.provider
             .expect_create_intent()
             .withf(move |amount, order_id, key| *amount == price && key == format!("order:{order_id}:create_intent"))
@@ -527,6 +540,40 @@ mod tests {
             crate::catalog::fixtures::at(0),
         );
         let got = block_on(m.service().mark_fulfilled(paid.id, vec![], &cause)).unwrap();
+        assert_eq!(got, fulfilled);
+    }
+
+    #[test]
+    fn fulfilling_a_known_paid_order_reads_nothing_and_emits_order_fulfilled() {
+        let mut m = Mocks::default();
+        let me = buyer();
+        let paid = Order {
+            id: OrderId::new(),
+            buyer_id: me.user_id,
+            lines: vec![],
+            total: crate::money::Money::new(0, Currency::USD),
+            status: OrderStatus::Paid,
+            created_at: crate::catalog::fixtures::at(0),
+            updated_at: crate::catalog::fixtures::at(0),
+        };
+        let fulfilled = Order { status: OrderStatus::Fulfilled, ..paid.clone() };
+        m.orders.expect_get().never();
+        let stored = fulfilled.clone();
+        m.orders
+            .expect_transition()
+            .withf(|_, from, to, _, events| {
+                *from == OrderStatus::Paid
+                    && *to == OrderStatus::Fulfilled
+                    && events.len() == 1
+                    && events[0].event_type == crate::events::EventType::OrderFulfilled
+            })
+            .times(1)
+            .returning(move |_, _, _, _, _| Ok(stored.clone()));
+        let cause = Event::new(
+            &crate::events::UserRegistered { user_id: me.user_id, role: "customer".into() },
+            crate::catalog::fixtures::at(0),
+        );
+        let got = block_on(m.service().fulfil(paid, vec![], &cause)).unwrap();
         assert_eq!(got, fulfilled);
     }
 }

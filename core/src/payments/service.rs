@@ -67,6 +67,16 @@ impl PaymentService {
         if let Some(existing) = self.payments.get_by_order(order.id).await? {
             return Ok(existing);
         }
+        self.create_for_placed_order(order).await
+    }
+
+    /// [`Self::create_for_order`] for an order that was just inserted, so
+    /// has no intent to look up first: the insert's uniqueness on the
+    /// order still makes a concurrent caller's intent the one returned.
+    ///
+    /// # Errors
+    /// As [`Self::create_for_order`].
+    pub async fn create_for_placed_order(&self, order: &Order) -> Result<PaymentIntent> {
         if order.total.minor() <= 0 {
             return Err(Error::invalid("total", "a free order needs no payment intent"));
         }
