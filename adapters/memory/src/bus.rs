@@ -167,6 +167,22 @@ impl EventSubscriber for InProcessBus {
         }
     }
 
+    /// The first as [`EventSubscriber::next`] waits for it, then whatever
+    /// else is due, up to `max`.
+    async fn next_batch(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut batch: Vec<Delivery> = self.next(consumer, wait).await?.into_iter().collect();
+        while batch.len() < max {
+            match self.try_next(consumer) {
+                Some(delivery) => batch.push(delivery),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
     async fn ack(&self, delivery: &Delivery) -> Result<()> {
         let (index, _) = parse_receipt(&delivery.receipt)?;
         if let Some(group) = self.state.lock().groups.get_mut(&delivery.consumer) {

@@ -56,6 +56,15 @@ async fn bus_delivery() {
     suite::bus_delivery(&bus, &bus, ack_wait, &advance).await;
 }
 
+#[tokio::test]
+async fn bus_batches() {
+    let clock = ManualClock::at_epoch_secs(1_700_000_000);
+    let ack_wait = Duration::from_secs(30);
+    let bus = InProcessBus::new(Arc::new(clock.clone())).with_ack_wait(ack_wait);
+    let advance = move |d: Duration| clock.advance(chrono::Duration::from_std(d).expect("small duration"));
+    suite::bus_batches(&bus, &bus, ack_wait, &advance).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bus_competing_consumers() {
     let bus = Arc::new(InProcessBus::new(Arc::new(ManualClock::at_epoch_secs(0))));

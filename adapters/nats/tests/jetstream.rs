@@ -11,7 +11,7 @@ use bazaar_core::ErrorKind;
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::events::{Event, EventPublisher, EventSubscriber, Receipt, UserRegistered};
 use bazaar_core::ids::UserId;
-use bazaar_core::testkit::events::{bus_competing_consumers, bus_delivery};
+use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery};
 use bazaar_nats::{JetStreamBus, JetStreamOptions, async_nats};
 use common::TestBus;
 
@@ -32,6 +32,13 @@ fn sleep(d: Duration) {
 async fn bus_delivery_contract() {
     let t = TestBus::new(ACK_WAIT).await;
     bus_delivery(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_batches_contract() {
+    let t = TestBus::new(ACK_WAIT).await;
+    bus_batches(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
     t.cleanup().await;
 }
 

@@ -14,6 +14,15 @@ use crate::store::PgStore;
 // of a pair affects a row.
 pub(crate) const MARK: &str = "INSERT INTO event_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 pub(crate) const IS_PROCESSED: &str = "SELECT 1 FROM event_inbox WHERE consumer = $1 AND event_id = $2";
+/// The 1-based positions of the processed pairs among `($1[i], $2[i])`.
+pub(crate) const PROCESSED_AMONG: &str =
+    "SELECT k.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(consumer, event_id, i)
+    JOIN event_inbox e ON e.consumer = k.consumer AND e.event_id = k.event_id";
+// Sorted, so two batches marking some of the same pairs take their index
+// locks in one order and cannot deadlock.
+pub(crate) const MARK_ALL: &str = "INSERT INTO event_inbox (consumer, event_id)
+    SELECT consumer, event_id FROM unnest($1::text[], $2::text[]) AS k(consumer, event_id) ORDER BY 1, 2
+    ON CONFLICT DO NOTHING";
 
 pub(crate) const FIND_LETTER: &str = "SELECT doc FROM dead_letters WHERE consumer = $1 AND event_id = $2 FOR UPDATE";
 pub(crate) const INSERT_LETTER: &str =
@@ -64,6 +73,52 @@ impl Inbox for PgInbox {
             })
             .await
     }
+
+    /// One query for all pairs.
+    async fn processed_among(&self, keys: &[(String, EventId)]) -> Result<Vec<bool>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (consumers, ids) = columns(keys);
+        self.store
+            .run(async {
+                let rows = sqlx::query(PROCESSED_AMONG)
+                    .bind(consumers)
+                    .bind(ids)
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                let mut processed = vec![false; keys.len()];
+                for row in rows {
+                    let position: i64 = row.try_get(0).map_err(db_err)?;
+                    let slot = usize::try_from(position - 1).ok().and_then(|i| processed.get_mut(i));
+                    *slot.ok_or_else(|| {
+                        bazaar_core::Error::internal("reading the inbox", format!("no pair at position {position}"))
+                    })? = true;
+                }
+                Ok(processed)
+            })
+            .await
+    }
+
+    /// One statement for all pairs.
+    async fn mark_all_processed(&self, keys: &[(String, EventId)]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (consumers, ids) = columns(keys);
+        self.store
+            .run(async {
+                self.store.write_one(|| sqlx::query(MARK_ALL).bind(consumers.clone()).bind(ids.clone())).await?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// `keys` as the two text arrays the batch statements take.
+fn columns(keys: &[(String, EventId)]) -> (Vec<String>, Vec<String>) {
+    keys.iter().map(|(consumer, id)| (consumer.clone(), id.to_string())).unzip()
 }
 
 /// Dead letters in PostgreSQL.

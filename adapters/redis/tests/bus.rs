@@ -89,6 +89,12 @@ async fn bus_delivery_contract() {
     suite::bus_delivery(&bus, &bus, ACK_WAIT, &std::thread::sleep).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_batches_contract() {
+    let (bus, _cleanup) = bus("bus-batches").await;
+    suite::bus_batches(&bus, &bus, ACK_WAIT, &std::thread::sleep).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bus_competing_consumers_contract() {
     let (bus, _cleanup) = bus("bus-competing").await;

@@ -148,4 +148,29 @@ pub trait EventSubscriber: Send + Sync {
     /// acked, or redelivered since) so a slow consumer can't reschedule
     /// someone else's delivery.
     async fn nack(&self, delivery: &Delivery, delay: Duration) -> Result<()>;
+
+    /// Up to `max` messages for group `consumer`, waiting up to `wait` for
+    /// the first and not at all for the others: what one request to the
+    /// broker brings. Every rule of [`Self::next`] holds for each message;
+    /// empty when nothing is due.
+    ///
+    /// The default hands out one, through [`Self::next`]. Buses that pull
+    /// several messages per request override it, so a consumer can settle
+    /// a batch with one inbox read, one inbox write and one ack flush.
+    async fn next_batch(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.next(consumer, wait).await?.into_iter().collect())
+    }
+
+    /// Acknowledges every delivery in `deliveries`, as [`Self::ack`] does
+    /// each; buses may send them together. On `Err` some may be acked
+    /// already; acking them again is harmless.
+    async fn ack_all(&self, deliveries: &[Delivery]) -> Result<()> {
+        for delivery in deliveries {
+            self.ack(delivery).await?;
+        }
+        Ok(())
+    }
 }

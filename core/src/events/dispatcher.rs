@@ -10,6 +10,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ids::EventId;
 
 /// Exponential backoff without jitter: `base · factor^(attempt−1)`, capped
 /// at `max`.
@@ -77,6 +78,20 @@ pub enum Outcome {
     DeadLettered(DeadLetterId),
     /// Nothing was due.
     Empty,
+}
+
+/// One handler's failure on one event: which (handler, event) pair, the
+/// error's text, and whether it is permanent (a malformed payload).
+struct Failed {
+    pair: usize,
+    error: String,
+    permanent: bool,
+}
+
+impl Failed {
+    fn new(pair: usize, err: &Error) -> Self {
+        Self { pair, error: err.to_string(), permanent: err.kind() == ErrorKind::Invalid }
+    }
 }
 
 /// Why the handlers failed on one event.
@@ -155,36 +170,76 @@ impl Dispatcher {
         let Some(delivery) = self.subscriber.next(consumer, self.config.wait).await? else {
             return Ok((Outcome::Empty, None));
         };
-        let event_type = delivery.event.event_type;
-        self.handle(consumer, delivery).await.map(|outcome| (outcome, Some(event_type)))
+        let mut settled = self.settle(consumer, vec![delivery]).await?;
+        Ok(settled.pop().map_or((Outcome::Empty, None), |(outcome, event_type)| (outcome, Some(event_type))))
     }
 
-    async fn handle(&self, consumer: &str, delivery: Delivery) -> Result<Outcome> {
-        match self.run_handlers(consumer, &delivery.event).await {
-            Ok(()) => {
-                self.subscriber.ack(&delivery).await?;
-                Ok(Outcome::Processed)
-            }
-            Err(failure) if failure.permanent || delivery.attempt >= self.config.max_attempts => {
-                let id = self.park(&delivery, failure.message).await?;
-                self.subscriber.ack(&delivery).await?;
-                Ok(Outcome::DeadLettered(id))
-            }
-            Err(failure) => {
-                let delay = self.config.backoff.delay(delivery.attempt);
-                tracing::info!(
-                    consumer,
-                    event_id = %delivery.event.id,
-                    event_type = %delivery.event.event_type,
-                    attempt = delivery.attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    error = %failure.message,
-                    "event handling failed; will retry"
-                );
-                self.subscriber.nack(&delivery, delay).await?;
-                Ok(Outcome::Retrying { attempt: delivery.attempt, delay })
+    /// Takes up to `max` due deliveries of group `consumer` in one request
+    /// to the bus ([`EventSubscriber::next_batch`]) and handles them
+    /// together: the events concurrently (each event's handlers in order),
+    /// with one inbox read for all of them, one inbox write for every
+    /// handler that succeeded and one ack for every delivery that is done.
+    /// Failed deliveries are nacked or parked one by one, exactly as
+    /// [`Dispatcher::process_one`] does. Returns each delivery's outcome
+    /// and event type, in the order the bus handed them out; empty when
+    /// nothing was due.
+    ///
+    /// # Errors
+    /// As [`Dispatcher::process_one`].
+    pub async fn process_batch(&self, consumer: &str, max: usize) -> Result<Vec<(Outcome, EventType)>> {
+        let deliveries = self.subscriber.next_batch(consumer, max, self.config.wait).await?;
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(consumer, deliveries).await
+    }
+
+    /// Runs the handlers on `deliveries`, then acks the ones done and
+    /// nacks or parks the others.
+    async fn settle(&self, consumer: &str, deliveries: Vec<Delivery>) -> Result<Vec<(Outcome, EventType)>> {
+        let results = {
+            let events: Vec<&Event> = deliveries.iter().map(|d| &d.event).collect();
+            self.run_all(consumer, &events).await
+        };
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        for (delivery, result) in deliveries.into_iter().zip(results) {
+            outcomes.push((Outcome::Processed, delivery.event.event_type));
+            match result {
+                Ok(()) => done.push(delivery),
+                Err(failure) => failed.push((outcomes.len() - 1, delivery, failure)),
             }
         }
+        if !done.is_empty() {
+            self.subscriber.ack_all(&done).await?;
+        }
+        for (slot, delivery, failure) in failed {
+            outcomes[slot].0 = self.fail(delivery, failure).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Parks a delivery whose handlers failed for good (or for the last
+    /// time) and acks it, or nacks it with backoff.
+    async fn fail(&self, delivery: Delivery, failure: Failure) -> Result<Outcome> {
+        if failure.permanent || delivery.attempt >= self.config.max_attempts {
+            let id = self.park(&delivery, failure.message).await?;
+            self.subscriber.ack(&delivery).await?;
+            return Ok(Outcome::DeadLettered(id));
+        }
+        let delay = self.config.backoff.delay(delivery.attempt);
+        tracing::info!(
+            consumer = %delivery.consumer,
+            event_id = %delivery.event.id,
+            event_type = %delivery.event.event_type,
+            attempt = delivery.attempt,
+            delay_ms = delay.as_millis() as u64,
+            error = %failure.message,
+            "event handling failed; will retry"
+        );
+        self.subscriber.nack(&delivery, delay).await?;
+        Ok(Outcome::Retrying { attempt: delivery.attempt, delay })
     }
 
     /// Calls [`Dispatcher::process_one`] until it returns [`Outcome::Empty`];
@@ -211,7 +266,8 @@ impl Dispatcher {
     /// [`Error::NotFound`] when there is no such letter; store failures.
     pub async fn replay(&self, id: DeadLetterId) -> Result<Outcome> {
         let letter = self.dead_letters.get(id).await?.ok_or_else(|| Error::not_found("dead letter"))?;
-        match self.run_handlers(&letter.consumer, &letter.event).await {
+        let result = self.run_all(&letter.consumer, &[&letter.event]).await.pop().unwrap_or(Ok(()));
+        match result {
             Ok(()) => {
                 self.dead_letters.remove(id).await?;
                 tracing::info!(dead_letter = %id, event_id = %letter.event.id, "dead letter replayed");
@@ -249,26 +305,98 @@ impl Dispatcher {
             .await
     }
 
-    async fn run_handlers(&self, consumer: &str, event: &Event) -> Result<(), Failure> {
-        let mut errors = Vec::new();
-        let mut permanent = false;
-        for handler in self.handlers.iter().filter(|h| h.handles(event.event_type)) {
-            let key = format!("{consumer}/{}", handler.name());
-            if let Err(err) = self.run_one(handler.as_ref(), &key, event).await {
-                permanent |= err.kind() == ErrorKind::Invalid;
-                errors.push(format!("{}: {err}", handler.name()));
+    /// Runs the interested handlers on each of `events`: the events
+    /// concurrently, each event's handlers in order, all of them even when
+    /// one fails, skipping the (handler, event) pairs the inbox has. The
+    /// inbox is read once for all pairs and every success recorded with
+    /// one write; an inbox failure counts as a failure of the handlers it
+    /// concerns, so their events are retried. One result per event.
+    async fn run_all(&self, consumer: &str, events: &[&Event]) -> Vec<Result<(), Failure>> {
+        let pairs: Vec<(usize, &Arc<dyn EventHandler>)> = events
+            .iter()
+            .enumerate()
+            .flat_map(|(i, event)| self.handlers.iter().filter(|h| h.handles(event.event_type)).map(move |h| (i, h)))
+            .collect();
+        let keys: Vec<(String, EventId)> =
+            pairs.iter().map(|(i, h)| (format!("{consumer}/{}", h.name()), events[*i].id)).collect();
+        let mut errors: Vec<Vec<Failed>> = events.iter().map(|_| Vec::new()).collect();
+        if keys.is_empty() {
+            return Self::results(&pairs, errors);
+        }
+        let processed = match self.inbox.processed_among(&keys).await {
+            Ok(processed) if processed.len() == keys.len() => processed,
+            Ok(processed) => {
+                let err = Error::internal(
+                    "reading the inbox",
+                    format!("it answered for {} of {} pairs", processed.len(), keys.len()),
+                );
+                return Self::fail_all(&pairs, &err, errors);
+            }
+            Err(err) => return Self::fail_all(&pairs, &err, errors),
+        };
+
+        let runs = events.iter().enumerate().map(|(i, event)| {
+            let todo: Vec<usize> = (0..pairs.len()).filter(|&k| pairs[k].0 == i && !processed[k]).collect();
+            let pairs = &pairs;
+            async move {
+                let mut ran = Vec::with_capacity(todo.len());
+                for k in todo {
+                    ran.push((k, pairs[k].1.handle(event).await));
+                }
+                ran
+            }
+        });
+        let mut succeeded = Vec::new();
+        for (k, result) in futures::future::join_all(runs).await.into_iter().flatten() {
+            match result {
+                Ok(()) => succeeded.push(k),
+                Err(err) => errors[pairs[k].0].push(Failed::new(k, &err)),
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(Failure { message: errors.join("; "), permanent }) }
+        if !succeeded.is_empty() {
+            let done: Vec<(String, EventId)> = succeeded.iter().map(|&k| keys[k].clone()).collect();
+            if let Err(err) = self.inbox.mark_all_processed(&done).await {
+                for &k in &succeeded {
+                    errors[pairs[k].0].push(Failed::new(k, &err));
+                }
+            }
+        }
+        Self::results(&pairs, errors)
     }
 
-    async fn run_one(&self, handler: &dyn EventHandler, key: &str, event: &Event) -> Result<()> {
-        if self.inbox.is_processed(key, event.id).await? {
-            return Ok(());
+    /// Every pair fails with `err` (the inbox could not be read), so every
+    /// event with an interested handler is retried.
+    fn fail_all(
+        pairs: &[(usize, &Arc<dyn EventHandler>)],
+        err: &Error,
+        mut errors: Vec<Vec<Failed>>,
+    ) -> Vec<Result<(), Failure>> {
+        for (k, (i, _)) in pairs.iter().enumerate() {
+            errors[*i].push(Failed::new(k, err));
         }
-        handler.handle(event).await?;
-        self.inbox.mark_processed(key, event.id).await?;
-        Ok(())
+        Self::results(pairs, errors)
+    }
+
+    /// One result per event from its handlers' errors: `Ok` without any,
+    /// else the errors in handler order, permanent when one is
+    /// [`ErrorKind::Invalid`] (a malformed payload).
+    fn results(pairs: &[(usize, &Arc<dyn EventHandler>)], errors: Vec<Vec<Failed>>) -> Vec<Result<(), Failure>> {
+        errors
+            .into_iter()
+            .map(|mut failed| {
+                if failed.is_empty() {
+                    return Ok(());
+                }
+                failed.sort_by_key(|f| f.pair);
+                let permanent = failed.iter().any(|f| f.permanent);
+                let message = failed
+                    .iter()
+                    .map(|f| format!("{}: {}", pairs[f.pair].1.name(), f.error))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Err(Failure { message, permanent })
+            })
+            .collect()
     }
 }
 
@@ -304,8 +432,8 @@ mod tests {
 
     fn fresh_inbox() -> MockInbox {
         let mut inbox = MockInbox::new();
-        inbox.expect_is_processed().returning(|_, _| Ok(false));
-        inbox.expect_mark_processed().returning(|_, _| Ok(true));
+        inbox.expect_processed_among().returning(|keys| Ok(vec![false; keys.len()]));
+        inbox.expect_mark_all_processed().returning(|_| Ok(()));
         inbox
     }
 
@@ -334,11 +462,15 @@ mod tests {
         let d = delivery(1);
         let mut sub = MockEventSubscriber::new();
         sub.expect_next().return_once(move |_, _| Ok(Some(d)));
-        sub.expect_ack().times(1).returning(|_| Ok(()));
+        sub.expect_ack_all().withf(|done| done.len() == 1).times(1).returning(|_| Ok(()));
         sub.expect_nack().never();
         let mut inbox = MockInbox::new();
-        inbox.expect_is_processed().returning(|_, _| Ok(false));
-        inbox.expect_mark_processed().withf(|key, _| key == "worker/mail").times(1).returning(|_, _| Ok(true));
+        inbox.expect_processed_among().times(1).returning(|keys| Ok(vec![false; keys.len()]));
+        inbox
+            .expect_mark_all_processed()
+            .withf(|keys| keys.len() == 1 && keys[0].0 == "worker/mail")
+            .times(1)
+            .returning(|_| Ok(()));
         let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![handler("mail", || Ok(()), 1)]);
         assert_eq!(d.process_one("worker").await.unwrap(), Outcome::Processed);
     }
@@ -348,10 +480,14 @@ mod tests {
         let d = delivery(2);
         let mut sub = MockEventSubscriber::new();
         sub.expect_next().return_once(move |_, _| Ok(Some(d)));
-        sub.expect_ack().times(1).returning(|_| Ok(()));
+        sub.expect_ack_all().withf(|done| done.len() == 1).times(1).returning(|_| Ok(()));
         let mut inbox = MockInbox::new();
-        inbox.expect_is_processed().returning(|key, _| Ok(key == "worker/done"));
-        inbox.expect_mark_processed().withf(|key, _| key == "worker/todo").times(1).returning(|_, _| Ok(true));
+        inbox.expect_processed_among().returning(|keys| Ok(keys.iter().map(|(key, _)| key == "worker/done").collect()));
+        inbox
+            .expect_mark_all_processed()
+            .withf(|keys| keys.len() == 1 && keys[0].0 == "worker/todo")
+            .times(1)
+            .returning(|_| Ok(()));
         let handlers = vec![handler("done", || Ok(()), 0), handler("todo", || Ok(()), 1)];
         let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), handlers);
         assert_eq!(d.process_one("worker").await.unwrap(), Outcome::Processed);
@@ -461,6 +597,112 @@ mod tests {
         dlq.expect_get().returning(|_| Ok(None));
         let d = dispatcher(MockEventSubscriber::new(), MockInbox::new(), dlq, vec![]);
         assert_eq!(d.replay(DeadLetterId::new()).await.unwrap_err().code(), "not_found");
+    }
+
+    /// `n` deliveries of distinct events, attempt 1.
+    fn deliveries(n: usize) -> Vec<Delivery> {
+        (0..n).map(|i| Delivery { receipt: Receipt::new(i.to_string()), ..delivery(1) }).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_and_writes_the_inbox_once_and_acks_what_is_done_together() {
+        let batch = deliveries(3);
+        let failing = batch[1].event.id;
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch()
+            .withf(|group, max, _| group == "worker" && *max == 8)
+            .return_once(move |_, _, _| Ok(batch));
+        sub.expect_ack_all()
+            .withf(move |done| done.len() == 2 && done.iter().all(|d| d.event.id != failing))
+            .times(1)
+            .returning(|_| Ok(()));
+        sub.expect_nack().withf(move |d, _| d.event.id == failing).times(1).returning(|_, _| Ok(()));
+        sub.expect_ack().never();
+        let mut inbox = MockInbox::new();
+        inbox
+            .expect_processed_among()
+            .withf(|keys| keys.len() == 3)
+            .times(1)
+            .returning(|keys| Ok(vec![false; keys.len()]));
+        inbox
+            .expect_mark_all_processed()
+            .withf(move |keys| keys.len() == 2 && keys.iter().all(|(key, id)| key == "worker/mail" && *id != failing))
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut h = MockEventHandler::new();
+        h.expect_name().return_const("mail");
+        h.expect_handles().returning(|t| t == EventType::UserRegistered);
+        h.expect_handle().times(3).returning(move |event| if event.id == failing { boom() } else { Ok(()) });
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![Arc::new(h)]);
+
+        let outcomes = d.process_batch("worker", 8).await.unwrap();
+        let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(outcome, _)| outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Processed,
+                Outcome::Retrying { attempt: 1, delay: Duration::from_secs(1) },
+                Outcome::Processed
+            ],
+            "one outcome per delivery, in the order the bus handed them out"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_inbox_retries_the_whole_batch_without_running_a_handler() {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
+        sub.expect_ack_all().never();
+        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let mut inbox = MockInbox::new();
+        inbox
+            .expect_processed_among()
+            .returning(|_| Err(Error::unavailable("database", std::io::Error::other("down"))));
+        inbox.expect_mark_all_processed().never();
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![handler("mail", || Ok(()), 0)]);
+        let outcomes = d.process_batch("worker", 8).await.unwrap();
+        assert!(outcomes.iter().all(|(o, _)| matches!(o, Outcome::Retrying { attempt: 1, .. })), "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_success_is_retried_not_acked() {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
+        sub.expect_ack_all().never();
+        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed_among().returning(|keys| Ok(vec![false; keys.len()]));
+        inbox
+            .expect_mark_all_processed()
+            .times(1)
+            .returning(|_| Err(Error::unavailable("database", std::io::Error::other("down"))));
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![handler("mail", || Ok(()), 2)]);
+        let outcomes = d.process_batch("worker", 8).await.unwrap();
+        assert!(outcomes.iter().all(|(o, _)| matches!(o, Outcome::Retrying { .. })), "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn events_nobody_handles_are_acked_without_touching_the_inbox() {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
+        sub.expect_ack_all().withf(|done| done.len() == 2).times(1).returning(|_| Ok(()));
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed_among().never();
+        inbox.expect_mark_all_processed().never();
+        let mut h = MockEventHandler::new();
+        h.expect_name().return_const("other");
+        h.expect_handles().returning(|t| t == EventType::OrderPlaced);
+        h.expect_handle().never();
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![Arc::new(h)]);
+        assert_eq!(d.process_batch("worker", 8).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_is_nothing() {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(|_, _, _| Ok(Vec::new()));
+        let d = dispatcher(sub, MockInbox::new(), MockDeadLetterStore::new(), vec![handler("mail", || Ok(()), 0)]);
+        assert!(d.process_batch("worker", 8).await.unwrap().is_empty());
     }
 
     #[test]

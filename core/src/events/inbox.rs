@@ -36,4 +36,24 @@ pub trait Inbox: Send + Sync {
 
     /// Whether `consumer` already processed `event_id`.
     async fn is_processed(&self, consumer: &str, event_id: EventId) -> Result<bool>;
+
+    /// [`Self::is_processed`] for each pair of `keys`, in order. The default
+    /// asks one by one; stores answer in one query.
+    async fn processed_among(&self, keys: &[(String, EventId)]) -> Result<Vec<bool>> {
+        let mut processed = Vec::with_capacity(keys.len());
+        for (consumer, event_id) in keys {
+            processed.push(self.is_processed(consumer, *event_id).await?);
+        }
+        Ok(processed)
+    }
+
+    /// Records every pair of `keys` as [`Self::mark_processed`] does (pairs
+    /// recorded already stay as they are). The default records one by one;
+    /// stores write them in one statement. On `Err` some may be recorded.
+    async fn mark_all_processed(&self, keys: &[(String, EventId)]) -> Result<()> {
+        for (consumer, event_id) in keys {
+            self.mark_processed(consumer, *event_id).await?;
+        }
+        Ok(())
+    }
 }

@@ -191,6 +191,47 @@ pub async fn bus_delivery(
     subscriber.ack(&a3).await.expect("ack");
 }
 
+/// Batches: `next_batch` hands out at most `max`, in publish order, each
+/// message once (the rules of `next` hold per message); `ack_all` acks
+/// them all, so none comes back after the ack wait.
+pub async fn bus_batches(
+    publisher: &dyn EventPublisher,
+    subscriber: &dyn EventSubscriber,
+    ack_wait: Duration,
+    advance: &(dyn Fn(Duration) + Send + Sync),
+) {
+    let events: Vec<Event> = (0..5).map(|_| event()).collect();
+    publisher.publish(&events).await.expect("publish");
+    assert!(subscriber.next_batch("batches", 0, Duration::ZERO).await.expect("next_batch").is_empty(), "max 0");
+
+    let mut taken: Vec<Delivery> = Vec::new();
+    for _ in 0..50 {
+        if taken.len() == events.len() {
+            break;
+        }
+        let batch = subscriber.next_batch("batches", 2, Duration::from_millis(200)).await.expect("next_batch");
+        assert!(batch.len() <= 2, "a batch of {} exceeds its max of 2", batch.len());
+        taken.extend(batch);
+    }
+    let ids: Vec<_> = taken.iter().map(|d| d.event.id).collect();
+    let published: Vec<_> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, published, "every event once, in publish order");
+    assert!(taken.iter().all(|d| d.attempt == 1 && d.consumer == "batches"), "first deliveries of this group");
+    assert!(
+        subscriber.next_batch("batches", 8, Duration::ZERO).await.expect("next_batch").is_empty(),
+        "pending messages are not handed out again"
+    );
+
+    subscriber.ack_all(&taken).await.expect("ack_all");
+    subscriber.ack_all(&taken).await.expect("acking twice is fine");
+    subscriber.ack_all(&[]).await.expect("acking nothing");
+    advance(ack_wait + Duration::from_millis(50));
+    assert!(
+        subscriber.next_batch("batches", 8, Duration::ZERO).await.expect("next_batch").is_empty(),
+        "acked messages are gone"
+    );
+}
+
 /// Many consumers of one group pulling at once: each message goes to
 /// exactly one of them.
 pub async fn bus_competing_consumers(
@@ -235,6 +276,18 @@ pub async fn inbox_marks(inbox: &dyn Inbox) {
     assert!(!inbox.is_processed("g/other", a).await.expect("is_processed"), "marks are per consumer");
     assert!(!inbox.is_processed("g/h", b).await.expect("is_processed"), "marks are per event");
     assert!(inbox.mark_processed("g/other", a).await.expect("mark"), "another consumer marks independently");
+
+    // The batch forms agree with the single ones.
+    let c = EventId::new();
+    let keys = vec![("g/h".to_owned(), a), ("g/h".to_owned(), b), ("g/x".to_owned(), a), ("g/h".to_owned(), c)];
+    assert_eq!(inbox.processed_among(&keys).await.expect("processed_among"), [true, false, false, false]);
+    assert!(inbox.processed_among(&[]).await.expect("processed_among").is_empty(), "no keys, no answers");
+    // Already recorded pairs and repeats within the batch are fine.
+    let marks = vec![("g/h".to_owned(), a), ("g/h".to_owned(), b), ("g/x".to_owned(), a), ("g/x".to_owned(), a)];
+    inbox.mark_all_processed(&marks).await.expect("mark_all_processed");
+    inbox.mark_all_processed(&[]).await.expect("mark nothing");
+    assert_eq!(inbox.processed_among(&keys).await.expect("processed_among"), [true, true, true, false]);
+    assert!(!inbox.mark_processed("g/h", b).await.expect("mark"), "a batch mark counts as the first mark");
 }
 
 /// Concurrent marks of one pair: exactly one is new.

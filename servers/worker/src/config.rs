@@ -19,6 +19,11 @@ pub struct WorkerConfig {
     /// How many consumer loops (tasks) run the handlers; 0 for a relay-only
     /// worker.
     pub consumers: usize,
+    /// Deliveries a consumer loop takes per step (at least 1): they are
+    /// handled concurrently and settled with one inbox read, one inbox
+    /// write and one ack flush, on buses that hand out several per request
+    /// (JetStream); others hand out one at a time whatever this says.
+    pub batch: usize,
     /// Outbox entries claimed per relay step (at least 1).
     pub relay_batch: usize,
     /// How long the relay sleeps when the outbox was empty, and how long a
@@ -35,12 +40,14 @@ pub struct WorkerConfig {
 }
 
 impl Default for WorkerConfig {
-    /// The relay, 4 consumers, batches of 100, a 25 ms idle poll, the
-    /// core's default lease, group [`Marketplace::CONSUMER`].
+    /// The relay, 4 consumers taking up to 8 deliveries a step, relay
+    /// batches of 100, a 25 ms idle poll, the core's default lease, group
+    /// [`Marketplace::CONSUMER`].
     fn default() -> Self {
         Self {
             relay: true,
             consumers: 4,
+            batch: 8,
             relay_batch: Marketplace::RELAY_BATCH,
             idle_poll: Duration::from_millis(25),
             relay_lease: Relay::DEFAULT_LEASE,
@@ -53,6 +60,7 @@ impl WorkerConfig {
     /// The same settings with out-of-range values raised to their minimum
     /// (a zero batch or idle poll would spin without doing anything useful).
     pub(crate) fn normalized(mut self) -> Self {
+        self.batch = self.batch.max(1);
         self.relay_batch = self.relay_batch.max(1);
         self.idle_poll = self.idle_poll.max(Duration::from_millis(1));
         self.relay_lease = self.relay_lease.max(Duration::from_secs(1));
@@ -70,6 +78,7 @@ mod tests {
     #[test]
     fn zeros_are_raised_to_usable_minimums() {
         let c = WorkerConfig {
+            batch: 0,
             relay_batch: 0,
             idle_poll: Duration::ZERO,
             relay_lease: Duration::ZERO,
@@ -77,6 +86,7 @@ mod tests {
             ..WorkerConfig::default()
         }
         .normalized();
+        assert_eq!(c.batch, 1);
         assert_eq!(c.relay_batch, 1);
         assert_eq!(c.idle_poll, Duration::from_millis(1));
         assert_eq!(c.relay_lease, Duration::from_secs(1));

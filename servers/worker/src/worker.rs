@@ -188,6 +188,16 @@ impl Inner {
         Ok(outcome)
     }
 
+    /// One step of a consumer loop: up to `batch` deliveries, settled
+    /// together; how many it took.
+    async fn process_batch(&self) -> Result<usize> {
+        let settled = self.market.dispatcher.process_batch(&self.config.group, self.config.batch).await?;
+        for (outcome, event_type) in &settled {
+            crate::metrics::outcome(outcome, Some(*event_type));
+        }
+        Ok(settled.len())
+    }
+
     async fn run_loop(self: Arc<Self>, role: Role, mut stop: watch::Receiver<bool>, pause: Duration) {
         if !pause.is_zero() {
             pause_or_stop(pause, &mut stop).await;
@@ -230,8 +240,8 @@ impl Inner {
             let mut published = std::pin::pin!(published);
             published.as_mut().enable();
             let started = tokio::time::Instant::now();
-            match self.process_one().await {
-                Ok(Outcome::Empty) => {
+            match self.process_batch().await {
+                Ok(0) => {
                     failures = 0;
                     // A bus that blocked for `wait` already waited; one that
                     // answered at once (wait 0, or it cannot block) must not
