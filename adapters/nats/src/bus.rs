@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -17,6 +18,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::held::{Batching, Held};
 use crate::names;
 use crate::options::JetStreamOptions;
 use crate::receipt::{AckSubject, InFlight};
@@ -34,6 +36,14 @@ const WHAT: &str = "nats";
 const MIN_EXPIRES: Duration = Duration::from_millis(10);
 /// The longest single pull request; longer waits pull again.
 const MAX_PULL: Duration = Duration::from_secs(60);
+/// How long past its expiry ([`MIN_EXPIRES`]) a batch pull is still waited
+/// for (see [`crate::held`]). The server sends nothing for a request after
+/// its expiry, so this only has to cover messages it sent before then that
+/// this process has not moved into the group's queue yet, which on a loaded
+/// machine can take tens of milliseconds. It is also what callers lose,
+/// now and then, to an empty no-wait request the server leaves open (the
+/// client library ends those only 5 s after their expiry).
+const SETTLE_MARGIN: Duration = Duration::from_millis(100);
 /// Events in flight per publish round trip. Bounded because async-nats
 /// holds one permit per unawaited publish ack (5 000 per context) and a
 /// publish that waits for a permit while this call holds the others would
@@ -80,6 +90,9 @@ pub struct JetStreamBus {
     /// make one request, not a burst.
     creating: tokio::sync::Mutex<()>,
     in_flight: InFlight,
+    /// With `pull_batch` above 1: per durable name, the messages batch
+    /// pulls brought that no caller has taken yet, and the batch in flight.
+    held: Mutex<HashMap<String, Arc<Held<jetstream::Message>>>>,
 }
 
 impl fmt::Debug for JetStreamBus {
@@ -156,6 +169,7 @@ impl JetStreamBus {
             options,
             consumers: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -208,6 +222,38 @@ impl JetStreamBus {
         let consumer: PullConsumer = self.stream.get_or_create_consumer(durable, config).await.map_err(unavailable)?;
         self.consumers.lock().insert(durable.to_owned(), consumer.clone());
         Ok(consumer)
+    }
+
+    /// With `pull_batch` above 1: a message held for `durable`, else one of
+    /// the batch in flight or of a new no-wait batch pull of up to
+    /// `pull_batch`; `None` once a batch started during this call found
+    /// nothing more (see [`crate::held`]).
+    async fn next_held(&self, durable: &str, consumer: &PullConsumer) -> Result<Option<jetstream::Message>> {
+        let held = {
+            let mut groups = self.held.lock();
+            match groups.get(durable) {
+                Some(held) => held.clone(),
+                None => groups.entry(durable.to_owned()).or_insert_with(Held::new).clone(),
+            }
+        };
+        let batching = Batching {
+            max: self.options.pull_batch,
+            settle: MIN_EXPIRES + SETTLE_MARGIN,
+            // As for a single pull: the request's expiry plus the configured
+            // request timeout, so a dead connection ends the batch.
+            limit: MIN_EXPIRES + self.options.request_timeout,
+            fresh_for: self.options.ack_wait / 2,
+        };
+        let max = self.options.pull_batch;
+        let pull = || {
+            let consumer = consumer.clone();
+            async move { consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await }
+        };
+        held.next(&batching, pull).await.map_err(|why| {
+            // The consumer may have been deleted; look it up afresh next time.
+            self.consumers.lock().remove(durable);
+            unavailable(why)
+        })
     }
 
     /// One pull request for one message, waiting up to `wait` (below
@@ -311,7 +357,9 @@ impl EventPublisher for JetStreamBus {
 impl EventSubscriber for JetStreamBus {
     /// Pulls one message from the group's durable consumer. A wait under
     /// 10 ms is a no-wait pull (the server answers at once); longer waits
-    /// are pull requests that expire after `wait`.
+    /// are pull requests that expire after `wait`. With `pull_batch` above
+    /// 1, first a message of the group's batch pulls (see the
+    /// [crate docs](crate#batched-pulls)).
     ///
     /// A message that is not an event envelope (someone else published on
     /// the prefix) is terminated for this group (`+TERM`, logged) and the
@@ -321,14 +369,25 @@ impl EventSubscriber for JetStreamBus {
         let pull_consumer = self.consumer(consumer, &durable).await?;
         let deadline = Instant::now() + wait.min(Duration::from_secs(365 * 24 * 3600));
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let last_try = remaining < MIN_EXPIRES;
-            let Some(message) = self.pull_one(&durable, &pull_consumer, remaining.min(MAX_PULL)).await? else {
-                if last_try {
-                    return Ok(None);
+            let held = if self.options.pull_batch > 1 { self.next_held(&durable, &pull_consumer).await? } else { None };
+            let message = match held {
+                Some(message) => Some(message),
+                None => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let last_try = remaining < MIN_EXPIRES;
+                    // Batched: nothing was due just now, so only a caller
+                    // that wants to wait makes the waiting pull of one.
+                    if last_try && self.options.pull_batch > 1 {
+                        return Ok(None);
+                    }
+                    let pulled = self.pull_one(&durable, &pull_consumer, remaining.min(MAX_PULL)).await?;
+                    if pulled.is_none() && last_try {
+                        return Ok(None);
+                    }
+                    pulled
                 }
-                continue;
             };
+            let Some(message) = message else { continue };
             let info = message.info().map_err(|e| Error::internal("JetStream message without ack subject", e))?;
             let (stream_seq, delivered) = (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(0));
             let event = match Event::from_json(&message.payload) {

@@ -35,7 +35,7 @@
 //! | port | JetStream |
 //! |---|---|
 //! | `publish` | `send_publish` on `<prefix>.<type>` with `Nats-Msg-Id`, await every publish ack |
-//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry |
+//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry. With `pull_batch` > 1: a message held from the group's batch pull if any; else wait for the batch in flight, or start one (`no_wait`, up to `pull_batch`, 10 ms expiry); nothing from a batch begun during the call: the waiting pull of one (if `wait` ≥ 10 ms) |
 //! | `attempt` | the delivery count from the ack subject (`info.delivered`) |
 //! | receipt | the delivery's ack (reply) subject `$JS.ACK.<stream>.<durable>.<delivered>.<seq>…` |
 //! | `ack` | publish `+ACK` to the receipt, flush |
@@ -68,6 +68,45 @@
 //! delivered to a pull request the caller stopped waiting for (an expiry
 //! racing a publish) is not lost: it comes back after `ack_wait`.
 //!
+//! # Batched pulls
+//!
+//! With [`JetStreamOptions::pull_batch`] above 1 (the app's workers use 8),
+//! a group's callers in one process share no-wait pull requests of up to
+//! that many messages instead of making one request per message. One batch
+//! per group is in flight at a time; a task moves its messages into the
+//! group's queue as they arrive, and every `next` on the group, the one
+//! that started the batch included, takes from that queue (oldest first).
+//!
+//! The messages of a batch arrive one by one, and the server has sent them
+//! all to this process's request: no other request can get them. So `next`
+//! never reports nothing due while a batch of its group is in flight. It
+//! waits, woken by each message that lands and by the batch's end, and
+//! returns `None` only once a batch that started *after* the call began
+//! ended without filling and every message it brought was taken. A filled
+//! batch, or one already in flight when the call began, makes the call
+//! start the next batch instead.
+//!
+//! That wait is bounded by the batch: until it ends, but at most its 10 ms
+//! expiry plus 100 ms after it was requested, also for a no-wait call and
+//! whatever the caller's `wait`. The server sends nothing for a request
+//! after its expiry; the 100 ms cover messages it sent before then that a
+//! loaded process has not yet moved into the queue. The bound matters when
+//! the server leaves an empty no-wait request open (it happens: async-nats
+//! then ends it 5 s after its expiry): callers stop waiting for that batch
+//! and the next one is pulled. A message that would arrive later still is
+//! queued and handed out by a later call. So a no-wait `next` is answered
+//! as fast as its batch (at once, or within its 10 ms expiry), plus one
+//! more batch when it began while another was in flight, plus up to 110 ms
+//! when it is stuck behind a request the server left open.
+//!
+//! Held messages count as delivered from the moment they are pulled. A
+//! process that dies or drops the bus holding some gives them back when
+//! `ack_wait` runs out; one held past half of `ack_wait` is dropped from the
+//! queue so JetStream redelivers it rather than racing that redelivery. A
+//! batch whose request fails fails the calls that were waiting for its
+//! answer with [`Error::Unavailable`](bazaar_core::Error::Unavailable);
+//! messages it brought before failing are still handed out.
+//!
 //! # Acks and limits
 //!
 //! `ack` / `nack` publish to the ack subject and flush the connection to
@@ -95,12 +134,13 @@
 //! ```
 
 mod bus;
+mod held;
 mod names;
 mod options;
 mod receipt;
 
 pub use bus::JetStreamBus;
-pub use options::JetStreamOptions;
+pub use options::{JetStreamOptions, MAX_PULL_BATCH};
 
 /// The NATS client crate, for building the client passed to
 /// [`JetStreamBus::connect_with`] (TLS, credentials, reconnect policy).

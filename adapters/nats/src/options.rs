@@ -72,6 +72,20 @@ pub struct JetStreamOptions {
     /// Timeout of each JetStream API request, publish ack, ack and nack
     /// (5 s), and of connecting in [`JetStreamBus::connect`](crate::JetStreamBus::connect).
     pub request_timeout: Duration,
+    /// Messages asked for per pull request (1; at most [`MAX_PULL_BATCH`]).
+    /// Above 1, `next` on a group with nothing held makes one no-wait pull
+    /// of up to this many, and the calls of `next` on that group in this
+    /// process take the messages as they arrive, saving a request (and a
+    /// subscription) per message; concurrent callers share that one request.
+    /// While a batch is still arriving, `next` waits for it (at most its
+    /// 10 ms expiry plus 100 ms) rather than report nothing due; see the
+    /// [crate docs](crate#batched-pulls). Held messages count as delivered
+    /// from the moment they are pulled: a process that stops or dies while
+    /// holding them gives them back only when `ack_wait` runs out, and one
+    /// held longer than half of `ack_wait` is dropped unhandled (JetStream
+    /// hands it out again). Keep it near the number of consumer tasks that
+    /// share the bus.
+    pub pull_batch: usize,
 }
 
 impl Default for JetStreamOptions {
@@ -86,9 +100,13 @@ impl Default for JetStreamOptions {
             duplicate_window: Duration::from_secs(120),
             replicas: 1,
             request_timeout: Duration::from_secs(5),
+            pull_batch: 1,
         }
     }
 }
+
+/// The largest [`JetStreamOptions::pull_batch`].
+pub const MAX_PULL_BATCH: usize = 256;
 
 /// JetStream durations travel as signed 64-bit nanoseconds.
 const MAX_NANOS: u128 = i64::MAX as u128;
@@ -121,6 +139,9 @@ impl JetStreamOptions {
         }
         if !(1..=5).contains(&self.replicas) {
             return Err(Error::invalid("replicas", "replicas must be between 1 and 5"));
+        }
+        if self.pull_batch == 0 || self.pull_batch > MAX_PULL_BATCH {
+            return Err(Error::invalid("pull_batch", format!("pull_batch must be between 1 and {MAX_PULL_BATCH}")));
         }
         if self.request_timeout.is_zero() {
             return Err(Error::invalid("request_timeout", "the request timeout must be positive"));
@@ -163,6 +184,8 @@ mod tests {
         );
         assert_eq!(field_of(JetStreamOptions { replicas: 0, ..d() }), "replicas");
         assert_eq!(field_of(JetStreamOptions { request_timeout: Duration::ZERO, ..d() }), "request_timeout");
+        assert_eq!(field_of(JetStreamOptions { pull_batch: 0, ..d() }), "pull_batch");
+        assert_eq!(field_of(JetStreamOptions { pull_batch: MAX_PULL_BATCH + 1, ..d() }), "pull_batch");
         assert_eq!(JetStreamOptions { replicas: 9, ..d() }.validate().unwrap_err().kind(), ErrorKind::Invalid);
     }
 

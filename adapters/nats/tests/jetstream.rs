@@ -1,15 +1,17 @@
 //! `JetStreamBus` against a real NATS server: the core's bus contract
-//! suites, consumer take-over after a crash, deduplication, waiting pulls,
+//! suites (with single and batched pulls), batched pulls under concurrent
+//! callers, consumer take-over after a crash, deduplication, waiting pulls,
 //! foreign messages, receipts and setup errors.
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_core::ErrorKind;
 use bazaar_core::clock::{Clock, SystemClock};
-use bazaar_core::events::{Event, EventPublisher, EventSubscriber, Receipt, UserRegistered};
+use bazaar_core::events::{Delivery, Event, EventPublisher, EventSubscriber, Receipt, UserRegistered};
 use bazaar_core::ids::UserId;
 use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery};
 use bazaar_nats::{JetStreamBus, JetStreamOptions, async_nats};
@@ -50,6 +52,171 @@ async fn bus_competing_consumers_contract() {
         tokio::spawn(f);
     })
     .await;
+    t.cleanup().await;
+}
+
+/// The same contracts with batched pulls (messages held between calls).
+fn batched(ack_wait: Duration) -> JetStreamOptions {
+    JetStreamOptions { pull_batch: 8, ..common::fresh_options(ack_wait) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_delivery_contract_with_batched_pulls() {
+    let t = TestBus::with_options(batched(ACK_WAIT)).await;
+    bus_delivery(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_competing_consumers_contract_with_batched_pulls() {
+    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    let subscriber: Arc<dyn EventSubscriber> = t.bus.clone();
+    bus_competing_consumers(&*t.bus, subscriber, &|f| {
+        tokio::spawn(f);
+    })
+    .await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_pull_hands_out_each_message_once_in_order() {
+    let t = TestBus::with_options(JetStreamOptions { pull_batch: 4, ..common::fresh_options(Duration::from_secs(30)) })
+        .await;
+    let events: Vec<Event> = (0..10).map(|_| event()).collect();
+    t.bus.publish(&events).await.expect("publish");
+    let mut seen = Vec::new();
+    while let Some(d) = t.bus.next("batched", Duration::ZERO).await.expect("next") {
+        assert_eq!(d.attempt, 1, "first delivery");
+        t.bus.ack(&d).await.expect("ack");
+        seen.push(d.event.id);
+    }
+    assert_eq!(seen, events.iter().map(|e| e.id).collect::<Vec<_>>(), "every message once, in stream order");
+    // A held message is not lost when its holder dies: another bus on the
+    // group gets it once the ack wait runs out.
+    let short = JetStreamOptions { pull_batch: 4, ..common::fresh_options(ACK_WAIT) };
+    let t2 = TestBus::with_options(short.clone()).await;
+    let pair = [event(), event()];
+    t2.bus.publish(&pair).await.expect("publish");
+    let holder = JetStreamBus::connect_with(common::client().await, short.clone()).await.expect("holder");
+    let first = holder.next("held", Duration::ZERO).await.expect("next").expect("first");
+    assert_eq!(first.event.id, pair[0].id, "the first of the batch");
+    holder.client().drain().await.expect("the holder dies holding the second, pulled but never handed out");
+    drop(holder);
+    let survivor = JetStreamBus::connect_with(common::client().await, short).await.expect("survivor");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let d = survivor.next("held", ACK_WAIT * 5).await.expect("next").expect("redelivered after the ack wait");
+        survivor.ack(&d).await.expect("ack");
+        got.push(d.event.id);
+    }
+    got.sort();
+    let mut want = vec![pair[0].id, pair[1].id];
+    want.sort();
+    assert_eq!(got, want, "both come back to the survivor");
+    t2.cleanup().await;
+    t.cleanup().await;
+}
+
+/// The race that once made batched pulls unsafe: the first `next` of a
+/// group returns the first message of its batch while the rest is still on
+/// its way into the process's queue, and a no-wait `next` right after must
+/// wait for it rather than report nothing due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_wait_next_right_after_a_batch_pull_gets_the_rest_of_the_batch() {
+    const ROUNDS: usize = 200;
+    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    let events = [event(), event(), event()];
+    t.bus.publish(&events).await.expect("publish");
+    for round in 0..ROUNDS {
+        // A fresh group sees every event, so each round starts a batch.
+        let group = format!("race-{round}");
+        for (i, e) in events.iter().enumerate() {
+            let d = t.bus.next(&group, Duration::ZERO).await.expect("next");
+            let d = d.unwrap_or_else(|| panic!("round {round}: message {i} is due but next returned None"));
+            assert_eq!((d.event.id, d.attempt), (e.id, 1), "round {round}: message {i} in stream order");
+        }
+        assert!(t.bus.next(&group, Duration::ZERO).await.expect("next").is_none(), "round {round}: all handed out");
+    }
+    t.cleanup().await;
+}
+
+/// `callers` concurrent no-wait `next` calls on `group`, started together.
+async fn concurrent_round(bus: &Arc<JetStreamBus>, group: &str, callers: usize) -> Vec<Option<Delivery>> {
+    let start = Arc::new(tokio::sync::Barrier::new(callers));
+    let calls: Vec<_> = (0..callers)
+        .map(|_| {
+            let (bus, start, group) = (bus.clone(), start.clone(), group.to_owned());
+            tokio::spawn(async move {
+                start.wait().await;
+                bus.next(&group, Duration::ZERO).await.expect("next")
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(callers);
+    for call in calls {
+        results.push(call.await.expect("caller task"));
+    }
+    results
+}
+
+/// Several tasks of one process calling no-wait `next` on one group at once
+/// (a worker's consumer tasks): while `u` messages are undelivered, a round
+/// of `callers` concurrent calls hands out exactly `min(u, callers)` of
+/// them. Fewer would mean a call reported nothing due while messages were
+/// (none of the others took more than one); a repeat would mean a message
+/// went to two callers. Nothing is acked, so nothing comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_no_wait_calls_on_one_group_never_miss_a_due_message() {
+    const EVENTS: usize = 45;
+    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    let events: Vec<Event> = (0..EVENTS).map(|_| event()).collect();
+    t.bus.publish(&events).await.expect("publish");
+    let all: HashSet<_> = events.iter().map(|e| e.id).collect();
+    for callers in [2, 3, 4, 6, 8, 11] {
+        for trial in 0..3 {
+            let group = format!("concurrent-{callers}-{trial}");
+            let mut seen = HashSet::new();
+            let mut round = 0;
+            loop {
+                let undelivered = EVENTS - seen.len();
+                let results = concurrent_round(&t.bus, &group, callers).await;
+                let delivered: Vec<_> = results.into_iter().flatten().collect();
+                assert_eq!(
+                    delivered.len(),
+                    undelivered.min(callers),
+                    "{callers} callers, trial {trial}, round {round}: {undelivered} messages were undelivered"
+                );
+                for d in delivered {
+                    assert_eq!(d.attempt, 1, "first delivery");
+                    assert!(seen.insert(d.event.id), "{} was handed out twice", d.event.id);
+                }
+                if undelivered == 0 {
+                    break;
+                }
+                round += 1;
+            }
+            assert_eq!(seen, all, "{callers} callers, trial {trial}: every message exactly once");
+        }
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_next_with_batched_pulls_sees_a_later_publish() {
+    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    assert!(
+        t.bus.next("waiters", Duration::from_millis(300)).await.expect("next").is_none(),
+        "a wait with nothing published ends empty"
+    );
+    let bus = t.bus.clone();
+    let waiter = tokio::spawn(async move { bus.next("waiters", Duration::from_secs(20)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let e = event();
+    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
+    let d = waiter.await.expect("task").expect("next").expect("the waiting pull got the later event");
+    assert_eq!(d.event.id, e.id);
+    t.bus.ack(&d).await.expect("ack");
+    assert!(t.bus.next("waiters", Duration::ZERO).await.expect("next").is_none(), "acked: nothing more");
     t.cleanup().await;
 }
 

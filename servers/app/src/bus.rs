@@ -63,9 +63,17 @@ pub struct BusOptions {
     pub redis: RedisStreamOptions,
 }
 
+/// Messages a worker pulls per JetStream request: a worker's consumer
+/// tasks (4 by default) take them from one pull instead of a request each.
+pub const NATS_PULL_BATCH: usize = 8;
+
 impl Default for BusOptions {
+    /// The adapters' defaults, with JetStream pulls of [`NATS_PULL_BATCH`].
     fn default() -> Self {
-        Self { nats: JetStreamOptions::default(), redis: RedisStreamOptions::new(REDIS_PREFIX) }
+        Self {
+            nats: JetStreamOptions { pull_batch: NATS_PULL_BATCH, ..JetStreamOptions::default() },
+            redis: RedisStreamOptions::new(REDIS_PREFIX),
+        }
     }
 }
 
@@ -193,6 +201,8 @@ mod tests {
         let mut config = Config::embedded(dir.path());
         let defaults = BusOptions::from_config(&config);
         assert_eq!((defaults.nats.stream.as_str(), defaults.redis.prefix.as_str()), ("BAZAAR_EVENTS", REDIS_PREFIX));
+        assert_eq!(defaults.nats.pull_batch, NATS_PULL_BATCH, "workers pull in batches");
+        defaults.nats.validate().expect("the default JetStream options are valid");
         config.nats_stream = Some("RUN_1".into());
         config.nats_subject_prefix = Some("run.one".into());
         config.redis_bus_prefix = Some("run1:".into());

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use bazaar_core::clock::{Clock, SystemClock};
 
-pub use crate::bus::{Bus, BusKind, BusOptions};
+pub use crate::bus::{Bus, BusKind, BusOptions, NATS_PULL_BATCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig};
 pub use crate::keys::Keys;
 pub use crate::marketplace::{Marketplace, MarketplaceOptions, Renewal};

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::{Keys, Marketplace, Stores};
+use bazaar_app::{BusOptions, Keys, Marketplace, Stores};
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::Product;
 use bazaar_core::events::{Event, EventHandler, EventType};
@@ -46,7 +46,9 @@ fn nats_options(stream: String, subject_prefix: String) -> JetStreamOptions {
         // A delivery the killed worker held comes back to the next one soon.
         ack_wait: Duration::from_secs(2),
         max_age: Duration::from_secs(3600),
-        ..JetStreamOptions::default()
+        // Batched pulls, as a worker runs: the killed worker dies holding
+        // messages it pulled but never handed out, and those come back too.
+        ..BusOptions::default().nats
     }
 }
 

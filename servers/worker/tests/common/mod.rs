@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bazaar_app::auth::Passwords;
-use bazaar_app::{Bus, Keys, Marketplace, MarketplaceOptions, Stores};
+use bazaar_app::{Bus, BusOptions, Keys, Marketplace, MarketplaceOptions, Stores};
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::{NewProduct, Pricing, Product, ProductKind, ProductStatus};
 use bazaar_core::clock::{Clock, SystemClock};
@@ -244,7 +244,8 @@ pub fn fresh_nats_options() -> JetStreamOptions {
         subject_prefix: format!("bzworker.{id}"),
         max_age: Duration::from_secs(3600),
         duplicate_window: Duration::from_secs(120),
-        ..JetStreamOptions::default()
+        // What a worker runs with (batched pulls), not the adapter's defaults.
+        ..BusOptions::default().nats
     }
 }
 
