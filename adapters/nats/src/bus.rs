@@ -229,13 +229,7 @@ impl JetStreamBus {
     /// `pull_batch`; `None` once a batch started during this call found
     /// nothing more (see [`crate::held`]).
     async fn next_held(&self, durable: &str, consumer: &PullConsumer) -> Result<Option<jetstream::Message>> {
-        let held = {
-            let mut groups = self.held.lock();
-            match groups.get(durable) {
-                Some(held) => held.clone(),
-                None => groups.entry(durable.to_owned()).or_insert_with(Held::new).clone(),
-            }
-        };
+        let held = self.held_of(durable);
         let batching = Batching {
             max: self.options.pull_batch,
             settle: MIN_EXPIRES + SETTLE_MARGIN,
@@ -254,6 +248,44 @@ impl JetStreamBus {
             self.consumers.lock().remove(durable);
             unavailable(why)
         })
+    }
+
+    /// The held messages of `durable`, created on first use.
+    fn held_of(&self, durable: &str) -> Arc<Held<jetstream::Message>> {
+        let mut groups = self.held.lock();
+        match groups.get(durable) {
+            Some(held) => held.clone(),
+            None => groups.entry(durable.to_owned()).or_insert_with(Held::new).clone(),
+        }
+    }
+
+    /// The delivery of a pulled message; `None` for a message that is not
+    /// an event envelope (someone else published on the prefix), which is
+    /// terminated for this group (`+TERM`, logged) so it can't block it.
+    async fn delivery(&self, consumer: &str, durable: &str, message: jetstream::Message) -> Result<Option<Delivery>> {
+        let info = message.info().map_err(|e| Error::internal("JetStream message without ack subject", e))?;
+        let (stream_seq, delivered) = (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(0));
+        let event = match Event::from_json(&message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(
+                    consumer, stream_seq, subject = %message.subject, error = %e,
+                    "terminating a message on the event stream that is not an event"
+                );
+                message.ack_with(AckKind::Term).await.map_err(unavailable)?;
+                return Ok(None);
+            }
+        };
+        let Some(reply) = message.reply.as_ref() else {
+            return Err(Error::internal("JetStream message without ack subject", "no reply subject"));
+        };
+        self.in_flight.delivered(durable, stream_seq, delivered);
+        Ok(Some(Delivery {
+            event,
+            consumer: consumer.to_owned(),
+            attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
+            receipt: Receipt::new(reply.as_str()),
+        }))
     }
 
     /// One pull request for one message, waiting up to `wait` (below
@@ -388,30 +420,67 @@ impl EventSubscriber for JetStreamBus {
                 }
             };
             let Some(message) = message else { continue };
-            let info = message.info().map_err(|e| Error::internal("JetStream message without ack subject", e))?;
-            let (stream_seq, delivered) = (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(0));
-            let event = match Event::from_json(&message.payload) {
-                Ok(event) => event,
-                Err(e) => {
-                    tracing::warn!(
-                        consumer, stream_seq, subject = %message.subject, error = %e,
-                        "terminating a message on the event stream that is not an event"
-                    );
-                    message.ack_with(AckKind::Term).await.map_err(unavailable)?;
-                    continue;
-                }
-            };
-            let Some(reply) = message.reply.as_ref() else {
-                return Err(Error::internal("JetStream message without ack subject", "no reply subject"));
-            };
-            self.in_flight.delivered(&durable, stream_seq, delivered);
-            return Ok(Some(Delivery {
-                event,
-                consumer: consumer.to_owned(),
-                attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
-                receipt: Receipt::new(reply.as_str()),
-            }));
+            if let Some(delivery) = self.delivery(consumer, &durable, message).await? {
+                return Ok(Some(delivery));
+            }
         }
+    }
+
+    /// The first message as [`Self::next`] gets it; then, with batched
+    /// pulls, up to `max - 1` more from what that group's batch pulls
+    /// brought (held, or still arriving: waited for at most until the
+    /// batch's settle time), without another request. With `pull_batch` 1
+    /// every request brings one message, so this hands out one.
+    async fn next_batch(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(first) = self.next(consumer, wait).await? else {
+            return Ok(Vec::new());
+        };
+        let mut batch = vec![first];
+        if max == 1 || self.options.pull_batch < 2 {
+            return Ok(batch);
+        }
+        let durable = names::durable_name(consumer)?;
+        for message in self.held_of(&durable).take_more(max - 1, self.options.ack_wait / 2).await {
+            // A message that fails here (its +TERM not sent) comes back
+            // after the ack wait; the batch taken so far is handed out.
+            match self.delivery(consumer, &durable, message).await {
+                Ok(Some(delivery)) => batch.push(delivery),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(consumer, error = %e, "a batched message could not be read; JetStream redelivers it")
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Publishes `+ACK` to every receipt, then flushes once.
+    async fn ack_all(&self, deliveries: &[Delivery]) -> Result<()> {
+        let mut acked = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let durable = names::durable_name(&delivery.consumer)?;
+            let subject = self.ack_subject(&delivery.receipt, &durable)?;
+            acked.push((durable, subject.stream_seq));
+        }
+        let send = async {
+            for delivery in deliveries {
+                self.client
+                    .publish(delivery.receipt.as_str().to_owned(), AckKind::Ack.into())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            self.client.flush().await.map_err(unavailable)
+        };
+        tokio::time::timeout(self.options.request_timeout, send).await.unwrap_or_else(|_| {
+            Err(unavailable(format!("acks not flushed within {:?}", self.options.request_timeout)))
+        })?;
+        for (durable, stream_seq) in acked {
+            self.in_flight.acked(&durable, stream_seq);
+        }
+        Ok(())
     }
 
     /// Publishes `+ACK` to the receipt (the delivery's ack subject) and

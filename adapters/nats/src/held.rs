@@ -198,6 +198,35 @@ impl<T: Send + 'static> Held<T> {
         }
     }
 
+    /// Up to `max` more messages for a caller that already took one: what
+    /// is held, and what the batch in flight brings until it ends (waited
+    /// for at most until its settle time). Never starts a batch, so it
+    /// costs no request; stale messages are dropped as in [`Self::next`].
+    pub(crate) async fn take_more(self: &Arc<Self>, max: usize, fresh_for: Duration) -> Vec<T> {
+        let mut taken = Vec::new();
+        loop {
+            let changed = self.changed.notified();
+            let until = {
+                let mut state = self.state.lock();
+                let now = Instant::now();
+                while taken.len() < max {
+                    match state.queue.pop_front() {
+                        Some((queued, item)) if now.saturating_duration_since(queued) < fresh_for => taken.push(item),
+                        Some(_) => tracing::debug!(
+                            "dropping a batched message held past half its ack wait; JetStream redelivers it"
+                        ),
+                        None => break,
+                    }
+                }
+                match state.current {
+                    Some(current) if taken.len() < max && now < current.settle_by => current.settle_by,
+                    _ => return taken,
+                }
+            };
+            let _ = tokio::time::timeout_at(until, changed).await;
+        }
+    }
+
     /// Runs batch `number`: queues each message as it arrives and records
     /// how the batch ended.
     fn spawn_batch<Fut, S, E1, E2>(self: &Arc<Self>, number: u64, batching: &Batching, request: Fut)

@@ -68,6 +68,28 @@ async fn bus_delivery_contract_with_batched_pulls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_batches_contract_with_batched_pulls() {
+    let t = TestBus::with_options(batched(ACK_WAIT)).await;
+    bus_batches(&*t.bus, &*t.bus, ACK_WAIT, &sleep).await;
+    t.cleanup().await;
+}
+
+/// A batch of `next_batch` is what one pull request brought: eight events,
+/// one request of up to 8, one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_batch_hands_out_a_whole_pull_at_once() {
+    let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    let events: Vec<Event> = (0..8).map(|_| event()).collect();
+    t.bus.publish(&events).await.expect("publish");
+    let batch = t.bus.next_batch("whole", 8, Duration::ZERO).await.expect("next_batch");
+    let ids: Vec<_> = batch.iter().map(|d| d.event.id).collect();
+    assert_eq!(ids, events.iter().map(|e| e.id).collect::<Vec<_>>(), "the whole pull, in publish order");
+    t.bus.ack_all(&batch).await.expect("ack_all");
+    assert!(t.bus.next_batch("whole", 8, Duration::ZERO).await.expect("next_batch").is_empty(), "all acked");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_competing_consumers_contract_with_batched_pulls() {
     let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
     let subscriber: Arc<dyn EventSubscriber> = t.bus.clone();
