@@ -36,9 +36,11 @@
 //! |---|---|
 //! | `publish` | `send_publish` on `<prefix>.<type>` with `Nats-Msg-Id`, await every publish ack |
 //! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry. With `pull_batch` > 1: a message held from the group's batch pull if any; else wait for the batch in flight, or start one (`no_wait`, up to `pull_batch`, 10 ms expiry); nothing from a batch begun during the call: the waiting pull of one (if `wait` ≥ 10 ms) |
+//! | `next_batch(group, max, wait)` | the first as `next`; with `pull_batch` > 1 up to `max − 1` more from the held messages and the batch in flight (until it ends or its settle time), never another request |
 //! | `attempt` | the delivery count from the ack subject (`info.delivered`) |
 //! | receipt | the delivery's ack (reply) subject `$JS.ACK.<stream>.<durable>.<delivered>.<seq>…` |
 //! | `ack` | publish `+ACK` to the receipt, flush |
+//! | `ack_all` | publish `+ACK` to every receipt, flush once |
 //! | `nack(delay)` | publish `-NAK {"delay": ns}` to the receipt (`-NAK` for zero), flush |
 //!
 //! # Receipts and stale nacks

@@ -1,6 +1,8 @@
 //! The consumer side of the event flow: the [`Inbox`] of processed event ids
 //! and the [`DeadLetterStore`].
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use bazaar_core::Result;
 use bazaar_core::events::{DeadLetter, DeadLetterId, DeadLetterStore, Inbox};
@@ -14,10 +16,12 @@ use crate::store::PgStore;
 // of a pair affects a row.
 pub(crate) const MARK: &str = "INSERT INTO event_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 pub(crate) const IS_PROCESSED: &str = "SELECT 1 FROM event_inbox WHERE consumer = $1 AND event_id = $2";
-/// The 1-based positions of the processed pairs among `($1[i], $2[i])`.
+// The recorded pairs among consumers $1 × event ids $2 (the caller keeps the
+// ones it asked for). `= ANY` on both key columns is an index scan whatever
+// the plan; a join with the unnested pairs is not: its plan, cached by the
+// connection while the inbox was small, would scan the whole inbox.
 pub(crate) const PROCESSED_AMONG: &str =
-    "SELECT k.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(consumer, event_id, i)
-    JOIN event_inbox e ON e.consumer = k.consumer AND e.event_id = k.event_id";
+    "SELECT consumer, event_id FROM event_inbox WHERE consumer = ANY($1) AND event_id = ANY($2)";
 // Sorted, so two batches marking some of the same pairs take their index
 // locks in one order and cannot deadlock.
 pub(crate) const MARK_ALL: &str = "INSERT INTO event_inbox (consumer, event_id)
@@ -79,7 +83,11 @@ impl Inbox for PgInbox {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (consumers, ids) = columns(keys);
+        let (mut consumers, mut ids) = columns(keys);
+        for column in [&mut consumers, &mut ids] {
+            column.sort_unstable();
+            column.dedup();
+        }
         self.store
             .run(async {
                 let rows = sqlx::query(PROCESSED_AMONG)
@@ -88,15 +96,13 @@ impl Inbox for PgInbox {
                     .fetch_all(self.store.pool())
                     .await
                     .map_err(db_err)?;
-                let mut processed = vec![false; keys.len()];
+                let mut recorded = HashSet::with_capacity(rows.len());
                 for row in rows {
-                    let position: i64 = row.try_get(0).map_err(db_err)?;
-                    let slot = usize::try_from(position - 1).ok().and_then(|i| processed.get_mut(i));
-                    *slot.ok_or_else(|| {
-                        bazaar_core::Error::internal("reading the inbox", format!("no pair at position {position}"))
-                    })? = true;
+                    let consumer: String = row.try_get(0).map_err(db_err)?;
+                    let event_id: String = row.try_get(1).map_err(db_err)?;
+                    recorded.insert((consumer, event_id));
                 }
-                Ok(processed)
+                Ok(keys.iter().map(|(consumer, id)| recorded.contains(&(consumer.clone(), id.to_string()))).collect())
             })
             .await
     }

@@ -4,7 +4,11 @@
 //!
 //! - [`Worker`] runs the relay loop (outbox → bus) and N consumer loops
 //!   (bus → the core's handlers, with the inbox for idempotency, retries
-//!   with backoff and dead letters) until shutdown. [`Worker::relay_once`]
+//!   with backoff and dead letters) until shutdown. Each consumer step
+//!   takes up to [`WorkerConfig::batch`] deliveries from one bus request
+//!   and settles them with one inbox read, one inbox write and one ack
+//!   flush ([`Dispatcher::process_batch`](bazaar_core::events::Dispatcher::process_batch)).
+//!   [`Worker::relay_once`]
 //!   and [`Worker::process_one`] are the single steps, for tests.
 //! - [`worker_router`] serves `/health/live`, `/health/ready` and
 //!   `/metrics`; [`metrics`] names what is recorded.
