@@ -385,6 +385,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn take_more_collects_the_batch_in_flight_until_it_ends_without_a_request() {
+        let (held, server) = (Held::<u32>::new(), Server::new());
+        let tx = server.prepare();
+        tx.send(Ok(1)).unwrap();
+        assert_eq!(held.next(&BATCHING, server.pull()).await.unwrap(), Some(1));
+        let more = tokio::spawn({
+            let held = held.clone();
+            async move { held.take_more(8, BATCHING.fresh_for).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tx.send(Ok(2)).unwrap();
+        tx.send(Ok(3)).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!more.is_finished(), "the batch has not ended: more may come");
+        drop(tx);
+        assert_eq!(more.await.unwrap(), [2, 3], "what the batch brought, in order, once it ended");
+        assert_eq!(server.requests(), 1, "taking more never asks the server");
+        assert!(held.take_more(8, BATCHING.fresh_for).await.is_empty(), "nothing held, nothing in flight");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn take_more_stops_at_its_max_and_at_the_settle_time() {
+        let (held, server) = (Held::<u32>::new(), Server::new());
+        let tx = server.prepare();
+        for m in 1..=4 {
+            tx.send(Ok(m)).unwrap();
+        }
+        assert_eq!(held.next(&BATCHING, server.pull()).await.unwrap(), Some(1));
+        tokio::task::yield_now().await;
+        assert_eq!(held.take_more(2, BATCHING.fresh_for).await, [2, 3], "no more than asked");
+        // The request stays open (a server that never ends it): the caller
+        // stops waiting at the batch's settle time with what it has.
+        let started = Instant::now();
+        assert_eq!(held.take_more(8, BATCHING.fresh_for).await, [4]);
+        assert!(started.elapsed() <= BATCHING.settle, "waited {:?}", started.elapsed());
+        drop(tx);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn nothing_due_only_after_a_batch_started_during_the_call_comes_back_short() {
         let (held, server) = (Held::<u32>::new(), Server::new());
         let tx = server.prepare();
