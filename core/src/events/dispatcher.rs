@@ -1,5 +1,6 @@
-//! The consumer loop's single step: run the handlers for one delivery with
-//! inbox idempotency, retry with backoff, dead-letter when exhausted.
+//! The consumer loop's single step: run the handlers for one delivery (or
+//! one batch of them) with inbox idempotency, retry with backoff,
+//! dead-letter when exhausted.
 
 use std::fmt;
 use std::sync::Arc;

@@ -24,6 +24,9 @@
 //!    retries failures with exponential backoff (nack with delay) and, after
 //!    `max_attempts`, parks the event in the [`DeadLetterStore`] and acks it.
 //!    Dead letters can be listed and replayed ([`Dispatcher::replay`]).
+//!    [`Dispatcher::process_batch`] does the same for up to N deliveries of
+//!    one bus request ([`EventSubscriber::next_batch`]), with one inbox read,
+//!    one inbox write and one ack ([`EventSubscriber::ack_all`]) for all.
 //!
 //! Handlers must themselves be idempotent: the inbox mark is written after
 //! the handler succeeds, so a crash in between runs the handler again. The
