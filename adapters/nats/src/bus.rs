@@ -323,11 +323,13 @@ impl JetStreamBus {
         result
     }
 
-    /// Publishes an ack / nack to a delivery's ack subject and flushes it
-    /// to the server.
-    async fn send_ack(&self, subject: &str, kind: AckKind) -> Result<()> {
+    /// Publishes `kind` to each of `subjects` (deliveries' ack subjects)
+    /// and flushes them to the server once.
+    async fn send_ack(&self, subjects: &[&str], kind: AckKind) -> Result<()> {
         let send = async {
-            self.client.publish(subject.to_owned(), kind.into()).await.map_err(unavailable)?;
+            for subject in subjects {
+                self.client.publish((*subject).to_owned(), kind.into()).await.map_err(unavailable)?;
+            }
             self.client.flush().await.map_err(unavailable)
         };
         tokio::time::timeout(self.options.request_timeout, send)
@@ -465,18 +467,8 @@ impl EventSubscriber for JetStreamBus {
             let subject = self.ack_subject(&delivery.receipt, &durable)?;
             acked.push((durable, subject.stream_seq));
         }
-        let send = async {
-            for delivery in deliveries {
-                self.client
-                    .publish(delivery.receipt.as_str().to_owned(), AckKind::Ack.into())
-                    .await
-                    .map_err(unavailable)?;
-            }
-            self.client.flush().await.map_err(unavailable)
-        };
-        tokio::time::timeout(self.options.request_timeout, send).await.unwrap_or_else(|_| {
-            Err(unavailable(format!("acks not flushed within {:?}", self.options.request_timeout)))
-        })?;
+        let subjects: Vec<&str> = deliveries.iter().map(|d| d.receipt.as_str()).collect();
+        self.send_ack(&subjects, AckKind::Ack).await?;
         for (durable, stream_seq) in acked {
             self.in_flight.acked(&durable, stream_seq);
         }
@@ -487,11 +479,7 @@ impl EventSubscriber for JetStreamBus {
     /// flushes. Acking again is harmless: the server ignores acks of
     /// messages that are no longer pending.
     async fn ack(&self, delivery: &Delivery) -> Result<()> {
-        let durable = names::durable_name(&delivery.consumer)?;
-        let subject = self.ack_subject(&delivery.receipt, &durable)?;
-        self.send_ack(delivery.receipt.as_str(), AckKind::Ack).await?;
-        self.in_flight.acked(&durable, subject.stream_seq);
-        Ok(())
+        self.ack_all(std::slice::from_ref(delivery)).await
     }
 
     /// Publishes `-NAK {"delay": ns}` (plain `-NAK` for no delay) to the
@@ -510,7 +498,7 @@ impl EventSubscriber for JetStreamBus {
         }
         let delay = delay.min(MAX_DELAY);
         let kind = AckKind::Nak((!delay.is_zero()).then_some(delay));
-        self.send_ack(delivery.receipt.as_str(), kind).await?;
+        self.send_ack(&[delivery.receipt.as_str()], kind).await?;
         self.in_flight.given_back(&durable, subject.stream_seq, subject.delivered, delay);
         Ok(())
     }
