@@ -121,14 +121,23 @@ enum Step<T> {
 }
 
 impl<T> State<T> {
+    /// The oldest held message queued less than `fresh_for` ago; older ones
+    /// are dropped on the way, for JetStream to redeliver.
+    fn pop_fresh(&mut self, now: Instant, fresh_for: Duration) -> Option<T> {
+        while let Some((queued, item)) = self.queue.pop_front() {
+            if now.saturating_duration_since(queued) < fresh_for {
+                return Some(item);
+            }
+            tracing::debug!("dropping a batched message held past half its ack wait; JetStream redelivers it");
+        }
+        None
+    }
+
     /// The caller's next step. `begin` is the number of the latest batch
     /// started before the call began.
     fn step(&mut self, begin: u64, now: Instant, batching: &Batching) -> Step<T> {
-        while let Some((queued, item)) = self.queue.pop_front() {
-            if now.saturating_duration_since(queued) < batching.fresh_for {
-                return Step::Take(item);
-            }
-            tracing::debug!("dropping a batched message held past half its ack wait; JetStream redelivers it");
+        if let Some(item) = self.pop_fresh(now, batching.fresh_for) {
+            return Step::Take(item);
         }
         if let Some(current) = self.current {
             if now < current.settle_by {
@@ -210,13 +219,8 @@ impl<T: Send + 'static> Held<T> {
                 let mut state = self.state.lock();
                 let now = Instant::now();
                 while taken.len() < max {
-                    match state.queue.pop_front() {
-                        Some((queued, item)) if now.saturating_duration_since(queued) < fresh_for => taken.push(item),
-                        Some(_) => tracing::debug!(
-                            "dropping a batched message held past half its ack wait; JetStream redelivers it"
-                        ),
-                        None => break,
-                    }
+                    let Some(item) = state.pop_fresh(now, fresh_for) else { break };
+                    taken.push(item);
                 }
                 match state.current {
                     Some(current) if taken.len() < max && now < current.settle_by => current.settle_by,
