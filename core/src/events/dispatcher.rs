@@ -324,16 +324,24 @@ impl Dispatcher {
         if keys.is_empty() {
             return Self::results(&pairs, errors);
         }
-        let processed = match self.inbox.processed_among(&keys).await {
-            Ok(processed) if processed.len() == keys.len() => processed,
-            Ok(processed) => {
-                let err = Error::internal(
-                    "reading the inbox",
-                    format!("it answered for {} of {} pairs", processed.len(), keys.len()),
-                );
-                return Self::fail_all(&pairs, &err, errors);
+        let read = self.inbox.processed_among(&keys).await.and_then(|processed| {
+            if processed.len() == keys.len() {
+                Ok(processed)
+            } else {
+                let answered = format!("it answered for {} of {} pairs", processed.len(), keys.len());
+                Err(Error::internal("reading the inbox", answered))
             }
-            Err(err) => return Self::fail_all(&pairs, &err, errors),
+        });
+        let processed = match read {
+            Ok(processed) => processed,
+            // Unread, every pair fails: each event with an interested
+            // handler is retried.
+            Err(err) => {
+                for (k, (i, _)) in pairs.iter().enumerate() {
+                    errors[*i].push(Failed::new(k, &err));
+                }
+                return Self::results(&pairs, errors);
+            }
         };
 
         let runs = events.iter().enumerate().map(|(i, event)| {
@@ -363,19 +371,6 @@ impl Dispatcher {
             }
         }
         Self::results(&pairs, errors)
-    }
-
-    /// Every pair fails with `err` (the inbox could not be read), so every
-    /// event with an interested handler is retried.
-    fn fail_all(
-        pairs: &[(usize, &Arc<dyn EventHandler>)],
-        err: &Error,
-        mut errors: Vec<Vec<Failed>>,
-    ) -> Vec<Result<(), Failure>> {
-        for (k, (i, _)) in pairs.iter().enumerate() {
-            errors[*i].push(Failed::new(k, err));
-        }
-        Self::results(pairs, errors)
     }
 
     /// One result per event from its handlers' errors: `Ok` without any,
