@@ -226,6 +226,14 @@ async fn concurrent_no_wait_calls_on_one_group_never_miss_a_due_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_next_with_batched_pulls_sees_a_later_publish() {
     let t = TestBus::with_options(batched(Duration::from_secs(30))).await;
+    waiting_next_sees_a_later_publish(&t).await;
+    assert!(t.bus.next("waiters", Duration::ZERO).await.expect("next").is_none(), "acked: nothing more");
+    t.cleanup().await;
+}
+
+/// A wait with nothing published ends empty; a waiting `next` then gets an
+/// event published while it waits, which is acked. Returns that event.
+async fn waiting_next_sees_a_later_publish(t: &TestBus) -> Event {
     assert!(
         t.bus.next("waiters", Duration::from_millis(300)).await.expect("next").is_none(),
         "a wait with nothing published ends empty"
@@ -238,8 +246,7 @@ async fn a_waiting_next_with_batched_pulls_sees_a_later_publish() {
     let d = waiter.await.expect("task").expect("next").expect("the waiting pull got the later event");
     assert_eq!(d.event.id, e.id);
     t.bus.ack(&d).await.expect("ack");
-    assert!(t.bus.next("waiters", Duration::ZERO).await.expect("next").is_none(), "acked: nothing more");
-    t.cleanup().await;
+    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,19 +298,7 @@ async fn publishing_an_event_twice_delivers_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_use_type_subjects_and_a_waiting_next_sees_a_later_publish() {
     let t = TestBus::new(Duration::from_secs(30)).await;
-    assert!(
-        t.bus.next("waiters", Duration::from_millis(300)).await.expect("next").is_none(),
-        "a wait with nothing published ends empty"
-    );
-
-    let bus = t.bus.clone();
-    let waiter = tokio::spawn(async move { bus.next("waiters", Duration::from_secs(20)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let e = event();
-    t.bus.publish(std::slice::from_ref(&e)).await.expect("publish");
-    let d = waiter.await.expect("task").expect("next").expect("the waiting pull got the later event");
-    assert_eq!(d.event.id, e.id);
-    t.bus.ack(&d).await.expect("ack");
+    let e = waiting_next_sees_a_later_publish(&t).await;
 
     let stored = t
         .jetstream()

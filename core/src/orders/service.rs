@@ -515,19 +515,32 @@ mod tests {
         assert_eq!(order.total, price);
     }
 
-    #[test]
-    fn a_lost_compare_and_set_rereads_and_emits_nothing() {
-        let mut m = Mocks::default();
-        let me = buyer();
-        let paid = Order {
+    /// A paid, line-less order of `buyer`.
+    fn paid_order(buyer: &Actor) -> Order {
+        Order {
             id: OrderId::new(),
-            buyer_id: me.user_id,
+            buyer_id: buyer.user_id,
             lines: vec![],
             total: crate::money::Money::new(0, Currency::USD),
             status: OrderStatus::Paid,
             created_at: crate::catalog::fixtures::at(0),
             updated_at: crate::catalog::fixtures::at(0),
-        };
+        }
+    }
+
+    /// Some event of `buyer`'s, as the cause of a status change.
+    fn cause(buyer: &Actor) -> Event {
+        Event::new(
+            &crate::events::UserRegistered { user_id: buyer.user_id, role: "customer".into() },
+            crate::catalog::fixtures::at(0),
+        )
+    }
+
+    #[test]
+    fn a_lost_compare_and_set_rereads_and_emits_nothing() {
+        let mut m = Mocks::default();
+        let me = buyer();
+        let paid = paid_order(&me);
         let fulfilled = Order { status: OrderStatus::Fulfilled, ..paid.clone() };
         let mut reads = vec![fulfilled.clone(), paid.clone()];
         m.orders.expect_get().times(2).returning(move |_| Ok(reads.pop()));
@@ -535,10 +548,7 @@ mod tests {
             .expect_transition()
             .times(1)
             .returning(|_, _, to, _, _| Err(crate::orders::stale_status(OrderStatus::Fulfilled, to)));
-        let cause = Event::new(
-            &crate::events::UserRegistered { user_id: me.user_id, role: "customer".into() },
-            crate::catalog::fixtures::at(0),
-        );
+        let cause = cause(&me);
         let got = block_on(m.service().mark_fulfilled(paid.id, vec![], &cause)).unwrap();
         assert_eq!(got, fulfilled);
     }
@@ -547,15 +557,7 @@ mod tests {
     fn fulfilling_a_known_paid_order_reads_nothing_and_emits_order_fulfilled() {
         let mut m = Mocks::default();
         let me = buyer();
-        let paid = Order {
-            id: OrderId::new(),
-            buyer_id: me.user_id,
-            lines: vec![],
-            total: crate::money::Money::new(0, Currency::USD),
-            status: OrderStatus::Paid,
-            created_at: crate::catalog::fixtures::at(0),
-            updated_at: crate::catalog::fixtures::at(0),
-        };
+        let paid = paid_order(&me);
         let fulfilled = Order { status: OrderStatus::Fulfilled, ..paid.clone() };
         m.orders.expect_get().never();
         let stored = fulfilled.clone();
@@ -569,10 +571,7 @@ mod tests {
             })
             .times(1)
             .returning(move |_, _, _, _, _| Ok(stored.clone()));
-        let cause = Event::new(
-            &crate::events::UserRegistered { user_id: me.user_id, role: "customer".into() },
-            crate::catalog::fixtures::at(0),
-        );
+        let cause = cause(&me);
         let got = block_on(m.service().fulfil(paid, vec![], &cause)).unwrap();
         assert_eq!(got, fulfilled);
     }
