@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
-use bazaar_core::ids::{LicenseId, OrderId, UserId};
+use bazaar_core::ids::{LicenseId, OrderId, ProductId, UserId};
 use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
 use bazaar_core::{Error, Result};
 use sqlx::Row;
@@ -31,6 +31,8 @@ pub(crate) const GET_FOR_UPDATE: &str = "SELECT doc FROM licenses WHERE id = $1 
 pub(crate) const BY_KEY: &str = "SELECT doc FROM licenses WHERE key = $1";
 // `pk` is insertion order: "oldest first" as the in-memory store has it.
 pub(crate) const FOR_BUYER: &str = "SELECT doc FROM licenses WHERE buyer_id = $1 ORDER BY pk";
+pub(crate) const FOR_BUYER_PRODUCTS: &str =
+    "SELECT doc FROM licenses WHERE buyer_id = $1 AND product_id = ANY($2) ORDER BY pk";
 pub(crate) const FOR_ORDER: &str = "SELECT doc FROM licenses WHERE order_id = $1 ORDER BY pk";
 // Guarded by the version read in the same transaction: a write can only
 // replace the exact row the rules were checked against.
@@ -135,6 +137,21 @@ impl LicenseRepository for PgLicenses {
 
     async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>> {
         self.store.run(async { self.list(FOR_BUYER, buyer.to_string()).await }).await
+    }
+
+    async fn list_for_buyer_products(&self, buyer: UserId, products: &[ProductId]) -> Result<Vec<License>> {
+        self.store
+            .run(async {
+                let products: Vec<String> = products.iter().map(ToString::to_string).collect();
+                let rows = sqlx::query(FOR_BUYER_PRODUCTS)
+                    .bind(buyer.to_string())
+                    .bind(products)
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
+            })
+            .await
     }
 
     async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>> {

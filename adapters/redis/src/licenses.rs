@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use bazaar_core::Result;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
-use bazaar_core::ids::{LicenseId, OrderId, UserId};
+use bazaar_core::ids::{LicenseId, OrderId, ProductId, UserId};
 use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
@@ -169,6 +169,10 @@ impl<R: LicenseRepository> LicenseRepository for CachedLicenses<R> {
 
     async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>> {
         self.inner.list_for_buyer(buyer).await
+    }
+
+    async fn list_for_buyer_products(&self, buyer: UserId, products: &[ProductId]) -> Result<Vec<License>> {
+        self.inner.list_for_buyer_products(buyer, products).await
     }
 
     async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>> {

@@ -7,7 +7,7 @@ use super::license::{Fingerprint, License};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::events::Event;
-use crate::ids::{LicenseId, OrderId, UserId};
+use crate::ids::{LicenseId, OrderId, ProductId, UserId};
 
 /// Where licenses live.
 ///
@@ -55,6 +55,16 @@ pub trait LicenseRepository: Send + Sync {
 
     /// Every license held by `buyer`, oldest first.
     async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>>;
+
+    /// The licenses `buyer` holds for any of `products`, oldest first: what
+    /// placing an order checks, without reading every license a long-time
+    /// buyer has. The default filters [`Self::list_for_buyer`]; stores that
+    /// can select by product should.
+    async fn list_for_buyer_products(&self, buyer: UserId, products: &[ProductId]) -> Result<Vec<License>> {
+        let mut held = self.list_for_buyer(buyer).await?;
+        held.retain(|l| products.contains(&l.product_id));
+        Ok(held)
+    }
 
     /// Every license issued for `order`, oldest first.
     async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>>;

@@ -93,6 +93,11 @@ impl LicenseService {
     /// winner's license. `license.issued` (caused by `cause`) is emitted only
     /// for licenses this call inserted.
     ///
+    /// A `paid` order usually has no licenses yet (this is the first
+    /// delivery of its payment), so its licenses are inserted without
+    /// reading first: only a line whose slot turns out taken costs the read.
+    /// A `fulfilled` order is read first, as it has them all.
+    ///
     /// # Errors
     /// [`Error::InvalidTransition`] unless the order is paid or fulfilled;
     /// store errors.
@@ -100,7 +105,10 @@ impl LicenseService {
         if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
             return Err(Error::transition("order", order.status, "issue licenses for"));
         }
-        let mut existing = self.repo.list_for_order(order.id).await?;
+        let mut existing = match order.status {
+            OrderStatus::Fulfilled => self.repo.list_for_order(order.id).await?,
+            _ => Vec::new(),
+        };
         let mut issued = Vec::with_capacity(order.lines.len());
         for line in &order.lines {
             if let Some(found) = existing.iter().find(|l| l.product_id == line.product_id) {
@@ -500,6 +508,53 @@ mod tests {
         assert!(revoked.iter().all(|e| e.causation_id == Some(cause.id)));
         let payload: LicenseRevoked = revoked[0].decode().unwrap();
         assert_eq!(payload.reason, "refund");
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_is_issued_without_reading_its_licenses_first() {
+        let now = ManualClock::at_epoch_secs(1_700_000_000).now();
+        let order = paid_order(now);
+        let mut mock = MockLicenseRepository::new();
+        mock.expect_list_for_order().never();
+        mock.expect_insert().times(order.lines.len()).returning(|_, _| Ok(()));
+        let service = LicenseService::new(
+            Arc::new(mock),
+            LicenseSigner::from_seed(&[5; 32]),
+            Arc::new(ManualClock::at_epoch_secs(1_700_000_000)),
+        );
+        let issued = service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        assert_eq!(issued.len(), order.lines.len());
+    }
+
+    #[tokio::test]
+    async fn a_taken_line_is_read_once_and_its_stored_license_kept() {
+        let w = world();
+        let now = w.clock.now();
+        let order = paid_order(now);
+        // An earlier delivery issued the first line, then stopped.
+        let first = w
+            .service
+            .issue_for_order(&Order { lines: order.lines[..1].to_vec(), ..order.clone() }, &payment(&order, now))
+            .await
+            .unwrap()
+            .remove(0);
+        let stored = first.clone();
+        let mut mock = MockLicenseRepository::new();
+        let mut seq = mockall::Sequence::new();
+        mock.expect_insert()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(Error::Conflict("licenses_one_per_order_line".into())));
+        mock.expect_list_for_order().times(1).in_sequence(&mut seq).returning(move |_| Ok(vec![stored.clone()]));
+        mock.expect_insert().times(2).in_sequence(&mut seq).returning(|_, _| Ok(()));
+        let service =
+            LicenseService::new(Arc::new(mock), LicenseSigner::from_seed(&[5; 32]), Arc::new(w.clock.clone()));
+        let issued = service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        assert_eq!(issued[0], first, "the stored license of the taken line, not a new one");
+        assert_eq!(
+            issued.iter().map(|l| l.product_id).collect::<Vec<_>>(),
+            order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()
+        );
     }
 
     #[tokio::test]

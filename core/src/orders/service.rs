@@ -200,9 +200,10 @@ impl OrderService {
 
     async fn refuse_already_licensed(&self, actor: &Actor, products: &[Product]) -> Result<()> {
         let now = self.clock.now();
+        let wanted: Vec<ProductId> = products.iter().map(|p| p.id).collect();
         let held: HashSet<ProductId> = self
             .licenses
-            .list_for_buyer(actor.user_id)
+            .list_for_buyer_products(actor.user_id, &wanted)
             .await?
             .into_iter()
             .filter(|l| l.status(now) == LicenseStatus::Active)
@@ -479,7 +480,11 @@ mod tests {
         m.idempotency.expect_begin().times(1).returning(|_, _, _, _, _| Ok(IdempotencyBegin::Started));
         let p = product.clone();
         m.products.expect_get().with(eq(product.id)).times(1).returning(move |_| Ok(Some(p.clone())));
-        m.licenses.expect_list_for_buyer().with(eq(me.user_id)).times(1).returning(|_| Ok(vec![]));
+        m.licenses
+            .expect_list_for_buyer_products()
+            .withf(move |b, ps| *b == me.user_id && ps == [product.id])
+            .times(1)
+            .returning(|_, _| Ok(vec![]));
         m.orders
             .expect_insert()
             .withf(|o, events| {

@@ -75,6 +75,17 @@ pub async fn insert_and_read(repo: &dyn LicenseRepository, committed: &dyn Fn() 
     let ids = |ls: Vec<License>| ls.into_iter().map(|l| l.id).collect::<Vec<_>>();
     assert_eq!(ids(repo.list_for_buyer(buyer).await.unwrap()), [a.id, b.id], "list_for_buyer, oldest first");
     assert_eq!(ids(repo.list_for_order(order).await.unwrap()), [a.id, b.id], "list_for_order, oldest first");
+    assert_eq!(
+        ids(repo.list_for_buyer_products(buyer, &[b.product_id, other.product_id, a.product_id]).await.unwrap()),
+        [a.id, b.id],
+        "list_for_buyer_products: the buyer's own licenses for those products, oldest first"
+    );
+    assert_eq!(
+        ids(repo.list_for_buyer_products(buyer, &[b.product_id]).await.unwrap()),
+        [b.id],
+        "list_for_buyer_products leaves out the buyer's other products"
+    );
+    assert!(repo.list_for_buyer_products(buyer, &[]).await.unwrap().is_empty(), "no products, no licenses");
     assert!(repo.list_for_order(OrderId::new()).await.unwrap().is_empty());
     assert_eq!(count_for(&committed(), a.id), 1, "insert commits its events");
 
