@@ -17,6 +17,11 @@ async fn insert_dedup() {
     suite::insert_dedup(&MemoryNotifications::new()).await;
 }
 
+#[tokio::test]
+async fn insert_enabled() {
+    suite::insert_enabled(&MemoryNotifications::new()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn insert_dedup_race() {
     suite::insert_dedup_race(Arc::new(MemoryNotifications::new()), &spawn).await;

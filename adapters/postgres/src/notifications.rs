@@ -24,6 +24,24 @@ pub(crate) const INSERT: &str =
 pub(crate) const INSERT_ALL: &str = "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
     ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+// insert_all for the candidates whose channel the user's stored preferences
+// enable ($7 names the channel, which is also its field in the preferences
+// document), or whose default ($8, from the core's defaults) does when the
+// user has stored none. Reports every enabled candidate's id and whether it
+// was inserted (false: its key was taken).
+pub(crate) const INSERT_ENABLED: &str = "WITH prefs AS (
+        SELECT doc::jsonb AS doc FROM notification_preferences WHERE user_id = $9
+    ), enabled AS (
+        SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                               $7::text[], $8::boolean[])
+            AS c(id, dedup_key, user_id, order_id, created_at, doc, channel, by_default)
+        WHERE coalesce((SELECT (p.doc ->> c.channel)::boolean FROM prefs AS p), c.by_default)
+    ), inserted AS (
+        INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
+        SELECT id, dedup_key, user_id, order_id, created_at, doc FROM enabled
+        ON CONFLICT (dedup_key) DO NOTHING RETURNING id
+    )
+    SELECT e.id, EXISTS (SELECT 1 FROM inserted AS i WHERE i.id = e.id) FROM enabled AS e";
 pub(crate) const BY_DEDUP_KEYS: &str = "SELECT dedup_key, doc FROM notifications WHERE dedup_key = ANY($1)";
 pub(crate) const GET: &str = "SELECT doc FROM notifications WHERE id = $1";
 pub(crate) const COUNT_FOR_USER: &str = "SELECT COUNT(*) FROM notifications WHERE user_id = $1";
@@ -63,6 +81,68 @@ pub struct PgNotifications {
 impl PgNotifications {
     pub(crate) fn new(store: PgStore) -> Self {
         Self { store }
+    }
+
+    /// The stored record of each of `wanted`: itself where its id is in
+    /// `inserted`, else the record that holds its dedup key, read after the
+    /// insert (so also one a concurrent insert took).
+    async fn stored<'a>(
+        &self,
+        wanted: impl Iterator<Item = &'a Notification> + Clone,
+        inserted: &HashSet<String>,
+    ) -> Result<Vec<Notification>> {
+        let taken: Vec<String> =
+            wanted.clone().filter(|n| !inserted.contains(&n.id.to_string())).map(|n| n.dedup_key.clone()).collect();
+        let mut existing: HashMap<String, Notification> = HashMap::new();
+        if !taken.is_empty() {
+            let rows =
+                sqlx::query(BY_DEDUP_KEYS).bind(taken.as_slice()).fetch_all(self.store.pool()).await.map_err(db_err)?;
+            for row in &rows {
+                existing.insert(row.get::<String, _>(0), from_json(row.get::<&str, _>(1))?);
+            }
+        }
+        wanted
+            .map(|n| {
+                if inserted.contains(&n.id.to_string()) {
+                    return Ok(n.clone());
+                }
+                existing.get(&n.dedup_key).cloned().ok_or_else(|| {
+                    Error::internal("inserting notifications", "a skipped dedup key has no stored record")
+                })
+            })
+            .collect()
+    }
+}
+
+/// Notifications as the column arrays that `unnest` turns into rows.
+struct Columns {
+    ids: Vec<String>,
+    keys: Vec<String>,
+    users: Vec<String>,
+    orders: Vec<Option<String>>,
+    created: Vec<i64>,
+    docs: Vec<String>,
+}
+
+impl Columns {
+    fn of(notifications: &[Notification]) -> Result<Self> {
+        let mut c = Self {
+            ids: Vec::with_capacity(notifications.len()),
+            keys: Vec::with_capacity(notifications.len()),
+            users: Vec::with_capacity(notifications.len()),
+            orders: Vec::with_capacity(notifications.len()),
+            created: Vec::with_capacity(notifications.len()),
+            docs: Vec::with_capacity(notifications.len()),
+        };
+        for n in notifications {
+            c.ids.push(n.id.to_string());
+            c.keys.push(n.dedup_key.clone());
+            c.users.push(n.user_id.to_string());
+            c.orders.push(n.order_id.map(|o| o.to_string()));
+            c.created.push(ts(n.created_at)?);
+            c.docs.push(to_json(n)?);
+        }
+        Ok(c)
     }
 }
 
@@ -108,57 +188,59 @@ impl NotificationRepository for PgNotifications {
                 if notifications.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                for n in notifications {
-                    columns.0.push(n.id.to_string());
-                    columns.1.push(n.dedup_key.clone());
-                    columns.2.push(n.user_id.to_string());
-                    columns.3.push(n.order_id.map(|o| o.to_string()));
-                    columns.4.push(ts(n.created_at)?);
-                    columns.5.push(to_json(n)?);
-                }
+                let c = Columns::of(notifications)?;
                 let rows = self
                     .store
                     .write_rows(|| {
                         sqlx::query(INSERT_ALL)
-                            .bind(columns.0.as_slice())
-                            .bind(columns.1.as_slice())
-                            .bind(columns.2.as_slice())
-                            .bind(columns.3.as_slice())
-                            .bind(columns.4.as_slice())
-                            .bind(columns.5.as_slice())
+                            .bind(c.ids.as_slice())
+                            .bind(c.keys.as_slice())
+                            .bind(c.users.as_slice())
+                            .bind(c.orders.as_slice())
+                            .bind(c.created.as_slice())
+                            .bind(c.docs.as_slice())
                     })
                     .await?;
                 let inserted: HashSet<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
-                let taken: Vec<String> = notifications
-                    .iter()
-                    .filter(|n| !inserted.contains(&n.id.to_string()))
-                    .map(|n| n.dedup_key.clone())
-                    .collect();
-                // Keys that were taken already: their stored records, read
-                // after the insert (so also those a concurrent batch took).
-                let mut existing: HashMap<String, Notification> = HashMap::new();
-                if !taken.is_empty() {
-                    let rows = sqlx::query(BY_DEDUP_KEYS)
-                        .bind(taken.as_slice())
-                        .fetch_all(self.store.pool())
-                        .await
-                        .map_err(db_err)?;
-                    for row in &rows {
-                        existing.insert(row.get::<String, _>(0), from_json(row.get::<&str, _>(1))?);
-                    }
+                self.stored(notifications.iter(), &inserted).await
+            })
+            .await
+    }
+
+    async fn insert_enabled(&self, user: UserId, candidates: &[Notification]) -> Result<Vec<Notification>> {
+        self.store
+            .run(async {
+                if candidates.is_empty() {
+                    return Ok(Vec::new());
                 }
-                notifications
-                    .iter()
-                    .map(|n| {
-                        if inserted.contains(&n.id.to_string()) {
-                            return Ok(n.clone());
-                        }
-                        existing.get(&n.dedup_key).cloned().ok_or_else(|| {
-                            Error::internal("inserting notifications", "a skipped dedup key has no stored record")
-                        })
+                let c = Columns::of(candidates)?;
+                let channels: Vec<&str> = candidates.iter().map(|n| n.channel.as_str()).collect();
+                let defaults: Vec<bool> = candidates.iter().map(|n| Preferences::default().allows(n.channel)).collect();
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        sqlx::query(INSERT_ENABLED)
+                            .bind(c.ids.as_slice())
+                            .bind(c.keys.as_slice())
+                            .bind(c.users.as_slice())
+                            .bind(c.orders.as_slice())
+                            .bind(c.created.as_slice())
+                            .bind(c.docs.as_slice())
+                            .bind(channels.as_slice())
+                            .bind(defaults.as_slice())
+                            .bind(user.to_string())
                     })
-                    .collect()
+                    .await?;
+                let mut enabled = HashSet::with_capacity(rows.len());
+                let mut inserted = HashSet::with_capacity(rows.len());
+                for row in &rows {
+                    let id = row.get::<String, _>(0);
+                    if row.get::<bool, _>(1) {
+                        inserted.insert(id.clone());
+                    }
+                    enabled.insert(id);
+                }
+                self.stored(candidates.iter().filter(|n| enabled.contains(&n.id.to_string())), &inserted).await
             })
             .await
     }

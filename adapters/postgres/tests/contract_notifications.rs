@@ -15,6 +15,13 @@ async fn insert_dedup() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn insert_enabled() {
+    let db = fresh().await;
+    suite::insert_enabled(&db.store.notifications()).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn insert_dedup_race() {
     let db = fresh().await;
     suite::insert_dedup_race(Arc::new(db.store.notifications()), &spawn).await;

@@ -204,24 +204,23 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::ids::{ProductId, UserId};
     use crate::notifications::{MockNotificationRepository, MockNotificationSender, Preferences};
-    use mockall::predicate::eq;
 
     #[tokio::test]
     async fn a_rejection_notifies_the_vendor_with_the_reason() {
         let vendor = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_get_preferences()
-            .with(eq(vendor))
-            .returning(|_| Ok(Preferences::new(&[crate::notifications::Channel::InApp]).unwrap()));
-        repo.expect_insert_all()
-            .withf(move |all| {
-                all.len() == 1
-                    && all[0].user_id == vendor
-                    && all[0].template == Template::ProductRejected
-                    && all[0].body.contains("blurry")
+        repo.expect_insert_enabled()
+            .withf(move |user, all| {
+                *user == vendor
+                    && all.iter().all(|n| {
+                        n.user_id == vendor && n.template == Template::ProductRejected && n.body.contains("blurry")
+                    })
             })
             .times(1)
-            .returning(|all| Ok(all.to_vec()));
+            .returning(|_, all| {
+                let in_app = Preferences::new(&[crate::notifications::Channel::InApp]).unwrap();
+                Ok(all.iter().filter(|n| in_app.allows(n.channel)).cloned().collect())
+            });
         repo.expect_update_statuses().returning(|all| {
             Ok(all
                 .iter()

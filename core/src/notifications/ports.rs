@@ -53,6 +53,19 @@ pub trait NotificationRepository: Send + Sync {
         Ok(stored)
     }
 
+    /// [`insert_all`](Self::insert_all) for those of `candidates` (all
+    /// addressed to `user`) whose channel the user's preferences enable,
+    /// [`Preferences::default`] when the user has stored none; returns the
+    /// stored records of the enabled ones, in order.
+    ///
+    /// The default reads the preferences, then inserts; a store that can
+    /// judge them inside the insert overrides it to save that round trip.
+    async fn insert_enabled(&self, user: UserId, candidates: &[Notification]) -> Result<Vec<Notification>> {
+        let preferences = self.get_preferences(user).await?;
+        let enabled: Vec<Notification> = candidates.iter().filter(|n| preferences.allows(n.channel)).cloned().collect();
+        self.insert_all(&enabled).await
+    }
+
     /// The notification with `id`, if any.
     async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
 

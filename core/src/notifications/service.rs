@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{
-    Notification, NotificationRepository, NotificationSender, NotificationStatus, Preferences, StatusUpdate, Template,
-    dedup_key, render,
+    Channel, Notification, NotificationRepository, NotificationSender, NotificationStatus, Preferences, StatusUpdate,
+    Template, dedup_key, render,
 };
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::catalog::{Page, PageRequest};
@@ -81,9 +81,7 @@ impl NotificationService {
         cause: &Event,
     ) -> Result<Vec<Notification>> {
         let body = render(template, cause)?;
-        let preferences = self.repo.get_preferences(user_id).await?;
-        let candidates: Vec<Notification> = preferences
-            .channels()
+        let candidates: Vec<Notification> = Channel::ALL
             .into_iter()
             .map(|channel| Notification {
                 id: NotificationId::new(),
@@ -99,11 +97,12 @@ impl NotificationService {
                 dedup_key: dedup_key(cause.id, user_id, template, channel),
             })
             .collect();
-        // Every channel is stored (queued) before any is sent, and every
+        // Every channel the preferences enable (judged by the store, with
+        // the insert) is stored queued before any is sent, and every
         // outcome recorded after the last send: two store round trips
         // whatever the number of channels. A crash in between leaves queued
         // records that the redelivered event sends, as before.
-        let mut out = self.repo.insert_all(&candidates).await?;
+        let mut out = self.repo.insert_enabled(user_id, &candidates).await?;
         let mut updates = Vec::new();
         let mut slots = Vec::new();
         let mut first_error = None;
@@ -193,7 +192,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::events::ProductApproved;
     use crate::ids::ProductId;
-    use crate::notifications::{Channel, MockNotificationRepository, MockNotificationSender};
+    use crate::notifications::{MockNotificationRepository, MockNotificationSender};
     use mockall::predicate::eq;
 
     fn event(vendor: UserId) -> Event {
@@ -201,6 +200,11 @@ mod tests {
             &ProductApproved { product_id: ProductId::new(), vendor_id: vendor },
             crate::clock::Clock::now(&ManualClock::at_epoch_secs(0)),
         )
+    }
+
+    /// What a store's `insert_enabled` stores of `all` for `preferences`.
+    fn enabled(all: &[Notification], preferences: Preferences) -> Vec<Notification> {
+        all.iter().filter(|n| preferences.allows(n.channel)).cloned().collect()
     }
 
     fn service(repo: MockNotificationRepository, sender: MockNotificationSender) -> NotificationService {
@@ -211,8 +215,10 @@ mod tests {
     async fn sends_once_per_enabled_channel_and_marks_sent() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_get_preferences().with(eq(user)).returning(|_| Ok(Preferences::default()));
-        repo.expect_insert_all().withf(|all| all.len() == 2).times(1).returning(|all| Ok(all.to_vec()));
+        repo.expect_insert_enabled()
+            .withf(move |u, all| *u == user && all.len() == Channel::ALL.len())
+            .times(1)
+            .returning(|_, all| Ok(enabled(all, Preferences::default())));
         repo.expect_update_statuses()
             .withf(|all| {
                 all.len() == 2
@@ -249,11 +255,10 @@ mod tests {
     async fn an_already_sent_notification_is_not_sent_again() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_get_preferences().returning(|_| Ok(Preferences::new(&[Channel::Email]).unwrap()));
-        repo.expect_insert_all().times(1).returning(|all| {
-            Ok(all
-                .iter()
-                .map(|n| Notification { status: NotificationStatus::Sent, attempts: 1, ..n.clone() })
+        repo.expect_insert_enabled().times(1).returning(|_, all| {
+            Ok(enabled(all, Preferences::new(&[Channel::Email]).unwrap())
+                .into_iter()
+                .map(|n| Notification { status: NotificationStatus::Sent, attempts: 1, ..n })
                 .collect())
         });
         repo.expect_update_statuses().never();
@@ -267,8 +272,7 @@ mod tests {
     async fn a_send_failure_is_recorded_and_reported() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_get_preferences().returning(|_| Ok(Preferences::new(&[Channel::Email]).unwrap()));
-        repo.expect_insert_all().returning(|all| Ok(all.to_vec()));
+        repo.expect_insert_enabled().returning(|_, all| Ok(enabled(all, Preferences::new(&[Channel::Email]).unwrap())));
         repo.expect_update_statuses()
             .withf(|all| {
                 all.len() == 1
@@ -289,7 +293,7 @@ mod tests {
     async fn a_template_that_does_not_fit_the_event_stores_nothing() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_all().never();
+        repo.expect_insert_enabled().never();
         let err = service(repo, MockNotificationSender::new())
             .notify(user, None, Template::OrderPlaced, &event(user))
             .await

@@ -68,6 +68,48 @@ pub async fn insert_dedup(repo: &dyn NotificationRepository) {
     assert!(repo.insert_all(&[]).await.expect("nothing to insert").is_empty(), "an empty batch stores nothing");
 }
 
+/// One candidate per channel for `user`, as the service makes them.
+fn per_channel(user: UserId, cause: EventId) -> Vec<Notification> {
+    Channel::ALL
+        .into_iter()
+        .map(|channel| Notification {
+            channel,
+            dedup_key: dedup_key(cause, user, Template::OrderPlaced, channel),
+            ..notification(user, None, t0())
+        })
+        .collect()
+}
+
+/// insert_enabled stores the channels the user's preferences enable (the
+/// defaults when none are stored), with insert_all's dedup rules.
+pub async fn insert_enabled(repo: &dyn NotificationRepository) {
+    let channels = |ns: &[Notification]| ns.iter().map(|n| n.channel).collect::<Vec<_>>();
+    let (fresh, webhook_user) = (UserId::new(), UserId::new());
+
+    let candidates = per_channel(fresh, EventId::new());
+    let stored = repo.insert_enabled(fresh, &candidates).await.expect("insert_enabled");
+    assert_eq!(channels(&stored), Preferences::default().channels(), "no stored preferences: the default channels");
+    assert_eq!(stored, candidates[..stored.len()].to_vec(), "returned as given, in order");
+    assert_eq!(repo.list_for_user(fresh, page(1, 10)).await.expect("list").total, 2, "only the enabled are stored");
+
+    repo.set_preferences(webhook_user, Preferences::new(&[Channel::Webhook]).expect("valid")).await.expect("set");
+    let candidates = per_channel(webhook_user, EventId::new());
+    let stored = repo.insert_enabled(webhook_user, &candidates).await.expect("insert_enabled");
+    assert_eq!(channels(&stored), [Channel::Webhook], "stored preferences decide");
+    assert_eq!(repo.get(candidates[0].id).await.expect("get"), None, "a disabled channel is not stored");
+
+    // Again for the same cause (a redelivery): the stored records come back,
+    // sent ones included, and nothing new is stored.
+    repo.update_status(stored[0].id, NotificationStatus::Sent, 1, Some(t0())).await.expect("mark sent");
+    let again: Vec<Notification> =
+        candidates.iter().map(|n| Notification { id: NotificationId::new(), ..n.clone() }).collect();
+    let second = repo.insert_enabled(webhook_user, &again).await.expect("insert_enabled again");
+    assert_eq!(second.len(), 1);
+    assert_eq!((second[0].id, second[0].status), (stored[0].id, NotificationStatus::Sent), "the stored record");
+    assert_eq!(repo.list_for_user(webhook_user, page(1, 10)).await.expect("list").total, 1, "one record per key");
+    assert!(repo.insert_enabled(fresh, &[]).await.expect("nothing to insert").is_empty());
+}
+
 /// Concurrent inserts of one key store exactly one record, returned to all.
 pub async fn insert_dedup_race(repo: Arc<dyn NotificationRepository>, spawn: Spawn<'_>) {
     let user = UserId::new();
