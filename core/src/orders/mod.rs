@@ -23,7 +23,7 @@ pub use idempotency::{
 pub use order::{MAX_ORDER_ITEMS, Order, OrderLine, PlaceOrder, PlaceOrderItem};
 pub use pricing::price_lines;
 pub use repository::{OrderRepository, stale_status};
-pub use service::{OrderConfig, OrderService};
+pub use service::{OrderConfig, OrderService, Placed};
 pub use state::{OrderEvent, OrderStatus, transition};
 
 #[cfg(any(test, feature = "mocks"))]

@@ -24,7 +24,7 @@ use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSu
 use crate::ids::{LicenseId, OrderId, ProductId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
 use crate::money::{Currency, FeeRate};
-use crate::payments::PaymentService;
+use crate::payments::{PaymentIntent, PaymentService};
 
 /// The status stored with a placed order's idempotent response.
 const CREATED: u16 = 201;
@@ -48,6 +48,16 @@ impl Default for OrderConfig {
     fn default() -> Self {
         Self { fee_rate: FeeRate::DEFAULT, default_currency: Currency::USD, idempotency_ttl: Duration::hours(24) }
     }
+}
+
+/// An order just placed, with its payment intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// The order.
+    pub order: Order,
+    /// Its payment intent; `None` when creating one failed (paying the
+    /// order creates it then).
+    pub payment: Option<PaymentIntent>,
 }
 
 /// Orders and their life cycle.
@@ -111,6 +121,21 @@ impl OrderService {
     /// already holds an active license for one of the products; the
     /// idempotency errors above; store errors.
     pub async fn place(&self, actor: &Actor, request: PlaceOrder, idempotency_key: Option<&str>) -> Result<Order> {
+        self.place_with_payment(actor, request, idempotency_key).await.map(|placed| placed.order)
+    }
+
+    /// [`Self::place`], also returning the order's payment intent as placing
+    /// left it, so a caller showing both needs no second look-up. A replayed
+    /// key's intent is read as it is now.
+    ///
+    /// # Errors
+    /// As [`Self::place`]; for a replay also the intent look-up's store errors.
+    pub async fn place_with_payment(
+        &self,
+        actor: &Actor,
+        request: PlaceOrder,
+        idempotency_key: Option<&str>,
+    ) -> Result<Placed> {
         authorize(actor, Action::PlaceOrder, &Resource::Marketplace)?;
         let Some(key) = idempotency_key else {
             return self.place_once(actor, &request).await;
@@ -122,14 +147,18 @@ impl OrderService {
         match self.idempotency.begin(&scope, key.as_str(), &hash, now, self.config.idempotency_ttl).await? {
             IdempotencyBegin::Started => {}
             IdempotencyBegin::Replay(first) => {
-                return serde_json::from_value(first.body).map_err(|e| Error::internal("replaying a placed order", e));
+                let order: Order =
+                    serde_json::from_value(first.body).map_err(|e| Error::internal("replaying a placed order", e))?;
+                let payment = self.payments.find_for_order(order.id).await?;
+                return Ok(Placed { order, payment });
             }
             IdempotencyBegin::Mismatch => return Err(Error::IdempotencyMismatch),
             IdempotencyBegin::InFlight => return Err(Error::InFlight),
         }
         match self.place_once(actor, &request).await {
-            Ok(order) => {
-                let body = serde_json::to_value(&order).map_err(|e| Error::internal("storing a placed order", e))?;
+            Ok(placed) => {
+                let order = &placed.order;
+                let body = serde_json::to_value(order).map_err(|e| Error::internal("storing a placed order", e))?;
                 // The order exists either way; failing the request now would
                 // invite a retry that places a second one.
                 if let Err(e) =
@@ -137,7 +166,7 @@ impl OrderService {
                 {
                     tracing::warn!(order = %order.id, error = %e, "could not store the idempotent response");
                 }
-                Ok(order)
+                Ok(placed)
             }
             Err(e) => {
                 if let Err(abandon) = self.idempotency.abandon(&scope, key.as_str()).await {
@@ -148,7 +177,7 @@ impl OrderService {
         }
     }
 
-    async fn place_once(&self, actor: &Actor, request: &PlaceOrder) -> Result<Order> {
+    async fn place_once(&self, actor: &Actor, request: &PlaceOrder) -> Result<Placed> {
         request.validate()?;
         let now = self.clock.now();
         let products = self.purchasable_products(actor, request).await?;
@@ -174,13 +203,18 @@ impl OrderService {
             let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: total };
             let paid = Event::new(&paid, now).caused_by(&placed);
             self.orders.insert(&order, &[placed, paid]).await?;
+            Ok(Placed { order, payment: Some(intent) })
         } else {
             self.orders.insert(&order, &[placed]).await?;
-            if let Err(e) = self.payments.create_for_placed_order(&order).await {
-                tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
-            }
+            let payment = match self.payments.create_for_placed_order(&order).await {
+                Ok(intent) => Some(intent),
+                Err(e) => {
+                    tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
+                    None
+                }
+            };
+            Ok(Placed { order, payment })
         }
-        Ok(order)
     }
 
     async fn purchasable_products(&self, actor: &Actor, request: &PlaceOrder) -> Result<Vec<Product>> {
@@ -454,8 +488,11 @@ mod tests {
         m.products.expect_get().times(0);
         m.orders.expect_insert().times(0);
         m.idempotency.expect_complete().times(0);
-        let got = block_on(m.service().place(&me, PlaceOrder::new([ProductId::new()]), Some("k"))).unwrap();
-        assert_eq!(got, stored);
+        let order_id = stored.id;
+        m.intents.expect_get_by_order().with(eq(order_id)).times(1).returning(|_| Ok(None));
+        let got =
+            block_on(m.service().place_with_payment(&me, PlaceOrder::new([ProductId::new()]), Some("k"))).unwrap();
+        assert_eq!(got, Placed { order: stored, payment: None }, "the first order, and its intent as it is now");
     }
 
     #[test]
@@ -516,8 +553,11 @@ mod tests {
             .times(1)
             .returning(|_, _, _| Ok(()));
         m.idempotency.expect_abandon().times(0);
-        let order = block_on(m.service().place(&me, PlaceOrder::new([product.id]), Some("k"))).unwrap();
-        assert_eq!(order.total, price);
+        let placed = block_on(m.service().place_with_payment(&me, PlaceOrder::new([product.id]), Some("k"))).unwrap();
+        assert_eq!(placed.order.total, price);
+        let intent = placed.payment.expect("the intent placing created");
+        assert_eq!((intent.order_id, intent.amount), (placed.order.id, price));
+        assert_eq!(intent.provider_ref.as_deref(), Some("pi_1"));
     }
 
     /// A paid, line-less order of `buyer`.

@@ -51,9 +51,8 @@ impl OrderService for Orders {
         let place = PlaceOrder::try_from(&r).map_err(status)?;
         // An empty key means "no key" (proto3 strings have no absent state).
         let key = Some(r.idempotency_key.as_str()).filter(|k| !k.is_empty());
-        let order = self.market.orders.place(&actor, place, key).await.map_err(status)?;
-        let payment = self.payment(&order).await;
-        Ok(Response::new(pb::PlaceOrderResponse { order: Some(convert::order(order, payment.as_ref())) }))
+        let placed = self.market.orders.place_with_payment(&actor, place, key).await.map_err(status)?;
+        Ok(Response::new(pb::PlaceOrderResponse { order: Some(convert::order(placed.order, placed.payment.as_ref())) }))
     }
 
     async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Result<Response<pb::GetOrderResponse>, Status> {

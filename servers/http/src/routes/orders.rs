@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use bazaar_core::catalog::PageRequest;
 use bazaar_core::orders::{Order, OrderLine, OrderStatus, PlaceOrder};
+use bazaar_core::payments::PaymentIntent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,7 +28,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::routes::catalog::MoneyDto;
-use crate::routes::payments::{IntentStatusDto, PaymentSummary};
+use crate::routes::payments::PaymentSummary;
 use crate::state::AppState;
 
 /// The request header carrying an idempotency key.
@@ -175,13 +176,14 @@ pub(crate) struct OrderList {
 
 /// The wire form of `order`, with its payment's current state.
 async fn respond(state: &AppState, order: Order) -> Result<OrderResponse, ApiError> {
-    let payment = state
-        .market
-        .payments
-        .find_for_order(order.id)
-        .await?
-        .map(|intent| PaymentSummary { id: intent.id.into(), status: IntentStatusDto::from(intent.status) });
-    Ok(OrderResponse {
+    let payment = state.market.payments.find_for_order(order.id).await?;
+    Ok(wire(order, payment.as_ref()))
+}
+
+/// The wire form of `order` with `payment`, its intent as the caller has it.
+fn wire(order: Order, payment: Option<&PaymentIntent>) -> OrderResponse {
+    let payment = payment.map(|intent| PaymentSummary { id: intent.id.into(), status: intent.status.into() });
+    OrderResponse {
         id: order.id.into(),
         buyer_id: order.buyer_id.into(),
         status: order.status.into(),
@@ -190,7 +192,7 @@ async fn respond(state: &AppState, order: Order) -> Result<OrderResponse, ApiErr
         payment,
         created_at: order.created_at,
         updated_at: order.updated_at,
-    })
+    }
 }
 
 /// The `Idempotency-Key` header, if sent (422 when it is not visible ASCII;
@@ -232,8 +234,9 @@ async fn place_order(
     ApiJson(body): ApiJson<PlaceOrderBody>,
 ) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let order = state.market.orders.place(&actor, body.into(), key).await?;
-    Ok((StatusCode::CREATED, Json(respond(&state, order).await?)))
+    // Placing returns the intent it created: no second look-up.
+    let placed = state.market.orders.place_with_payment(&actor, body.into(), key).await?;
+    Ok((StatusCode::CREATED, Json(wire(placed.order, placed.payment.as_ref()))))
 }
 
 /// The caller's orders, newest first.
