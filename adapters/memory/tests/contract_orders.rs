@@ -16,6 +16,12 @@ async fn order_repository_contract() {
 }
 
 #[tokio::test]
+async fn order_transition_with_total() {
+    let (repo, outbox) = orders();
+    suite::order_transition_with_total(&repo, &|| outbox.events()).await;
+}
+
+#[tokio::test]
 async fn order_transition_is_atomic() {
     let (repo, outbox) = orders();
     suite::order_transition_is_atomic(&repo, &|| outbox.events()).await;

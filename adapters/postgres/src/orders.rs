@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
 use bazaar_core::ids::{OrderId, UserId};
-use bazaar_core::orders::{Order, OrderRepository, OrderStatus, stale_status};
+use bazaar_core::money::Money;
+use bazaar_core::orders::{Order, OrderRepository, OrderStatus, stale_status, total_mismatch};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -42,6 +43,17 @@ pub(crate) const SET_STATUS: &str = crate::outbox::with_events!(
     7,
     8
 );
+// SET_STATUS that also requires the document's total to be $1 (a payment's
+// amount, rendered by serde like the document).
+pub(crate) const SET_STATUS_WITH_TOTAL: &str = crate::outbox::with_events!(
+    "UPDATE orders SET status = $4, doc = (doc::jsonb || $5::jsonb)::text
+        WHERE id = $2 AND status = $3 AND doc::jsonb -> 'total' = $1::jsonb RETURNING doc",
+    "doc",
+    6,
+    7,
+    8,
+    9
+);
 
 /// The fields a transition changes in an order's document.
 #[derive(Serialize)]
@@ -59,6 +71,47 @@ pub struct PgOrders {
 impl PgOrders {
     pub(crate) fn new(store: PgStore) -> Self {
         Self { store }
+    }
+
+    /// The status compare-and-set, also comparing the total when given.
+    async fn set_status(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        total: Option<Money>,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<Order> {
+        let key = id.to_string();
+        let patch = to_json(&StatusPatch { status: to, updated_at: at })?;
+        let events = EventRows::new(events)?;
+        let total_json = total.as_ref().map(to_json).transpose()?;
+        let rows = self
+            .store
+            .write_rows(|| {
+                let query = match &total_json {
+                    Some(total) => sqlx::query(SET_STATUS_WITH_TOTAL).bind(total),
+                    None => sqlx::query(SET_STATUS),
+                };
+                events.bind(query.bind(&key).bind(from.as_str()).bind(to.as_str()).bind(&patch))
+            })
+            .await?;
+        if let Some(row) = rows.first() {
+            return from_json(row.get::<&str, _>(0));
+        }
+        // Nothing moved: say why (gone, another total, or in another status by now).
+        let row = sqlx::query(GET)
+            .bind(&key)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("order"))?;
+        let order: Order = from_json(row.get::<&str, _>(0))?;
+        match total {
+            Some(total) if order.status == from && order.total != total => Err(total_mismatch(&order, total)),
+            _ => Err(stale_status(order.status, to)),
+        }
     }
 }
 
@@ -121,31 +174,18 @@ impl OrderRepository for PgOrders {
         at: Timestamp,
         events: &[Event],
     ) -> Result<Order> {
-        self.store
-            .run(async {
-                let key = id.to_string();
-                let patch = to_json(&StatusPatch { status: to, updated_at: at })?;
-                let events = EventRows::new(events)?;
-                let rows = self
-                    .store
-                    .write_rows(|| {
-                        events
-                            .bind(sqlx::query(SET_STATUS).bind(&key).bind(from.as_str()).bind(to.as_str()).bind(&patch))
-                    })
-                    .await?;
-                if let Some(row) = rows.first() {
-                    return from_json(row.get::<&str, _>(0));
-                }
-                // Nothing moved: say why (gone, or in another status by now).
-                let row = sqlx::query(GET)
-                    .bind(&key)
-                    .fetch_optional(self.store.pool())
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("order"))?;
-                let order: Order = from_json(row.get::<&str, _>(0))?;
-                Err(stale_status(order.status, to))
-            })
-            .await
+        self.store.run(self.set_status(id, from, to, None, at, events)).await
+    }
+
+    async fn transition_with_total(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        total: Money,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<Order> {
+        self.store.run(self.set_status(id, from, to, Some(total), at, events)).await
     }
 }

@@ -13,6 +13,12 @@ async fn order_repository_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn order_transition_with_total() {
+    let db = fresh().await;
+    suite::order_transition_with_total(&db.store.orders(), &committed(&db.store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn order_transition_is_atomic() {
     let db = fresh().await;
     suite::order_transition_is_atomic(&OnRuntime::new(db.store.orders()), &committed(&db.store)).await;

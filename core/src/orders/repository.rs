@@ -7,6 +7,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::events::Event;
 use crate::ids::{OrderId, UserId};
+use crate::money::Money;
 
 /// Where orders live.
 ///
@@ -72,6 +73,38 @@ pub trait OrderRepository: Send + Sync {
         at: Timestamp,
         events: &[Event],
     ) -> Result<Order>;
+
+    /// [`Self::transition`] that also requires the order's total to be
+    /// `total`, as a payment's does: the order's total decides first, so
+    /// MUST return [`crate::Error::Integrity`] and change nothing when the
+    /// order is in status `from` but its total is another; otherwise as
+    /// `transition`.
+    ///
+    /// A total never changes once the order is placed, so the default reads
+    /// the order, compares, then calls `transition`; a store that can
+    /// compare inside the compare-and-set overrides it to save the read.
+    async fn transition_with_total(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        total: Money,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<Order> {
+        let order = self.get(id).await?.ok_or_else(|| crate::Error::not_found("order"))?;
+        if order.status == from && order.total != total {
+            return Err(total_mismatch(&order, total));
+        }
+        self.transition(id, from, to, at, events).await
+    }
+}
+
+/// The error [`OrderRepository::transition_with_total`] returns when the
+/// order's total is not the payment's; shared so every adapter words it the
+/// same.
+pub fn total_mismatch(order: &Order, paid: Money) -> crate::Error {
+    crate::Error::Integrity(format!("payment of {paid} for order {} totalling {}", order.id, order.total))
 }
 
 /// The error [`OrderRepository::transition`] returns when the compare fails;

@@ -13,7 +13,7 @@ use chrono::Duration;
 
 use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
 use super::pricing::price_lines;
-use super::repository::OrderRepository;
+use super::repository::{OrderRepository, total_mismatch};
 use super::state::{OrderEvent, OrderStatus, transition};
 use super::{Order, PlaceOrder};
 use crate::auth::{Action, Actor, Resource, authorize};
@@ -300,6 +300,17 @@ impl OrderService {
         if payment.as_ref().is_some_and(|p| p.order_id != order_id) {
             return Err(Error::invalid("cause", "is a payment for another order"));
         }
+        // The first delivery of a payment finds the order pending: try that
+        // compare-and-set (with the payment's amount as the total) before
+        // reading anything. Any other status is judged after a read below.
+        if let Some(p) = &payment {
+            let from = OrderStatus::PendingPayment;
+            let to = transition(from, OrderEvent::PaymentSucceeded)?;
+            match self.orders.transition_with_total(order_id, from, to, p.amount, self.clock.now(), &[]).await {
+                Err(Error::InvalidTransition { .. }) => {}
+                other => return other,
+            }
+        }
         let mut order = self.load(order_id).await?;
         for _ in 0..MAX_ROUNDS {
             match order.status {
@@ -309,10 +320,7 @@ impl OrderService {
                 status => {
                     let to = transition(status, OrderEvent::PaymentSucceeded)?;
                     if let Some(p) = payment.as_ref().filter(|p| p.amount != order.total) {
-                        return Err(Error::Integrity(format!(
-                            "payment of {} for order {} totalling {}",
-                            p.amount, order.id, order.total
-                        )));
+                        return Err(total_mismatch(&order, p.amount));
                     }
                     match self.orders.transition(order.id, status, to, self.clock.now(), &[]).await {
                         Err(Error::InvalidTransition { .. }) => order = self.load(order_id).await?,
@@ -579,6 +587,50 @@ mod tests {
             &crate::events::UserRegistered { user_id: buyer.user_id, role: "customer".into() },
             crate::catalog::fixtures::at(0),
         )
+    }
+
+    fn payment_for(order: &Order) -> Event {
+        let paid = PaymentSucceeded {
+            order_id: order.id,
+            payment_intent_id: crate::ids::PaymentIntentId::new(),
+            amount: order.total,
+        };
+        Event::new(&paid, crate::catalog::fixtures::at(0))
+    }
+
+    #[test]
+    fn a_pending_order_is_marked_paid_by_one_compare_and_set_without_a_read() {
+        let mut m = Mocks::default();
+        let me = buyer();
+        let pending = Order { status: OrderStatus::PendingPayment, ..paid_order(&me) };
+        let paid = Order { status: OrderStatus::Paid, ..pending.clone() };
+        m.orders.expect_get().never();
+        let (stored, total) = (paid.clone(), pending.total);
+        m.orders
+            .expect_transition_with_total()
+            .withf(move |_, from, to, t, _, events| {
+                *from == OrderStatus::PendingPayment && *to == OrderStatus::Paid && *t == total && events.is_empty()
+            })
+            .times(1)
+            .returning(move |_, _, _, _, _, _| Ok(stored.clone()));
+        let got = block_on(m.service().mark_paid(pending.id, &payment_for(&pending))).unwrap();
+        assert_eq!(got, paid);
+    }
+
+    #[test]
+    fn a_payment_for_an_order_no_longer_pending_is_judged_after_a_read() {
+        let mut m = Mocks::default();
+        let me = buyer();
+        let fulfilled = Order { status: OrderStatus::Fulfilled, ..paid_order(&me) };
+        m.orders
+            .expect_transition_with_total()
+            .times(1)
+            .returning(|_, _, to, _, _, _| Err(crate::orders::stale_status(OrderStatus::Fulfilled, to)));
+        let stored = fulfilled.clone();
+        m.orders.expect_get().times(1).returning(move |_| Ok(Some(stored.clone())));
+        m.orders.expect_transition().never();
+        let got = block_on(m.service().mark_paid(fulfilled.id, &payment_for(&fulfilled))).unwrap();
+        assert_eq!(got, fulfilled, "a redelivered payment returns the order as it is");
     }
 
     #[test]

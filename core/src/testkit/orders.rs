@@ -113,6 +113,48 @@ pub async fn order_repository_contract(repo: &dyn OrderRepository, committed: &d
     assert!(none.is_empty() && zero == 0, "a buyer without orders has none");
 }
 
+/// The compare-and-set that also checks the total: a payment's.
+///
+/// # Panics
+/// When the store breaks the [`OrderRepository::transition_with_total`] contract.
+pub async fn order_transition_with_total(repo: &dyn OrderRepository, committed: &dyn Fn() -> Vec<Event>) {
+    let o = order(UserId::new(), OrderStatus::PendingPayment, t0());
+    repo.insert(&o, &[]).await.unwrap();
+    let later = t0() + Duration::seconds(5);
+    let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+
+    let before = committed().len();
+    let short = Money::new(o.total.minor() - 1, o.total.currency());
+    let wrong = repo.transition_with_total(o.id, from, to, short, later, &[placed(&o)]).await;
+    assert!(matches!(wrong, Err(Error::Integrity(_))), "another total is Integrity, got {wrong:?}");
+    let other_currency = Money::new(o.total.minor(), Currency::EUR);
+    let wrong = repo.transition_with_total(o.id, from, to, other_currency, later, &[placed(&o)]).await;
+    assert!(matches!(wrong, Err(Error::Integrity(_))), "another currency is Integrity, got {wrong:?}");
+    assert_eq!(repo.get(o.id).await.unwrap().as_ref(), Some(&o), "a refused total changes nothing");
+    assert_eq!(committed().len(), before, "a refused total commits no events");
+
+    let event = placed(&o);
+    let paid = repo
+        .transition_with_total(o.id, from, to, o.total, later, std::slice::from_ref(&event))
+        .await
+        .expect("the order's own total moves it");
+    assert_eq!((paid.status, paid.updated_at), (to, later));
+    assert_eq!(repo.get(o.id).await.unwrap().unwrap(), paid, "it returns what it stored");
+    assert_eq!(ids(&committed()[before..]), vec![event.id], "it commits its events");
+
+    let before = committed().len();
+    let again = repo.transition_with_total(o.id, from, to, short, later, &[placed(&o)]).await;
+    match again {
+        Err(Error::InvalidTransition { entity: "order", from, .. }) => {
+            assert_eq!(from, "paid", "a stale status is judged before the total, naming the current one")
+        }
+        other => panic!("a stale status is InvalidTransition, got {other:?}"),
+    }
+    assert_eq!(committed().len(), before, "a failed compare commits no events");
+    let missing = repo.transition_with_total(OrderId::new(), from, to, o.total, later, &[]).await;
+    assert!(matches!(missing, Err(Error::NotFound { entity: "order" })), "unknown order is NotFound, got {missing:?}");
+}
+
 /// 16 threads race the same `paid → fulfilled` compare-and-set: exactly one
 /// wins and exactly one event is committed.
 ///
