@@ -25,25 +25,34 @@ use crate::receipt::{AckSubject, InFlight};
 
 /// The dependency name in [`Error::Unavailable`].
 const WHAT: &str = "nats";
-/// Waits below this are a no-wait pull that expires after this long.
+/// Waits below this are, with single-message pulls, a no-wait pull that
+/// expires after this long.
 ///
-/// A no-wait pull is answered at once when the group has nothing left to
-/// deliver (404) or when every remaining message is already claimed by
-/// other callers' pulls (408). But when messages remain that it counted and
-/// a competing pull then takes them, the server parks a no-wait request
-/// that has received nothing until it expires, and one without an expiry
-/// until the next publish: hence always an expiry, and this short one.
+/// A no-wait pull is answered at once when every remaining message is
+/// already claimed by other callers' pulls (408), and, if it has no expiry,
+/// when the group has nothing left to deliver (404). But when messages
+/// remain that it counted and a competing pull then takes them, the server
+/// parks a no-wait request that has received nothing until it expires, and
+/// one without an expiry until the next publish. A caller of `next` waits
+/// for its single pull, so that one always has an expiry, and this short
+/// one. (Batch pulls have none: see [`BATCH_SETTLE`].)
 const MIN_EXPIRES: Duration = Duration::from_millis(10);
 /// The longest single pull request; longer waits pull again.
 const MAX_PULL: Duration = Duration::from_secs(60);
-/// How long past its expiry ([`MIN_EXPIRES`]) a batch pull is still waited
-/// for (see [`crate::held`]). The server sends nothing for a request after
-/// its expiry, so this only has to cover messages it sent before then that
-/// this process has not moved into the group's queue yet, which on a loaded
-/// machine can take tens of milliseconds. It is also what callers lose,
-/// now and then, to an empty no-wait request the server leaves open (the
-/// client library ends those only 5 s after their expiry).
-const SETTLE_MARGIN: Duration = Duration::from_millis(100);
+/// How long a batch pull is waited for at most (see [`crate::held`]).
+///
+/// A batch pull is a no-wait request *without* an expiry. With an expiry,
+/// the server (2.9) does not answer a request that finds nothing with 404:
+/// it holds it until the expiry, so every empty call cost at least that,
+/// and now and then it drops it at the expiry without the 408 that ends
+/// it, so callers waited for it until its settle time and the client
+/// library ended it only 5 s later. Without one, the server answers at
+/// once with what it has and the end of the batch. This bound is for the
+/// rare request the server parks instead (see [`MIN_EXPIRES`]) until the
+/// next message arrives, and for answers that a busy process has not read
+/// yet; the batch task keeps reading a parked request, so its late
+/// messages are still handed out.
+const BATCH_SETTLE: Duration = Duration::from_millis(100);
 /// Events in flight per publish round trip. Bounded because async-nats
 /// holds one permit per unawaited publish ack (5 000 per context) and a
 /// publish that waits for a permit while this call holds the others would
@@ -232,16 +241,18 @@ impl JetStreamBus {
         let held = self.held_of(durable);
         let batching = Batching {
             max: self.options.pull_batch,
-            settle: MIN_EXPIRES + SETTLE_MARGIN,
-            // As for a single pull: the request's expiry plus the configured
-            // request timeout, so a dead connection ends the batch.
-            limit: MIN_EXPIRES + self.options.request_timeout,
+            settle: BATCH_SETTLE,
+            // The configured request timeout, so a dead connection ends the
+            // batch (and a parked request is given up: the server skips a
+            // request whose inbox has no subscriber).
+            limit: self.options.request_timeout,
             fresh_for: self.options.ack_wait / 2,
         };
         let max = self.options.pull_batch;
+        // No expiry: see `BATCH_SETTLE`.
         let pull = || {
             let consumer = consumer.clone();
-            async move { consumer.fetch().max_messages(max).expires(MIN_EXPIRES).messages().await }
+            async move { consumer.fetch().max_messages(max).messages().await }
         };
         held.next(&batching, pull).await.map_err(|why| {
             // The consumer may have been deleted; look it up afresh next time.
@@ -501,5 +512,115 @@ impl EventSubscriber for JetStreamBus {
         self.send_ack(&[delivery.receipt.as_str()], kind).await?;
         self.in_flight.given_back(&durable, subject.stream_seq, subject.delivered, delay);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use bazaar_core::clock::{Clock, SystemClock};
+    use bazaar_core::events::UserRegistered;
+    use bazaar_core::ids::UserId;
+
+    use super::*;
+
+    /// A batched bus on a stream of its own, on the test server
+    /// (`BAZAAR_TEST_NATS_URL`, as the integration tests).
+    async fn batched_bus() -> Arc<JetStreamBus> {
+        let url = std::env::var("BAZAAR_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let options = JetStreamOptions {
+            stream: format!("BZTEST_{id}"),
+            subject_prefix: format!("bztest.{id}"),
+            max_age: Duration::from_secs(3600),
+            pull_batch: 8,
+            ..JetStreamOptions::default()
+        };
+        let bus = JetStreamBus::connect(&url, options).await;
+        Arc::new(bus.unwrap_or_else(|e| panic!("these tests need NATS with JetStream at {url}: {e}")))
+    }
+
+    fn event() -> Event {
+        Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, SystemClock.now())
+    }
+
+    /// Regression: batch pulls carried a 10 ms expiry, so the server held
+    /// every one that found nothing until then instead of answering, and
+    /// now and then dropped it without an answer: the group's callers then
+    /// waited for it until its settle time, one batch after another, while
+    /// idle consumer tasks kept polling. Without an expiry, every batch of
+    /// a lone process ends with the server's answer, idle or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batch_pulls_end_with_the_servers_answer_and_are_never_waited_out() {
+        const CALLS: u64 = 50;
+        const CALLERS: usize = 8;
+        const EVENTS: usize = 150;
+        let bus = batched_bus().await;
+        let durable = names::durable_name("idle").unwrap();
+        let held = bus.held_of(&durable);
+        // The pull requests themselves, as the server receives them.
+        let subject = format!("$JS.API.CONSUMER.MSG.NEXT.{}.{durable}", bus.options.stream);
+        let mut requests = bus.client.subscribe(subject).await.unwrap();
+
+        // Idle: each no-wait call makes one request, which the server answers.
+        for call in 1..=CALLS {
+            assert!(bus.next_batch("idle", 8, Duration::ZERO).await.unwrap().is_empty(), "nothing was published");
+            assert_eq!(held.started(), call, "one request per call on an idle group");
+        }
+        bus.client.flush().await.unwrap();
+        for _ in 0..CALLS {
+            let request = tokio::time::timeout(Duration::from_secs(5), requests.next()).await;
+            let request = request.expect("every pull request is seen").expect("subscribed");
+            let body = std::str::from_utf8(&request.payload).unwrap();
+            assert!(body.contains(r#""batch":8"#) && body.contains(r#""no_wait":true"#), "{body}");
+            assert!(!body.contains("expires"), "a no-wait batch pull has no expiry: {body}");
+        }
+        requests.unsubscribe().await.unwrap();
+
+        // Busy: consumer tasks polling while events are published one by one.
+        let publisher = tokio::spawn({
+            let bus = bus.clone();
+            async move {
+                let mut ids = HashSet::new();
+                for _ in 0..EVENTS {
+                    let event = event();
+                    ids.insert(event.id);
+                    bus.publish(&[event]).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                ids
+            }
+        });
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let bus = bus.clone();
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    let mut empty_after_all = 0;
+                    // Until the publisher is done and a few calls in a row found nothing.
+                    while empty_after_all < 3 {
+                        let published_all = bus.stream.clone().info().await.unwrap().state.messages as usize == EVENTS;
+                        let batch = bus.next_batch("idle", 8, Duration::ZERO).await.unwrap();
+                        if batch.is_empty() && published_all {
+                            empty_after_all += 1;
+                        }
+                        bus.ack_all(&batch).await.unwrap();
+                        got.extend(batch.into_iter().map(|d| d.event.id));
+                    }
+                    got
+                })
+            })
+            .collect();
+        let published = publisher.await.unwrap();
+        let mut seen = HashSet::new();
+        for caller in callers {
+            for id in caller.await.unwrap() {
+                assert!(seen.insert(id), "{id} was handed out twice");
+            }
+        }
+        assert_eq!(seen, published, "every event handed out once");
+        assert_eq!(held.abandoned(), 0, "no batch was waited for until its settle time");
+        bus.jetstream.delete_stream(&bus.options.stream).await.unwrap();
     }
 }

@@ -21,14 +21,14 @@
 //!   woken by every message it brings and by its end. Concurrent callers
 //!   therefore share one request instead of making one each.
 //! - **Waited for until it settles.** A batch is waited for until it ends,
-//!   but not past its settle time (the request's own expiry plus a margin,
-//!   set by the bus). The server sends nothing for a request after its
-//!   expiry; the margin covers messages it sent before then that a busy
-//!   process has not moved into the queue yet. Now and then the server
-//!   leaves an empty no-wait request open and the client library ends it
-//!   only seconds later; past the settle time callers stop waiting for such
-//!   a batch and the next one starts (its late messages, if any, are still
-//!   queued).
+//!   but not past its settle time (set by the bus). The bus asks for a
+//!   no-wait batch without an expiry, which the server answers at once: the
+//!   messages it has, then the end of the batch, or the end alone when it
+//!   has none. Now and then it parks such a request instead (the messages
+//!   it counted when the request came were taken by another request) until
+//!   the next message arrives; past the settle time callers stop waiting
+//!   for such a batch and the next one starts. The task keeps reading the
+//!   parked request, so a message it brings late is still queued.
 //! - **"Nothing due" needs a fresh answer.** A caller returns nothing only
 //!   when a batch started *after* its call began has ended without filling
 //!   (the server had no more to give at that moment), nothing is in flight,
@@ -85,6 +85,9 @@ struct State<T> {
     current: Option<InFlight>,
     /// The highest-numbered batch that ended, and how.
     last_end: Option<(u64, End)>,
+    /// Batches that callers stopped waiting for at their settle time
+    /// (counted for the tests: each one cost its callers the whole wait).
+    abandoned: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -148,6 +151,7 @@ impl<T> State<T> {
                 "a batch pull did not end within its settle time; no longer waiting for it"
             );
             self.current = None;
+            self.abandoned += 1;
         }
         match &self.last_end {
             Some((number, End::Drained)) if *number > begin => return Step::Empty,
@@ -164,7 +168,13 @@ impl<T> State<T> {
 impl<T: Send + 'static> Held<T> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State { queue: VecDeque::new(), started: 0, current: None, last_end: None }),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                started: 0,
+                current: None,
+                last_end: None,
+                abandoned: 0,
+            }),
             changed: Notify::new(),
         })
     }
@@ -263,9 +273,17 @@ impl<T: Send + 'static> Held<T> {
         });
     }
 
+    /// How many batches were started on this group.
     #[cfg(test)]
-    fn started(&self) -> u64 {
+    pub(crate) fn started(&self) -> u64 {
         self.state.lock().started
+    }
+
+    /// How many batches callers stopped waiting for at their settle time
+    /// rather than at their end.
+    #[cfg(test)]
+    pub(crate) fn abandoned(&self) -> u64 {
+        self.state.lock().abandoned
     }
 }
 
@@ -457,6 +475,7 @@ mod tests {
             got.push(m);
         }
         assert_eq!(got, [1, 2, 3, 4, 5], "every message once, in order");
+        assert_eq!(held.abandoned(), 0, "every batch ended");
         // 4 (full: more may be due), then 1, then the empty answer the last
         // call needed: batch 2 came back short, but it started before that
         // call began.
@@ -495,6 +514,7 @@ mod tests {
         let got = held.next(&BATCHING, server.pull()).await.unwrap();
         assert_eq!(got, Some(7), "past the settle time the next batch is pulled");
         assert_eq!(start.elapsed(), BATCHING.settle, "the open batch was waited for until it settled");
+        assert_eq!(held.abandoned(), 1);
         // A message the abandoned batch brings late is still handed out.
         open.send(Ok(8)).unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -35,7 +35,7 @@
 //! | port | JetStream |
 //! |---|---|
 //! | `publish` | `send_publish` on `<prefix>.<type>` with `Nats-Msg-Id`, await every publish ack |
-//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry. With `pull_batch` > 1: a message held from the group's batch pull if any; else wait for the batch in flight, or start one (`no_wait`, up to `pull_batch`, 10 ms expiry); nothing from a batch begun during the call: the waiting pull of one (if `wait` ≥ 10 ms) |
+//! | `next(group, wait)` | pull `batch = 1, expires = wait`; `wait` < 10 ms: `no_wait` with a 10 ms expiry. With `pull_batch` > 1: a message held from the group's batch pull if any; else wait for the batch in flight, or start one (`no_wait`, up to `pull_batch`, no expiry); nothing from a batch begun during the call: the waiting pull of one (if `wait` ≥ 10 ms) |
 //! | `next_batch(group, max, wait)` | the first as `next`; with `pull_batch` > 1 up to `max − 1` more from the held messages and the batch in flight (until it ends or its settle time), never another request |
 //! | `attempt` | the delivery count from the ack subject (`info.delivered`) |
 //! | receipt | the delivery's ack (reply) subject `$JS.ACK.<stream>.<durable>.<delivered>.<seq>…` |
@@ -59,11 +59,12 @@
 //!
 //! # Timing
 //!
-//! `next(group, Duration::ZERO)` is a no-wait pull: the server answers at
-//! once when nothing is due or everything due is claimed by other callers'
-//! pulls, and otherwise within 10 ms (the expiry every no-wait pull gets,
-//! because a 2.9+ server parks a no-wait pull without one when competing
-//! pulls take the messages it counted on).
+//! `next(group, Duration::ZERO)` with single-message pulls is a no-wait
+//! pull: the server answers at once when everything due is claimed by
+//! other callers' pulls, and otherwise within 10 ms (the expiry every such
+//! pull gets, because a 2.9+ server parks a no-wait pull without one when
+//! competing pulls take the messages it counted on). With batched pulls,
+//! see below.
 //!
 //! An unacked delivery comes back after `ack_wait`; a nack with delay after
 //! the delay (JetStream schedules it, even beyond `ack_wait`). A message
@@ -88,18 +89,22 @@
 //! batch, or one already in flight when the call began, makes the call
 //! start the next batch instead.
 //!
-//! That wait is bounded by the batch: until it ends, but at most its 10 ms
-//! expiry plus 100 ms after it was requested, also for a no-wait call and
-//! whatever the caller's `wait`. The server sends nothing for a request
-//! after its expiry; the 100 ms cover messages it sent before then that a
-//! loaded process has not yet moved into the queue. The bound matters when
-//! the server leaves an empty no-wait request open (it happens: async-nats
-//! then ends it 5 s after its expiry): callers stop waiting for that batch
-//! and the next one is pulled. A message that would arrive later still is
-//! queued and handed out by a later call. So a no-wait `next` is answered
-//! as fast as its batch (at once, or within its 10 ms expiry), plus one
-//! more batch when it began while another was in flight, plus up to 110 ms
-//! when it is stuck behind a request the server left open.
+//! A batch pull is a no-wait request without an expiry, which the server
+//! answers at once: the messages it has, then the end of the batch (408),
+//! or the end alone (404) when nothing is due. (With an expiry, a 2.9
+//! server holds a request that finds nothing until the expiry instead of
+//! answering 404, and now and then drops it then without the 408 that ends
+//! it.) The wait for a batch is bounded all the same: until it ends, but at
+//! most 100 ms after it was requested, also for a no-wait call and whatever
+//! the caller's `wait`. The bound matters when the server parks the request
+//! (the messages it counted on went to a competing pull; it is answered
+//! with the next message published) or when a loaded process has not read
+//! its answer yet: callers stop waiting for that batch and the next one is
+//! pulled. A message that arrives later for it is still queued and handed
+//! out by a later call. So a no-wait `next` is answered as fast as its
+//! batch (one round trip), plus one more batch when it began while another
+//! was in flight, plus up to 100 ms when it is stuck behind a parked
+//! request.
 //!
 //! Held messages count as delivered from the moment they are pulled. A
 //! process that dies or drops the bus holding some gives them back when

@@ -77,8 +77,8 @@ pub struct JetStreamOptions {
     /// of up to this many, and the calls of `next` on that group in this
     /// process take the messages as they arrive, saving a request (and a
     /// subscription) per message; concurrent callers share that one request.
-    /// While a batch is still arriving, `next` waits for it (at most its
-    /// 10 ms expiry plus 100 ms) rather than report nothing due; see the
+    /// While a batch is still arriving, `next` waits for it (at most
+    /// 100 ms) rather than report nothing due; see the
     /// [crate docs](crate#batched-pulls). Held messages count as delivered
     /// from the moment they are pulled: a process that stops or dies while
     /// holding them gives them back only when `ack_wait` runs out, and one
