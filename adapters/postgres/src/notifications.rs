@@ -10,7 +10,9 @@ use bazaar_core::ids::{NotificationId, OrderId, UserId};
 use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
 use crate::store::PgStore;
@@ -144,6 +146,17 @@ impl Columns {
         }
         Ok(c)
     }
+
+    /// Binds the columns as `$1`–`$6`, in the order the inserts name them.
+    fn bind<'q>(&'q self, query: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(self.ids.as_slice())
+            .bind(self.keys.as_slice())
+            .bind(self.users.as_slice())
+            .bind(self.orders.as_slice())
+            .bind(self.created.as_slice())
+            .bind(self.docs.as_slice())
+    }
 }
 
 #[async_trait]
@@ -189,18 +202,7 @@ impl NotificationRepository for PgNotifications {
                     return Ok(Vec::new());
                 }
                 let c = Columns::of(notifications)?;
-                let rows = self
-                    .store
-                    .write_rows(|| {
-                        sqlx::query(INSERT_ALL)
-                            .bind(c.ids.as_slice())
-                            .bind(c.keys.as_slice())
-                            .bind(c.users.as_slice())
-                            .bind(c.orders.as_slice())
-                            .bind(c.created.as_slice())
-                            .bind(c.docs.as_slice())
-                    })
-                    .await?;
+                let rows = self.store.write_rows(|| c.bind(sqlx::query(INSERT_ALL))).await?;
                 let inserted: HashSet<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
                 self.stored(notifications.iter(), &inserted).await
             })
@@ -219,13 +221,7 @@ impl NotificationRepository for PgNotifications {
                 let rows = self
                     .store
                     .write_rows(|| {
-                        sqlx::query(INSERT_ENABLED)
-                            .bind(c.ids.as_slice())
-                            .bind(c.keys.as_slice())
-                            .bind(c.users.as_slice())
-                            .bind(c.orders.as_slice())
-                            .bind(c.created.as_slice())
-                            .bind(c.docs.as_slice())
+                        c.bind(sqlx::query(INSERT_ENABLED))
                             .bind(channels.as_slice())
                             .bind(defaults.as_slice())
                             .bind(user.to_string())
