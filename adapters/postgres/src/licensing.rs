@@ -9,7 +9,9 @@ use bazaar_core::events::Event;
 use bazaar_core::ids::{LicenseId, OrderId, ProductId, UserId};
 use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
 use bazaar_core::{Error, Result};
-use sqlx::Row;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
 
 use crate::codec::{db_err, from_json, int, to_json};
 use crate::outbox::{EventRows, append};
@@ -49,8 +51,9 @@ impl PgLicenses {
         Self { store }
     }
 
-    async fn list(&self, sql: &'static str, key: String) -> Result<Vec<License>> {
-        let rows = sqlx::query(sql).bind(key).fetch_all(self.store.pool()).await.map_err(db_err)?;
+    /// The licenses a query of `doc`s selects.
+    async fn list(&self, query: Query<'_, Postgres, PgArguments>) -> Result<Vec<License>> {
+        let rows = query.fetch_all(self.store.pool()).await.map_err(db_err)?;
         rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
     }
 
@@ -136,26 +139,17 @@ impl LicenseRepository for PgLicenses {
     }
 
     async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>> {
-        self.store.run(async { self.list(FOR_BUYER, buyer.to_string()).await }).await
+        self.store.run(async { self.list(sqlx::query(FOR_BUYER).bind(buyer.to_string())).await }).await
     }
 
     async fn list_for_buyer_products(&self, buyer: UserId, products: &[ProductId]) -> Result<Vec<License>> {
-        self.store
-            .run(async {
-                let products: Vec<String> = products.iter().map(ToString::to_string).collect();
-                let rows = sqlx::query(FOR_BUYER_PRODUCTS)
-                    .bind(buyer.to_string())
-                    .bind(products)
-                    .fetch_all(self.store.pool())
-                    .await
-                    .map_err(db_err)?;
-                rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
-            })
-            .await
+        let products: Vec<String> = products.iter().map(ToString::to_string).collect();
+        let query = sqlx::query(FOR_BUYER_PRODUCTS).bind(buyer.to_string()).bind(products);
+        self.store.run(self.list(query)).await
     }
 
     async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>> {
-        self.store.run(async { self.list(FOR_ORDER, order.to_string()).await }).await
+        self.store.run(async { self.list(sqlx::query(FOR_ORDER).bind(order.to_string())).await }).await
     }
 
     async fn activate(&self, id: LicenseId, fingerprint: &Fingerprint, now: Timestamp) -> Result<ActivationOutcome> {

@@ -9,7 +9,9 @@ use bazaar_core::events::Event;
 use bazaar_core::ids::{LicenseId, OrderId, ProductId, UserId};
 use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
 use bazaar_core::{Error, Result};
-use sqlx::Row;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Row, Sqlite};
 
 use crate::codec::{db_err, from_json, int, to_json};
 use crate::outbox::append;
@@ -40,8 +42,9 @@ impl SqliteLicenses {
         Self { store }
     }
 
-    async fn list(&self, sql: &'static str, key: String) -> Result<Vec<License>> {
-        let rows = sqlx::query(sql).bind(key).fetch_all(self.store.pool()).await.map_err(db_err)?;
+    /// The licenses a query of `doc`s selects.
+    async fn list(&self, query: Query<'_, Sqlite, SqliteArguments>) -> Result<Vec<License>> {
+        let rows = query.fetch_all(self.store.pool()).await.map_err(db_err)?;
         rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
     }
 
@@ -118,23 +121,16 @@ impl LicenseRepository for SqliteLicenses {
     }
 
     async fn list_for_buyer(&self, buyer: UserId) -> Result<Vec<License>> {
-        self.list(FOR_BUYER, buyer.to_string()).await
+        self.list(sqlx::query(FOR_BUYER).bind(buyer.to_string())).await
     }
 
     async fn list_for_buyer_products(&self, buyer: UserId, products: &[ProductId]) -> Result<Vec<License>> {
         let products: Vec<String> = products.iter().map(ToString::to_string).collect();
-        let products = to_json(&products)?;
-        let rows = sqlx::query(FOR_BUYER_PRODUCTS)
-            .bind(buyer.to_string())
-            .bind(products)
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(|r| from_json(r.get::<&str, _>(0))).collect()
+        self.list(sqlx::query(FOR_BUYER_PRODUCTS).bind(buyer.to_string()).bind(to_json(&products)?)).await
     }
 
     async fn list_for_order(&self, order: OrderId) -> Result<Vec<License>> {
-        self.list(FOR_ORDER, order.to_string()).await
+        self.list(sqlx::query(FOR_ORDER).bind(order.to_string())).await
     }
 
     async fn activate(&self, id: LicenseId, fingerprint: &Fingerprint, now: Timestamp) -> Result<ActivationOutcome> {
