@@ -5,7 +5,7 @@ use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
 use bazaar_core::ids::{OrderId, UserId};
 use bazaar_core::money::Money;
-use bazaar_core::orders::{Order, OrderRepository, OrderStatus, stale_status, total_mismatch};
+use bazaar_core::orders::{Order, OrderRepository, OrderStatus, check_total, stale_status};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -108,10 +108,10 @@ impl PgOrders {
             .map_err(db_err)?
             .ok_or_else(|| Error::not_found("order"))?;
         let order: Order = from_json(row.get::<&str, _>(0))?;
-        match total {
-            Some(total) if order.status == from && order.total != total => Err(total_mismatch(&order, total)),
-            _ => Err(stale_status(order.status, to)),
+        if let Some(total) = total {
+            check_total(&order, from, total)?;
         }
+        Err(stale_status(order.status, to))
     }
 }
 

@@ -93,18 +93,26 @@ pub trait OrderRepository: Send + Sync {
         events: &[Event],
     ) -> Result<Order> {
         let order = self.get(id).await?.ok_or_else(|| crate::Error::not_found("order"))?;
-        if order.status == from && order.total != total {
-            return Err(total_mismatch(&order, total));
-        }
+        check_total(&order, from, total)?;
         self.transition(id, from, to, at, events).await
     }
 }
 
-/// The error [`OrderRepository::transition_with_total`] returns when the
-/// order's total is not the payment's; shared so every adapter words it the
-/// same.
-pub fn total_mismatch(order: &Order, paid: Money) -> crate::Error {
-    crate::Error::Integrity(format!("payment of {paid} for order {} totalling {}", order.id, order.total))
+/// The total rule of [`OrderRepository::transition_with_total`]: an order in
+/// status `from` whose total is not `paid` is [`crate::Error::Integrity`]
+/// (an order in another status is judged by its status instead). Shared so
+/// every adapter judges and words it the same.
+///
+/// # Errors
+/// [`crate::Error::Integrity`] as above.
+pub fn check_total(order: &Order, from: OrderStatus, paid: Money) -> Result<()> {
+    if order.status == from && order.total != paid {
+        return Err(crate::Error::Integrity(format!(
+            "payment of {paid} for order {} totalling {}",
+            order.id, order.total
+        )));
+    }
+    Ok(())
 }
 
 /// The error [`OrderRepository::transition`] returns when the compare fails;

@@ -13,7 +13,7 @@ use chrono::Duration;
 
 use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
 use super::pricing::price_lines;
-use super::repository::{OrderRepository, total_mismatch};
+use super::repository::{OrderRepository, check_total};
 use super::state::{OrderEvent, OrderStatus, transition};
 use super::{Order, PlaceOrder};
 use crate::auth::{Action, Actor, Resource, authorize};
@@ -319,8 +319,8 @@ impl OrderService {
                 }
                 status => {
                     let to = transition(status, OrderEvent::PaymentSucceeded)?;
-                    if let Some(p) = payment.as_ref().filter(|p| p.amount != order.total) {
-                        return Err(total_mismatch(&order, p.amount));
+                    if let Some(p) = &payment {
+                        check_total(&order, status, p.amount)?;
                     }
                     match self.orders.transition(order.id, status, to, self.clock.now(), &[]).await {
                         Err(Error::InvalidTransition { .. }) => order = self.load(order_id).await?,
