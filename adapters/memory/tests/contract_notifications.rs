@@ -22,6 +22,11 @@ async fn insert_enabled() {
     suite::insert_enabled(&MemoryNotifications::new()).await;
 }
 
+#[tokio::test]
+async fn insert_enabled_all() {
+    suite::insert_enabled_all(&MemoryNotifications::new()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn insert_dedup_race() {
     suite::insert_dedup_race(Arc::new(MemoryNotifications::new()), &spawn).await;

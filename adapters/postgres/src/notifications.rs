@@ -26,18 +26,19 @@ pub(crate) const INSERT: &str =
 pub(crate) const INSERT_ALL: &str = "INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
     ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
-// insert_all for the candidates whose channel the user's stored preferences
-// enable ($7 names the channel, which is also its field in the preferences
-// document), or whose default ($8, from the core's defaults) does when the
-// user has stored none. Reports every enabled candidate's id and whether it
-// was inserted (false: its key was taken).
-pub(crate) const INSERT_ENABLED: &str = "WITH prefs AS (
-        SELECT doc::jsonb AS doc FROM notification_preferences WHERE user_id = $9
-    ), enabled AS (
+// insert_all for the candidates whose channel their user's stored
+// preferences enable ($7 names the channel, which is also its field in the
+// preferences document), or whose default ($8, from the core's defaults)
+// does when that user has stored none. Each candidate looks up its own
+// user's preferences (by primary key), so one statement serves candidates
+// of many users. Reports every enabled candidate's id and whether it was
+// inserted (false: its key was taken).
+pub(crate) const INSERT_ENABLED: &str = "WITH enabled AS (
         SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
                                $7::text[], $8::boolean[])
             AS c(id, dedup_key, user_id, order_id, created_at, doc, channel, by_default)
-        WHERE coalesce((SELECT (p.doc ->> c.channel)::boolean FROM prefs AS p), c.by_default)
+        WHERE coalesce((SELECT (p.doc::jsonb ->> c.channel)::boolean FROM notification_preferences AS p
+                        WHERE p.user_id = c.user_id), c.by_default)
     ), inserted AS (
         INSERT INTO notifications (id, dedup_key, user_id, order_id, created_at, doc)
         SELECT id, dedup_key, user_id, order_id, created_at, doc FROM enabled
@@ -210,6 +211,15 @@ impl NotificationRepository for PgNotifications {
     }
 
     async fn insert_enabled(&self, user: UserId, candidates: &[Notification]) -> Result<Vec<Notification>> {
+        // The statement judges each candidate by its own user's preferences;
+        // these are all `user`'s.
+        if candidates.iter().any(|n| n.user_id != user) {
+            return Err(Error::invalid("candidates", "are not all addressed to the user"));
+        }
+        self.insert_enabled_all(candidates).await
+    }
+
+    async fn insert_enabled_all(&self, candidates: &[Notification]) -> Result<Vec<Notification>> {
         self.store
             .run(async {
                 if candidates.is_empty() {
@@ -221,10 +231,7 @@ impl NotificationRepository for PgNotifications {
                 let rows = self
                     .store
                     .write_rows(|| {
-                        c.bind(sqlx::query(INSERT_ENABLED))
-                            .bind(channels.as_slice())
-                            .bind(defaults.as_slice())
-                            .bind(user.to_string())
+                        c.bind(sqlx::query(INSERT_ENABLED)).bind(channels.as_slice()).bind(defaults.as_slice())
                     })
                     .await?;
                 let mut enabled = HashSet::with_capacity(rows.len());

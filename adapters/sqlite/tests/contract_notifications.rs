@@ -20,6 +20,12 @@ async fn insert_enabled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn insert_enabled_all() {
+    let db = fresh().await;
+    suite::insert_enabled_all(&db.store.notifications()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn insert_dedup_race() {
     let db = fresh().await;
     suite::insert_dedup_race(Arc::new(db.store.notifications()), &spawn).await;

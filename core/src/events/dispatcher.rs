@@ -177,7 +177,8 @@ impl Dispatcher {
 
     /// Takes up to `max` due deliveries of group `consumer` in one request
     /// to the bus ([`EventSubscriber::next_batch`]) and handles them
-    /// together: the events concurrently (each event's handlers in order),
+    /// together: each handler gets its events in one call
+    /// ([`EventHandler::handle_batch`]; each event's handlers in order),
     /// with one inbox read for all of them, one inbox write for every
     /// handler that succeeded and one ack for every delivery that is done.
     /// Failed deliveries are nacked or parked one by one, exactly as
@@ -306,9 +307,11 @@ impl Dispatcher {
             .await
     }
 
-    /// Runs the interested handlers on each of `events`: the events
-    /// concurrently, each event's handlers in order, all of them even when
-    /// one fails, skipping the (handler, event) pairs the inbox has. The
+    /// Runs the interested handlers on each of `events`: each event's
+    /// handlers in order, all of them even when one fails, skipping the
+    /// (handler, event) pairs the inbox has. A handler gets the events it
+    /// runs on together ([`EventHandler::handle_batch`]), so it can serve
+    /// them with one store round trip. The
     /// inbox is read once for all pairs and every success recorded with
     /// one write; an inbox failure counts as a failure of the handlers it
     /// concerns, so their events are retried. One result per event.
@@ -344,22 +347,57 @@ impl Dispatcher {
             }
         };
 
-        let runs = events.iter().enumerate().map(|(i, event)| {
-            let todo: Vec<usize> = (0..pairs.len()).filter(|&k| pairs[k].0 == i && !processed[k]).collect();
-            let pairs = &pairs;
-            async move {
-                let mut ran = Vec::with_capacity(todo.len());
-                for k in todo {
-                    ran.push((k, pairs[k].1.handle(event).await));
-                }
-                ran
+        // Each event's pending pairs, in handler order. A round takes the
+        // next pair of every event and hands each handler all of its
+        // events of that round in one call; the handlers of a round run
+        // concurrently. So an event's handlers still run one after the
+        // other, in order.
+        let mut pending: Vec<std::collections::VecDeque<usize>> = events.iter().map(|_| Default::default()).collect();
+        for (k, (i, _)) in pairs.iter().enumerate() {
+            if !processed[k] {
+                pending[*i].push_back(k);
             }
-        });
+        }
         let mut succeeded = Vec::new();
-        for (k, result) in futures::future::join_all(runs).await.into_iter().flatten() {
-            match result {
-                Ok(()) => succeeded.push(k),
-                Err(err) => errors[pairs[k].0].push(Failed::new(k, &err)),
+        loop {
+            let mut round: Vec<(&Arc<dyn EventHandler>, Vec<usize>)> = Vec::new();
+            for k in pending.iter_mut().filter_map(std::collections::VecDeque::pop_front) {
+                let handler = pairs[k].1;
+                match round.iter_mut().find(|(h, _)| Arc::ptr_eq(h, handler)) {
+                    Some((_, ks)) => ks.push(k),
+                    None => round.push((handler, vec![k])),
+                }
+            }
+            if round.is_empty() {
+                break;
+            }
+            let calls = round.iter().map(|(handler, ks)| {
+                let batch: Vec<&Event> = ks.iter().map(|&k| events[pairs[k].0]).collect();
+                async move { handler.handle_batch(&batch).await }
+            });
+            for ((_, ks), results) in round.iter().zip(futures::future::join_all(calls).await) {
+                match results {
+                    Ok(results) if results.len() == ks.len() => {
+                        for (&k, result) in ks.iter().zip(results) {
+                            match result {
+                                Ok(()) => succeeded.push(k),
+                                Err(err) => errors[pairs[k].0].push(Failed::new(k, &err)),
+                            }
+                        }
+                    }
+                    Ok(results) => {
+                        let answered = format!("it answered for {} of {} events", results.len(), ks.len());
+                        let err = Error::internal("running a handler on a batch", answered);
+                        for &k in ks {
+                            errors[pairs[k].0].push(Failed::new(k, &err));
+                        }
+                    }
+                    Err(err) => {
+                        for &k in ks {
+                            errors[pairs[k].0].push(Failed::new(k, &err));
+                        }
+                    }
+                }
             }
         }
         if !succeeded.is_empty() {
@@ -418,12 +456,52 @@ mod tests {
         }
     }
 
+    /// A `user.registered` handler answering `result` for each event it is
+    /// given, through the trait's default `handle_batch`, and asserting
+    /// when dropped that it handled `times` events.
+    type Script = Box<dyn Fn(&Event) -> Result<()> + Send + Sync>;
+
+    struct Scripted {
+        name: &'static str,
+        result: Script,
+        times: usize,
+        handled: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl EventHandler for Scripted {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn handles(&self, event_type: EventType) -> bool {
+            event_type == EventType::UserRegistered
+        }
+
+        async fn handle(&self, event: &Event) -> Result<()> {
+            self.handled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (self.result)(event)
+        }
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                assert_eq!(*self.handled.get_mut(), self.times, "events handler {} handled", self.name);
+            }
+        }
+    }
+
+    fn scripted(
+        name: &'static str,
+        result: impl Fn(&Event) -> Result<()> + Send + Sync + 'static,
+        times: usize,
+    ) -> Arc<dyn EventHandler> {
+        Arc::new(Scripted { name, result: Box::new(result), times, handled: Default::default() })
+    }
+
     fn handler(name: &'static str, result: fn() -> Result<()>, times: usize) -> Arc<dyn EventHandler> {
-        let mut h = MockEventHandler::new();
-        h.expect_name().return_const(name);
-        h.expect_handles().returning(|t| t == EventType::UserRegistered);
-        h.expect_handle().times(times).returning(move |_| result());
-        Arc::new(h)
+        scripted(name, move |_| result(), times)
     }
 
     fn fresh_inbox() -> MockInbox {
@@ -625,11 +703,8 @@ mod tests {
             .withf(move |keys| keys.len() == 2 && keys.iter().all(|(key, id)| key == "worker/mail" && *id != failing))
             .times(1)
             .returning(|_| Ok(()));
-        let mut h = MockEventHandler::new();
-        h.expect_name().return_const("mail");
-        h.expect_handles().returning(|t| t == EventType::UserRegistered);
-        h.expect_handle().times(3).returning(move |event| if event.id == failing { boom() } else { Ok(()) });
-        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![Arc::new(h)]);
+        let h = scripted("mail", move |event| if event.id == failing { boom() } else { Ok(()) }, 3);
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![h]);
 
         let outcomes = d.process_batch("worker", 8).await.unwrap();
         let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(outcome, _)| outcome).collect();
@@ -642,6 +717,67 @@ mod tests {
             ],
             "one outcome per delivery, in the order the bus handed them out"
         );
+    }
+
+    #[tokio::test]
+    async fn a_handler_gets_its_events_of_a_batch_in_one_call() {
+        let batch = deliveries(3);
+        let failing = batch[2].event.id;
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(move |_, _, _| Ok(batch));
+        sub.expect_ack_all().withf(|done| done.len() == 2).times(1).returning(|_| Ok(()));
+        sub.expect_nack().withf(move |d, _| d.event.id == failing).times(1).returning(|_, _| Ok(()));
+        let mut h = MockEventHandler::new();
+        h.expect_name().return_const("mail");
+        h.expect_handles().returning(|t| t == EventType::UserRegistered);
+        h.expect_handle().never();
+        h.expect_handle_batch().withf(|events| events.len() == 3).times(1).returning(move |events| {
+            Ok(events.iter().map(|e| if e.id == failing { boom() } else { Ok(()) }).collect())
+        });
+        let d = dispatcher(sub, fresh_inbox(), MockDeadLetterStore::new(), vec![Arc::new(h)]);
+
+        let outcomes: Vec<Outcome> = d.process_batch("worker", 8).await.unwrap().into_iter().map(|(o, _)| o).collect();
+        assert_eq!(outcomes[..2], [Outcome::Processed, Outcome::Processed]);
+        assert!(matches!(outcomes[2], Outcome::Retrying { attempt: 1, .. }), "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_call_fails_each_of_its_events_and_the_next_handler_still_runs_after_it() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
+        sub.expect_ack_all().never();
+        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed_among().returning(|keys| Ok(vec![false; keys.len()]));
+        // Only the second handler's successes are recorded.
+        inbox
+            .expect_mark_all_processed()
+            .withf(|keys| keys.len() == 2 && keys.iter().all(|(key, _)| key == "worker/second"))
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut first = MockEventHandler::new();
+        first.expect_name().return_const("first");
+        first.expect_handles().returning(|t| t == EventType::UserRegistered);
+        let first_log = log.clone();
+        first.expect_handle_batch().times(1).returning(move |events| {
+            first_log.lock().unwrap().extend(events.iter().map(|_| "first"));
+            Err(Error::unavailable("mail server", std::io::Error::other("down")))
+        });
+        let second_log = log.clone();
+        let second = scripted(
+            "second",
+            move |_| {
+                second_log.lock().unwrap().push("second");
+                Ok(())
+            },
+            2,
+        );
+        let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![Arc::new(first), second]);
+
+        let outcomes = d.process_batch("worker", 8).await.unwrap();
+        assert!(outcomes.iter().all(|(o, _)| matches!(o, Outcome::Retrying { attempt: 1, .. })), "{outcomes:?}");
+        assert_eq!(*log.lock().unwrap(), ["first", "first", "second", "second"], "each event's handlers in order");
     }
 
     #[tokio::test]
@@ -689,6 +825,7 @@ mod tests {
         h.expect_name().return_const("other");
         h.expect_handles().returning(|t| t == EventType::OrderPlaced);
         h.expect_handle().never();
+        h.expect_handle_batch().never();
         let d = dispatcher(sub, inbox, MockDeadLetterStore::new(), vec![Arc::new(h)]);
         assert_eq!(d.process_batch("worker", 8).await.unwrap().len(), 2);
     }

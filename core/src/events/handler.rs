@@ -53,4 +53,15 @@ pub trait EventHandler: Send + Sync {
 
     /// Handles one event.
     async fn handle(&self, event: &Event) -> Result<()>;
+
+    /// Handles several events of one dispatcher batch; one result per
+    /// event, in order. `Err` fails every event of the call with that
+    /// error (e.g. the one store round trip they shared went wrong).
+    ///
+    /// The default runs [`Self::handle`] on each, concurrently. A handler
+    /// whose events each cost a store round trip overrides it to serve the
+    /// batch with one.
+    async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
+        Ok(futures::future::join_all(events.iter().map(|event| self.handle(event))).await)
+    }
 }

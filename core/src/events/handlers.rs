@@ -21,7 +21,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::licensing::LicenseService;
-use crate::notifications::{NotificationService, Template};
+use crate::notifications::{Notice, NotificationService, Template};
 use crate::orders::{OrderService, OrderStatus};
 
 /// Why licenses are revoked on `order.refunded`.
@@ -169,33 +169,66 @@ impl EventHandler for NotificationHandler {
     }
 
     async fn handle(&self, event: &Event) -> Result<()> {
-        let (user, order, template) = match event.event_type {
-            EventType::OrderPlaced => {
-                let d: OrderPlaced = event.decode()?;
-                (d.buyer_id, Some(d.order_id), Template::OrderPlaced)
-            }
-            EventType::LicenseIssued => {
-                let d: LicenseIssued = event.decode()?;
-                (d.buyer_id, Some(d.order_id), Template::LicenseIssued)
-            }
-            EventType::OrderRefunded => {
-                let d: OrderRefunded = event.decode()?;
-                (d.buyer_id, Some(d.order_id), Template::OrderRefunded)
-            }
-            EventType::ProductApproved => {
-                let d: ProductApproved = event.decode()?;
-                (d.vendor_id, None, Template::ProductApproved)
-            }
-            EventType::ProductRejected => {
-                let d: ProductRejected = event.decode()?;
-                (d.vendor_id, None, Template::ProductRejected)
-            }
-            // The dispatcher only passes the types `handles` accepts.
-            _ => return Ok(()),
-        };
-        self.notifications.notify_all(user, order, template, event).await?;
+        if let Some(notice) = notice(event)? {
+            self.notifications.notify_all(notice.user_id, notice.order_id, notice.template, event).await?;
+        }
         Ok(())
     }
+
+    /// Every notice of the batch in one [`NotificationService::notify_many`]:
+    /// two store round trips however many events.
+    async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
+        let mut results: Vec<Result<()>> = Vec::with_capacity(events.len());
+        let mut notices = Vec::with_capacity(events.len());
+        let mut slots = Vec::with_capacity(events.len());
+        for event in events {
+            match notice(event) {
+                Ok(Some(n)) => {
+                    slots.push(results.len());
+                    notices.push(n);
+                    results.push(Ok(()));
+                }
+                Ok(None) => results.push(Ok(())),
+                Err(err) => results.push(Err(err)),
+            }
+        }
+        if !notices.is_empty() {
+            for (slot, notified) in slots.into_iter().zip(self.notifications.notify_many(&notices).await?) {
+                results[slot] = notified.map(drop);
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Who `event` notifies, about which order, with which template; `None`
+/// for a type the notification handler does not handle.
+fn notice(event: &Event) -> Result<Option<Notice<'_>>> {
+    let (user_id, order_id, template) = match event.event_type {
+        EventType::OrderPlaced => {
+            let d: OrderPlaced = event.decode()?;
+            (d.buyer_id, Some(d.order_id), Template::OrderPlaced)
+        }
+        EventType::LicenseIssued => {
+            let d: LicenseIssued = event.decode()?;
+            (d.buyer_id, Some(d.order_id), Template::LicenseIssued)
+        }
+        EventType::OrderRefunded => {
+            let d: OrderRefunded = event.decode()?;
+            (d.buyer_id, Some(d.order_id), Template::OrderRefunded)
+        }
+        EventType::ProductApproved => {
+            let d: ProductApproved = event.decode()?;
+            (d.vendor_id, None, Template::ProductApproved)
+        }
+        EventType::ProductRejected => {
+            let d: ProductRejected = event.decode()?;
+            (d.vendor_id, None, Template::ProductRejected)
+        }
+        // The dispatcher only passes the types `handles` accepts.
+        _ => return Ok(None),
+    };
+    Ok(Some(Notice { user_id, order_id, template, cause: event }))
 }
 
 #[cfg(test)]
@@ -206,18 +239,68 @@ mod tests {
     use crate::notifications::{MockNotificationRepository, MockNotificationSender, Preferences};
 
     #[tokio::test]
+    async fn a_batch_of_events_is_notified_with_one_insert_and_one_status_write() {
+        let (alice, bob) = (UserId::new(), UserId::new());
+        let mut repo = MockNotificationRepository::new();
+        repo.expect_insert_enabled_all()
+            .withf(move |all| {
+                let users: Vec<UserId> = all.iter().map(|n| n.user_id).collect();
+                all.len() == 6 && users[..3].iter().all(|u| *u == alice) && users[3..].iter().all(|u| *u == bob)
+            })
+            .times(1)
+            .returning(|all| {
+                let in_app = Preferences::new(&[crate::notifications::Channel::InApp]).unwrap();
+                Ok(all.iter().filter(|n| in_app.allows(n.channel)).cloned().collect())
+            });
+        repo.expect_update_statuses().withf(|all| all.len() == 2).times(1).returning(|all| {
+            Ok(all
+                .iter()
+                .map(|u| crate::notifications::Notification {
+                    id: u.id,
+                    user_id: UserId::new(),
+                    order_id: None,
+                    channel: crate::notifications::Channel::InApp,
+                    template: Template::ProductApproved,
+                    body: String::new(),
+                    status: u.status,
+                    attempts: u.attempts,
+                    created_at: u.sent_at.unwrap(),
+                    sent_at: u.sent_at,
+                    dedup_key: String::new(),
+                })
+                .collect())
+        });
+        let mut sender = MockNotificationSender::new();
+        sender.expect_send().times(2).returning(|_| Ok(()));
+        let clock = Arc::new(ManualClock::at_epoch_secs(0));
+        let handler = NotificationHandler::new(Arc::new(NotificationService::new(
+            Arc::new(repo),
+            Arc::new(sender),
+            clock.clone(),
+        )));
+        let approved =
+            |vendor| Event::new(&ProductApproved { product_id: ProductId::new(), vendor_id: vendor }, clock.now());
+        let (first, second) = (approved(alice), approved(bob));
+        let mut malformed = approved(alice);
+        malformed.data = serde_json::json!({ "product_id": "not an id" });
+
+        let results = handler.handle_batch(&[&first, &malformed, &second]).await.unwrap();
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert_eq!(results[1].as_ref().unwrap_err().kind(), crate::ErrorKind::Invalid, "the malformed one alone");
+    }
+
+    #[tokio::test]
     async fn a_rejection_notifies_the_vendor_with_the_reason() {
         let vendor = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_enabled()
-            .withf(move |user, all| {
-                *user == vendor
-                    && all.iter().all(|n| {
-                        n.user_id == vendor && n.template == Template::ProductRejected && n.body.contains("blurry")
-                    })
+        repo.expect_insert_enabled_all()
+            .withf(move |all| {
+                all.iter().all(|n| {
+                    n.user_id == vendor && n.template == Template::ProductRejected && n.body.contains("blurry")
+                })
             })
             .times(1)
-            .returning(|_, all| {
+            .returning(|all| {
                 let in_app = Preferences::new(&[crate::notifications::Channel::InApp]).unwrap();
                 Ok(all.iter().filter(|n| in_app.allows(n.channel)).cloned().collect())
             });

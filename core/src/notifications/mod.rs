@@ -21,4 +21,4 @@ pub use ports::{MockNotificationRepository, MockNotificationSender};
 pub use ports::{NotificationRepository, NotificationSender};
 pub use render::render;
 pub use sender::LogSender;
-pub use service::NotificationService;
+pub use service::{Notice, NotificationService};

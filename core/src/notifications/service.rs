@@ -1,5 +1,6 @@
 //! The notification service: turns events into stored, sent notifications.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,6 +14,21 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{NotificationId, OrderId, UserId};
+
+/// One notification request of [`NotificationService::notify_many`]: the
+/// recipient, the order it concerns (if any), what to say and the event
+/// that caused it (whose id makes the request idempotent).
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a> {
+    /// Who is notified.
+    pub user_id: UserId,
+    /// The order it is about, if any.
+    pub order_id: Option<OrderId>,
+    /// What it says.
+    pub template: Template,
+    /// The event it answers; its payload fills the template.
+    pub cause: &'a Event,
+}
 
 /// Creates, sends and lists notifications.
 pub struct NotificationService {
@@ -80,52 +96,101 @@ impl NotificationService {
         template: Template,
         cause: &Event,
     ) -> Result<Vec<Notification>> {
-        let body = render(template, cause)?;
-        let candidates: Vec<Notification> = Channel::ALL
-            .into_iter()
-            .map(|channel| Notification {
-                id: NotificationId::new(),
-                user_id,
-                order_id,
-                channel,
-                template,
-                body: body.clone(),
-                status: NotificationStatus::Queued,
-                attempts: 0,
-                created_at: self.clock.now(),
-                sent_at: None,
-                dedup_key: dedup_key(cause.id, user_id, template, channel),
-            })
-            .collect();
-        // Every channel the preferences enable (judged by the store, with
-        // the insert) is stored queued before any is sent, and every
-        // outcome recorded after the last send: two store round trips
-        // whatever the number of channels. A crash in between leaves queued
-        // records that the redelivered event sends, as before.
-        let mut out = self.repo.insert_enabled(user_id, &candidates).await?;
-        let mut updates = Vec::new();
-        let mut slots = Vec::new();
-        let mut first_error = None;
-        for (slot, stored) in out.iter().enumerate() {
-            if stored.status == NotificationStatus::Sent {
-                continue;
+        let request = Notice { user_id, order_id, template, cause };
+        self.notify_many(&[request])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(Error::internal("notify", "no result for the one request")))
+    }
+
+    /// [`NotificationService::notify_all`] for each of `notices`, with two
+    /// store round trips for all of them: every channel the recipients'
+    /// preferences enable is stored queued (the store judges the
+    /// preferences with the insert) before any is sent, and every outcome
+    /// is recorded after the last send. A crash in between leaves queued
+    /// records that the redelivered event sends, as before. Sends run
+    /// concurrently.
+    ///
+    /// Returns one result per notice, in order: its notifications, or the
+    /// error `notify_all` would have returned for it alone (a cause that
+    /// does not fit its template, a failed send).
+    ///
+    /// # Errors
+    /// Store failures, which concern every notice.
+    pub async fn notify_many(&self, notices: &[Notice<'_>]) -> Result<Vec<Result<Vec<Notification>>>> {
+        let mut results: Vec<Result<Vec<Notification>>> = Vec::with_capacity(notices.len());
+        let mut candidates = Vec::with_capacity(notices.len() * Channel::ALL.len());
+        // Which notice a stored record answers: records keep their
+        // candidate's dedup key, and a key names its cause, user and template.
+        let mut owners: HashMap<String, usize> = HashMap::with_capacity(candidates.capacity());
+        for (slot, notice) in notices.iter().enumerate() {
+            let body = match render(notice.template, notice.cause) {
+                Ok(body) => body,
+                Err(err) => {
+                    results.push(Err(err));
+                    continue;
+                }
+            };
+            results.push(Ok(Vec::new()));
+            for channel in Channel::ALL {
+                let key = dedup_key(notice.cause.id, notice.user_id, notice.template, channel);
+                owners.insert(key.clone(), slot);
+                candidates.push(Notification {
+                    id: NotificationId::new(),
+                    user_id: notice.user_id,
+                    order_id: notice.order_id,
+                    channel,
+                    template: notice.template,
+                    body: body.clone(),
+                    status: NotificationStatus::Queued,
+                    attempts: 0,
+                    created_at: self.clock.now(),
+                    sent_at: None,
+                    dedup_key: key,
+                });
             }
-            let (update, error) = self.send(stored).await?;
+        }
+        if candidates.is_empty() {
+            return Ok(results);
+        }
+
+        let stored = self.repo.insert_enabled_all(&candidates).await?;
+        let mut placed = Vec::with_capacity(stored.len());
+        for record in &stored {
+            let slot = owners
+                .get(&record.dedup_key)
+                .copied()
+                .ok_or_else(|| Error::internal("notify", "the store returned a notification that was not asked for"))?;
+            placed.push(slot);
+        }
+        let unsent: Vec<usize> = (0..stored.len()).filter(|&i| stored[i].status != NotificationStatus::Sent).collect();
+        let sends = futures::future::join_all(unsent.iter().map(|&i| self.send(&stored[i]))).await;
+        let mut updates = Vec::with_capacity(unsent.len());
+        let mut first_errors: Vec<Option<Error>> = notices.iter().map(|_| None).collect();
+        for (&i, sent) in unsent.iter().zip(sends) {
+            let (update, error) = sent?;
             updates.push(update);
-            slots.push(slot);
-            if first_error.is_none() {
-                first_error = error;
+            if let Some(err) = error {
+                first_errors[placed[i]].get_or_insert(err);
             }
         }
+        let mut stored = stored;
         if !updates.is_empty() {
-            for (slot, updated) in slots.into_iter().zip(self.repo.update_statuses(&updates).await?) {
-                out[slot] = updated;
+            for (&i, updated) in unsent.iter().zip(self.repo.update_statuses(&updates).await?) {
+                stored[i] = updated;
             }
         }
-        match first_error {
-            Some(err) => Err(err),
-            None => Ok(out),
+        for (record, slot) in stored.into_iter().zip(placed) {
+            if let Ok(out) = &mut results[slot] {
+                out.push(record);
+            }
         }
+        for (result, error) in results.iter_mut().zip(first_errors) {
+            if let Some(err) = error {
+                *result = Err(err);
+            }
+        }
+        Ok(results)
     }
 
     /// Sends one stored, unsent notification; returns the outcome to record.
@@ -215,10 +280,10 @@ mod tests {
     async fn sends_once_per_enabled_channel_and_marks_sent() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_enabled()
-            .withf(move |u, all| *u == user && all.len() == Channel::ALL.len())
+        repo.expect_insert_enabled_all()
+            .withf(move |all| all.len() == Channel::ALL.len() && all.iter().all(|n| n.user_id == user))
             .times(1)
-            .returning(|_, all| Ok(enabled(all, Preferences::default())));
+            .returning(|all| Ok(enabled(all, Preferences::default())));
         repo.expect_update_statuses()
             .withf(|all| {
                 all.len() == 2
@@ -251,11 +316,65 @@ mod tests {
         assert_eq!(n.status, NotificationStatus::Sent);
     }
 
+    /// What a store's `update_statuses` returns for `updates` of `stored`.
+    fn updated(stored: &[Notification], updates: &[StatusUpdate]) -> Vec<Notification> {
+        updates
+            .iter()
+            .map(|u| {
+                let n = stored.iter().find(|n| n.id == u.id).expect("an update of a stored notification");
+                Notification { status: u.status, attempts: u.attempts, sent_at: u.sent_at, ..n.clone() }
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn many_notices_are_stored_and_recorded_with_one_store_call_each() {
+        let (alice, bob) = (UserId::new(), UserId::new());
+        let (for_alice, for_bob) = (event(alice), event(bob));
+        let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut repo = MockNotificationRepository::new();
+        let keep = stored.clone();
+        repo.expect_insert_enabled_all().withf(|all| all.len() == 2 * Channel::ALL.len()).times(1).returning(
+            move |all| {
+                let enabled = enabled(all, Preferences::default());
+                keep.lock().unwrap().clone_from(&enabled);
+                Ok(enabled)
+            },
+        );
+        let keep = stored.clone();
+        repo.expect_update_statuses()
+            .withf(|all| all.len() == 4)
+            .times(1)
+            .returning(move |all| Ok(updated(&keep.lock().unwrap(), all)));
+        let mut sender = MockNotificationSender::new();
+        sender.expect_send().times(4).returning(move |n| {
+            if n.user_id == bob && n.channel == Channel::Email {
+                Err(Error::unavailable("smtp", std::io::Error::other("down")))
+            } else {
+                Ok(())
+            }
+        });
+        let notices = [
+            Notice { user_id: alice, order_id: None, template: Template::ProductApproved, cause: &for_alice },
+            Notice { user_id: bob, order_id: None, template: Template::ProductApproved, cause: &for_bob },
+            // The cause does not fit the template: this notice alone fails.
+            Notice { user_id: alice, order_id: None, template: Template::LicenseIssued, cause: &for_alice },
+        ];
+        let results = service(repo, sender).notify_many(&notices).await.unwrap();
+
+        assert_eq!(results.len(), 3);
+        let to_alice = results[0].as_ref().unwrap();
+        assert_eq!(to_alice.iter().map(|n| n.channel).collect::<Vec<_>>(), [Channel::InApp, Channel::Email]);
+        assert!(to_alice.iter().all(|n| n.user_id == alice && n.status == NotificationStatus::Sent));
+        assert_eq!(results[1].as_ref().unwrap_err().code(), "unavailable", "bob's failed e-mail fails his notice");
+        assert_eq!(results[2].as_ref().unwrap_err().code(), "validation");
+    }
+
     #[tokio::test]
     async fn an_already_sent_notification_is_not_sent_again() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_enabled().times(1).returning(|_, all| {
+        repo.expect_insert_enabled_all().times(1).returning(|all| {
             Ok(enabled(all, Preferences::new(&[Channel::Email]).unwrap())
                 .into_iter()
                 .map(|n| Notification { status: NotificationStatus::Sent, attempts: 1, ..n })
@@ -272,7 +391,8 @@ mod tests {
     async fn a_send_failure_is_recorded_and_reported() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_enabled().returning(|_, all| Ok(enabled(all, Preferences::new(&[Channel::Email]).unwrap())));
+        repo.expect_insert_enabled_all()
+            .returning(|all| Ok(enabled(all, Preferences::new(&[Channel::Email]).unwrap())));
         repo.expect_update_statuses()
             .withf(|all| {
                 all.len() == 1
@@ -293,7 +413,7 @@ mod tests {
     async fn a_template_that_does_not_fit_the_event_stores_nothing() {
         let user = UserId::new();
         let mut repo = MockNotificationRepository::new();
-        repo.expect_insert_enabled().never();
+        repo.expect_insert_enabled_all().never();
         let err = service(repo, MockNotificationSender::new())
             .notify(user, None, Template::OrderPlaced, &event(user))
             .await

@@ -108,6 +108,52 @@ pub async fn insert_enabled(repo: &dyn NotificationRepository) {
     assert_eq!((second[0].id, second[0].status), (stored[0].id, NotificationStatus::Sent), "the stored record");
     assert_eq!(repo.list_for_user(webhook_user, page(1, 10)).await.expect("list").total, 1, "one record per key");
     assert!(repo.insert_enabled(fresh, &[]).await.expect("nothing to insert").is_empty());
+
+    let strangers = per_channel(UserId::new(), EventId::new());
+    let err = repo.insert_enabled(fresh, &strangers).await.expect_err("another user's candidates");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert_eq!(repo.get(strangers[0].id).await.expect("get"), None, "nothing is stored");
+}
+
+/// insert_enabled_all judges each candidate by its own user's preferences
+/// (the defaults for a user who stored none), in one call for many users,
+/// with insert_all's dedup rules; the enabled ones come back in order.
+pub async fn insert_enabled_all(repo: &dyn NotificationRepository) {
+    let (fresh, webhook_user, email_user) = (UserId::new(), UserId::new(), UserId::new());
+    repo.set_preferences(webhook_user, Preferences::new(&[Channel::Webhook]).expect("valid")).await.expect("set");
+    repo.set_preferences(email_user, Preferences::new(&[Channel::Email]).expect("valid")).await.expect("set");
+    let cause = EventId::new();
+    let candidates: Vec<Notification> =
+        [webhook_user, fresh, email_user].into_iter().flat_map(|user| per_channel(user, cause)).collect();
+    let stored = repo.insert_enabled_all(&candidates).await.expect("insert_enabled_all");
+    let got: Vec<(UserId, Channel)> = stored.iter().map(|n| (n.user_id, n.channel)).collect();
+    assert_eq!(
+        got,
+        [
+            (webhook_user, Channel::Webhook),
+            (fresh, Channel::InApp),
+            (fresh, Channel::Email),
+            (email_user, Channel::Email)
+        ],
+        "each user's own preferences decide, in the order given"
+    );
+    let enabled: Vec<Notification> =
+        candidates.iter().filter(|c| got.contains(&(c.user_id, c.channel))).cloned().collect();
+    assert_eq!(stored, enabled, "the enabled candidates are stored as given");
+    for (user, total) in [(webhook_user, 1), (fresh, 2), (email_user, 1)] {
+        assert_eq!(repo.list_for_user(user, page(1, 10)).await.expect("list").total, total, "only the enabled");
+    }
+
+    // A redelivery: the stored records come back, a sent one as sent, and
+    // nothing new is stored.
+    repo.update_status(stored[1].id, NotificationStatus::Sent, 1, Some(t0())).await.expect("mark sent");
+    let again: Vec<Notification> =
+        candidates.iter().map(|n| Notification { id: NotificationId::new(), ..n.clone() }).collect();
+    let second = repo.insert_enabled_all(&again).await.expect("insert_enabled_all again");
+    assert_eq!(second.iter().map(|n| n.id).collect::<Vec<_>>(), stored.iter().map(|n| n.id).collect::<Vec<_>>());
+    assert_eq!(second[1].status, NotificationStatus::Sent, "the sent record as stored");
+    assert_eq!(repo.list_for_user(fresh, page(1, 10)).await.expect("list").total, 2, "one record per key");
+    assert!(repo.insert_enabled_all(&[]).await.expect("nothing to insert").is_empty());
 }
 
 /// Concurrent inserts of one key store exactly one record, returned to all.
