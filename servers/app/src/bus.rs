@@ -65,7 +65,9 @@ pub struct BusOptions {
 
 /// Messages a worker pulls per JetStream request: a worker's consumer
 /// tasks (4 by default) take them from one pull instead of a request each.
-pub const NATS_PULL_BATCH: usize = 8;
+/// As large as a consumer's step (`WorkerConfig::batch`), so one pull can
+/// fill a step.
+pub const NATS_PULL_BATCH: usize = 32;
 
 impl Default for BusOptions {
     /// The adapters' defaults, with JetStream pulls of [`NATS_PULL_BATCH`].
