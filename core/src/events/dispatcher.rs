@@ -376,8 +376,16 @@ impl Dispatcher {
                 async move { handler.handle_batch(&batch).await }
             });
             for ((_, ks), results) in round.iter().zip(futures::future::join_all(calls).await) {
+                let results = results.and_then(|results| {
+                    if results.len() == ks.len() {
+                        Ok(results)
+                    } else {
+                        let answered = format!("it answered for {} of {} events", results.len(), ks.len());
+                        Err(Error::internal("running a handler on a batch", answered))
+                    }
+                });
                 match results {
-                    Ok(results) if results.len() == ks.len() => {
+                    Ok(results) => {
                         for (&k, result) in ks.iter().zip(results) {
                             match result {
                                 Ok(()) => succeeded.push(k),
@@ -385,13 +393,7 @@ impl Dispatcher {
                             }
                         }
                     }
-                    Ok(results) => {
-                        let answered = format!("it answered for {} of {} events", results.len(), ks.len());
-                        let err = Error::internal("running a handler on a batch", answered);
-                        for &k in ks {
-                            errors[pairs[k].0].push(Failed::new(k, &err));
-                        }
-                    }
+                    // The call failed as a whole: each of its events did.
                     Err(err) => {
                         for &k in ks {
                             errors[pairs[k].0].push(Failed::new(k, &err));
@@ -456,11 +458,11 @@ mod tests {
         }
     }
 
+    type Script = Box<dyn Fn(&Event) -> Result<()> + Send + Sync>;
+
     /// A `user.registered` handler answering `result` for each event it is
     /// given, through the trait's default `handle_batch`, and asserting
     /// when dropped that it handled `times` events.
-    type Script = Box<dyn Fn(&Event) -> Result<()> + Send + Sync>;
-
     struct Scripted {
         name: &'static str,
         result: Script,

@@ -60,7 +60,7 @@ pub trait EventHandler: Send + Sync {
     ///
     /// The default runs [`Self::handle`] on each, concurrently. A handler
     /// whose events each cost a store round trip overrides it to serve the
-    /// batch with one.
+    /// batch with one. (The named lifetime lets mockall mock it.)
     async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
         Ok(futures::future::join_all(events.iter().map(|event| self.handle(event))).await)
     }

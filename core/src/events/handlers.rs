@@ -169,10 +169,8 @@ impl EventHandler for NotificationHandler {
     }
 
     async fn handle(&self, event: &Event) -> Result<()> {
-        if let Some(notice) = notice(event)? {
-            self.notifications.notify_all(notice.user_id, notice.order_id, notice.template, event).await?;
-        }
-        Ok(())
+        // One path for one event and for many.
+        self.handle_batch(&[event]).await?.pop().unwrap_or(Ok(()))
     }
 
     /// Every notice of the batch in one [`NotificationService::notify_many`]:

@@ -154,7 +154,7 @@ impl NotificationService {
             return Ok(results);
         }
 
-        let stored = self.repo.insert_enabled_all(&candidates).await?;
+        let mut stored = self.repo.insert_enabled_all(&candidates).await?;
         let mut placed = Vec::with_capacity(stored.len());
         for record in &stored {
             let slot = owners
@@ -174,7 +174,6 @@ impl NotificationService {
                 first_errors[placed[i]].get_or_insert(err);
             }
         }
-        let mut stored = stored;
         if !updates.is_empty() {
             for (&i, updated) in unsent.iter().zip(self.repo.update_statuses(&updates).await?) {
                 stored[i] = updated;
