@@ -210,15 +210,6 @@ impl NotificationRepository for PgNotifications {
             .await
     }
 
-    async fn insert_enabled(&self, user: UserId, candidates: &[Notification]) -> Result<Vec<Notification>> {
-        // The statement judges each candidate by its own user's preferences;
-        // these are all `user`'s.
-        if candidates.iter().any(|n| n.user_id != user) {
-            return Err(Error::invalid("candidates", "are not all addressed to the user"));
-        }
-        self.insert_enabled_all(candidates).await
-    }
-
     async fn insert_enabled_all(&self, candidates: &[Notification]) -> Result<Vec<Notification>> {
         self.store
             .run(async {

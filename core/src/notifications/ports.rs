@@ -59,16 +59,14 @@ pub trait NotificationRepository: Send + Sync {
     /// stored records of the enabled ones, in order.
     ///
     /// MUST return [`crate::Error::Validation`], storing nothing, when a
-    /// candidate is addressed to another user. The default reads the
-    /// preferences, then inserts; a store that can judge them inside the
-    /// insert overrides it to save that round trip.
+    /// candidate is addressed to another user. The default checks that,
+    /// then calls [`insert_enabled_all`](Self::insert_enabled_all); stores
+    /// override that one, not this.
     async fn insert_enabled(&self, user: UserId, candidates: &[Notification]) -> Result<Vec<Notification>> {
         if candidates.iter().any(|n| n.user_id != user) {
             return Err(crate::Error::invalid("candidates", "are not all addressed to the user"));
         }
-        let preferences = self.get_preferences(user).await?;
-        let enabled: Vec<Notification> = candidates.iter().filter(|n| preferences.allows(n.channel)).cloned().collect();
-        self.insert_all(&enabled).await
+        self.insert_enabled_all(candidates).await
     }
 
     /// [`insert_enabled`](Self::insert_enabled) for candidates addressed to
@@ -76,30 +74,26 @@ pub trait NotificationRepository: Send + Sync {
     /// its own `user_id`. Returns the stored records of the enabled ones,
     /// in order. Not atomic as a whole: on an error some may be stored.
     ///
-    /// The default calls `insert_enabled` once per user, in the order the
-    /// users first appear; a store that can judge every user's preferences
-    /// inside one insert overrides it to make one round trip.
+    /// The default reads each user's preferences once, then makes one
+    /// [`insert_all`](Self::insert_all); a store that can judge the
+    /// preferences inside the insert overrides it to save those reads.
     async fn insert_enabled_all(&self, candidates: &[Notification]) -> Result<Vec<Notification>> {
-        let mut users: Vec<UserId> = Vec::new();
+        let mut preferences: std::collections::HashMap<UserId, Preferences> = std::collections::HashMap::new();
+        let mut enabled = Vec::with_capacity(candidates.len());
         for n in candidates {
-            if !users.contains(&n.user_id) {
-                users.push(n.user_id);
-            }
-        }
-        let mut stored: Vec<Option<Notification>> = vec![None; candidates.len()];
-        for user in users {
-            let (slots, own): (Vec<usize>, Vec<Notification>) =
-                candidates.iter().enumerate().filter(|(_, n)| n.user_id == user).map(|(i, n)| (i, n.clone())).unzip();
-            // Stored records keep their candidate's dedup key, which is how
-            // a record finds its slot (the disabled ones are left out).
-            for record in self.insert_enabled(user, &own).await? {
-                let slot = slots.iter().find(|&&i| candidates[i].dedup_key == record.dedup_key).copied();
-                if let Some(slot) = slot {
-                    stored[slot] = Some(record);
+            let allowed = match preferences.get(&n.user_id) {
+                Some(p) => p.allows(n.channel),
+                None => {
+                    let p = self.get_preferences(n.user_id).await?;
+                    preferences.insert(n.user_id, p);
+                    p.allows(n.channel)
                 }
+            };
+            if allowed {
+                enabled.push(n.clone());
             }
         }
-        Ok(stored.into_iter().flatten().collect())
+        self.insert_all(&enabled).await
     }
 
     /// The notification with `id`, if any.
