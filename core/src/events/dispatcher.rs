@@ -680,6 +680,16 @@ mod tests {
         (0..n).map(|i| Delivery { receipt: Receipt::new(i.to_string()), ..delivery(1) }).collect()
     }
 
+    /// A bus handing out a batch of `n` deliveries and expecting each to be
+    /// nacked for a retry and none acked.
+    fn all_retried(n: usize) -> MockEventSubscriber {
+        let mut sub = MockEventSubscriber::new();
+        sub.expect_next_batch().return_once(move |_, _, _| Ok(deliveries(n)));
+        sub.expect_ack_all().never();
+        sub.expect_nack().times(n).returning(|_, _| Ok(()));
+        sub
+    }
+
     #[tokio::test]
     async fn a_batch_reads_and_writes_the_inbox_once_and_acks_what_is_done_together() {
         let batch = deliveries(3);
@@ -746,10 +756,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_batch_call_fails_each_of_its_events_and_the_next_handler_still_runs_after_it() {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut sub = MockEventSubscriber::new();
-        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
-        sub.expect_ack_all().never();
-        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let sub = all_retried(2);
         let mut inbox = MockInbox::new();
         inbox.expect_processed_among().returning(|keys| Ok(vec![false; keys.len()]));
         // Only the second handler's successes are recorded.
@@ -784,10 +791,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreadable_inbox_retries_the_whole_batch_without_running_a_handler() {
-        let mut sub = MockEventSubscriber::new();
-        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
-        sub.expect_ack_all().never();
-        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let sub = all_retried(2);
         let mut inbox = MockInbox::new();
         inbox
             .expect_processed_among()
@@ -800,10 +804,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unrecorded_success_is_retried_not_acked() {
-        let mut sub = MockEventSubscriber::new();
-        sub.expect_next_batch().return_once(|_, _, _| Ok(deliveries(2)));
-        sub.expect_ack_all().never();
-        sub.expect_nack().times(2).returning(|_, _| Ok(()));
+        let sub = all_retried(2);
         let mut inbox = MockInbox::new();
         inbox.expect_processed_among().returning(|keys| Ok(vec![false; keys.len()]));
         inbox

@@ -250,24 +250,10 @@ mod tests {
                 let in_app = Preferences::new(&[crate::notifications::Channel::InApp]).unwrap();
                 Ok(all.iter().filter(|n| in_app.allows(n.channel)).cloned().collect())
             });
-        repo.expect_update_statuses().withf(|all| all.len() == 2).times(1).returning(|all| {
-            Ok(all
-                .iter()
-                .map(|u| crate::notifications::Notification {
-                    id: u.id,
-                    user_id: UserId::new(),
-                    order_id: None,
-                    channel: crate::notifications::Channel::InApp,
-                    template: Template::ProductApproved,
-                    body: String::new(),
-                    status: u.status,
-                    attempts: u.attempts,
-                    created_at: u.sent_at.unwrap(),
-                    sent_at: u.sent_at,
-                    dedup_key: String::new(),
-                })
-                .collect())
-        });
+        repo.expect_update_statuses()
+            .withf(|all| all.len() == 2)
+            .times(1)
+            .returning(|all| Ok(crate::notifications::recorded(all, Template::ProductApproved)));
         let mut sender = MockNotificationSender::new();
         sender.expect_send().times(2).returning(|_| Ok(()));
         let clock = Arc::new(ManualClock::at_epoch_secs(0));
@@ -302,24 +288,8 @@ mod tests {
                 let in_app = Preferences::new(&[crate::notifications::Channel::InApp]).unwrap();
                 Ok(all.iter().filter(|n| in_app.allows(n.channel)).cloned().collect())
             });
-        repo.expect_update_statuses().returning(|all| {
-            Ok(all
-                .iter()
-                .map(|u| crate::notifications::Notification {
-                    id: u.id,
-                    user_id: UserId::new(),
-                    order_id: None,
-                    channel: crate::notifications::Channel::InApp,
-                    template: Template::ProductRejected,
-                    body: String::new(),
-                    status: u.status,
-                    attempts: u.attempts,
-                    created_at: u.sent_at.unwrap(),
-                    sent_at: u.sent_at,
-                    dedup_key: String::new(),
-                })
-                .collect())
-        });
+        repo.expect_update_statuses()
+            .returning(|all| Ok(crate::notifications::recorded(all, Template::ProductRejected)));
         let mut sender = MockNotificationSender::new();
         sender.expect_send().times(1).returning(|_| Ok(()));
         let clock = Arc::new(ManualClock::at_epoch_secs(0));

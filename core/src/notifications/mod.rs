@@ -22,3 +22,25 @@ pub use ports::{NotificationRepository, NotificationSender};
 pub use render::render;
 pub use sender::LogSender;
 pub use service::{Notice, NotificationService};
+
+/// What a fake `update_statuses` answers in unit tests: a record per update
+/// with the update's delivery fields, about `template`.
+#[cfg(test)]
+pub(crate) fn recorded(updates: &[StatusUpdate], template: Template) -> Vec<Notification> {
+    updates
+        .iter()
+        .map(|u| Notification {
+            id: u.id,
+            user_id: crate::ids::UserId::new(),
+            order_id: None,
+            channel: Channel::InApp,
+            template,
+            body: String::new(),
+            status: u.status,
+            attempts: u.attempts,
+            created_at: u.sent_at.expect("a sent notification"),
+            sent_at: u.sent_at,
+            dedup_key: String::new(),
+        })
+        .collect()
+}

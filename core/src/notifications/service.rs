@@ -291,24 +291,7 @@ mod tests {
                         .all(|u| u.status == NotificationStatus::Sent && u.attempts == 1 && u.sent_at.is_some())
             })
             .times(1)
-            .returning(|all| {
-                Ok(all
-                    .iter()
-                    .map(|u| Notification {
-                        id: u.id,
-                        user_id: UserId::new(),
-                        order_id: None,
-                        channel: Channel::InApp,
-                        template: Template::ProductApproved,
-                        body: String::new(),
-                        status: u.status,
-                        attempts: u.attempts,
-                        created_at: u.sent_at.unwrap(),
-                        sent_at: u.sent_at,
-                        dedup_key: String::new(),
-                    })
-                    .collect())
-            });
+            .returning(|all| Ok(crate::notifications::recorded(all, Template::ProductApproved)));
         let mut sender = MockNotificationSender::new();
         sender.expect_send().times(2).returning(|_| Ok(()));
         let n = service(repo, sender).notify(user, None, Template::ProductApproved, &event(user)).await.unwrap();
