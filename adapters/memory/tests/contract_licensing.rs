@@ -24,6 +24,12 @@ async fn insert_and_read() {
 }
 
 #[tokio::test]
+async fn insert_all_rules() {
+    let (repo, outbox) = fresh();
+    suite::insert_all_rules(repo.as_ref(), &|| outbox.events()).await;
+}
+
+#[tokio::test]
 async fn activation_rules() {
     suite::activation_rules(fresh().0.as_ref()).await;
 }

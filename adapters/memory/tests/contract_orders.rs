@@ -22,6 +22,12 @@ async fn order_transition_with_total() {
 }
 
 #[tokio::test]
+async fn order_transition_all() {
+    let (repo, outbox) = orders();
+    suite::order_transition_all(&repo, &|| outbox.events()).await;
+}
+
+#[tokio::test]
 async fn order_transition_is_atomic() {
     let (repo, outbox) = orders();
     suite::order_transition_is_atomic(&repo, &|| outbox.events()).await;

@@ -3,11 +3,13 @@
 //! rules ([`License::activate`], [`License::consume_download`]) on the row
 //! read under the row lock, so concurrent calls can never exceed a limit.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
 use bazaar_core::ids::{LicenseId, OrderId, ProductId, UserId};
-use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository};
+use bazaar_core::licensing::{ActivationOutcome, Fingerprint, License, LicenseRepository, check_distinct};
 use bazaar_core::{Error, Result};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -25,6 +27,23 @@ pub(crate) const INSERT: &str = crate::outbox::with_events!(
     9,
     10,
     11
+);
+// INSERT for many licenses: a row whose order line, id or key is taken
+// (also by an earlier row of the same statement) is skipped, not an error,
+// so the others still go in; only inserted rows' events are appended.
+pub(crate) const INSERT_MANY: &str = crate::outbox::with_owned_events!(
+    "INSERT INTO licenses (id, key, buyer_id, product_id, order_id, version, doc)
+        SELECT r.id, r.key, r.buyer_id, r.product_id, r.order_id, r.version, r.doc
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
+            WITH ORDINALITY AS r(id, key, buyer_id, product_id, order_id, version, doc, n)
+        ORDER BY r.n
+        ON CONFLICT DO NOTHING RETURNING id",
+    "id",
+    8,
+    9,
+    10,
+    11,
+    12
 );
 pub(crate) const GET: &str = "SELECT doc FROM licenses WHERE id = $1";
 // Activation, download counting and status changes lock the row they check,
@@ -126,6 +145,58 @@ impl LicenseRepository for PgLicenses {
                     })
                     .await?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn insert_all(&self, licenses: &[(License, Vec<Event>)]) -> Result<Vec<Result<()>>> {
+        check_distinct(licenses)?;
+        if licenses.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store
+            .run(async {
+                let n = licenses.len();
+                let (mut ids, mut keys, mut buyers) =
+                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut products, mut orders) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut versions, mut docs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for (license, _) in licenses {
+                    ids.push(license.id.to_string());
+                    keys.push(license.key.as_str());
+                    buyers.push(license.buyer_id.to_string());
+                    products.push(license.product_id.to_string());
+                    orders.push(license.order_id.to_string());
+                    versions.push(int(license.version)?);
+                    docs.push(to_json(license)?);
+                }
+                let events = EventRows::owned(ids.iter().cloned().zip(licenses.iter().map(|(_, e)| e.as_slice())))?;
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        events.bind(
+                            sqlx::query(INSERT_MANY)
+                                .bind(ids.as_slice())
+                                .bind(keys.as_slice())
+                                .bind(buyers.as_slice())
+                                .bind(products.as_slice())
+                                .bind(orders.as_slice())
+                                .bind(versions.as_slice())
+                                .bind(docs.as_slice()),
+                        )
+                    })
+                    .await?;
+                let inserted: HashSet<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+                Ok(ids
+                    .iter()
+                    .map(|id| {
+                        if inserted.contains(id) {
+                            Ok(())
+                        } else {
+                            Err(Error::Conflict("a license already exists for this order line, id or key".into()))
+                        }
+                    })
+                    .collect())
             })
             .await
     }

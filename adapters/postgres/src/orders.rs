@@ -1,11 +1,15 @@
 //! Orders ([`OrderRepository`]) with a compare-and-set status transition.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
 use bazaar_core::ids::{OrderId, UserId};
 use bazaar_core::money::Money;
-use bazaar_core::orders::{Order, OrderRepository, OrderStatus, check_total, stale_status};
+use bazaar_core::orders::{
+    Order, OrderRepository, OrderStatus, StatusChange, check_distinct, check_total, stale_status,
+};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -54,6 +58,26 @@ pub(crate) const SET_STATUS_WITH_TOTAL: &str = crate::outbox::with_events!(
     8,
     9
 );
+
+// SET_STATUS for many orders: those of $4 in status $1 (and, where $5 gives
+// one, with that total) move to $2 with patch $3, each with its own events.
+// The rows come by `id = ANY($4)`, each order's total by a lookup in the
+// unnested arrays, not by a join: a join's plan, cached by the connection
+// while the table was small, would scan the whole table on every call.
+pub(crate) const SET_STATUSES: &str = crate::outbox::with_owned_events!(
+    "UPDATE orders AS o SET status = $2, doc = (o.doc::jsonb || $3::jsonb)::text
+        WHERE o.id = ANY($4) AND o.status = $1
+          AND coalesce(o.doc::jsonb -> 'total' = (SELECT c.total::jsonb FROM unnest($4::text[], $5::text[])
+                                                    AS c(id, total) WHERE c.id = o.id), TRUE)
+        RETURNING o.id, o.doc",
+    "id, doc",
+    6,
+    7,
+    8,
+    9,
+    10
+);
+pub(crate) const GET_MANY: &str = "SELECT id, doc FROM orders WHERE id = ANY($1)";
 
 /// The fields a transition changes in an order's document.
 #[derive(Serialize)]
@@ -187,5 +211,71 @@ impl OrderRepository for PgOrders {
         events: &[Event],
     ) -> Result<Order> {
         self.store.run(self.set_status(id, from, to, Some(total), at, events)).await
+    }
+
+    async fn transition_all(
+        &self,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: Timestamp,
+        changes: &[StatusChange],
+    ) -> Result<Vec<Result<Order>>> {
+        check_distinct(changes)?;
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store
+            .run(async {
+                let ids: Vec<String> = changes.iter().map(|c| c.id.to_string()).collect();
+                let totals =
+                    changes.iter().map(|c| c.total.as_ref().map(to_json).transpose()).collect::<Result<Vec<_>>>()?;
+                let patch = to_json(&StatusPatch { status: to, updated_at: at })?;
+                let events = EventRows::owned(ids.iter().cloned().zip(changes.iter().map(|c| c.events.as_slice())))?;
+                let rows = self
+                    .store
+                    .write_rows(|| {
+                        events.bind(
+                            sqlx::query(SET_STATUSES)
+                                .bind(from.as_str())
+                                .bind(to.as_str())
+                                .bind(&patch)
+                                .bind(ids.as_slice())
+                                .bind(totals.as_slice()),
+                        )
+                    })
+                    .await?;
+                let mut moved = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    moved.insert(row.get::<String, _>(0), from_json::<Order>(row.get::<&str, _>(1))?);
+                }
+                // Say why the others did not move, from one read of them all.
+                let mut current = HashMap::new();
+                if moved.len() < changes.len() {
+                    let stale: Vec<&String> = ids.iter().filter(|id| !moved.contains_key(*id)).collect();
+                    let rows = sqlx::query(GET_MANY)
+                        .bind(stale.as_slice())
+                        .fetch_all(self.store.pool())
+                        .await
+                        .map_err(db_err)?;
+                    for row in &rows {
+                        current.insert(row.get::<String, _>(0), from_json::<Order>(row.get::<&str, _>(1))?);
+                    }
+                }
+                Ok(changes
+                    .iter()
+                    .zip(&ids)
+                    .map(|(change, id)| {
+                        if let Some(order) = moved.remove(id) {
+                            return Ok(order);
+                        }
+                        let order = current.get(id).ok_or_else(|| Error::not_found("order"))?;
+                        if let Some(total) = change.total {
+                            check_total(order, from, total)?;
+                        }
+                        Err(stale_status(order.status, to))
+                    })
+                    .collect())
+            })
+            .await
     }
 }

@@ -52,6 +52,34 @@ macro_rules! with_events {
 }
 pub(crate) use with_events;
 
+// `with_events!` for a batch statement over many rows: each event carries
+// its owner's id ($o), and only the events of rows the statement changed
+// (the ids `main` returns) are appended.
+macro_rules! with_owned_events {
+    ($dml:literal, $select:literal, $o:literal, $a:literal, $b:literal, $c:literal, $d:literal) => {
+        concat!(
+            "WITH main AS (",
+            $dml,
+            "), appended AS (INSERT INTO outbox (event_id, event_type, occurred_at, envelope) ",
+            "SELECT e.event_id, e.event_type, e.occurred_at, e.envelope FROM unnest($",
+            $o,
+            "::text[], $",
+            $a,
+            "::text[], $",
+            $b,
+            "::text[], $",
+            $c,
+            "::bigint[], $",
+            $d,
+            "::text[]) WITH ORDINALITY AS e(owner, event_id, event_type, occurred_at, envelope, n) ",
+            "WHERE e.owner IN (SELECT id FROM main) ORDER BY e.n) SELECT ",
+            $select,
+            " FROM main"
+        )
+    };
+}
+pub(crate) use with_owned_events;
+
 // Picks and leases the oldest claimable rows in one statement. `SKIP
 // LOCKED` lets concurrent relays each take different rows instead of
 // queueing behind each other; the lease (`claimed_until`) keeps a row away
@@ -90,12 +118,30 @@ impl EventRows {
     pub(crate) fn new(events: &[Event]) -> Result<Self> {
         let mut rows = Self::default();
         for event in events {
-            rows.ids.push(event.id.to_string());
-            rows.types.push(event.event_type.as_str());
-            rows.occurred_at.push(ts(event.occurred_at)?);
-            rows.envelopes.push(to_json(event)?);
+            rows.push(event)?;
         }
         Ok(rows)
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.ids.push(event.id.to_string());
+        self.types.push(event.event_type.as_str());
+        self.occurred_at.push(ts(event.occurred_at)?);
+        self.envelopes.push(to_json(event)?);
+        Ok(())
+    }
+
+    /// The events of many rows, each with its row's id, as the five arrays
+    /// [`with_owned_events!`] binds.
+    pub(crate) fn owned<'e>(rows: impl IntoIterator<Item = (String, &'e [Event])>) -> Result<OwnedEventRows> {
+        let mut owned = OwnedEventRows::default();
+        for (owner, events) in rows {
+            for event in events {
+                owned.owners.push(owner.clone());
+                owned.rows.push(event)?;
+            }
+        }
+        Ok(owned)
     }
 
     /// Binds the four arrays as the query's next parameters.
@@ -105,6 +151,20 @@ impl EventRows {
             .bind(self.types.as_slice())
             .bind(self.occurred_at.as_slice())
             .bind(self.envelopes.as_slice())
+    }
+}
+
+/// Events tagged with the ids of the rows they belong to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OwnedEventRows {
+    owners: Vec<String>,
+    rows: EventRows,
+}
+
+impl OwnedEventRows {
+    /// Binds the five arrays as the query's next parameters.
+    pub(crate) fn bind<'q>(&'q self, query: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        self.rows.bind(query.bind(self.owners.as_slice()))
     }
 }
 

@@ -6,6 +6,8 @@
 //!   is in flight, and a retry afterwards replays the same order.
 //! - One `payment.succeeded` handled by 4 tasks at once → one license per
 //!   order line, one `order.fulfilled`, one `license.issued` per line.
+//! - Two overlapping batches of payments handled at once → every order
+//!   fulfilled once, one license per line, each event committed once.
 
 mod common;
 
@@ -42,5 +44,13 @@ async fn duplicate_payment_events_issue_one_license_per_line() {
         &spawn,
     )
     .await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_payment_batches_fulfil_each_order_once() {
+    let db = fresh().await;
+    testkit::flows::overlapping_payment_batches_fulfil_each_order_once(ports(&db.store), &committed(&db.store), &spawn)
+        .await;
     db.drop_schema().await;
 }

@@ -16,6 +16,13 @@ async fn insert_and_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn insert_all_rules() {
+    let db = fresh().await;
+    suite::insert_all_rules(&db.store.licenses(), &committed(&db.store)).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn activation_rules() {
     let db = fresh().await;
     suite::activation_rules(&db.store.licenses()).await;

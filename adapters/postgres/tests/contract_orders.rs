@@ -21,6 +21,13 @@ async fn order_transition_with_total() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn order_transition_all() {
+    let db = fresh().await;
+    suite::order_transition_all(&db.store.orders(), &committed(&db.store)).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn order_transition_is_atomic() {
     let db = fresh().await;
     suite::order_transition_is_atomic(&db.store.orders(), &committed(&db.store)).await;

@@ -20,9 +20,10 @@ use super::{
     ProductRejected,
 };
 use crate::error::Result;
+use crate::ids::OrderId;
 use crate::licensing::LicenseService;
 use crate::notifications::{Notice, NotificationService, Template};
-use crate::orders::{OrderService, OrderStatus};
+use crate::orders::{Order, OrderService, OrderStatus};
 
 /// Why licenses are revoked on `order.refunded`.
 pub const REFUND_REASON: &str = "refund";
@@ -56,34 +57,76 @@ impl EventHandler for FulfillmentHandler {
         event_type == EventType::PaymentSucceeded
     }
 
+    async fn handle(&self, event: &Event) -> Result<()> {
+        // One path for one event and for many.
+        self.handle_batch(&[event]).await?.pop().unwrap_or(Ok(()))
+    }
+
     /// Each step is idempotent, so a crash between steps is repaired by the
     /// redelivery: `mark_paid` returns an already-paid order as is,
     /// `issue_for_order` inserts only missing licenses (unique per line),
-    /// and only the `mark_fulfilled` call whose compare-and-set moved the
-    /// order emits `order.fulfilled`.
-    async fn handle(&self, event: &Event) -> Result<()> {
-        let payment: PaymentSucceeded = event.decode()?;
-        let order = self.orders.mark_paid(payment.order_id, event).await?;
-        match order.status {
-            OrderStatus::Paid => {}
-            OrderStatus::Refunded => return self.revoke_after_refund(&order, event).await,
-            // Fulfilled already (a redelivery) or canceled: nothing to issue.
-            _ => return Ok(()),
-        }
-        let licenses = self.licenses.issue_for_order(&order, event).await?;
-        let license_ids = licenses.iter().map(|l| l.id).collect();
-        let order_id = order.id;
-        if let Err(err) = self.orders.fulfil(order, license_ids, event).await {
-            // A refund can land between `mark_paid` and here. The revocation
-            // handler may then already have run and found no licenses, so the
-            // ones just issued must be revoked by us.
-            let current = self.orders.mark_paid(order_id, event).await?;
-            if current.status == OrderStatus::Refunded {
-                return self.revoke_after_refund(&current, event).await;
+    /// and only the `fulfil` whose compare-and-set moved the order emits
+    /// `order.fulfilled`.
+    ///
+    /// The batch takes each step for all its events at once
+    /// ([`OrderService::mark_paid_all`], [`LicenseService::issue_for_orders`],
+    /// [`OrderService::fulfil_all`]): three store round trips for a batch of
+    /// first deliveries, however many events.
+    async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
+        let mut results: Vec<Result<()>> = Vec::with_capacity(events.len());
+        let mut payments = Vec::with_capacity(events.len());
+        let mut slots = Vec::with_capacity(events.len());
+        for event in events {
+            match event.decode::<PaymentSucceeded>() {
+                Ok(payment) => {
+                    slots.push(results.len());
+                    payments.push((payment.order_id, *event));
+                    results.push(Ok(()));
+                }
+                Err(err) => results.push(Err(err)),
             }
-            return Err(err);
         }
-        Ok(())
+        let marked = self.orders.mark_paid_all(&payments).await?;
+        let mut paid = Vec::with_capacity(payments.len());
+        let mut refunded = Vec::new();
+        for ((slot, (_, event)), order) in slots.into_iter().zip(payments).zip(marked) {
+            match order {
+                Ok(order) if order.status == OrderStatus::Paid => paid.push((slot, order, event)),
+                Ok(order) if order.status == OrderStatus::Refunded => refunded.push((slot, order.id, event)),
+                // Fulfilled already (a redelivery) or canceled: nothing to issue.
+                Ok(_) => {}
+                Err(err) => results[slot] = Err(err),
+            }
+        }
+        let issuing: Vec<(&Order, &Event)> = paid.iter().map(|(_, order, event)| (order, *event)).collect();
+        let issued = self.licenses.issue_for_orders(&issuing).await?;
+        let mut fulfilling = Vec::with_capacity(paid.len());
+        let mut fulfilled_slots = Vec::with_capacity(paid.len());
+        for ((slot, order, event), licenses) in paid.into_iter().zip(issued) {
+            match licenses {
+                Ok(licenses) => {
+                    fulfilled_slots.push((slot, order.id, event));
+                    fulfilling.push((order, licenses.iter().map(|l| l.id).collect(), event));
+                }
+                Err(err) => results[slot] = Err(err),
+            }
+        }
+        let fulfilled = self.orders.fulfil_all(fulfilling).await?;
+        let recovering = fulfilled_slots.into_iter().zip(fulfilled).filter_map(|((slot, order_id, event), done)| {
+            done.err().map(|err| async move { (slot, self.after_failed_fulfil(order_id, event, err).await) })
+        });
+        let revoking = refunded
+            .into_iter()
+            .map(|(slot, order_id, event)| async move { (slot, self.revoke_after_refund(order_id, event).await) });
+        let (recovered, revoked) = futures::future::join(
+            futures::future::join_all(recovering.collect::<Vec<_>>()),
+            futures::future::join_all(revoking.collect::<Vec<_>>()),
+        )
+        .await;
+        for (slot, result) in recovered.into_iter().chain(revoked) {
+            results[slot] = result;
+        }
+        Ok(results)
     }
 }
 
@@ -92,9 +135,21 @@ impl FulfillmentHandler {
     /// running it here as well as in [`RevocationHandler`] is harmless, and
     /// it closes the window where licenses were issued from a stale `paid`
     /// read after the refund's revocation had already run.
-    async fn revoke_after_refund(&self, order: &crate::orders::Order, event: &Event) -> Result<()> {
-        self.licenses.revoke_for_order(order.id, REFUND_REASON, event).await?;
+    async fn revoke_after_refund(&self, order_id: OrderId, event: &Event) -> Result<()> {
+        self.licenses.revoke_for_order(order_id, REFUND_REASON, event).await?;
         Ok(())
+    }
+
+    /// A refund can land between marking paid and fulfilling. The
+    /// revocation handler may then already have run and found no licenses,
+    /// so the ones just issued must be revoked here; any other failure of
+    /// the fulfil stands.
+    async fn after_failed_fulfil(&self, order_id: OrderId, event: &Event, err: crate::Error) -> Result<()> {
+        let current = self.orders.mark_paid(order_id, event).await?;
+        if current.status == OrderStatus::Refunded {
+            return self.revoke_after_refund(order_id, event).await;
+        }
+        Err(err)
     }
 }
 
@@ -235,6 +290,114 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::ids::{ProductId, UserId};
     use crate::notifications::{MockNotificationRepository, MockNotificationSender, Preferences};
+
+    fn paid_order(lines: usize, clock: &ManualClock) -> (Order, Event) {
+        use crate::catalog::Pricing;
+        use crate::money::{Currency, Money};
+        use crate::orders::OrderLine;
+        let price = Money::new(1_000, Currency::USD);
+        let line = |_| OrderLine {
+            product_id: ProductId::new(),
+            vendor_id: UserId::new(),
+            title: "Invoice agent".into(),
+            pricing: Pricing::OneTime { price },
+            unit_price: price,
+            platform_fee: Money::new(200, Currency::USD),
+            vendor_net: Money::new(800, Currency::USD),
+        };
+        let order = Order {
+            id: OrderId::new(),
+            buyer_id: UserId::new(),
+            lines: (0..lines).map(line).collect(),
+            total: Money::new(1_000 * i64::try_from(lines).unwrap(), Currency::USD),
+            status: OrderStatus::PendingPayment,
+            created_at: clock.now(),
+            updated_at: clock.now(),
+        };
+        let payment = PaymentSucceeded {
+            order_id: order.id,
+            payment_intent_id: crate::ids::PaymentIntentId::new(),
+            amount: order.total,
+        };
+        let event = Event::new(&payment, clock.now());
+        (order, event)
+    }
+
+    /// First deliveries of a batch of payments: two compare-and-sets and one
+    /// license insert in all, each over the whole batch (the mocks refuse
+    /// any other store call).
+    #[tokio::test]
+    async fn a_batch_of_payments_is_fulfilled_with_three_store_calls() {
+        use crate::catalog::MockProductRepository;
+        use crate::licensing::{LicenseSigner, MockLicenseRepository};
+        use crate::orders::{MockIdempotencyStore, MockOrderRepository, StatusChange};
+        use crate::payments::{MockPaymentRepository, PaymentService, SandboxProvider};
+
+        let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
+        let placed: Vec<(Order, Event)> = (1..=4).map(|lines| paid_order(lines, &clock)).collect();
+        let mut repo = MockOrderRepository::new();
+        let orders: Vec<Order> = placed.iter().map(|(o, _)| o.clone()).collect();
+        let moved = move |changes: &[StatusChange], to: OrderStatus| -> Vec<Result<Order>> {
+            changes
+                .iter()
+                .map(|c| {
+                    let mut order = orders.iter().find(|o| o.id == c.id).cloned().expect("a known order");
+                    order.status = to;
+                    Ok(order)
+                })
+                .collect()
+        };
+        let to_paid = moved.clone();
+        repo.expect_transition_all()
+            .withf(|from, to, _, changes| {
+                (*from, *to) == (OrderStatus::PendingPayment, OrderStatus::Paid)
+                    && changes.len() == 4
+                    && changes.iter().all(|c| c.total.is_some() && c.events.is_empty())
+            })
+            .times(1)
+            .returning(move |_, to, _, changes| Ok(to_paid(changes, to)));
+        repo.expect_transition_all()
+            .withf(|from, to, _, changes| {
+                (*from, *to) == (OrderStatus::Paid, OrderStatus::Fulfilled)
+                    && changes.len() == 4
+                    && changes
+                        .iter()
+                        .all(|c| c.events.len() == 1 && c.events[0].event_type == EventType::OrderFulfilled)
+            })
+            .times(1)
+            .returning(move |_, to, _, changes| Ok(moved(changes, to)));
+        let repo: Arc<dyn crate::orders::OrderRepository> = Arc::new(repo);
+        let mut licenses = MockLicenseRepository::new();
+        licenses
+            .expect_insert_all()
+            .withf(|all| all.len() == 1 + 2 + 3 + 4 && all.iter().all(|(_, events)| events.len() == 1))
+            .times(1)
+            .returning(|all| Ok(all.iter().map(|_| Ok(())).collect()));
+        let licenses: Arc<dyn crate::licensing::LicenseRepository> = Arc::new(licenses);
+        let provider = Arc::new(SandboxProvider::new(clock.clone(), b"whsec".to_vec()));
+        let payments = Arc::new(PaymentService::new(
+            Arc::new(MockPaymentRepository::new()),
+            repo.clone(),
+            provider,
+            clock.clone(),
+        ));
+        let orders = Arc::new(OrderService::new(
+            repo,
+            Arc::new(MockProductRepository::new()),
+            licenses.clone(),
+            payments,
+            Arc::new(MockIdempotencyStore::new()),
+            clock.clone(),
+        ));
+        let handler = FulfillmentHandler::new(
+            orders,
+            Arc::new(LicenseService::new(licenses, LicenseSigner::from_seed(&[3; 32]), clock)),
+        );
+        let events: Vec<&Event> = placed.iter().map(|(_, e)| e).collect();
+        let results = handler.handle_batch(&events).await.expect("the batch runs");
+        assert_eq!(results.len(), 4);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
 
     #[tokio::test]
     async fn a_batch_of_events_is_notified_with_one_insert_and_one_status_write() {

@@ -30,9 +30,9 @@ pub use key::{
     CLAIMS_VERSION, KeyError, LicenseClaims, LicensePublicKey, LicenseSigner, verify_offline, verify_signature,
 };
 pub use license::{Activation, Fingerprint, License, LicenseAction, LicenseKind, Limits, NewLicense, Permissions};
-pub use repository::LicenseRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use repository::MockLicenseRepository;
+pub use repository::{LicenseRepository, check_distinct};
 pub use service::LicenseService;
 pub use status::LicenseStatus;
 pub use validation::{ValidationCode, ValidationResult, validate};

@@ -47,6 +47,27 @@ pub trait LicenseRepository: Send + Sync {
     /// id or key, changing nothing and appending no event.
     async fn insert(&self, license: &License, events: &[Event]) -> Result<()>;
 
+    /// Many [`Self::insert`]s at once, each answered as it would be alone,
+    /// in the order given: a license that is stored commits its own events,
+    /// one refused with [`Error::Conflict`](crate::Error::Conflict) (also by
+    /// an earlier entry of the same call for its order line) commits none,
+    /// whatever the others do.
+    ///
+    /// MUST return [`Error::Validation`](crate::Error::Validation) on
+    /// `licenses`, changing nothing, when it holds one license id twice.
+    ///
+    /// The default inserts them one by one; a store that can insert them in
+    /// one round trip overrides it (a worker issues a batch of orders'
+    /// licenses per event batch).
+    async fn insert_all(&self, licenses: &[(License, Vec<Event>)]) -> Result<Vec<Result<()>>> {
+        check_distinct(licenses)?;
+        let mut out = Vec::with_capacity(licenses.len());
+        for (license, events) in licenses {
+            out.push(self.insert(license, events).await);
+        }
+        Ok(out)
+    }
+
     /// The license with `id`, if any.
     async fn get(&self, id: LicenseId) -> Result<Option<License>>;
 
@@ -106,4 +127,18 @@ pub trait LicenseRepository: Send + Sync {
     /// the status denial when the license is not active at `now`; `NotFound`
     /// when there is none.
     async fn consume_download(&self, id: LicenseId, now: Timestamp) -> Result<License>;
+}
+
+/// The distinct-ids rule of [`LicenseRepository::insert_all`], shared so
+/// every adapter judges and words it the same.
+///
+/// # Errors
+/// [`crate::Error::Validation`] on `licenses` when two share an id.
+pub fn check_distinct(licenses: &[(License, Vec<Event>)]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(licenses.len());
+    if licenses.iter().all(|(l, _)| seen.insert(l.id)) {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid("licenses", "holds a license id more than once"))
+    }
 }

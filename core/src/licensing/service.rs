@@ -14,7 +14,7 @@ use super::validation::{ValidationCode, ValidationResult, validate};
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::catalog::{BillingInterval, Pricing};
 use crate::clock::{Clock, Timestamp};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, one_answer_each};
 use crate::events::{Event, LicenseIssued, LicenseRevoked};
 use crate::ids::{LicenseId, OrderId};
 use crate::orders::{Order, OrderLine, OrderStatus};
@@ -115,26 +115,7 @@ impl LicenseService {
                 issued.push(found.clone());
                 continue;
             }
-            let now = self.clock.now();
-            let new = NewLicense {
-                buyer_id: order.buyer_id,
-                product_id: line.product_id,
-                order_id: order.id,
-                kind: Self::kind_for(line, now)?,
-                permissions: self.permissions,
-                limits: self.limits,
-            };
-            let license = License::issue(new, &self.signer, now);
-            let event = Event::new(
-                &LicenseIssued {
-                    license_id: license.id,
-                    order_id: order.id,
-                    buyer_id: order.buyer_id,
-                    product_id: line.product_id,
-                },
-                now,
-            )
-            .caused_by(cause);
+            let (license, event) = self.new_license(order, line, cause)?;
             match self.repo.insert(&license, &[event]).await {
                 Ok(()) => issued.push(license),
                 Err(Error::Conflict(msg)) => {
@@ -151,6 +132,95 @@ impl LicenseService {
             }
         }
         Ok(issued)
+    }
+
+    /// [`Self::issue_for_order`] for many `(order, cause)` pairs, answered
+    /// in the order given, each as `issue_for_order` would answer it alone.
+    ///
+    /// The licenses of every paid order go to the store in one batch
+    /// insert; only the rest (a fulfilled order, an order line whose slot
+    /// turned out taken) cost statements of their own.
+    ///
+    /// # Errors
+    /// Per pair as [`Self::issue_for_order`]; the whole call fails only when
+    /// the batch insert does (a store error).
+    pub async fn issue_for_orders(&self, items: &[(&Order, &Event)]) -> Result<Vec<Result<Vec<License>>>> {
+        let mut answers: Vec<Option<Result<Vec<License>>>> = items.iter().map(|_| None).collect();
+        let mut rows = Vec::new();
+        // (item, its first row, its row count) per batched order.
+        let mut batched = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for (i, (order, cause)) in items.iter().enumerate() {
+            if order.status != OrderStatus::Paid || !seen.insert(order.id) {
+                continue;
+            }
+            let built: Result<Vec<_>> = order
+                .lines
+                .iter()
+                .map(|line| self.new_license(order, line, cause).map(|(l, e)| (l, vec![e])))
+                .collect();
+            match built {
+                Ok(built) => {
+                    batched.push((i, rows.len(), built.len()));
+                    rows.extend(built);
+                }
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        if !rows.is_empty() {
+            let stored = self.repo.insert_all(&rows).await?;
+            let stored = one_answer_each(stored, rows.len(), "issuing a batch of licenses")?;
+            let mut stored = stored.into_iter();
+            for (i, first, count) in batched {
+                let (mut failure, mut taken) = (None, false);
+                for slot in stored.by_ref().take(count) {
+                    match slot {
+                        Ok(()) => {}
+                        Err(Error::Conflict(_)) => taken = true,
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                        }
+                    }
+                }
+                answers[i] = match (failure, taken) {
+                    (Some(e), _) => Some(Err(e)),
+                    (None, false) => Some(Ok(rows[first..first + count].iter().map(|(l, _)| l.clone()).collect())),
+                    // A taken slot: the single path below reads the winner.
+                    (None, true) => None,
+                };
+            }
+        }
+        let rest = answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| {
+            let (order, cause) = items[i];
+            async move { (i, self.issue_for_order(order, cause).await) }
+        });
+        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
+            answers[i] = Some(answer);
+        }
+        Ok(answers.into_iter().map(|a| a.expect("every pair is answered")).collect())
+    }
+
+    /// A new license for one line of `order`, with its `license.issued`
+    /// caused by `cause`.
+    fn new_license(&self, order: &Order, line: &OrderLine, cause: &Event) -> Result<(License, Event)> {
+        let now = self.clock.now();
+        let new = NewLicense {
+            buyer_id: order.buyer_id,
+            product_id: line.product_id,
+            order_id: order.id,
+            kind: Self::kind_for(line, now)?,
+            permissions: self.permissions,
+            limits: self.limits,
+        };
+        let license = License::issue(new, &self.signer, now);
+        let issued = LicenseIssued {
+            license_id: license.id,
+            order_id: order.id,
+            buyer_id: order.buyer_id,
+            product_id: line.product_id,
+        };
+        let event = Event::new(&issued, now).caused_by(cause);
+        Ok((license, event))
     }
 
     /// Revokes every license of an order (a refund); returns them all.

@@ -22,7 +22,7 @@ pub use idempotency::{
 };
 pub use order::{MAX_ORDER_ITEMS, Order, OrderLine, PlaceOrder, PlaceOrderItem};
 pub use pricing::price_lines;
-pub use repository::{OrderRepository, check_total, stale_status};
+pub use repository::{OrderRepository, StatusChange, check_distinct, check_total, stale_status};
 pub use service::{OrderConfig, OrderService, Placed};
 pub use state::{OrderEvent, OrderStatus, transition};
 

@@ -96,6 +96,62 @@ pub trait OrderRepository: Send + Sync {
         check_total(&order, from, total)?;
         self.transition(id, from, to, at, events).await
     }
+
+    /// Many compare-and-sets from `from` to `to` at once, each answered as
+    /// [`Self::transition`] (or [`Self::transition_with_total`] for a change
+    /// with a `total`) would answer it alone, in the order given: a change
+    /// that moves its order commits its own events, one that does not
+    /// changes nothing and commits none, whatever the others do.
+    ///
+    /// MUST return [`crate::Error::Validation`] on `changes`, changing
+    /// nothing, when it names an order more than once.
+    ///
+    /// The default makes the changes one by one; a store that can make them
+    /// in one round trip overrides it (a worker moves a batch of orders per
+    /// event batch).
+    async fn transition_all(
+        &self,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: Timestamp,
+        changes: &[StatusChange],
+    ) -> Result<Vec<Result<Order>>> {
+        check_distinct(changes)?;
+        let mut out = Vec::with_capacity(changes.len());
+        for c in changes {
+            out.push(match c.total {
+                Some(total) => self.transition_with_total(c.id, from, to, total, at, &c.events).await,
+                None => self.transition(c.id, from, to, at, &c.events).await,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One order's part in [`OrderRepository::transition_all`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// The order to move.
+    pub id: OrderId,
+    /// The total the order must have, as a payment's amount (see
+    /// [`OrderRepository::transition_with_total`]); `None` compares only the status.
+    pub total: Option<Money>,
+    /// Committed with the change, and only if the order moves.
+    pub events: Vec<Event>,
+}
+
+/// The distinct-orders rule of [`OrderRepository::transition_all`], shared
+/// so every adapter judges and words it the same.
+///
+/// # Errors
+/// [`crate::Error::Validation`] on `changes` when two name one order.
+pub fn check_distinct(changes: &[StatusChange]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(changes.len());
+    if changes.iter().all(|c| seen.insert(c.id)) {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid("changes", "names an order more than once"))
+    }
 }
 
 /// The total rule of [`OrderRepository::transition_with_total`]: an order in

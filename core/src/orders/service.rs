@@ -13,13 +13,13 @@ use chrono::Duration;
 
 use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
 use super::pricing::price_lines;
-use super::repository::{OrderRepository, check_total};
+use super::repository::{OrderRepository, StatusChange, check_total};
 use super::state::{OrderEvent, OrderStatus, transition};
 use super::{Order, PlaceOrder};
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::catalog::{Page, PageRequest, Product, ProductRepository};
 use crate::clock::Clock;
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Result, one_answer_each};
 use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSucceeded};
 use crate::ids::{LicenseId, OrderId, ProductId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
@@ -311,6 +311,68 @@ impl OrderService {
                 other => return other,
             }
         }
+        self.settle_paid(order_id, payment.as_ref()).await
+    }
+
+    /// [`Self::mark_paid`] for many `(order, cause)` pairs, answered in the
+    /// order given, each as `mark_paid` would answer it alone.
+    ///
+    /// The first deliveries of payments (orders pending payment) move in one
+    /// batch compare-and-set; only the rest (redeliveries, a repeated order,
+    /// a cause that is no payment of its order) cost reads of their own.
+    ///
+    /// # Errors
+    /// Per pair as [`Self::mark_paid`]; the whole call fails only when the
+    /// batch compare-and-set does (a store error).
+    pub async fn mark_paid_all(&self, items: &[(OrderId, &Event)]) -> Result<Vec<Result<Order>>> {
+        let from = OrderStatus::PendingPayment;
+        let to = transition(from, OrderEvent::PaymentSucceeded)?;
+        let mut answers: Vec<Option<Result<Order>>> = items.iter().map(|_| None).collect();
+        let mut payments = vec![None; items.len()];
+        let mut batch = Vec::new();
+        let mut batched = Vec::new();
+        let mut seen = HashSet::with_capacity(items.len());
+        for (i, (order_id, cause)) in items.iter().enumerate() {
+            if let Ok(p) = cause.decode::<PaymentSucceeded>()
+                && p.order_id == *order_id
+                && seen.insert(*order_id)
+            {
+                batch.push(StatusChange { id: *order_id, total: Some(p.amount), events: Vec::new() });
+                batched.push(i);
+                payments[i] = Some(p);
+            }
+        }
+        if !batch.is_empty() {
+            let moved = self.orders.transition_all(from, to, self.clock.now(), &batch).await?;
+            for (i, answer) in batched.into_iter().zip(one_answer_each(moved, batch.len(), "moving a batch of orders")?)
+            {
+                if !matches!(answer, Err(Error::InvalidTransition { .. })) {
+                    answers[i] = Some(answer);
+                }
+            }
+        }
+        let rest = answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| {
+            let (order_id, cause) = items[i];
+            let payment = payments[i].take();
+            async move {
+                // A batched order that did not move is judged from a read;
+                // anything else takes the whole single path.
+                let answer = match payment {
+                    Some(p) => self.settle_paid(order_id, Some(&p)).await,
+                    None => self.mark_paid(order_id, cause).await,
+                };
+                (i, answer)
+            }
+        });
+        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
+            answers[i] = Some(answer);
+        }
+        Ok(answers.into_iter().map(|a| a.expect("every pair is answered")).collect())
+    }
+
+    /// The part of [`Self::mark_paid`] after the pending order's
+    /// compare-and-set failed: read the order and judge from its status.
+    async fn settle_paid(&self, order_id: OrderId, payment: Option<&PaymentSucceeded>) -> Result<Order> {
         let mut order = self.load(order_id).await?;
         for _ in 0..MAX_ROUNDS {
             match order.status {
@@ -378,6 +440,64 @@ impl OrderService {
             }
         }
         Err(Error::Conflict(format!("order {order_id} kept changing while being fulfilled")))
+    }
+
+    /// [`Self::fulfil`] for many `(order, license ids, cause)` triples,
+    /// answered in the order given, each as `fulfil` would answer it alone.
+    ///
+    /// The paid orders move in one batch compare-and-set, each with its own
+    /// `order.fulfilled`; only the rest (another status, a repeated order,
+    /// a lost compare) cost statements of their own.
+    ///
+    /// # Errors
+    /// Per triple as [`Self::fulfil`]; the whole call fails only when the
+    /// batch compare-and-set does (a store error).
+    pub async fn fulfil_all(&self, items: Vec<(Order, Vec<LicenseId>, &Event)>) -> Result<Vec<Result<Order>>> {
+        let from = OrderStatus::Paid;
+        let to = transition(from, OrderEvent::Fulfil)?;
+        let now = self.clock.now();
+        let mut answers: Vec<Option<Result<Order>>> = items.iter().map(|_| None).collect();
+        let mut batch = Vec::new();
+        let mut batched = Vec::new();
+        let mut seen = HashSet::with_capacity(items.len());
+        for (i, (order, license_ids, cause)) in items.iter().enumerate() {
+            if order.status == from && license_ids.len() == order.lines.len() && seen.insert(order.id) {
+                let fulfilled =
+                    OrderFulfilled { order_id: order.id, buyer_id: order.buyer_id, license_ids: license_ids.clone() };
+                let events = vec![Event::new(&fulfilled, now).caused_by(cause)];
+                batch.push(StatusChange { id: order.id, total: None, events });
+                batched.push(i);
+            }
+        }
+        let mut reload = vec![false; items.len()];
+        if !batch.is_empty() {
+            let moved = self.orders.transition_all(from, to, now, &batch).await?;
+            for (i, answer) in batched.into_iter().zip(one_answer_each(moved, batch.len(), "moving a batch of orders")?)
+            {
+                match answer {
+                    Err(Error::InvalidTransition { .. }) => reload[i] = true,
+                    answer => answers[i] = Some(answer),
+                }
+            }
+        }
+        let rest = items.into_iter().enumerate().filter(|(i, _)| answers[*i].is_none()).map(
+            |(i, (order, license_ids, cause))| {
+                let reload = reload[i];
+                async move {
+                    // The compare lost: the status the caller read is stale.
+                    let answer = if reload {
+                        self.mark_fulfilled(order.id, license_ids, cause).await
+                    } else {
+                        self.fulfil(order, license_ids, cause).await
+                    };
+                    (i, answer)
+                }
+            },
+        );
+        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
+            answers[i] = Some(answer);
+        }
+        Ok(answers.into_iter().map(|a| a.expect("every triple is answered")).collect())
     }
 
     /// An admin refunds a paid or fulfilled order in full: the provider

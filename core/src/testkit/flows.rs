@@ -187,3 +187,86 @@ pub async fn duplicate_payment_events_issue_one_license_per_line(
     assert_eq!(count(EventType::LicenseIssued), 2, "license.issued only for inserted licenses");
     assert_eq!(count(EventType::OrderFulfilled), 1, "order.fulfilled exactly once");
 }
+
+/// Two overlapping batches of `payment.succeeded` race through
+/// [`FulfillmentHandler::handle_batch`]: first deliveries, an event twice in
+/// one batch, an event in both batches, a redelivery for an order already
+/// fulfilled, and a payment of an unknown order.
+///
+/// Asserts that only the unknown order's event fails (`not_found`); that
+/// every order ends fulfilled with exactly one license per line; and that
+/// `license.issued` is committed once per license and `order.fulfilled`
+/// once per order.
+///
+/// # Panics
+/// When any of the above does not hold, or a port call or task fails.
+pub async fn overlapping_payment_batches_fulfil_each_order_once(
+    ports: CommercePorts,
+    committed: &dyn Fn() -> Vec<Event>,
+    spawn: Spawn<'_>,
+) {
+    let m = marketplace(&ports);
+    let now = m.clock.now();
+    let a = approved_product(ports.products.as_ref(), "Invoice agent", 2_500, now).await;
+    let b = approved_product(ports.products.as_ref(), "Churn workflow", 4_000, now).await;
+    let mut paid = Vec::new();
+    for i in 0..6 {
+        let buyer = Actor::new(UserId::new(), Role::Customer);
+        let items = if i % 2 == 0 { PlaceOrder::new([a.id, b.id]) } else { PlaceOrder::new([b.id]) };
+        let order = m.orders.place(&buyer, items, None).await.expect("place");
+        let intent = ports.payments.get_by_order(order.id).await.expect("get").expect("intent created");
+        let payment = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: order.total };
+        paid.push((order, Event::new(&payment, now)));
+    }
+    let handler = Arc::new(FulfillmentHandler::new(m.orders.clone(), m.licenses.clone()));
+    // The last order is fulfilled before the batches run: theirs is a redelivery.
+    handler.handle(&paid[5].1).await.expect("a first delivery");
+    let unknown = PaymentSucceeded {
+        order_id: crate::ids::OrderId::new(),
+        payment_intent_id: crate::ids::PaymentIntentId::new(),
+        amount: Money::new(100, Currency::USD),
+    };
+    let unknown = Event::new(&unknown, now);
+    let event = |i: usize| paid[i].1.clone();
+    let batches = [
+        vec![event(0), event(1), event(1), event(2), event(5)],
+        vec![event(2), event(3), unknown.clone(), event(4), event(0)],
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for batch in batches {
+        let (handler, tx) = (handler.clone(), tx.clone());
+        spawn(Box::pin(async move {
+            let refs: Vec<&Event> = batch.iter().collect();
+            let results = handler.handle_batch(&refs).await.expect("the batch runs");
+            let outcome: Vec<_> = batch.iter().zip(results).map(|(e, r)| (e.id, r.map_err(|e| e.code()))).collect();
+            let _ = tx.send(outcome);
+        }));
+    }
+    drop(tx);
+    let mut answered = 0;
+    while let Some(outcome) = rx.recv().await {
+        for (id, result) in outcome {
+            answered += 1;
+            let expected = if id == unknown.id { Err("not_found") } else { Ok(()) };
+            assert_eq!(result, expected, "event {id}");
+        }
+    }
+    assert_eq!(answered, 10, "every event of both batches is answered");
+
+    let mut licenses = 0;
+    for (order, _) in &paid {
+        let stored = ports.orders.get(order.id).await.expect("get").expect("order");
+        assert_eq!(stored.status, OrderStatus::Fulfilled, "order {} is fulfilled", order.id);
+        let issued = ports.licenses.list_for_order(order.id).await.expect("list");
+        let mut products: Vec<_> = issued.iter().map(|l| l.product_id).collect();
+        products.sort();
+        let mut lines: Vec<_> = order.lines.iter().map(|l| l.product_id).collect();
+        lines.sort();
+        assert_eq!(products, lines, "one license per line of order {}", order.id);
+        licenses += issued.len();
+    }
+    let events = committed();
+    let count = |t: EventType| events.iter().filter(|e| e.event_type == t).count();
+    assert_eq!(count(EventType::LicenseIssued), licenses, "license.issued once per license");
+    assert_eq!(count(EventType::OrderFulfilled), paid.len(), "order.fulfilled once per order");
+}

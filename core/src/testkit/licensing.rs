@@ -106,6 +106,65 @@ pub async fn insert_and_read(repo: &dyn LicenseRepository, committed: &dyn Fn() 
     assert!(matches!(repo.insert(&same_key, &[]).await, Err(Error::Conflict(_))), "duplicate key must be Conflict");
 }
 
+/// The batch insert: each license judged as alone (its order line, id and
+/// key), in the order given, only the stored ones' events committed.
+///
+/// # Panics
+/// When the store breaks the [`LicenseRepository::insert_all`] contract.
+pub async fn insert_all_rules(repo: &dyn LicenseRepository, committed: &dyn Fn() -> Vec<Event>) {
+    let buyer = UserId::new();
+    let held = license(buyer, OrderId::new(), ProductId::new(), Limits::default());
+    repo.insert(&held, &[]).await.unwrap();
+    let fresh = |order| license(buyer, order, ProductId::new(), Limits::default());
+    let (first, second, third) = (fresh(OrderId::new()), fresh(OrderId::new()), fresh(OrderId::new()));
+    let taken_line = license(buyer, held.order_id, held.product_id, Limits::default());
+    let same_line = license(buyer, first.order_id, first.product_id, Limits::default());
+    let mut taken_key = fresh(OrderId::new());
+    taken_key.key.clone_from(&held.key);
+    let batch: Vec<(License, Vec<Event>)> = [&first, &taken_line, &second, &same_line, &taken_key, &third]
+        .iter()
+        .map(|l| ((*l).clone(), vec![issued(l)]))
+        .collect();
+
+    let before = committed().len();
+    let answers = repo.insert_all(&batch).await.expect("a batch insert");
+    let outcome: Vec<&str> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(()) => "stored",
+            Err(Error::Conflict(_)) => "conflict",
+            Err(_) => "other",
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        ["stored", "conflict", "stored", "conflict", "conflict", "stored"],
+        "each license is answered as alone, in order: {answers:?}"
+    );
+    for l in [&first, &second, &third] {
+        assert_eq!(repo.get(l.id).await.unwrap().as_ref(), Some(l), "a stored license reads back");
+    }
+    for l in [&taken_line, &same_line, &taken_key] {
+        assert_eq!(repo.get(l.id).await.unwrap(), None, "a refused license is not stored");
+    }
+    let events = committed();
+    let ids: Vec<_> = events[before..].iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        [&batch[0].1[0], &batch[2].1[0], &batch[5].1[0]].map(|e| e.id),
+        "only stored licenses' events, in order"
+    );
+
+    let again = fresh(OrderId::new());
+    let twice = vec![(again.clone(), vec![issued(&again)]), (again.clone(), vec![])];
+    let before = committed().len();
+    let refused = repo.insert_all(&twice).await;
+    assert!(matches!(refused, Err(Error::Validation(_))), "one id twice is Validation, got {refused:?}");
+    assert_eq!(repo.get(again.id).await.unwrap(), None, "a refused batch stores nothing");
+    assert_eq!(committed().len(), before, "a refused batch commits no event");
+    assert!(repo.insert_all(&[]).await.unwrap().is_empty(), "an empty batch answers nothing");
+}
+
 /// Activation: idempotent per fingerprint, bounded, refused on inactive licenses.
 pub async fn activation_rules(repo: &dyn LicenseRepository) {
     let l = license(

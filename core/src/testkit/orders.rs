@@ -19,7 +19,9 @@ use crate::error::Error;
 use crate::events::{Event, OrderPlaced};
 use crate::ids::{OrderId, UserId};
 use crate::money::{Currency, Money};
-use crate::orders::{IdempotencyBegin, IdempotencyStore, Order, OrderRepository, OrderStatus, StoredResponse};
+use crate::orders::{
+    IdempotencyBegin, IdempotencyStore, Order, OrderRepository, OrderStatus, StatusChange, StoredResponse,
+};
 
 fn t0() -> Timestamp {
     ManualClock::at_epoch_secs(1_700_000_000).now()
@@ -153,6 +155,67 @@ pub async fn order_transition_with_total(repo: &dyn OrderRepository, committed: 
     assert_eq!(committed().len(), before, "a failed compare commits no events");
     let missing = repo.transition_with_total(OrderId::new(), from, to, o.total, later, &[]).await;
     assert!(matches!(missing, Err(Error::NotFound { entity: "order" })), "unknown order is NotFound, got {missing:?}");
+}
+
+/// The batch compare-and-set: each order judged as alone (status, total,
+/// existence), in the order given, only the moved ones' events committed.
+///
+/// # Panics
+/// When the store breaks the [`OrderRepository::transition_all`] contract.
+pub async fn order_transition_all(repo: &dyn OrderRepository, committed: &dyn Fn() -> Vec<Event>) {
+    let buyer = UserId::new();
+    let [a, b, paid, short] = [0; 4].map(|_| order(buyer, OrderStatus::PendingPayment, t0()));
+    for o in [&a, &b, &paid, &short] {
+        repo.insert(o, &[]).await.unwrap();
+    }
+    let later = t0() + Duration::seconds(5);
+    repo.transition(paid.id, OrderStatus::PendingPayment, OrderStatus::Paid, later, &[]).await.unwrap();
+    let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+    let change = |o: &Order, total: Option<Money>| StatusChange { id: o.id, total, events: vec![placed(o)] };
+    let missing = order(buyer, OrderStatus::PendingPayment, t0());
+    let wrong = Money::new(short.total.minor() + 1, short.total.currency());
+    let changes = vec![
+        change(&a, Some(a.total)),
+        change(&paid, None),
+        change(&b, None),
+        change(&short, Some(wrong)),
+        change(&missing, None),
+    ];
+
+    let before = committed().len();
+    let answers = repo.transition_all(from, to, later, &changes).await.expect("a batch compare-and-set");
+    assert_eq!(answers.len(), changes.len(), "one answer per change: {answers:?}");
+    for (o, answer) in [(&a, &answers[0]), (&b, &answers[2])] {
+        let moved = answer.as_ref().expect("an order in `from` with its total moves");
+        assert_eq!((moved.id, moved.status, moved.updated_at), (o.id, to, later), "it stores status and time");
+        assert_eq!(repo.get(o.id).await.unwrap().as_ref(), Some(moved), "it returns what it stored");
+    }
+    match &answers[1] {
+        Err(Error::InvalidTransition { entity: "order", from, .. }) => {
+            assert_eq!(from, "paid", "a failed compare names the current status")
+        }
+        other => panic!("an order in another status is InvalidTransition, got {other:?}"),
+    }
+    assert!(matches!(answers[3], Err(Error::Integrity(_))), "another total is Integrity, got {:?}", answers[3]);
+    assert_eq!(repo.get(short.id).await.unwrap().as_ref(), Some(&short), "a refused total changes nothing");
+    assert!(
+        matches!(answers[4], Err(Error::NotFound { entity: "order" })),
+        "an unknown order is NotFound, got {:?}",
+        answers[4]
+    );
+    assert_eq!(
+        ids(&committed()[before..]),
+        vec![changes[0].events[0].id, changes[2].events[0].id],
+        "only the moved orders' events are committed, in order"
+    );
+
+    let before = committed().len();
+    let twice = vec![change(&short, None), change(&short, None)];
+    let refused = repo.transition_all(from, to, later, &twice).await;
+    assert!(matches!(refused, Err(Error::Validation(_))), "one order twice is Validation, got {refused:?}");
+    assert_eq!(repo.get(short.id).await.unwrap().as_ref(), Some(&short), "a refused batch changes nothing");
+    assert_eq!(committed().len(), before, "a refused batch commits no events");
+    assert!(repo.transition_all(from, to, later, &[]).await.unwrap().is_empty(), "an empty batch answers nothing");
 }
 
 /// 16 threads race the same `paid → fulfilled` compare-and-set: exactly one
