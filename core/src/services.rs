@@ -39,7 +39,7 @@ use crate::events::{
 use crate::licensing::{LicensePublicKey, LicenseRepository, LicenseService, LicenseSigner};
 use crate::notifications::{LogSender, NotificationRepository, NotificationSender, NotificationService};
 use crate::orders::{IdempotencyStore, OrderRepository, OrderService};
-use crate::payments::{PaymentRepository, PaymentService, SandboxProvider};
+use crate::payments::{Checkout, PaymentRepository, PaymentService, SandboxProvider};
 
 /// The ports the services run on (users and sessions are the composition
 /// root's business and are not needed here).
@@ -53,6 +53,10 @@ pub struct Ports {
     pub orders: Arc<dyn OrderRepository>,
     /// Payment intents and refunds.
     pub payments: Arc<dyn PaymentRepository>,
+    /// Orders with their intents, for placing and paying (a
+    /// [`SeparateCheckout`](crate::payments::SeparateCheckout) of `orders`
+    /// and `payments` where the store has nothing better).
+    pub checkout: Arc<dyn Checkout>,
     /// `Idempotency-Key` records.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Licenses and activations.
@@ -170,16 +174,21 @@ impl Services {
         let catalog =
             Arc::new(CatalogService::new(p.products.clone(), p.reviews.clone(), p.licenses.clone(), clock.clone()));
         let provider = Arc::new(SandboxProvider::new(clock.clone(), keys.webhook_secret));
-        let payments =
-            Arc::new(PaymentService::new(p.payments.clone(), p.orders.clone(), provider.clone(), clock.clone()));
-        let orders = Arc::new(OrderService::new(
-            p.orders.clone(),
-            p.products.clone(),
-            p.licenses.clone(),
-            payments.clone(),
-            p.idempotency.clone(),
-            clock.clone(),
-        ));
+        let payments = Arc::new(
+            PaymentService::new(p.payments.clone(), p.orders.clone(), provider.clone(), clock.clone())
+                .with_checkout(p.checkout.clone()),
+        );
+        let orders = Arc::new(
+            OrderService::new(
+                p.orders.clone(),
+                p.products.clone(),
+                p.licenses.clone(),
+                payments.clone(),
+                p.idempotency.clone(),
+                clock.clone(),
+            )
+            .with_checkout(p.checkout),
+        );
         let license_public_key = keys.license_signer.public_key();
         let licenses = Arc::new(LicenseService::new(p.licenses.clone(), keys.license_signer, clock.clone()));
         let downloads = Arc::new(DownloadService::new(

@@ -32,7 +32,7 @@ use bazaar_core::events::{
 use bazaar_core::licensing::{LicenseRepository, LicenseService, LicenseSigner};
 use bazaar_core::notifications::{LogSender, NotificationRepository, NotificationSender, NotificationService};
 use bazaar_core::orders::{IdempotencyStore, OrderRepository, OrderService};
-use bazaar_core::payments::{PaymentRepository, PaymentService, SandboxProvider};
+use bazaar_core::payments::{PaymentRepository, PaymentService, SandboxProvider, SeparateCheckout};
 use bazaar_core::services::{Ports, ServiceKeys, ServiceOptions, Services};
 
 use crate::{
@@ -122,6 +122,7 @@ impl MemoryBackend {
             reviews: self.reviews.clone(),
             orders: self.orders.clone(),
             payments: self.payments.clone(),
+            checkout: Arc::new(SeparateCheckout::new(self.orders.clone(), self.payments.clone())),
             idempotency: self.idempotency.clone(),
             licenses: self.licenses.clone(),
             assets: self.assets.clone(),

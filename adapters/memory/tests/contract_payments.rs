@@ -1,7 +1,11 @@
-//! Runs the payment contract suites against [`MemoryPayments`].
+//! Runs the payment contract suites against [`MemoryPayments`], and the
+//! checkout suite against a [`SeparateCheckout`] of the in-memory stores.
 
+use std::sync::Arc;
+
+use bazaar_core::payments::SeparateCheckout;
 use bazaar_core::testkit::payments as suite;
-use bazaar_memory::{MemoryOutbox, MemoryPayments};
+use bazaar_memory::{MemoryOrders, MemoryOutbox, MemoryPayments};
 
 fn payments() -> (MemoryPayments, MemoryOutbox) {
     let outbox = MemoryOutbox::new();
@@ -24,4 +28,13 @@ async fn webhook_inbox_contract() {
 async fn payment_writes_are_atomic() {
     let (repo, outbox) = payments();
     suite::payment_writes_are_atomic(&repo, &|| outbox.events()).await;
+}
+
+#[tokio::test]
+async fn checkout_contract() {
+    let outbox = MemoryOutbox::new();
+    let orders = Arc::new(MemoryOrders::new(outbox.clone()));
+    let payments = Arc::new(MemoryPayments::new(outbox.clone()));
+    let checkout = SeparateCheckout::new(orders.clone(), payments.clone());
+    suite::checkout_contract(&checkout, orders.as_ref(), payments.as_ref(), &|| outbox.events()).await;
 }

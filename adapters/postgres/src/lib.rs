@@ -10,11 +10,13 @@
 //! passed with it (rows of the `outbox` table), or neither. Where that is
 //! one statement it is sent as one autocommitted statement, which is just
 //! as atomic and costs one round trip instead of three: the hot writes of
-//! a purchase (order insert and status compare-and-set, payment intent
-//! insert and version compare-and-set, license insert) append their events
-//! in the same statement through a data-modifying `WITH` (see
-//! `outbox::with_events!`), and status changes patch the JSON document in
-//! place (`doc::jsonb || patch`). Everything else runs in one transaction
+//! a purchase (the order inserted with its payment intent by
+//! [`PgCheckout`], the intent's version compare-and-set, the worker's
+//! batched order status compare-and-sets and license inserts) append their
+//! events in the same statement through a data-modifying `WITH` (see
+//! `outbox::with_events!` and, for a batch whose rows each own their
+//! events, `outbox::with_owned_events!`), and status changes patch the JSON
+//! document in place (`doc::jsonb || patch`). Everything else runs in one transaction
 //! at READ COMMITTED; every read-check-write rule locks the row it checks
 //! (`SELECT … FOR UPDATE`: license activation limits and download counts,
 //! product versions) or is a compare-and-set in one `UPDATE … WHERE`
@@ -66,6 +68,7 @@
 
 mod assets;
 mod catalog;
+mod checkout;
 mod codec;
 mod events;
 mod idempotency;
@@ -80,6 +83,7 @@ mod users;
 
 pub use assets::PgAssets;
 pub use catalog::{PgProducts, PgReviews};
+pub use checkout::PgCheckout;
 pub use events::{PgDeadLetters, PgInbox};
 pub use idempotency::PgIdempotency;
 pub use licensing::PgLicenses;

@@ -20,8 +20,8 @@ use tokio::runtime::Handle;
 
 use crate::codec::{WHAT, db_err, is_retryable};
 use crate::{
-    PgAssets, PgDeadLetters, PgIdempotency, PgInbox, PgLicenses, PgNotifications, PgOrders, PgOutbox, PgPayments,
-    PgProducts, PgReviews, PgUsers,
+    PgAssets, PgCheckout, PgDeadLetters, PgIdempotency, PgInbox, PgLicenses, PgNotifications, PgOrders, PgOutbox,
+    PgPayments, PgProducts, PgReviews, PgUsers,
 };
 
 const MAX_CONNECTIONS: u32 = 16;
@@ -127,6 +127,11 @@ impl PgStore {
     /// Payment intents and the webhook inbox ([`bazaar_core::payments::PaymentRepository`]).
     pub fn payments(&self) -> PgPayments {
         PgPayments::new(self.clone())
+    }
+
+    /// Orders with their payment intents ([`bazaar_core::payments::Checkout`]), one statement per step.
+    pub fn checkout(&self) -> PgCheckout {
+        PgCheckout::new(self.clone())
     }
 
     /// Idempotency keys ([`bazaar_core::orders::IdempotencyStore`]).

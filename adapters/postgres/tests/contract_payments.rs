@@ -26,3 +26,11 @@ async fn payment_writes_are_atomic() {
     suite::payment_writes_are_atomic(&db.store.payments(), &committed(&db.store)).await;
     db.drop_schema().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_contract() {
+    let db = fresh().await;
+    let s = &db.store;
+    suite::checkout_contract(&s.checkout(), &s.orders(), &s.payments(), &committed(s)).await;
+    db.drop_schema().await;
+}

@@ -149,6 +149,16 @@ impl SqliteStore {
         SqlitePayments::new(self.clone())
     }
 
+    /// Orders with their payment intents ([`bazaar_core::payments::Checkout`]):
+    /// the order, then the intent, as separate writes. Embedded, a round
+    /// trip is a function call, so one statement for both would save little.
+    pub fn checkout(&self) -> bazaar_core::payments::SeparateCheckout {
+        bazaar_core::payments::SeparateCheckout::new(
+            std::sync::Arc::new(self.orders()),
+            std::sync::Arc::new(self.payments()),
+        )
+    }
+
     /// Idempotency keys ([`bazaar_core::orders::IdempotencyStore`]).
     pub fn idempotency(&self) -> SqliteIdempotency {
         SqliteIdempotency::new(self.clone())

@@ -23,3 +23,10 @@ async fn payment_writes_are_atomic() {
     let db = fresh().await;
     suite::payment_writes_are_atomic(&OnRuntime::new(db.store.payments()), &committed(&db.store)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_contract() {
+    let db = fresh().await;
+    let s = &db.store;
+    suite::checkout_contract(&s.checkout(), &s.orders(), &s.payments(), &committed(s)).await;
+}

@@ -24,7 +24,7 @@ use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSu
 use crate::ids::{LicenseId, OrderId, ProductId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
 use crate::money::{Currency, FeeRate};
-use crate::payments::{PaymentIntent, PaymentService};
+use crate::payments::{Checkout, PaymentIntent, PaymentService, SeparateCheckout};
 
 /// The status stored with a placed order's idempotent response.
 const CREATED: u16 = 201;
@@ -66,6 +66,7 @@ pub struct OrderService {
     products: Arc<dyn ProductRepository>,
     licenses: Arc<dyn LicenseRepository>,
     payments: Arc<PaymentService>,
+    checkout: Arc<dyn Checkout>,
     idempotency: Arc<dyn IdempotencyStore>,
     clock: Arc<dyn Clock>,
     config: OrderConfig,
@@ -87,7 +88,16 @@ impl OrderService {
         idempotency: Arc<dyn IdempotencyStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { orders, products, licenses, payments, idempotency, clock, config: OrderConfig::default() }
+        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.repository()));
+        Self { orders, products, licenses, payments, checkout, idempotency, clock, config: OrderConfig::default() }
+    }
+
+    /// Stores a placed paid order with its intent through `checkout` (one
+    /// unit of work where the store holds both) instead of the two
+    /// repositories one after the other.
+    pub fn with_checkout(mut self, checkout: Arc<dyn Checkout>) -> Self {
+        self.checkout = checkout;
+        self
     }
 
     /// Replaces the configuration.
@@ -205,11 +215,15 @@ impl OrderService {
             self.orders.insert(&order, &[placed, paid]).await?;
             Ok(Placed { order, payment: Some(intent) })
         } else {
-            self.orders.insert(&order, &[placed]).await?;
-            let payment = match self.payments.create_for_placed_order(&order).await {
-                Ok(intent) => Some(intent),
+            // The intent is opened at the provider first so the order and
+            // the intent can be stored together. Should storing the order
+            // then fail, the provider keeps an intent nobody pays, which is
+            // harmless; an order without an intent gets one when paid.
+            let payment = match self.payments.open_intent(&order).await {
+                Ok(intent) => self.checkout.insert_order_with_intent(&order, &[placed], &intent).await?,
                 Err(e) => {
                     tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
+                    self.orders.insert(&order, &[placed]).await?;
                     None
                 }
             };

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::checkout::{Checkout, SeparateCheckout};
 use super::integrity;
 use super::intent::{AttemptOutcome, IntentEvent, IntentStatus, PaymentAttempt, PaymentIntent, reconcile, transition};
 use super::provider::{PaymentProvider, ProviderIntent, WebhookEvent, WebhookKind};
@@ -34,6 +35,7 @@ const MAX_RETRIES: usize = 3;
 pub struct PaymentService {
     payments: Arc<dyn PaymentRepository>,
     orders: Arc<dyn OrderRepository>,
+    checkout: Arc<dyn Checkout>,
     provider: Arc<dyn PaymentProvider>,
     clock: Arc<dyn Clock>,
 }
@@ -53,7 +55,21 @@ impl PaymentService {
         provider: Arc<dyn PaymentProvider>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { payments, orders, provider, clock }
+        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.clone()));
+        Self { payments, orders, checkout, provider, clock }
+    }
+
+    /// Reads an order with its intent through `checkout` (one round trip
+    /// where the store holds both) instead of the two repositories.
+    pub fn with_checkout(mut self, checkout: Arc<dyn Checkout>) -> Self {
+        self.checkout = checkout;
+        self
+    }
+
+    /// The intent store, for a [`SeparateCheckout`] of a service built on
+    /// this one.
+    pub(crate) fn repository(&self) -> Arc<dyn PaymentRepository> {
+        self.payments.clone()
     }
 
     /// The order's intent, created at the provider if it has none yet
@@ -70,13 +86,33 @@ impl PaymentService {
         self.create_for_placed_order(order).await
     }
 
-    /// [`Self::create_for_order`] for an order that was just inserted, so
-    /// has no intent to look up first: the insert's uniqueness on the
-    /// order still makes a concurrent caller's intent the one returned.
+    /// [`Self::create_for_order`] for an order known to have had no intent
+    /// (just placed, or read without one), so there is nothing to look up
+    /// first: the insert's uniqueness on the order still makes a concurrent
+    /// caller's intent the one returned.
     ///
     /// # Errors
     /// As [`Self::create_for_order`].
     pub async fn create_for_placed_order(&self, order: &Order) -> Result<PaymentIntent> {
+        let intent = self.open_intent(order).await?;
+        match self.payments.insert(&intent, &[]).await {
+            Ok(()) => Ok(intent),
+            // A concurrent caller inserted first; theirs is the one.
+            Err(Error::Conflict(_)) => {
+                self.payments.get_by_order(order.id).await?.ok_or_else(|| Error::not_found("payment_intent"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens an intent for `order` at the provider and answers it as it
+    /// would be stored, without storing it (the caller does, e.g. with the
+    /// order through [`Checkout::insert_order_with_intent`]). The provider's
+    /// key derives from the order, so opening twice opens one intent there.
+    ///
+    /// # Errors
+    /// As [`Self::create_for_order`], without the store errors.
+    pub async fn open_intent(&self, order: &Order) -> Result<PaymentIntent> {
         if order.total.minor() <= 0 {
             return Err(Error::invalid("total", "a free order needs no payment intent"));
         }
@@ -97,14 +133,7 @@ impl PaymentService {
             updated_at: now,
         };
         integrity::check_report(&intent, &report.provider_ref, report.amount, &report.currency)?;
-        match self.payments.insert(&intent, &[]).await {
-            Ok(()) => Ok(intent),
-            // A concurrent caller inserted first; theirs is the one.
-            Err(Error::Conflict(_)) => {
-                self.payments.get_by_order(order.id).await?.ok_or_else(|| Error::not_found("payment_intent"))
-            }
-            Err(e) => Err(e),
-        }
+        Ok(intent)
     }
 
     /// Records the already-succeeded, zero-amount intent of a free order so
@@ -173,7 +202,8 @@ impl PaymentService {
     /// the provider's report contradicts the intent (nothing changes);
     /// [`Error::VersionMismatch`] when a concurrent payment won.
     pub async fn pay(&self, actor: &Actor, order_id: OrderId, payment_method: &str) -> Result<PaymentIntent> {
-        let order = self.orders.get(order_id).await?.ok_or_else(|| Error::not_found("order"))?;
+        let (order, intent) =
+            self.checkout.order_with_intent(order_id).await?.ok_or_else(|| Error::not_found("order"))?;
         authorize(actor, Action::PayOrder, &Resource::Order { buyer_id: order.buyer_id })?;
         if order.status != OrderStatus::PendingPayment {
             return Err(Error::transition("order", order.status, "pay"));
@@ -184,7 +214,10 @@ impl PaymentService {
         {
             return Err(Error::invalid("payment_method", "must be 1 to 255 visible ASCII characters"));
         }
-        let intent = self.create_for_order(&order).await?;
+        let intent = match intent {
+            Some(intent) => intent,
+            None => self.create_for_placed_order(&order).await?,
+        };
         // Refuse before talking to the provider: an intent succeeds at most once.
         transition(intent.status, IntentEvent::Confirm)?;
         let provider_ref = intent

@@ -1,4 +1,5 @@
-//! Contract suites for [`PaymentRepository`] and its webhook inbox.
+//! Contract suites for [`PaymentRepository`] and its webhook inbox, and
+//! for [`Checkout`].
 //!
 //! Each function takes a fresh, empty store and a probe returning every
 //! event committed so far, and panics with a message naming the broken
@@ -9,10 +10,11 @@ use std::sync::Barrier;
 
 use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
-use crate::events::{Event, PaymentSucceeded};
-use crate::ids::{EventId, OrderId, PaymentIntentId};
+use crate::events::{Event, OrderPlaced, PaymentSucceeded};
+use crate::ids::{EventId, OrderId, PaymentIntentId, UserId};
 use crate::money::{Currency, Money};
-use crate::payments::{IntentStatus, PaymentIntent, PaymentRepository, WebhookReceipt};
+use crate::orders::{Order, OrderRepository, OrderStatus};
+use crate::payments::{Checkout, IntentStatus, PaymentIntent, PaymentRepository, WebhookReceipt};
 
 fn intent(provider_ref: &str) -> PaymentIntent {
     let now = ManualClock::at_epoch_secs(1_700_000_000).now();
@@ -183,4 +185,74 @@ pub async fn payment_writes_are_atomic(repo: &dyn PaymentRepository, committed: 
     });
     assert_eq!(applied, 1, "exactly one of {RACERS} deliveries of one webhook is Applied");
     assert_eq!(committed().len() - before, 1, "only the applied delivery commits its event");
+}
+
+/// The checkout: an order stored with its intent and events, read back
+/// together; a taken order id or an intent for another order changes
+/// nothing.
+///
+/// `orders` and `payments` are the checkout's own stores, to see what it
+/// wrote and to set up an order without an intent.
+///
+/// # Panics
+/// When the store breaks the [`Checkout`] contract.
+pub async fn checkout_contract(
+    checkout: &dyn Checkout,
+    orders: &dyn OrderRepository,
+    payments: &dyn PaymentRepository,
+    committed: &dyn Fn() -> Vec<Event>,
+) {
+    let now = ManualClock::at_epoch_secs(1_700_000_000).now();
+    let order = |total: Money| Order {
+        id: OrderId::new(),
+        buyer_id: UserId::new(),
+        lines: Vec::new(),
+        total,
+        status: OrderStatus::PendingPayment,
+        created_at: now,
+        updated_at: now,
+    };
+    let placed = |o: &Order| Event::new(&OrderPlaced { order_id: o.id, buyer_id: o.buyer_id, total: o.total }, now);
+    let first = order(Money::new(1999, Currency::USD));
+    let mut opened = intent("pi_checkout_1");
+    opened.order_id = first.id;
+
+    let before = committed().len();
+    let event = placed(&first);
+    let stored = checkout
+        .insert_order_with_intent(&first, std::slice::from_ref(&event), &opened)
+        .await
+        .expect("a new order with its intent");
+    assert_eq!(stored.as_ref(), Some(&opened), "it answers the intent it stored");
+    assert_eq!(orders.get(first.id).await.unwrap().as_ref(), Some(&first), "the order is stored");
+    assert_eq!(payments.get_by_order(first.id).await.unwrap().as_ref(), Some(&opened), "the intent is stored");
+    assert_eq!(ids(&committed()[before..]), vec![event.id], "the order's events are committed with it");
+    assert_eq!(
+        checkout.order_with_intent(first.id).await.unwrap(),
+        Some((first.clone(), Some(opened.clone()))),
+        "the order reads back with its intent"
+    );
+
+    let before = committed().len();
+    let mut again = intent("pi_checkout_2");
+    again.order_id = first.id;
+    let taken = checkout.insert_order_with_intent(&first, &[placed(&first)], &again).await;
+    assert!(matches!(taken, Err(Error::Conflict(_))), "a taken order id is Conflict, got {taken:?}");
+    assert_eq!(payments.get(again.id).await.unwrap(), None, "a refused order stores no intent");
+    assert_eq!(committed().len(), before, "a refused order commits no events");
+
+    let second = order(Money::new(500, Currency::EUR));
+    let elsewhere = intent("pi_checkout_3");
+    let wrong = checkout.insert_order_with_intent(&second, &[placed(&second)], &elsewhere).await;
+    assert!(matches!(wrong, Err(Error::Validation(_))), "an intent for another order is Validation, got {wrong:?}");
+    assert_eq!(orders.get(second.id).await.unwrap(), None, "a refused pair stores no order");
+    assert_eq!(committed().len(), before, "a refused pair commits no events");
+
+    orders.insert(&second, &[]).await.unwrap();
+    assert_eq!(
+        checkout.order_with_intent(second.id).await.unwrap(),
+        Some((second.clone(), None)),
+        "an order without an intent reads back alone"
+    );
+    assert_eq!(checkout.order_with_intent(OrderId::new()).await.unwrap(), None, "an unknown order is None");
 }

@@ -18,7 +18,7 @@ use bazaar_core::events::{DeadLetterStore, EventPublisher, EventSubscriber, Inbo
 use bazaar_core::licensing::LicenseRepository;
 use bazaar_core::notifications::NotificationRepository;
 use bazaar_core::orders::{IdempotencyStore, OrderRepository};
-use bazaar_core::payments::PaymentRepository;
+use bazaar_core::payments::{Checkout, PaymentRepository, SeparateCheckout};
 use bazaar_core::services::Ports;
 use bazaar_memory::{InProcessBus, MemoryBackend};
 use bazaar_postgres::PgStore;
@@ -92,6 +92,7 @@ macro_rules! sql_stores {
             reviews: Arc::new($db.reviews()),
             orders: Arc::new($db.orders()),
             payments: Arc::new($db.payments()),
+            checkout: Arc::new($db.checkout()),
             idempotency: Arc::new($db.idempotency()),
             licenses: Arc::new($db.licenses()),
             assets: Arc::new($db.assets()),
@@ -125,6 +126,8 @@ pub struct Stores {
     pub orders: Arc<dyn OrderRepository>,
     /// Payment intents and the webhook inbox.
     pub payments: Arc<dyn PaymentRepository>,
+    /// Orders with their payment intents.
+    pub checkout: Arc<dyn Checkout>,
     /// Idempotency keys of order placement.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Licenses.
@@ -159,12 +162,14 @@ impl Stores {
     /// Everything in memory (tests, examples): nothing survives the process.
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
         let b = MemoryBackend::new(clock);
+        let checkout = Arc::new(SeparateCheckout::new(b.orders.clone(), b.payments.clone()));
         Self {
             users: b.users,
             refresh_tokens: b.refresh_tokens,
             products: b.products,
             reviews: b.reviews,
             orders: b.orders,
+            checkout,
             payments: b.payments,
             idempotency: b.idempotency,
             licenses: b.licenses,
@@ -218,6 +223,7 @@ impl Stores {
             reviews: self.reviews.clone(),
             orders: self.orders.clone(),
             payments: self.payments.clone(),
+            checkout: self.checkout.clone(),
             idempotency: self.idempotency.clone(),
             licenses: self.licenses.clone(),
             assets: self.assets.clone(),
