@@ -250,20 +250,6 @@ impl From<Denial> for Error {
     }
 }
 
-/// A store's per-item answers to a batch call of `asked` items, checked to
-/// hold one answer per item: pairing a short answer with the items would
-/// give some of them another's outcome.
-///
-/// # Errors
-/// [`Error::Internal`] naming `context` when the count differs.
-pub(crate) fn one_answer_each<T>(answers: Vec<T>, asked: usize, context: &'static str) -> Result<Vec<T>> {
-    if answers.len() == asked {
-        Ok(answers)
-    } else {
-        Err(Error::internal(context, format!("the store answered for {} of {asked} items", answers.len())))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

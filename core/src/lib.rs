@@ -16,6 +16,7 @@
 
 pub mod assets;
 pub mod auth;
+mod batch;
 pub mod catalog;
 pub mod clock;
 pub mod entropy;

@@ -32,7 +32,7 @@ use bazaar_core::events::{
 use bazaar_core::licensing::{LicenseRepository, LicenseService, LicenseSigner};
 use bazaar_core::notifications::{LogSender, NotificationRepository, NotificationSender, NotificationService};
 use bazaar_core::orders::{IdempotencyStore, OrderRepository, OrderService};
-use bazaar_core::payments::{PaymentRepository, PaymentService, SandboxProvider, SeparateCheckout};
+use bazaar_core::payments::{Checkout, PaymentRepository, PaymentService, SandboxProvider, SeparateCheckout};
 use bazaar_core::services::{Ports, ServiceKeys, ServiceOptions, Services};
 
 use crate::{
@@ -57,6 +57,8 @@ pub struct MemoryBackend {
     pub orders: Arc<dyn OrderRepository>,
     /// Payment intents and the webhook inbox.
     pub payments: Arc<dyn PaymentRepository>,
+    /// `orders` with `payments`, for placing and paying.
+    pub checkout: Arc<dyn Checkout>,
     /// Idempotency keys of order placement.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Licenses.
@@ -93,13 +95,16 @@ impl MemoryBackend {
         let outbox = MemoryOutbox::new();
         let catalog = MemoryCatalog::new(outbox.clone());
         let bus = Arc::new(InProcessBus::new(clock));
+        let orders: Arc<dyn OrderRepository> = Arc::new(MemoryOrders::new(outbox.clone()));
+        let payments: Arc<dyn PaymentRepository> = Arc::new(MemoryPayments::new(outbox.clone()));
         Self {
             users: Arc::new(MemoryUsers::new(outbox.clone())),
             refresh_tokens: Arc::new(MemoryRefreshTokens::new()),
             products: Arc::new(catalog.products()),
             reviews: Arc::new(catalog.reviews()),
-            orders: Arc::new(MemoryOrders::new(outbox.clone())),
-            payments: Arc::new(MemoryPayments::new(outbox.clone())),
+            checkout: Arc::new(SeparateCheckout::new(orders.clone(), payments.clone())),
+            orders,
+            payments,
             idempotency: Arc::new(MemoryIdempotency::new()),
             licenses: Arc::new(MemoryLicenses::new(outbox.clone())),
             assets: Arc::new(MemoryAssets::new(outbox.clone())),
@@ -122,7 +127,7 @@ impl MemoryBackend {
             reviews: self.reviews.clone(),
             orders: self.orders.clone(),
             payments: self.payments.clone(),
-            checkout: Arc::new(SeparateCheckout::new(self.orders.clone(), self.payments.clone())),
+            checkout: self.checkout.clone(),
             idempotency: self.idempotency.clone(),
             licenses: self.licenses.clone(),
             assets: self.assets.clone(),

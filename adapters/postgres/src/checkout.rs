@@ -2,11 +2,11 @@
 //! and read in one statement each.
 
 use async_trait::async_trait;
+use bazaar_core::Result;
 use bazaar_core::events::Event;
 use bazaar_core::ids::OrderId;
 use bazaar_core::orders::Order;
-use bazaar_core::payments::{Checkout, PaymentIntent};
-use bazaar_core::{Error, Result};
+use bazaar_core::payments::{Checkout, PaymentIntent, check_intent_for};
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts};
@@ -52,9 +52,7 @@ impl Checkout for PgCheckout {
         events: &[Event],
         intent: &PaymentIntent,
     ) -> Result<Option<PaymentIntent>> {
-        if intent.order_id != order.id {
-            return Err(Error::invalid("intent", "is for another order"));
-        }
+        check_intent_for(order, intent)?;
         self.store
             .run(async {
                 let (id, buyer, status) = (order.id.to_string(), order.buyer_id.to_string(), order.status.as_str());

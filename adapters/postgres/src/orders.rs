@@ -131,11 +131,16 @@ impl PgOrders {
             .await
             .map_err(db_err)?
             .ok_or_else(|| Error::not_found("order"))?;
-        let order: Order = from_json(row.get::<&str, _>(0))?;
-        if let Some(total) = total {
-            check_total(&order, from, total)?;
-        }
-        Err(stale_status(order.status, to))
+        Err(unmoved(&from_json(row.get::<&str, _>(0))?, from, to, total))
+    }
+}
+
+/// Why a compare-and-set from `from` (and `total`, if given) to `to` left
+/// `current` where it was: another total, or another status by now.
+fn unmoved(current: &Order, from: OrderStatus, to: OrderStatus, total: Option<Money>) -> Error {
+    match total.map(|total| check_total(current, from, total)) {
+        Some(Err(refused)) => refused,
+        _ => stale_status(current.status, to),
     }
 }
 
@@ -269,10 +274,7 @@ impl OrderRepository for PgOrders {
                             return Ok(order);
                         }
                         let order = current.get(id).ok_or_else(|| Error::not_found("order"))?;
-                        if let Some(total) = change.total {
-                            check_total(order, from, total)?;
-                        }
-                        Err(stale_status(order.status, to))
+                        Err(unmoved(order, from, to, change.total))
                     })
                     .collect())
             })

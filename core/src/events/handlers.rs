@@ -111,7 +111,7 @@ impl EventHandler for FulfillmentHandler {
                 Err(err) => results[slot] = Err(err),
             }
         }
-        let fulfilled = self.orders.fulfil_all(fulfilling).await?;
+        let fulfilled = self.orders.fulfil_all(&fulfilling).await?;
         let recovering = fulfilled_slots.into_iter().zip(fulfilled).filter_map(|((slot, order_id, event), done)| {
             done.err().map(|err| async move { (slot, self.after_failed_fulfil(order_id, event, err).await) })
         });

@@ -135,10 +135,5 @@ pub trait LicenseRepository: Send + Sync {
 /// # Errors
 /// [`crate::Error::Validation`] on `licenses` when two share an id.
 pub fn check_distinct(licenses: &[(License, Vec<Event>)]) -> Result<()> {
-    let mut seen = std::collections::HashSet::with_capacity(licenses.len());
-    if licenses.iter().all(|(l, _)| seen.insert(l.id)) {
-        Ok(())
-    } else {
-        Err(crate::Error::invalid("licenses", "holds a license id more than once"))
-    }
+    crate::batch::distinct(licenses.iter().map(|(l, _)| l.id), "licenses", "holds a license id more than once")
 }

@@ -12,9 +12,10 @@ use super::license::{Fingerprint, License, LicenseAction, LicenseKind, Limits, N
 use super::repository::LicenseRepository;
 use super::validation::{ValidationCode, ValidationResult, validate};
 use crate::auth::{Action, Actor, Resource, authorize};
+use crate::batch::{answer_rest, one_answer_each};
 use crate::catalog::{BillingInterval, Pricing};
 use crate::clock::{Clock, Timestamp};
-use crate::error::{Error, Result, one_answer_each};
+use crate::error::{Error, Result};
 use crate::events::{Event, LicenseIssued, LicenseRevoked};
 use crate::ids::{LicenseId, OrderId};
 use crate::orders::{Order, OrderLine, OrderStatus};
@@ -190,14 +191,11 @@ impl LicenseService {
                 };
             }
         }
-        let rest = answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| {
+        Ok(answer_rest(answers, |i| {
             let (order, cause) = items[i];
-            async move { (i, self.issue_for_order(order, cause).await) }
-        });
-        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
-            answers[i] = Some(answer);
-        }
-        Ok(answers.into_iter().map(|a| a.expect("every pair is answered")).collect())
+            self.issue_for_order(order, cause)
+        })
+        .await)
     }
 
     /// A new license for one line of `order`, with its `license.issued`

@@ -146,12 +146,7 @@ pub struct StatusChange {
 /// # Errors
 /// [`crate::Error::Validation`] on `changes` when two name one order.
 pub fn check_distinct(changes: &[StatusChange]) -> Result<()> {
-    let mut seen = std::collections::HashSet::with_capacity(changes.len());
-    if changes.iter().all(|c| seen.insert(c.id)) {
-        Ok(())
-    } else {
-        Err(crate::Error::invalid("changes", "names an order more than once"))
-    }
+    crate::batch::distinct(changes.iter().map(|c| c.id), "changes", "names an order more than once")
 }
 
 /// The total rule of [`OrderRepository::transition_with_total`]: an order in

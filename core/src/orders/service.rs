@@ -17,9 +17,10 @@ use super::repository::{OrderRepository, StatusChange, check_total};
 use super::state::{OrderEvent, OrderStatus, transition};
 use super::{Order, PlaceOrder};
 use crate::auth::{Action, Actor, Resource, authorize};
+use crate::batch::{answer_rest, one_answer_each};
 use crate::catalog::{Page, PageRequest, Product, ProductRepository};
-use crate::clock::Clock;
-use crate::error::{Error, FieldError, Result, one_answer_each};
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSucceeded};
 use crate::ids::{LicenseId, OrderId, ProductId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
@@ -341,47 +342,59 @@ impl OrderService {
     pub async fn mark_paid_all(&self, items: &[(OrderId, &Event)]) -> Result<Vec<Result<Order>>> {
         let from = OrderStatus::PendingPayment;
         let to = transition(from, OrderEvent::PaymentSucceeded)?;
-        let mut answers: Vec<Option<Result<Order>>> = items.iter().map(|_| None).collect();
         let mut payments = vec![None; items.len()];
-        let mut batch = Vec::new();
-        let mut batched = Vec::new();
+        let (mut changes, mut batched) = (Vec::new(), Vec::new());
         let mut seen = HashSet::with_capacity(items.len());
         for (i, (order_id, cause)) in items.iter().enumerate() {
             if let Ok(p) = cause.decode::<PaymentSucceeded>()
                 && p.order_id == *order_id
                 && seen.insert(*order_id)
             {
-                batch.push(StatusChange { id: *order_id, total: Some(p.amount), events: Vec::new() });
+                changes.push(StatusChange { id: *order_id, total: Some(p.amount), events: Vec::new() });
                 batched.push(i);
                 payments[i] = Some(p);
             }
         }
-        if !batch.is_empty() {
-            let moved = self.orders.transition_all(from, to, self.clock.now(), &batch).await?;
-            for (i, answer) in batched.into_iter().zip(one_answer_each(moved, batch.len(), "moving a batch of orders")?)
-            {
-                if !matches!(answer, Err(Error::InvalidTransition { .. })) {
-                    answers[i] = Some(answer);
-                }
-            }
-        }
-        let rest = answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| {
+        let mut answers: Vec<_> = items.iter().map(|_| None).collect();
+        self.move_batch(from, to, self.clock.now(), &changes, &batched, &mut answers).await?;
+        Ok(answer_rest(answers, |i| {
             let (order_id, cause) = items[i];
             let payment = payments[i].take();
             async move {
                 // A batched order that did not move is judged from a read;
                 // anything else takes the whole single path.
-                let answer = match payment {
+                match payment {
                     Some(p) => self.settle_paid(order_id, Some(&p)).await,
                     None => self.mark_paid(order_id, cause).await,
-                };
-                (i, answer)
+                }
             }
-        });
-        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
-            answers[i] = Some(answer);
+        })
+        .await)
+    }
+
+    /// Moves the orders of `changes` from `from` to `to` with one batch
+    /// compare-and-set; `batched[k]` is the item of `changes[k]`. Every
+    /// answer goes into `answers` but a lost compare, which stays `None`
+    /// for the single path to judge from a read.
+    async fn move_batch(
+        &self,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: Timestamp,
+        changes: &[StatusChange],
+        batched: &[usize],
+        answers: &mut [Option<Result<Order>>],
+    ) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
         }
-        Ok(answers.into_iter().map(|a| a.expect("every pair is answered")).collect())
+        let moved = self.orders.transition_all(from, to, at, changes).await?;
+        for (&i, answer) in batched.iter().zip(one_answer_each(moved, changes.len(), "moving a batch of orders")?) {
+            if !matches!(answer, Err(Error::InvalidTransition { .. })) {
+                answers[i] = Some(answer);
+            }
+        }
+        Ok(())
     }
 
     /// The part of [`Self::mark_paid`] after the pending order's
@@ -466,52 +479,38 @@ impl OrderService {
     /// # Errors
     /// Per triple as [`Self::fulfil`]; the whole call fails only when the
     /// batch compare-and-set does (a store error).
-    pub async fn fulfil_all(&self, items: Vec<(Order, Vec<LicenseId>, &Event)>) -> Result<Vec<Result<Order>>> {
+    pub async fn fulfil_all(&self, items: &[(Order, Vec<LicenseId>, &Event)]) -> Result<Vec<Result<Order>>> {
         let from = OrderStatus::Paid;
         let to = transition(from, OrderEvent::Fulfil)?;
         let now = self.clock.now();
-        let mut answers: Vec<Option<Result<Order>>> = items.iter().map(|_| None).collect();
-        let mut batch = Vec::new();
-        let mut batched = Vec::new();
+        let mut in_batch = vec![false; items.len()];
+        let (mut changes, mut batched) = (Vec::new(), Vec::new());
         let mut seen = HashSet::with_capacity(items.len());
         for (i, (order, license_ids, cause)) in items.iter().enumerate() {
             if order.status == from && license_ids.len() == order.lines.len() && seen.insert(order.id) {
                 let fulfilled =
                     OrderFulfilled { order_id: order.id, buyer_id: order.buyer_id, license_ids: license_ids.clone() };
                 let events = vec![Event::new(&fulfilled, now).caused_by(cause)];
-                batch.push(StatusChange { id: order.id, total: None, events });
+                changes.push(StatusChange { id: order.id, total: None, events });
                 batched.push(i);
+                in_batch[i] = true;
             }
         }
-        let mut reload = vec![false; items.len()];
-        if !batch.is_empty() {
-            let moved = self.orders.transition_all(from, to, now, &batch).await?;
-            for (i, answer) in batched.into_iter().zip(one_answer_each(moved, batch.len(), "moving a batch of orders")?)
-            {
-                match answer {
-                    Err(Error::InvalidTransition { .. }) => reload[i] = true,
-                    answer => answers[i] = Some(answer),
+        let mut answers: Vec<_> = items.iter().map(|_| None).collect();
+        self.move_batch(from, to, now, &changes, &batched, &mut answers).await?;
+        Ok(answer_rest(answers, |i| {
+            let (order, license_ids, cause) = &items[i];
+            let (order, license_ids, lost) = (order.clone(), license_ids.clone(), in_batch[i]);
+            async move {
+                // A lost compare: the status the caller read is stale.
+                if lost {
+                    self.mark_fulfilled(order.id, license_ids, cause).await
+                } else {
+                    self.fulfil(order, license_ids, cause).await
                 }
             }
-        }
-        let rest = items.into_iter().enumerate().filter(|(i, _)| answers[*i].is_none()).map(
-            |(i, (order, license_ids, cause))| {
-                let reload = reload[i];
-                async move {
-                    // The compare lost: the status the caller read is stale.
-                    let answer = if reload {
-                        self.mark_fulfilled(order.id, license_ids, cause).await
-                    } else {
-                        self.fulfil(order, license_ids, cause).await
-                    };
-                    (i, answer)
-                }
-            },
-        );
-        for (i, answer) in futures::future::join_all(rest.collect::<Vec<_>>()).await {
-            answers[i] = Some(answer);
-        }
-        Ok(answers.into_iter().map(|a| a.expect("every triple is answered")).collect())
+        })
+        .await)
     }
 
     /// An admin refunds a paid or fulfilled order in full: the provider

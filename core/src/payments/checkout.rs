@@ -24,7 +24,8 @@ pub trait Checkout: Send + Sync {
     /// without events), and answers the intent stored.
     ///
     /// MUST change nothing and fail when the order cannot be stored
-    /// ([`Error::Conflict`] when its id exists). MAY store the order and
+    /// ([`Error::Conflict`] when its id exists) or the intent is for another
+    /// order ([`Error::Validation`], see [`check_intent_for`]). MAY store the order and
     /// answer `Ok(None)` when the intent then cannot be stored (paying
     /// creates it); a store that writes both as one unit of work never does.
     async fn insert_order_with_intent(
@@ -38,6 +39,15 @@ pub trait Checkout: Send + Sync {
     /// [`OrderRepository::get`] and [`PaymentRepository::get_by_order`]
     /// answer.
     async fn order_with_intent(&self, id: OrderId) -> Result<Option<(Order, Option<PaymentIntent>)>>;
+}
+
+/// The pairing rule of [`Checkout::insert_order_with_intent`], shared so
+/// every adapter judges and words it the same.
+///
+/// # Errors
+/// [`Error::Validation`] on `intent` when it is for another order.
+pub fn check_intent_for(order: &Order, intent: &PaymentIntent) -> Result<()> {
+    if intent.order_id == order.id { Ok(()) } else { Err(Error::invalid("intent", "is for another order")) }
 }
 
 /// [`Checkout`] over separate order and payment repositories: the order,
@@ -69,9 +79,7 @@ impl Checkout for SeparateCheckout {
         events: &[Event],
         intent: &PaymentIntent,
     ) -> Result<Option<PaymentIntent>> {
-        if intent.order_id != order.id {
-            return Err(Error::invalid("intent", "is for another order"));
-        }
+        check_intent_for(order, intent)?;
         self.orders.insert(order, events).await?;
         match self.payments.insert(intent, &[]).await {
             Ok(()) => Ok(Some(intent.clone())),

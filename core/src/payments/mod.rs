@@ -18,7 +18,7 @@ mod sandbox;
 mod service;
 pub mod webhook;
 
-pub use checkout::{Checkout, SeparateCheckout};
+pub use checkout::{Checkout, SeparateCheckout, check_intent_for};
 pub use intent::{AttemptOutcome, IntentEvent, IntentStatus, PaymentAttempt, PaymentIntent, reconcile, transition};
 pub use provider::{PaymentProvider, ProviderIntent, ProviderRefund, WebhookEvent, WebhookKind};
 pub use repository::{PaymentRepository, WebhookReceipt};

@@ -82,6 +82,17 @@ async fn approved_product(repo: &dyn ProductRepository, title: &str, minor: i64,
     p
 }
 
+/// An order of `items` placed by a new buyer, and the `payment.succeeded`
+/// its intent reports when paid.
+async fn placed_and_paid(m: &Marketplace, ports: &CommercePorts, items: PlaceOrder) -> (crate::orders::Order, Event) {
+    let buyer = Actor::new(UserId::new(), Role::Customer);
+    let order = m.orders.place(&buyer, items, None).await.expect("place");
+    let intent = ports.payments.get_by_order(order.id).await.expect("get").expect("intent created");
+    let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: order.total };
+    let event = Event::new(&paid, m.clock.now());
+    (order, event)
+}
+
 /// 50 concurrent [`OrderService::place`] calls with one idempotency key,
 /// through the real services over `ports`.
 ///
@@ -149,13 +160,8 @@ pub async fn duplicate_payment_events_issue_one_license_per_line(
     let now = m.clock.now();
     let a = approved_product(ports.products.as_ref(), "Invoice agent", 2_500, now).await;
     let b = approved_product(ports.products.as_ref(), "Churn workflow", 4_000, now).await;
-    let buyer = Actor::new(UserId::new(), Role::Customer);
-    let order = m.orders.place(&buyer, PlaceOrder::new([a.id, b.id]), None).await.expect("place");
+    let (order, event) = placed_and_paid(&m, &ports, PlaceOrder::new([a.id, b.id])).await;
     assert_eq!(order.status, OrderStatus::PendingPayment);
-    let intent = ports.payments.get_by_order(order.id).await.expect("get").expect("intent created");
-
-    let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: order.total };
-    let event = Event::new(&paid, now);
     let handler = Arc::new(FulfillmentHandler::new(m.orders.clone(), m.licenses.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for _ in 0..4 {
@@ -211,12 +217,8 @@ pub async fn overlapping_payment_batches_fulfil_each_order_once(
     let b = approved_product(ports.products.as_ref(), "Churn workflow", 4_000, now).await;
     let mut paid = Vec::new();
     for i in 0..6 {
-        let buyer = Actor::new(UserId::new(), Role::Customer);
         let items = if i % 2 == 0 { PlaceOrder::new([a.id, b.id]) } else { PlaceOrder::new([b.id]) };
-        let order = m.orders.place(&buyer, items, None).await.expect("place");
-        let intent = ports.payments.get_by_order(order.id).await.expect("get").expect("intent created");
-        let payment = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: order.total };
-        paid.push((order, Event::new(&payment, now)));
+        paid.push(placed_and_paid(&m, &ports, items).await);
     }
     let handler = Arc::new(FulfillmentHandler::new(m.orders.clone(), m.licenses.clone()));
     // The last order is fulfilled before the batches run: theirs is a redelivery.

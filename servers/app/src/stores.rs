@@ -18,7 +18,7 @@ use bazaar_core::events::{DeadLetterStore, EventPublisher, EventSubscriber, Inbo
 use bazaar_core::licensing::LicenseRepository;
 use bazaar_core::notifications::NotificationRepository;
 use bazaar_core::orders::{IdempotencyStore, OrderRepository};
-use bazaar_core::payments::{Checkout, PaymentRepository, SeparateCheckout};
+use bazaar_core::payments::{Checkout, PaymentRepository};
 use bazaar_core::services::Ports;
 use bazaar_memory::{InProcessBus, MemoryBackend};
 use bazaar_postgres::PgStore;
@@ -162,14 +162,13 @@ impl Stores {
     /// Everything in memory (tests, examples): nothing survives the process.
     pub fn memory(clock: Arc<dyn Clock>) -> Self {
         let b = MemoryBackend::new(clock);
-        let checkout = Arc::new(SeparateCheckout::new(b.orders.clone(), b.payments.clone()));
         Self {
             users: b.users,
             refresh_tokens: b.refresh_tokens,
             products: b.products,
             reviews: b.reviews,
             orders: b.orders,
-            checkout,
+            checkout: b.checkout,
             payments: b.payments,
             idempotency: b.idempotency,
             licenses: b.licenses,
