@@ -10,16 +10,18 @@
 use std::error::Error;
 use std::sync::Arc;
 
+use bazaar_auth::{Argon2Passwords, JwtTokens};
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::{NewProduct, Pricing, ProductKind};
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::events::EventType;
 use bazaar_core::ids::UserId;
 use bazaar_core::licensing::{ValidationCode, verify_offline};
+use bazaar_core::marketplace::Marketplace;
 use bazaar_core::money::{Currency, Money};
 use bazaar_core::orders::PlaceOrder;
 use bazaar_core::payments::PM_CARD_VISA;
-use bazaar_memory::{MarketplaceOptions, MemoryMarketplace};
+use bazaar_memory::MemoryBackend;
 
 type Outcome = Result<(), Box<dyn Error>>;
 
@@ -31,7 +33,12 @@ fn ensure(ok: bool, message: &str) -> Outcome {
 #[tokio::main]
 async fn main() -> Outcome {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let market = MemoryMarketplace::new(MarketplaceOptions::new(clock.clone()));
+    let backend = MemoryBackend::new(clock.clone());
+    let market = Marketplace::builder(backend.ports())
+        .clock(clock.clone())
+        .passwords(Arc::new(Argon2Passwords::default()))
+        .tokens(Arc::new(JwtTokens::new([7; 32])))
+        .build()?;
     let vendor = Actor::new(UserId::new(), Role::Vendor);
     let admin = Actor::new(UserId::new(), Role::Admin);
     let buyer = Actor::new(UserId::new(), Role::Customer);
@@ -70,12 +77,12 @@ async fn main() -> Outcome {
     println!("3. buyer {} orders and pays with {PM_CARD_VISA}", buyer.user_id);
     let order = market.orders.place(&buyer, PlaceOrder::new([product.id]), Some("checkout-1")).await?;
     println!("   order {} for {} is {:?}", order.id, order.total, order.status);
-    let intent = market.payments.pay(&buyer, order.id, PM_CARD_VISA).await?;
+    let intent = market.orders.pay(&buyer, order.id, PM_CARD_VISA).await?;
     println!("   payment intent {} is {:?}", intent.id, intent.status);
 
     println!("4. the relay publishes the outbox and the dispatcher runs the handlers");
     let delivered = market.pump().await?;
-    let outbox = market.backend.outbox.events();
+    let outbox = backend.outbox.events();
     let count = |t: EventType| outbox.iter().filter(|e| e.event_type == t).count();
     println!(
         "   {delivered} deliveries; outbox has {} payment.succeeded, {} license.issued, {} order.fulfilled",
@@ -85,7 +92,7 @@ async fn main() -> Outcome {
     );
     let order = market.orders.get(&buyer, order.id).await?;
     println!("   order is now {:?}", order.status);
-    let licenses = market.licenses.list_mine(&buyer).await?;
+    let licenses = market.licenses.list_mine(&buyer, Default::default()).await?.items;
     ensure(licenses.len() == 1, "expected exactly one license")?;
     let license = &licenses[0];
     println!("   license {} issued, key {}…", license.id, &license.key[..license.key.len().min(24)]);

@@ -17,7 +17,7 @@ const FAST: Duration = Duration::from_micros(50);
 const SLOW: Duration = Duration::from_secs(10);
 
 fn pattern(i: usize) -> (bool, Duration) {
-    (i % 8 == 0, if i % 16 == 1 { SLOW } else { FAST })
+    (i.is_multiple_of(8), if i % 16 == 1 { SLOW } else { FAST })
 }
 
 macro_rules! breaker_call {

@@ -98,6 +98,36 @@ impl fmt::Display for Denial {
     }
 }
 
+/// Why a request conflicts with the current state: a typed reason, so
+/// transports tell conflicts apart without reading messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictReason {
+    /// A unique key is taken: an e-mail, an id, the license of an order
+    /// line, a buyer's review of a product.
+    Duplicate,
+    /// The buyer already holds an active license for a product ordered.
+    AlreadyLicensed,
+    /// Every activation slot of the license is taken; a machine must be
+    /// deactivated first.
+    TooManyActivations,
+    /// Concurrent changes kept winning; the same request may succeed later.
+    Contended,
+    /// More than what is left was asked for (a refund above the capture).
+    Exceeded,
+}
+
+impl ConflictReason {
+    /// The stable wire code: `too_many_activations` has its own, every other
+    /// reason is a plain `conflict`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TooManyActivations => "too_many_activations",
+            Self::Duplicate | Self::AlreadyLicensed | Self::Contended | Self::Exceeded => "conflict",
+        }
+    }
+}
+
 /// Every error the core returns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,9 +137,14 @@ pub enum Error {
         /// What was looked for (`"product"`, `"order"`).
         entity: &'static str,
     },
-    /// A uniqueness or state conflict.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A uniqueness or state conflict, with its reason.
+    #[error("{}: {message}", reason.code())]
+    Conflict {
+        /// Why.
+        reason: ConflictReason,
+        /// What conflicted, for a human.
+        message: String,
+    },
     /// An optimistic-concurrency check failed.
     #[error("version mismatch: expected {expected}, current is {current}")]
     VersionMismatch {
@@ -134,6 +169,14 @@ pub enum Error {
     /// A request with this idempotency key is still being processed.
     #[error("a request with this idempotency key is still in progress")]
     InFlight,
+    /// The input is larger than accepted (an upload above the size limit).
+    #[error("too large: {size} bytes exceeds the maximum of {limit} bytes")]
+    TooLarge {
+        /// The size received.
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
+    },
     /// The input failed validation; each field says why.
     #[error("validation failed: {}", fields_summary(.0))]
     Validation(Vec<FieldError>),
@@ -186,6 +229,11 @@ impl Error {
         Self::NotFound { entity }
     }
 
+    /// A conflict for `reason`.
+    pub fn conflict(reason: ConflictReason, message: impl Into<String>) -> Self {
+        Self::Conflict { reason, message: message.into() }
+    }
+
     /// A validation error on a single field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
@@ -210,12 +258,12 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::Conflict(_)
+            Self::Conflict { .. }
             | Self::VersionMismatch { .. }
             | Self::InvalidTransition { .. }
             | Self::IdempotencyMismatch
             | Self::InFlight => ErrorKind::Conflict,
-            Self::Validation(_) => ErrorKind::Invalid,
+            Self::Validation(_) | Self::TooLarge { .. } => ErrorKind::Invalid,
             Self::Forbidden(_) | Self::Denied(_) => ErrorKind::Forbidden,
             Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
@@ -228,11 +276,13 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
-            Self::Conflict(_) | Self::InFlight => "conflict",
+            Self::Conflict { reason, .. } => reason.code(),
+            Self::InFlight => "conflict",
             Self::VersionMismatch { .. } => "version_mismatch",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::IdempotencyMismatch => "idempotency_mismatch",
             Self::Validation(_) => "validation",
+            Self::TooLarge { .. } => "payload_too_large",
             Self::Forbidden(_) => "forbidden",
             Self::Denied(d) => d.code(),
             Self::Unauthenticated(_) => "unauthenticated",
@@ -262,6 +312,11 @@ mod tests {
         assert_eq!((e.kind(), e.code()), (ErrorKind::Forbidden, "download_limit_reached"));
         let e = Error::InFlight;
         assert_eq!((e.kind(), e.code()), (ErrorKind::Conflict, "conflict"));
+        let e = Error::conflict(ConflictReason::TooManyActivations, "every slot is taken");
+        assert_eq!((e.kind(), e.code()), (ErrorKind::Conflict, "too_many_activations"));
+        assert_eq!(e.to_string(), "too_many_activations: every slot is taken");
+        let e = Error::TooLarge { size: 11, limit: 10 };
+        assert_eq!((e.kind(), e.code()), (ErrorKind::Invalid, "payload_too_large"));
     }
 
     #[test]

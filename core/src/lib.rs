@@ -22,16 +22,20 @@ pub mod clock;
 pub mod entropy;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod ids;
 pub mod licensing;
+pub mod marketplace;
 pub mod money;
 pub mod notifications;
 pub mod orders;
+pub mod page;
 pub mod payments;
+pub mod pricing;
 pub mod resilience;
-pub mod services;
 pub mod storage;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod workflows;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{ConflictReason, Error, ErrorKind, Result};

@@ -1,5 +1,6 @@
 //! In-memory [`AssetRepository`] and [`BlobStore`].
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ impl AssetRepository for MemoryAssets {
                 || (a.product_id == asset.product_id && a.file_name == asset.file_name && a.version == asset.version)
         });
         if taken {
-            return Err(Error::Conflict("this asset version already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "this asset version already exists"));
         }
         table.push(asset.clone());
         self.outbox.append(events);

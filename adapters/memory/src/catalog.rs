@@ -12,6 +12,7 @@
 //! # let _ = (products, reviews);
 //! ```
 
+use bazaar_core::ConflictReason;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -108,7 +109,7 @@ impl ProductRepository for MemoryProducts {
     async fn insert(&self, product: &Product, events: &[Event]) -> Result<()> {
         let mut t = self.catalog.tables.lock();
         if t.index.contains_key(&product.id) {
-            return Err(Error::Conflict(format!("product {} already exists", product.id)));
+            return Err(Error::conflict(ConflictReason::Duplicate, format!("product {} already exists", product.id)));
         }
         let i = t.products.len();
         t.products.push(product.clone());
@@ -168,10 +169,10 @@ impl ReviewRepository for MemoryReviews {
     async fn insert(&self, review: &Review, events: &[Event]) -> Result<()> {
         let mut t = self.catalog.tables.lock();
         if t.reviewed.contains(&(review.buyer_id, review.product_id)) {
-            return Err(Error::Conflict("this buyer already reviewed this product".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "this buyer already reviewed this product"));
         }
         if t.review_ids.contains(&review.id) {
-            return Err(Error::Conflict(format!("review {} already exists", review.id)));
+            return Err(Error::conflict(ConflictReason::Duplicate, format!("review {} already exists", review.id)));
         }
         let stats = &mut t.product_mut(review.product_id)?.stats;
         stats.rating_sum += u64::from(review.rating.stars());

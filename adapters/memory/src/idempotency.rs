@@ -1,5 +1,6 @@
 //! In-memory [`IdempotencyStore`].
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ impl IdempotencyStore for MemoryIdempotency {
                 record.response = Some(response);
                 Ok(())
             }
-            _ => Err(Error::Conflict(format!("idempotency key {key:?} is not in flight"))),
+            _ => Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is not in flight"))),
         }
     }
 

@@ -23,7 +23,7 @@ mod backend;
 mod bus;
 mod events;
 mod notifications;
-pub use backend::{MarketplaceOptions, MemoryBackend, MemoryMarketplace};
+pub use backend::MemoryBackend;
 pub use bus::InProcessBus;
 pub use events::{MemoryDeadLetters, MemoryInbox};
 pub use notifications::{MemoryNotifications, RecordingSender};

@@ -1,6 +1,7 @@
 //! In-memory [`LicenseRepository`].
 
 use async_trait::async_trait;
+use bazaar_core::ConflictReason;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::error::{Error, Result};
 use bazaar_core::events::Event;
@@ -42,10 +43,10 @@ impl LicenseRepository for MemoryLicenses {
     async fn insert(&self, license: &License, events: &[Event]) -> Result<()> {
         let mut table = self.table.lock();
         if table.iter().any(|l| l.order_id == license.order_id && l.product_id == license.product_id) {
-            return Err(Error::Conflict("a license already exists for this order line".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "a license already exists for this order line"));
         }
         if table.iter().any(|l| l.id == license.id || l.key == license.key) {
-            return Err(Error::Conflict("license id or key already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "license id or key already exists"));
         }
         table.push(license.clone());
         self.outbox.append(events);

@@ -1,5 +1,6 @@
 //! In-memory notification store, and a sender that records what it sent.
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -48,7 +49,7 @@ impl NotificationRepository for MemoryNotifications {
             return Ok(state.by_id[id].clone());
         }
         if state.by_id.contains_key(&notification.id) {
-            return Err(Error::Conflict("notification id already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "notification id already exists"));
         }
         state.by_key.insert(notification.dedup_key.clone(), notification.id);
         state.by_id.insert(notification.id, notification.clone());

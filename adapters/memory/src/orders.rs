@@ -1,5 +1,6 @@
 //! In-memory [`OrderRepository`].
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -32,7 +33,7 @@ impl OrderRepository for MemoryOrders {
     async fn insert(&self, order: &Order, events: &[Event]) -> Result<()> {
         let mut table = self.table.lock();
         if table.contains_key(&order.id) {
-            return Err(Error::Conflict(format!("order {} already exists", order.id)));
+            return Err(Error::conflict(ConflictReason::Duplicate, format!("order {} already exists", order.id)));
         }
         table.insert(order.id, order.clone());
         self.outbox.append(events);

@@ -1,5 +1,6 @@
 //! In-memory [`PaymentRepository`] with its webhook inbox.
 
+use bazaar_core::ConflictReason;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
@@ -50,10 +51,16 @@ impl PaymentRepository for MemoryPayments {
     async fn insert(&self, intent: &PaymentIntent, events: &[Event]) -> Result<()> {
         let mut t = self.table.lock();
         if t.intents.contains_key(&intent.id) {
-            return Err(Error::Conflict(format!("payment intent {} already exists", intent.id)));
+            return Err(Error::conflict(
+                ConflictReason::Duplicate,
+                format!("payment intent {} already exists", intent.id),
+            ));
         }
         if t.intents.values().any(|i| i.order_id == intent.order_id) {
-            return Err(Error::Conflict(format!("order {} already has a payment intent", intent.order_id)));
+            return Err(Error::conflict(
+                ConflictReason::Duplicate,
+                format!("order {} already has a payment intent", intent.order_id),
+            ));
         }
         t.intents.insert(intent.id, intent.clone());
         self.outbox.append(events);

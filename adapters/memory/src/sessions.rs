@@ -1,6 +1,7 @@
 //! In-memory [`RefreshTokenStore`]: token hashes and their families behind
 //! one lock, so a rotation's check and its writes are one atomic step.
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -47,10 +48,10 @@ impl RefreshTokenStore for MemoryRefreshTokens {
     async fn insert(&self, token: &RefreshToken) -> Result<()> {
         let mut t = self.table.lock();
         if t.tokens.contains_key(&token.hash) {
-            return Err(Error::Conflict("refresh token already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "refresh token already exists"));
         }
         if t.families.contains_key(&token.session) {
-            return Err(Error::Conflict("session already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "session already exists"));
         }
         t.families.insert(token.session, Family { user_id: token.user_id, revoked: false });
         t.tokens.insert(token.hash.clone(), Stored { token: token.clone(), spent: false });
@@ -83,7 +84,7 @@ impl RefreshTokenStore for MemoryRefreshTokens {
         }
         // Checked before any write, so a refused rotation changes nothing.
         if t.tokens.contains_key(&next.hash) {
-            return Err(Error::Conflict("refresh token already exists".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "refresh token already exists"));
         }
         let old = old.clone();
         if let Some(stored) = t.tokens.get_mut(presented) {

@@ -1,5 +1,6 @@
 //! In-memory [`UserRepository`]: users keyed by id with a unique e-mail index.
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -36,10 +37,10 @@ impl UserRepository for MemoryUsers {
     async fn insert(&self, user: &User, events: &[Event]) -> Result<()> {
         let mut t = self.table.lock();
         if t.by_email.contains_key(&user.email) {
-            return Err(Error::Conflict("e-mail is already registered".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "e-mail is already registered"));
         }
         if t.by_id.contains_key(&user.id) {
-            return Err(Error::Conflict(format!("user {} already exists", user.id)));
+            return Err(Error::conflict(ConflictReason::Duplicate, format!("user {} already exists", user.id)));
         }
         t.by_email.insert(user.email.clone(), user.id);
         t.by_id.insert(user.id, user.clone());

@@ -2,6 +2,7 @@
 //! adapters and the sandbox provider: placing, idempotency, paying,
 //! webhooks, fulfilment, refunds and cancellation, including races.
 
+use bazaar_core::ConflictReason;
 use std::sync::Arc;
 
 use bazaar_core::auth::{Actor, Role};
@@ -14,7 +15,7 @@ use bazaar_core::licensing::{
     License, LicenseAction, LicenseKind, LicenseRepository, LicenseSigner, Limits, NewLicense, Permissions,
 };
 use bazaar_core::money::{Currency, FeeRate, Money};
-use bazaar_core::orders::{Order, OrderConfig, OrderService, OrderStatus, PlaceOrder};
+use bazaar_core::orders::{Order, OrderConfig, OrderDeps, OrderService, OrderStatus, PlaceOrder};
 use bazaar_core::payments::{
     IntentStatus, PM_CARD_3DS, PM_CARD_DECLINED, PM_CARD_VISA, PaymentRepository, PaymentService, SANDBOX,
     SandboxProvider, WebhookEvent, WebhookKind, WebhookReceipt,
@@ -40,17 +41,18 @@ fn world_with(config: OrderConfig) -> World {
     let order_repo = Arc::new(MemoryOrders::new(outbox.clone()));
     let intents = Arc::new(MemoryPayments::new(outbox.clone()));
     let sandbox = Arc::new(SandboxProvider::new(Arc::new(clock.clone()), b"whsec_test".to_vec()));
-    let payments =
-        Arc::new(PaymentService::new(intents.clone(), order_repo.clone(), sandbox.clone(), Arc::new(clock.clone())));
+    let payments = Arc::new(PaymentService::new(intents.clone(), sandbox.clone(), Arc::new(clock.clone())));
     let orders = OrderService::new(
-        order_repo,
-        products.clone(),
-        licenses.clone(),
-        payments.clone(),
-        Arc::new(MemoryIdempotency::new()),
-        Arc::new(clock.clone()),
-    )
-    .with_config(config);
+        OrderDeps::separate(
+            order_repo,
+            products.clone(),
+            licenses.clone(),
+            payments.clone(),
+            Arc::new(MemoryIdempotency::new()),
+            Arc::new(clock.clone()),
+        ),
+        config,
+    );
     World { clock, outbox, products, licenses, intents, sandbox, payments, orders }
 }
 
@@ -136,7 +138,7 @@ async fn placing_prices_every_line_and_splits_the_fee_exactly() {
     assert_eq!(order.lines[0].vendor_id, a.vendor_id);
     assert_eq!(order.lines[0].pricing, a.pricing);
     assert_eq!(w.events_of(EventType::OrderPlaced).len(), 1);
-    let intent = w.payments.get_for_order(&me, order.id).await.unwrap();
+    let intent = w.orders.payment(&me, order.id).await.unwrap();
     assert_eq!((intent.status, intent.amount), (IntentStatus::RequiresPaymentMethod, usd(3000)));
     assert_eq!(w.orders.get(&me, order.id).await.unwrap(), order);
     assert_eq!(w.orders.get(&buyer(), order.id).await.unwrap_err().code(), "forbidden");
@@ -187,7 +189,7 @@ async fn an_active_license_blocks_buying_again_but_a_revoked_one_does_not() {
     let license = License::issue(new, &signer, w.clock.now());
     w.licenses.insert(&license, &[]).await.unwrap();
     let err = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap_err();
-    assert!(matches!(&err, Error::Conflict(m) if m.contains("already licensed")), "{err:?}");
+    assert!(matches!(&err, Error::Conflict { reason: ConflictReason::AlreadyLicensed, .. }), "{err:?}");
     let revoked = license.apply(&LicenseAction::Revoke { reason: "refund".into() }, w.clock.now()).unwrap();
     w.licenses.update_status(&revoked, license.version, &[]).await.unwrap();
     w.orders.place(&me, PlaceOrder::new([p.id]), None).await.expect("a revoked license does not block");
@@ -289,20 +291,20 @@ async fn pay_decline_then_succeed_then_fulfil_once() {
     let p = w.paid_product(1999).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
 
-    let declined = w.payments.pay(&me, order.id, PM_CARD_DECLINED).await.unwrap();
+    let declined = w.orders.pay(&me, order.id, PM_CARD_DECLINED).await.unwrap();
     assert_eq!(declined.status, IntentStatus::RequiresPaymentMethod);
     let failed = w.events_of(EventType::PaymentFailed);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].decode::<PaymentFailed>().unwrap().reason, "card_declined");
     assert_eq!(w.orders.get(&me, order.id).await.unwrap().status, OrderStatus::PendingPayment);
 
-    let paid = w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
+    let paid = w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
     assert_eq!(paid.status, IntentStatus::Succeeded);
     assert_eq!(paid.attempts.len(), 2);
     assert_eq!(w.events_of(EventType::PaymentSucceeded).len(), 1);
 
     // Paying again: refused, and the provider is not charged twice.
-    let again = w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap_err();
+    let again = w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap_err();
     assert_eq!(again.code(), "invalid_transition");
     assert_eq!(w.sandbox.captures(), 1);
 
@@ -364,7 +366,7 @@ async fn three_d_secure_completes_through_the_webhook_and_replays_change_nothing
     let me = buyer();
     let p = w.paid_product(2500).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
-    let pending = w.payments.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
+    let pending = w.orders.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
     assert_eq!(pending.status, IntentStatus::RequiresAction);
     w.sandbox.complete_action(pending.provider_ref.as_deref().unwrap(), true).unwrap();
     let hooks = w.sandbox.take_webhooks();
@@ -393,7 +395,7 @@ async fn forged_or_inconsistent_webhooks_change_nothing() {
     let me = buyer();
     let p = w.paid_product(2500).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
-    let intent = w.payments.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
+    let intent = w.orders.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
     w.sandbox.take_webhooks();
     let lie = WebhookEvent {
         id: "evt_forged".into(),
@@ -437,7 +439,7 @@ async fn refunds_reach_the_provider_once_and_only_for_paid_orders() {
     let p = w.paid_product(1999).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
     assert_eq!(w.orders.refund(&admin(), order.id).await.unwrap_err().code(), "invalid_transition");
-    w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
+    w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
     w.settle(&order).await;
     assert_eq!(w.orders.refund(&me, order.id).await.unwrap_err().code(), "forbidden");
     let refunded = w.orders.refund(&admin(), order.id).await.unwrap();
@@ -464,7 +466,7 @@ async fn a_paid_but_unfulfilled_order_can_be_refunded() {
     let me = buyer();
     let p = w.paid_product(800).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
-    w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
+    w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
     let cause = w.events_of(EventType::PaymentSucceeded).remove(0);
     w.orders.mark_paid(order.id, &cause).await.unwrap();
     assert_eq!(w.orders.refund(&admin(), order.id).await.unwrap().status, OrderStatus::Refunded);
@@ -484,12 +486,12 @@ async fn the_buyer_cancels_a_pending_order_and_it_can_no_longer_be_paid() {
     let canceled = w.orders.cancel(&me, order.id).await.unwrap();
     assert_eq!(canceled.status, OrderStatus::Canceled);
     assert_eq!(w.payments.find_for_order(order.id).await.unwrap().unwrap().status, IntentStatus::Canceled);
-    assert_eq!(w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap_err().code(), "invalid_transition");
+    assert_eq!(w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap_err().code(), "invalid_transition");
     assert_eq!(w.orders.cancel(&me, order.id).await.unwrap_err().code(), "invalid_transition");
     assert_eq!(w.sandbox.captures(), 0);
 
     let paid = w.orders.place(&me, PlaceOrder::new([w.paid_product(100).await.id]), None).await.unwrap();
-    w.payments.pay(&me, paid.id, PM_CARD_VISA).await.unwrap();
+    w.orders.pay(&me, paid.id, PM_CARD_VISA).await.unwrap();
     let cause = w.events_of(EventType::PaymentSucceeded).remove(0);
     w.orders.mark_paid(paid.id, &cause).await.unwrap();
     assert_eq!(w.orders.cancel(&me, paid.id).await.unwrap_err().code(), "invalid_transition");
@@ -504,7 +506,7 @@ async fn concurrent_payments_charge_once() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let w = w.clone();
-            tokio::spawn(async move { w.payments.pay(&me, order.id, PM_CARD_VISA).await })
+            tokio::spawn(async move { w.orders.pay(&me, order.id, PM_CARD_VISA).await })
         })
         .collect();
     let mut successes = 0;
@@ -546,7 +548,7 @@ async fn a_failed_three_d_secure_reports_payment_failed_and_the_buyer_can_retry(
     let me = buyer();
     let p = w.paid_product(900).await;
     let order = w.orders.place(&me, PlaceOrder::new([p.id]), None).await.unwrap();
-    let pending = w.payments.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
+    let pending = w.orders.pay(&me, order.id, PM_CARD_3DS).await.unwrap();
     w.sandbox.complete_action(pending.provider_ref.as_deref().unwrap(), false).unwrap();
     for hook in w.sandbox.take_webhooks() {
         w.payments.handle_webhook(SANDBOX, &hook.signature, &hook.body).await.unwrap();
@@ -556,6 +558,6 @@ async fn a_failed_three_d_secure_reports_payment_failed_and_the_buyer_can_retry(
     assert_eq!(failed[0].decode::<PaymentFailed>().unwrap().reason, "authentication_failed");
     let intent = w.payments.find_for_order(order.id).await.unwrap().unwrap();
     assert_eq!(intent.status, IntentStatus::RequiresPaymentMethod);
-    let paid = w.payments.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
+    let paid = w.orders.pay(&me, order.id, PM_CARD_VISA).await.unwrap();
     assert_eq!((paid.status, paid.attempts.len()), (IntentStatus::Succeeded, 2));
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bazaar_core::payments::SeparateCheckout;
+use bazaar_core::orders::SeparateCheckout;
 use bazaar_core::testkit::payments as suite;
 use bazaar_memory::{MemoryOrders, MemoryOutbox, MemoryPayments};
 

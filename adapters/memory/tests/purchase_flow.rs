@@ -11,19 +11,21 @@ use async_trait::async_trait;
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::{NewProduct, Pricing, ProductKind};
 use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::events::handlers::FulfillmentHandler;
 use bazaar_core::events::{Backoff, DispatcherConfig, Event, EventHandler, EventType, OrderFulfilled, Outcome};
 use bazaar_core::ids::{OrderId, ProductId, UserId};
-use bazaar_core::licensing::{LicenseStatus, ValidationCode};
+use bazaar_core::licensing::{LicenseStatus, Purchase, ValidationCode};
+use bazaar_core::marketplace::{Marketplace, MarketplaceBuilder};
 use bazaar_core::money::{Currency, Money};
 use bazaar_core::notifications::{NotificationStatus, Template};
 use bazaar_core::orders::{Order, OrderStatus, PlaceOrder};
 use bazaar_core::payments::PM_CARD_VISA;
+use bazaar_core::workflows::FulfillmentHandler;
 use bazaar_core::{Error, Result};
-use bazaar_memory::{MarketplaceOptions, MemoryMarketplace, RecordingSender};
+use bazaar_memory::{MemoryBackend, RecordingSender};
 
 struct World {
-    market: Arc<MemoryMarketplace>,
+    market: Arc<Marketplace>,
+    backend: MemoryBackend,
     clock: ManualClock,
     sender: Arc<RecordingSender>,
     vendor: Actor,
@@ -31,14 +33,18 @@ struct World {
     buyer: Actor,
 }
 
-fn world_with(configure: impl FnOnce(&mut MarketplaceOptions)) -> World {
+fn world_with(configure: impl FnOnce(MarketplaceBuilder) -> MarketplaceBuilder) -> World {
     let clock = ManualClock::at_epoch_secs(1_700_000_000);
     let sender = Arc::new(RecordingSender::new());
-    let mut options = MarketplaceOptions::new(Arc::new(clock.clone()));
-    options.sender = sender.clone();
-    configure(&mut options);
+    let backend = MemoryBackend::new(Arc::new(clock.clone()));
+    let builder = Marketplace::builder(backend.ports())
+        .clock(Arc::new(clock.clone()))
+        .notification_sender(sender.clone())
+        .passwords(Arc::new(bazaar_auth::Argon2Passwords::fast_for_tests()))
+        .tokens(Arc::new(bazaar_auth::JwtTokens::new([7; 32])));
     World {
-        market: Arc::new(MemoryMarketplace::new(options)),
+        market: Arc::new(configure(builder).build().expect("every port is set")),
+        backend,
         clock,
         sender,
         vendor: Actor::new(UserId::new(), Role::Vendor),
@@ -48,7 +54,7 @@ fn world_with(configure: impl FnOnce(&mut MarketplaceOptions)) -> World {
 }
 
 fn world() -> World {
-    world_with(|_| {})
+    world_with(|b| b)
 }
 
 impl World {
@@ -78,14 +84,13 @@ impl World {
         }
         let order =
             self.market.orders.place(&self.buyer, PlaceOrder::new(products), Some("order-1")).await.expect("place");
-        self.market.payments.pay(&self.buyer, order.id, PM_CARD_VISA).await.expect("pay");
+        self.market.orders.pay(&self.buyer, order.id, PM_CARD_VISA).await.expect("pay");
         order
     }
 
     fn events(&self, event_type: EventType, order: OrderId) -> Vec<Event> {
         let order = order.to_string();
-        self.market
-            .backend
+        self.backend
             .outbox
             .events()
             .into_iter()
@@ -96,7 +101,7 @@ impl World {
     }
 
     async fn order(&self, id: OrderId) -> Order {
-        self.market.backend.orders.get(id).await.expect("get").expect("order exists")
+        self.backend.orders.get(id).await.expect("get").expect("order exists")
     }
 }
 
@@ -109,7 +114,7 @@ async fn a_paid_order_is_fulfilled_once_with_one_license_per_line() {
     assert!(w.market.pump().await.unwrap() > 0);
     let fulfilled = w.order(order.id).await;
     assert_eq!(fulfilled.status, OrderStatus::Fulfilled);
-    let licenses = w.market.backend.licenses.list_for_order(order.id).await.unwrap();
+    let licenses = w.backend.licenses.list_for_order(order.id).await.unwrap();
     assert_eq!(
         licenses.iter().map(|l| l.product_id).collect::<Vec<_>>(),
         order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>(),
@@ -126,11 +131,11 @@ async fn a_paid_order_is_fulfilled_once_with_one_license_per_line() {
     // A duplicate delivery of payment.succeeded (the broker redelivers) changes nothing.
     let payment = w.events(EventType::PaymentSucceeded, order.id);
     assert_eq!(payment.len(), 1);
-    w.market.backend.publisher.publish(&payment).await.unwrap();
+    w.backend.publisher.publish(&payment).await.unwrap();
     assert_eq!(w.market.pump().await.unwrap(), 1);
-    assert_eq!(w.market.backend.licenses.list_for_order(order.id).await.unwrap().len(), 2);
+    assert_eq!(w.backend.licenses.list_for_order(order.id).await.unwrap().len(), 2);
     assert_eq!(w.events(EventType::OrderFulfilled, order.id).len(), 1);
-    assert_eq!(w.market.backend.outbox.unpublished(), 0, "the relay published everything");
+    assert_eq!(w.backend.outbox.unpublished(), 0, "the relay published everything");
 
     // The buyer was told about the order and each license, on in-app and e-mail.
     let mine = w.market.notifications.list_for_order(&w.buyer, order.id).await.unwrap();
@@ -150,7 +155,7 @@ async fn the_payment_handler_racing_ten_times_issues_once() {
         let barrier = Arc::new(tokio::sync::Barrier::new(10));
         let tasks: Vec<_> = (0..10)
             .map(|_| {
-                let handler = w.market.fulfillment.clone();
+                let handler = Arc::new(FulfillmentHandler::new(w.market.orders.clone(), w.market.licenses.clone()));
                 let payment = payment.clone();
                 let barrier = barrier.clone();
                 tokio::spawn(async move {
@@ -162,7 +167,7 @@ async fn the_payment_handler_racing_ten_times_issues_once() {
         for task in tasks {
             task.await.expect("task ran").expect("every concurrent delivery succeeds");
         }
-        let licenses = w.market.backend.licenses.list_for_order(order.id).await.unwrap();
+        let licenses = w.backend.licenses.list_for_order(order.id).await.unwrap();
         assert_eq!(licenses.len(), 3, "round {round}: exactly one license per line");
         let mut products: Vec<_> = licenses.iter().map(|l| l.product_id).collect();
         products.dedup();
@@ -186,14 +191,13 @@ async fn a_refund_revokes_the_orders_licenses() {
     let w = world();
     let order = w.paid_order(2).await;
     w.market.pump().await.unwrap();
-    let keys: Vec<_> =
-        w.market.backend.licenses.list_for_order(order.id).await.unwrap().into_iter().map(|l| l.key).collect();
+    let keys: Vec<_> = w.backend.licenses.list_for_order(order.id).await.unwrap().into_iter().map(|l| l.key).collect();
 
     w.market.orders.refund(&w.admin, order.id).await.expect("refund");
     w.market.pump().await.unwrap();
 
     assert_eq!(w.order(order.id).await.status, OrderStatus::Refunded);
-    let licenses = w.market.backend.licenses.list_for_order(order.id).await.unwrap();
+    let licenses = w.backend.licenses.list_for_order(order.id).await.unwrap();
     assert!(licenses.iter().all(|l| l.status(w.clock.now()) == LicenseStatus::Revoked), "every license revoked");
     assert_eq!(w.events(EventType::LicenseRevoked, order.id).len(), 2, "license.revoked once per license");
     for key in keys {
@@ -214,10 +218,7 @@ async fn a_payment_event_arriving_after_a_refund_issues_nothing() {
 
     w.market.pump().await.unwrap();
     assert_eq!(w.order(order.id).await.status, OrderStatus::Refunded);
-    assert!(
-        w.market.backend.licenses.list_for_order(order.id).await.unwrap().is_empty(),
-        "nothing licensed after a refund"
-    );
+    assert!(w.backend.licenses.list_for_order(order.id).await.unwrap().is_empty(), "nothing licensed after a refund");
     assert!(w.events(EventType::OrderFulfilled, order.id).is_empty());
     assert_eq!(w.market.dispatcher.dead_letters().count().await.unwrap(), 0, "not an error either");
 }
@@ -233,7 +234,7 @@ async fn licenses_issued_from_a_stale_paid_read_are_revoked_when_the_refund_won(
     w.market.orders.refund(&w.admin, order.id).await.expect("refund");
     w.market.pump().await.unwrap();
     // ... and then it issues licenses from its stale read.
-    let issued = w.market.licenses.issue_for_order(&stale, &payment).await.expect("issue");
+    let issued = w.market.licenses.issue_for_order(&Purchase::from(&stale), &payment).await.expect("issue");
     assert_eq!(issued.len(), 2);
     assert!(issued.iter().all(|l| l.status(w.clock.now()) == LicenseStatus::Active));
 
@@ -241,7 +242,7 @@ async fn licenses_issued_from_a_stale_paid_read_are_revoked_when_the_refund_won(
     // must revoke what it issued instead of leaving paid-back licenses live.
     let handler = FulfillmentHandler::new(w.market.orders.clone(), w.market.licenses.clone());
     handler.handle(&payment).await.expect("redelivery converges");
-    let licenses = w.market.backend.licenses.list_for_order(order.id).await.unwrap();
+    let licenses = w.backend.licenses.list_for_order(order.id).await.unwrap();
     assert_eq!(licenses.len(), 2);
     assert!(licenses.iter().all(|l| l.status(w.clock.now()) == LicenseStatus::Revoked), "nothing left active");
     assert_eq!(w.order(order.id).await.status, OrderStatus::Refunded);
@@ -255,18 +256,18 @@ async fn a_free_order_is_fulfilled_by_the_same_handler() {
     let order = w.market.orders.place(&w.buyer, PlaceOrder::new([product]), None).await.expect("place");
     w.market.pump().await.unwrap();
     assert_eq!(w.order(order.id).await.status, OrderStatus::Fulfilled);
-    assert_eq!(w.market.backend.licenses.list_for_order(order.id).await.unwrap().len(), 1);
+    assert_eq!(w.backend.licenses.list_for_order(order.id).await.unwrap().len(), 1);
     assert_eq!(w.events(EventType::OrderFulfilled, order.id).len(), 1);
 }
 
 #[tokio::test]
 async fn a_failed_notification_is_retried_with_backoff_and_sent_once() {
-    let w = world_with(|o| {
-        o.dispatcher = DispatcherConfig {
+    let w = world_with(|b| {
+        b.dispatcher(DispatcherConfig {
             max_attempts: 3,
             backoff: Backoff { base: Duration::from_secs(10), factor: 2, max: Duration::from_secs(60) },
             wait: Duration::ZERO,
-        }
+        })
     });
     w.sender.fail_next(1);
     w.approved_product("Agent", Pricing::Free).await;
@@ -315,13 +316,12 @@ impl EventHandler for Poison {
 #[tokio::test]
 async fn a_poisoned_handler_is_dead_lettered_and_replay_completes_it_once() {
     let poison = Arc::new(Poison { failing: AtomicBool::new(true), runs: AtomicUsize::new(0) });
-    let w = world_with(|o| {
-        o.extra_handlers.push(poison.clone());
-        o.dispatcher = DispatcherConfig {
+    let w = world_with(|b| {
+        b.handler(poison.clone()).dispatcher(DispatcherConfig {
             max_attempts: 3,
             backoff: Backoff { base: Duration::from_secs(1), factor: 2, max: Duration::from_secs(60) },
             wait: Duration::ZERO,
-        };
+        })
     });
     w.approved_product("Agent", Pricing::Free).await;
     w.market.pump().await.unwrap();
@@ -334,7 +334,7 @@ async fn a_poisoned_handler_is_dead_lettered_and_replay_completes_it_once() {
     w.market.pump().await.unwrap();
     let letters = dlq.list(0, 10).await.unwrap();
     assert_eq!(letters.len(), 1, "parked after three attempts");
-    assert_eq!((letters[0].attempts, letters[0].consumer.as_str()), (3, MemoryMarketplace::CONSUMER));
+    assert_eq!((letters[0].attempts, letters[0].consumer.as_str()), (3, Marketplace::CONSUMER));
     assert_eq!(letters[0].event.event_type, EventType::ProductApproved);
     assert!(letters[0].error.contains("poison: search index unavailable"), "{}", letters[0].error);
     w.clock.advance(chrono::Duration::minutes(10));

@@ -1,6 +1,7 @@
 //! [`JetStreamBus`]: the bus ports over one JetStream stream and one durable
 //! pull consumer per consumer group.
 
+use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -157,18 +158,22 @@ impl JetStreamBus {
             .ack_timeout(options.request_timeout)
             .build(client.clone());
         let stream = jetstream.get_or_create_stream(stream_config(&options)).await.map_err(|e| match e.kind() {
-            CreateStreamErrorKind::JetStream(err) => {
-                Error::Conflict(format!("JetStream refused stream {:?}: {err}", options.stream))
-            }
+            CreateStreamErrorKind::JetStream(err) => Error::conflict(
+                ConflictReason::Duplicate,
+                format!("JetStream refused stream {:?}: {err}", options.stream),
+            ),
             _ => unavailable(e),
         })?;
         let wanted = format!("{}.>", options.subject_prefix);
         let subjects = &stream.cached_info().config.subjects;
         if !subjects.iter().any(|s| *s == wanted || s == ">") {
-            return Err(Error::Conflict(format!(
-                "stream {:?} exists with subjects {subjects:?}, which do not capture {wanted:?}",
-                options.stream
-            )));
+            return Err(Error::conflict(
+                ConflictReason::Duplicate,
+                format!(
+                    "stream {:?} exists with subjects {subjects:?}, which do not capture {wanted:?}",
+                    options.stream
+                ),
+            ));
         }
         Ok(Self {
             client,

@@ -6,7 +6,8 @@ use bazaar_core::Result;
 use bazaar_core::events::Event;
 use bazaar_core::ids::OrderId;
 use bazaar_core::orders::Order;
-use bazaar_core::payments::{Checkout, PaymentIntent, check_intent_for};
+use bazaar_core::orders::{Checkout, check_intent_for};
+use bazaar_core::payments::PaymentIntent;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts};

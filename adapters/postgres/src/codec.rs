@@ -1,6 +1,7 @@
 //! Conversions between core values and PostgreSQL columns, and the mapping
 //! of driver errors to core errors.
 
+use bazaar_core::ConflictReason;
 use bazaar_core::Error;
 
 /// What failed, for [`Error::Unavailable`] and [`Error::Internal`].
@@ -37,11 +38,13 @@ pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
         match db.code().as_deref() {
-            Some(UNIQUE_VIOLATION) => return Error::Conflict(unique_message(db.constraint().unwrap_or_default())),
+            Some(UNIQUE_VIOLATION) => {
+                return Error::conflict(ConflictReason::Duplicate, unique_message(db.constraint().unwrap_or_default()));
+            }
             // Reached only where the caller did not (or could no longer)
             // retry: report the lost race, not an outage.
             Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => {
-                return Error::Conflict("a concurrent change won; retry".into());
+                return Error::conflict(ConflictReason::Contended, "a concurrent change won; retry");
             }
             _ => {}
         }

@@ -2,6 +2,7 @@
 //! rules of [`IdempotencyRecord::decide`] applied under a row lock.
 
 use async_trait::async_trait;
+use bazaar_core::ConflictReason;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::orders::{IdempotencyBegin, IdempotencyRecord, IdempotencyStore, StoredResponse};
 use bazaar_core::{Error, Result};
@@ -108,7 +109,10 @@ impl IdempotencyStore for PgIdempotency {
                     .write_one(|| sqlx::query(COMPLETE).bind(scope).bind(key).bind(response.as_str()))
                     .await?;
                 if done.rows_affected() == 0 {
-                    return Err(Error::Conflict(format!("idempotency key {key:?} is not in flight")));
+                    return Err(Error::conflict(
+                        ConflictReason::Contended,
+                        format!("idempotency key {key:?} is not in flight"),
+                    ));
                 }
                 Ok(())
             })

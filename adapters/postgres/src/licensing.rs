@@ -3,6 +3,7 @@
 //! rules ([`License::activate`], [`License::consume_download`]) on the row
 //! read under the row lock, so concurrent calls can never exceed a limit.
 
+use bazaar_core::ConflictReason;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -193,7 +194,10 @@ impl LicenseRepository for PgLicenses {
                         if inserted.contains(id) {
                             Ok(())
                         } else {
-                            Err(Error::Conflict("a license already exists for this order line, id or key".into()))
+                            Err(Error::conflict(
+                                ConflictReason::Duplicate,
+                                "a license already exists for this order line, id or key",
+                            ))
                         }
                     })
                     .collect())

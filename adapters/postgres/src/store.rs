@@ -2,10 +2,12 @@
 //! unit of work goes through, and the runtime bridge for callers outside
 //! Tokio.
 
+use bazaar_core::assets::BlobStore;
+use bazaar_core::health::Probe;
+use bazaar_core::marketplace::{Bus, Ports};
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-#[cfg(feature = "fault-injection")]
 use std::sync::Arc;
 #[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +104,38 @@ impl PgStore {
     /// [`Error::Unavailable`] when it does not.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_err)
+    }
+
+    /// Every port on this database, with events on `bus` and asset bytes
+    /// in `blobs`, and a readiness probe that pings the database: what
+    /// [`Marketplace::builder`](bazaar_core::marketplace::Marketplace::builder) takes.
+    pub fn ports(&self, bus: Bus, blobs: Arc<dyn BlobStore>) -> Ports {
+        let Bus { publisher, subscriber, probe } = bus;
+        let ping = self.clone();
+        let database = Probe::new("database", move || {
+            let db = ping.clone();
+            Box::pin(async move { db.ping().await })
+        });
+        Ports {
+            users: Arc::new(self.users()),
+            refresh_tokens: Arc::new(self.refresh_tokens()),
+            products: Arc::new(self.products()),
+            reviews: Arc::new(self.reviews()),
+            orders: Arc::new(self.orders()),
+            payments: Arc::new(self.payments()),
+            checkout: Arc::new(self.checkout()),
+            idempotency: Arc::new(self.idempotency()),
+            licenses: Arc::new(self.licenses()),
+            assets: Arc::new(self.assets()),
+            blobs,
+            notifications: Arc::new(self.notifications()),
+            outbox: Arc::new(self.outbox()),
+            publisher,
+            subscriber,
+            inbox: Arc::new(self.inbox()),
+            dead_letters: Arc::new(self.dead_letters()),
+            probes: std::iter::once(database).chain(probe).collect(),
+        }
     }
 
     /// Users ([`bazaar_core::auth::UserRepository`]).

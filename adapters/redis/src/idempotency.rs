@@ -12,6 +12,7 @@
 //! TTL (`ttl` from `begin`, on the server's clock, kept by `complete`) only
 //! garbage-collects it, at about the time it stops counting anyway.
 
+use bazaar_core::ConflictReason;
 use std::fmt;
 use std::sync::Arc;
 
@@ -179,8 +180,12 @@ impl IdempotencyStore for RedisIdempotencyStore {
             .map_err(unavailable)?;
         match outcome.as_str() {
             "ok" => Ok(()),
-            "absent" => Err(Error::Conflict(format!("idempotency key {key:?} is not in flight"))),
-            "completed" => Err(Error::Conflict(format!("idempotency key {key:?} is already completed"))),
+            "absent" => {
+                Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is not in flight")))
+            }
+            "completed" => {
+                Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is already completed")))
+            }
             other => Err(Error::internal("idempotency complete script", format!("unexpected reply {other:?}"))),
         }
     }

@@ -112,10 +112,10 @@ impl<P: ProductRepository> ProductRepository for CachedProducts<P> {
             Err(e) => tracing::warn!(product_id = %id, error = %e, "product cache read failed; reading through"),
         }
         let found = self.inner.get(id).await?;
-        if let Some(product) = &found {
-            if let Err(e) = self.cache.fill(&entry, &guard, None, product).await {
-                tracing::warn!(product_id = %id, error = %e, "product cache fill failed");
-            }
+        if let Some(product) = &found
+            && let Err(e) = self.cache.fill(&entry, &guard, None, product).await
+        {
+            tracing::warn!(product_id = %id, error = %e, "product cache fill failed");
         }
         Ok(found)
     }

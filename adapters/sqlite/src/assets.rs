@@ -3,6 +3,7 @@
 //! `Conflict` and retries with the next number.
 
 use async_trait::async_trait;
+use bazaar_core::ConflictReason;
 use bazaar_core::assets::{Asset, AssetRepository, FileName, ScanStatus};
 use bazaar_core::events::Event;
 use bazaar_core::ids::{AssetId, ProductId};
@@ -83,6 +84,6 @@ impl AssetRepository for SqliteAssets {
             .await
             .map_err(db_err)?;
         let max = u32::try_from(max.unwrap_or(0)).map_err(|e| Error::internal("reading an asset version", e))?;
-        max.checked_add(1).ok_or_else(|| Error::Conflict("no asset version numbers left".into()))
+        max.checked_add(1).ok_or_else(|| Error::conflict(ConflictReason::Exceeded, "no asset version numbers left"))
     }
 }

@@ -1,6 +1,7 @@
 //! Conversions between core values and SQLite columns, and the mapping of
 //! driver errors to core errors.
 
+use bazaar_core::ConflictReason;
 use bazaar_core::Error;
 
 /// What failed, for [`Error::Unavailable`] and [`Error::Internal`].
@@ -34,7 +35,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e
         && matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
     {
-        return Error::Conflict(unique_message(db.message()));
+        return Error::conflict(ConflictReason::Duplicate, unique_message(db.message()));
     }
     Error::unavailable(WHAT, e)
 }

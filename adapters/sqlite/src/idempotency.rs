@@ -2,6 +2,7 @@
 //! rules of [`IdempotencyRecord::decide`] applied under the write lock.
 
 use async_trait::async_trait;
+use bazaar_core::ConflictReason;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::orders::{IdempotencyBegin, IdempotencyRecord, IdempotencyStore, StoredResponse};
 use bazaar_core::{Error, Result};
@@ -82,7 +83,10 @@ impl IdempotencyStore for SqliteIdempotency {
         let statement = sqlx::query(COMPLETE).bind(scope.to_owned()).bind(key.to_owned()).bind(to_json(&response)?);
         let done = self.store.write_one(statement).await?;
         if done.rows_affected() == 0 {
-            return Err(Error::Conflict(format!("idempotency key {key:?} is not in flight")));
+            return Err(Error::conflict(
+                ConflictReason::Contended,
+                format!("idempotency key {key:?} is not in flight"),
+            ));
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! rotations of one token only the first sees it unspent.
 
 use async_trait::async_trait;
+use bazaar_core::ConflictReason;
 use bazaar_core::auth::{RefreshToken, RefreshTokenStore, Rotation, TokenHash};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{SessionId, UserId};
@@ -51,7 +52,7 @@ fn stored_id<T: std::str::FromStr<Err = Error>>(text: &str) -> Result<T> {
 /// A unique violation as the caller should read it, without the schema.
 fn conflict(e: Error, what: &str) -> Error {
     match e {
-        Error::Conflict(_) => Error::Conflict(format!("{what} already exists")),
+        Error::Conflict { .. } => Error::conflict(ConflictReason::Duplicate, format!("{what} already exists")),
         other => other,
     }
 }

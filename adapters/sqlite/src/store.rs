@@ -1,9 +1,11 @@
 //! The store: connection pool, migrations, and the write-transaction helper
 //! every unit of work goes through.
 
+use bazaar_core::assets::BlobStore;
+use bazaar_core::health::Probe;
+use bazaar_core::marketplace::{Bus, Ports};
 use std::path::Path;
 use std::str::FromStr;
-#[cfg(feature = "fault-injection")]
 use std::sync::Arc;
 #[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,6 +126,38 @@ impl SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_err)
     }
 
+    /// Every port on this database, with events on `bus` and asset bytes
+    /// in `blobs`, and a readiness probe that pings the database: what
+    /// [`Marketplace::builder`](bazaar_core::marketplace::Marketplace::builder) takes.
+    pub fn ports(&self, bus: Bus, blobs: Arc<dyn BlobStore>) -> Ports {
+        let Bus { publisher, subscriber, probe } = bus;
+        let ping = self.clone();
+        let database = Probe::new("database", move || {
+            let db = ping.clone();
+            Box::pin(async move { db.ping().await })
+        });
+        Ports {
+            users: Arc::new(self.users()),
+            refresh_tokens: Arc::new(self.refresh_tokens()),
+            products: Arc::new(self.products()),
+            reviews: Arc::new(self.reviews()),
+            orders: Arc::new(self.orders()),
+            payments: Arc::new(self.payments()),
+            checkout: Arc::new(self.checkout()),
+            idempotency: Arc::new(self.idempotency()),
+            licenses: Arc::new(self.licenses()),
+            assets: Arc::new(self.assets()),
+            blobs,
+            notifications: Arc::new(self.notifications()),
+            outbox: Arc::new(self.outbox()),
+            publisher,
+            subscriber,
+            inbox: Arc::new(self.inbox()),
+            dead_letters: Arc::new(self.dead_letters()),
+            probes: std::iter::once(database).chain(probe).collect(),
+        }
+    }
+
     /// Users ([`bazaar_core::auth::UserRepository`]).
     pub fn users(&self) -> SqliteUsers {
         SqliteUsers::new(self.clone())
@@ -152,8 +186,8 @@ impl SqliteStore {
     /// Orders with their payment intents ([`bazaar_core::payments::Checkout`]):
     /// the order, then the intent, as separate writes. Embedded, a round
     /// trip is a function call, so one statement for both would save little.
-    pub fn checkout(&self) -> bazaar_core::payments::SeparateCheckout {
-        bazaar_core::payments::SeparateCheckout::new(
+    pub fn checkout(&self) -> bazaar_core::orders::SeparateCheckout {
+        bazaar_core::orders::SeparateCheckout::new(
             std::sync::Arc::new(self.orders()),
             std::sync::Arc::new(self.payments()),
         )

@@ -23,6 +23,7 @@
 //! [`DownloadService::fetch_preview`] serves them, once clean, without a
 //! license and without counting a download.
 
+use crate::error::ConflictReason;
 use std::fmt;
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use crate::clock::Clock;
 use crate::error::{Denial, Error, Result};
 use crate::ids::{AssetId, LicenseId, ProductId};
 use crate::licensing::LicenseRepository;
+use crate::page::{Page, PageRequest};
 
 /// How long a signed URL lives by default.
 pub const DEFAULT_URL_TTL_SECS: i64 = 300;
@@ -113,8 +115,7 @@ impl DownloadService {
     /// but its bytes are not stored.
     ///
     /// # Errors
-    /// `Validation` on `file_name`, `mime` or `size` (see
-    /// [`is_too_large`](super::is_too_large)); `NotFound` (`product`);
+    /// `Validation` on `file_name`, `mime` or `size`; `TooLarge`; `NotFound` (`product`);
     /// `Forbidden` unless the actor is the product's vendor; scanner and
     /// store errors.
     pub async fn upload(
@@ -141,7 +142,8 @@ impl DownloadService {
             // Bytes first: an asset row must never point at a missing blob.
             self.deps.blobs.put(&key, bytes).await?;
         }
-        let mut result = Err(Error::Conflict("too many concurrent uploads of this file name".into()));
+        let mut result =
+            Err(Error::conflict(ConflictReason::Contended, "too many concurrent uploads of this file name"));
         for _ in 0..MAX_VERSION_ATTEMPTS {
             let version = match self.deps.assets.next_version(product_id, &file_name).await {
                 Ok(v) => v,
@@ -165,28 +167,38 @@ impl DownloadService {
             match self.deps.assets.insert(&asset, &[]).await {
                 Ok(()) => return Ok(asset),
                 // Someone else took this version number; take the next one.
-                Err(Error::Conflict(msg)) => result = Err(Error::Conflict(msg)),
+                Err(e @ Error::Conflict { .. }) => result = Err(e),
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
         }
-        if stored {
-            if let Err(e) = self.deps.blobs.delete(&key).await {
-                tracing::warn!(error = %e, key, "could not remove the blob of a failed upload");
-            }
+        if stored && let Err(e) = self.deps.blobs.delete(&key).await {
+            tracing::warn!(error = %e, key, "could not remove the blob of a failed upload");
         }
         result
     }
 
-    /// Every asset of a product, all versions (public: listings show what a
-    /// purchase contains).
+    /// A page of a product's assets, every version, oldest first, for
+    /// anyone who may see the product (a listing shows what a purchase
+    /// contains; a draft's files only its vendor and admins).
     ///
     /// # Errors
-    /// Store errors.
-    pub async fn list_assets(&self, product_id: ProductId) -> Result<Vec<Asset>> {
-        self.deps.assets.list_for_product(product_id).await
+    /// `NotFound` (`product`) for an unknown product or one the actor may
+    /// not see; store errors.
+    pub async fn list_assets(
+        &self,
+        actor: Option<&Actor>,
+        product_id: ProductId,
+        page: PageRequest,
+    ) -> Result<Page<Asset>> {
+        let product = self.deps.products.get(product_id).await?.ok_or_else(|| Error::not_found("product"))?;
+        if !product.is_visible_to(actor) {
+            return Err(Error::not_found("product"));
+        }
+        let all = self.deps.assets.list_for_product(product_id).await?;
+        Ok(Page::of(&all, page))
     }
 
     /// Issues a signed URL for `asset_id` under the actor's license, counting
@@ -274,7 +286,7 @@ impl DownloadService {
 mod tests {
     use super::*;
     use crate::assets::fakes::{FakeAssets, FakeBlobs};
-    use crate::assets::{EICAR_SIGNATURE, EicarScanner, MockBlobStore, MockScanner, is_too_large};
+    use crate::assets::{EICAR_SIGNATURE, EicarScanner, MockBlobStore, MockScanner};
     use crate::auth::Role;
     use crate::catalog::MockProductRepository;
     use crate::catalog::fixtures::approved;
@@ -371,7 +383,7 @@ mod tests {
         assert_eq!(w.blobs.0.lock().get(&a1.blob_key()).map(Vec::as_slice), Some(&b"v1"[..]), "versions are immutable");
         let shot = s.upload(&w.vendor, w.product_id, "shot.png", "image/png", b"png".to_vec(), true).await.unwrap();
         assert!(shot.is_preview);
-        assert_eq!(s.list_assets(w.product_id).await.unwrap().len(), 3);
+        assert_eq!(s.list_assets(Some(&w.vendor), w.product_id, PageRequest::default()).await.unwrap().items.len(), 3);
     }
 
     #[tokio::test]
@@ -392,7 +404,10 @@ mod tests {
             let s = &s;
             async move { s.upload(&actor, product, name, mime, bytes.to_vec(), false).await }
         };
-        assert!(is_too_large(&up(w.vendor, w.product_id, "a.zip", "application/zip", b"12345").await.unwrap_err()));
+        assert!(matches!(
+            up(w.vendor, w.product_id, "a.zip", "application/zip", b"12345").await.unwrap_err(),
+            Error::TooLarge { .. }
+        ));
         let err = up(w.vendor, w.product_id, "a.exe", "application/x-msdownload", b"1").await.unwrap_err();
         assert!(err.to_string().contains("mime"), "{err}");
         let err = up(w.vendor, w.product_id, "../a.zip", "application/zip", b"1").await.unwrap_err();

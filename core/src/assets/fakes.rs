@@ -1,5 +1,6 @@
 //! In-core fakes of the asset ports for unit tests.
 
+use crate::error::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ impl AssetRepository for FakeAssets {
             a.id == asset.id
                 || (a.product_id, &a.file_name, a.version) == (asset.product_id, &asset.file_name, asset.version)
         }) {
-            return Err(Error::Conflict("duplicate".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "duplicate"));
         }
         rows.push(asset.clone());
         Ok(())

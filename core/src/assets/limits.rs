@@ -1,13 +1,9 @@
 //! Upload limits: maximum size and the MIME allow-list.
 //!
-//! A too-large upload is [`Error::Validation`] on the field `size` whose
-//! message starts with [`TOO_LARGE`]; transports map it to HTTP 413 with
-//! [`is_too_large`] rather than by parsing messages themselves.
+//! A too-large upload is [`Error::TooLarge`] (HTTP 413); every other
+//! refusal is [`Error::Validation`] naming its fields.
 
 use crate::error::{Error, FieldError, Result};
-
-/// The message prefix of a too-large upload.
-pub const TOO_LARGE: &str = "too large";
 
 /// 50 MiB.
 pub const DEFAULT_MAX_SIZE: u64 = 50 * 1024 * 1024;
@@ -28,11 +24,6 @@ pub const DEFAULT_MIMES: &[&str] = &[
     "image/jpeg",
     "image/webp",
 ];
-
-/// Whether `err` is the "upload too large" validation error (HTTP 413).
-pub fn is_too_large(err: &Error) -> bool {
-    matches!(err, Error::Validation(fields) if fields.iter().any(|f| f.field == "size" && f.message.starts_with(TOO_LARGE)))
-}
 
 /// What uploads are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,17 +47,16 @@ impl AssetLimits {
     /// parameters).
     ///
     /// # Errors
-    /// [`Error::Validation`] naming every failing field: `size` (empty, or
-    /// [`TOO_LARGE`]) and `mime` (not allowed).
+    /// [`Error::TooLarge`] above `max_size`, whatever else is wrong;
+    /// otherwise [`Error::Validation`] naming every failing field: `size`
+    /// (empty) and `mime` (not allowed).
     pub fn check(&self, mime: &str, size: u64) -> Result<String> {
+        if size > self.max_size {
+            return Err(Error::TooLarge { size, limit: self.max_size });
+        }
         let mut errors = Vec::new();
         if size == 0 {
             errors.push(FieldError::new("size", "must not be empty"));
-        } else if size > self.max_size {
-            errors.push(FieldError::new(
-                "size",
-                format!("{TOO_LARGE}: {size} bytes exceeds the maximum of {} bytes", self.max_size),
-            ));
         }
         let normalised = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         if !self.allowed_mimes.iter().any(|m| m.eq_ignore_ascii_case(&normalised)) {
@@ -86,9 +76,9 @@ mod tests {
         assert_eq!(limits.check("Application/ZIP; charset=binary", 10).unwrap(), "application/zip");
         assert!(limits.check("application/zip", DEFAULT_MAX_SIZE).is_ok());
         let err = limits.check("application/zip", DEFAULT_MAX_SIZE + 1).unwrap_err();
-        assert!(is_too_large(&err));
+        assert!(matches!(err, Error::TooLarge { size, limit } if size == limit + 1));
         let err = limits.check("application/x-msdownload", 10).unwrap_err();
-        assert!(!is_too_large(&err));
+        assert!(matches!(&err, Error::Validation(_)));
         assert!(err.to_string().contains("mime"));
         let err = limits.check("text/html", 0).unwrap_err();
         assert!(matches!(&err, Error::Validation(f) if f.len() == 2));

@@ -4,7 +4,7 @@
 //!   MIME from an allow-list, SHA-256, [`ScanStatus`]); uploading the same
 //!   name again makes version + 1.
 //! - [`AssetLimits`]: 50 MiB and an allow-list by default; too large is
-//!   `Validation` on `size` ([`is_too_large`] → HTTP 413).
+//!   [`Error::TooLarge`](crate::Error::TooLarge) (HTTP 413).
 //! - Ports: [`BlobStore`] (bytes), [`Scanner`] ([`EicarScanner`] by default),
 //!   [`AssetRepository`] (metadata).
 //! - [`UrlSigner`]: stateless HMAC-signed, short-lived download URLs.
@@ -25,7 +25,7 @@ pub use blob::BlobStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use blob::MockBlobStore;
 pub use download::{DEFAULT_URL_TTL_SECS, DownloadDeps, DownloadService};
-pub use limits::{AssetLimits, DEFAULT_MAX_SIZE, DEFAULT_MIMES, TOO_LARGE, is_too_large};
+pub use limits::{AssetLimits, DEFAULT_MAX_SIZE, DEFAULT_MIMES};
 pub use repository::AssetRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use repository::MockAssetRepository;

@@ -1,12 +1,20 @@
 //! Users, roles and the one permission check every service uses.
 //!
 //! [`can`] is pure: it looks only at the actor, the action and the
-//! resource's owner, so every rule is a unit test. Password hashing and
-//! tokens belong to the transport (the HTTP server); the core stores an
-//! opaque PHC hash string.
+//! resource's owner, so every rule is a unit test. [`AuthService`] holds
+//! the account and session rules over two credential ports,
+//! [`PasswordHasher`] and [`TokenIssuer`], whose argon2id and JWT
+//! implementations are adapters; the core stores an opaque PHC hash string.
 
+mod ports;
+mod service;
 mod session;
 mod user;
+
+pub use ports::{AccessToken, PasswordHasher, TokenIssuer};
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::{MockPasswordHasher, MockTokenIssuer};
+pub use service::{AuthConfig, AuthDeps, AuthService, Session, Signup};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use session::MockRefreshTokenStore;

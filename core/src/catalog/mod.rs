@@ -13,8 +13,7 @@
 
 mod cache;
 mod moderation;
-mod page;
-mod pricing;
+
 mod product;
 mod rating;
 mod repository;
@@ -22,10 +21,10 @@ mod review;
 pub mod search;
 mod service;
 
+pub use crate::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
+pub use crate::pricing::{BillingInterval, Pricing};
 pub use cache::{CachedSearch, DEFAULT_SEARCH_CAPACITY, DEFAULT_SEARCH_TTL};
 pub use moderation::{MAX_REJECTION_REASON_CHARS, ModerationAction, ProductStatus, transition};
-pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
-pub use pricing::{BillingInterval, Pricing};
 pub use product::{
     CATEGORY_COUNT, MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_MEDIA, MAX_MEDIA_URL_BYTES,
     MAX_SHORT_DESCRIPTION_CHARS, MAX_TAG_CHARS, MAX_TAGS, Media, MediaKind, NewProduct, Product, ProductKind,

@@ -11,10 +11,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::moderation::ProductStatus;
-use super::pricing::Pricing;
+use crate::auth::{Action, Actor, Resource, can};
 use crate::clock::Timestamp;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::{ProductId, UserId};
+use crate::pricing::Pricing;
 
 /// Title length bounds, in characters.
 pub const TITLE_CHARS: std::ops::RangeInclusive<usize> = 3..=120;
@@ -178,6 +179,15 @@ impl Product {
     /// Whether `search` may return it; same rule as [`Product::is_purchasable`].
     pub fn is_searchable(&self) -> bool {
         self.is_purchasable()
+    }
+
+    /// Whether `actor` (or an anonymous caller) may see it and what belongs
+    /// to it: everyone once approved, otherwise its vendor and admins.
+    pub fn is_visible_to(&self, actor: Option<&Actor>) -> bool {
+        self.status == ProductStatus::Approved
+            || actor.is_some_and(|a| {
+                can(a, Action::ViewUnpublishedProduct, &Resource::Product { vendor_id: self.vendor_id })
+            })
     }
 }
 

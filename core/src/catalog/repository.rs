@@ -20,13 +20,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::page::{Page, PageRequest};
 use super::product::Product;
 use super::review::Review;
 use super::search::{SearchQuery, SearchResult};
 use crate::error::Result;
 use crate::events::Event;
 use crate::ids::{ProductId, UserId};
+use crate::page::{Page, PageRequest};
 
 /// Where products live.
 ///

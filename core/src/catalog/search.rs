@@ -43,10 +43,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::page::{DEFAULT_LIMIT, PageRequest};
 use super::product::{Product, ProductKind, is_slug};
 use super::rating::RatingPrior;
 use crate::error::{Error, FieldError, Result};
+use crate::page::{DEFAULT_LIMIT, PageRequest};
 
 /// Longest accepted text query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -154,7 +154,17 @@ impl SearchQuery {
     /// first); negative `price_min`/`price_max`; `price_max < price_min`;
     /// `page` 0; `limit` 0. A `limit` over 100 is capped, not refused.
     pub fn new(params: SearchParams) -> Result<Self> {
-        let mut errors = Vec::new();
+        Self::new_after(params, Vec::new())
+    }
+
+    /// [`new`](Self::new) for a transport that already found `problems` of
+    /// its own while reading the parameters (an unknown `kind` or `sort`
+    /// name): every problem is reported at once, the transport's first.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming `problems` and every field [`new`](Self::new) refuses.
+    pub fn new_after(params: SearchParams, problems: Vec<FieldError>) -> Result<Self> {
+        let mut errors = problems;
         let q = params.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
         if q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             errors.push(FieldError::new("q", format!("must be at most {MAX_QUERY_CHARS} characters")));
@@ -168,10 +178,10 @@ impl SearchQuery {
                 errors.push(FieldError::new(field, "must not be negative"));
             }
         }
-        if let (Some(min), Some(max)) = (params.price_min, params.price_max) {
-            if max < min {
-                errors.push(FieldError::new("price_max", "must be at least price_min"));
-            }
+        if let (Some(min), Some(max)) = (params.price_min, params.price_max)
+            && max < min
+        {
+            errors.push(FieldError::new("price_max", "must be at least price_min"));
         }
         let page = match PageRequest::new(params.page.unwrap_or(1), params.limit.unwrap_or(DEFAULT_LIMIT)) {
             Ok(p) => Some(p),

@@ -20,18 +20,18 @@
 use std::sync::Arc;
 
 use super::moderation::{ModerationAction, ProductStatus, transition};
-use super::page::{Page, PageRequest};
 use super::product::{NewProduct, Product, ProductPatch};
 use super::rating::RatingPrior;
 use super::repository::{ProductRepository, ReviewRepository};
 use super::review::{NewReview, Review};
 use super::search::{SearchQuery, SearchResult};
-use crate::auth::{Action, Actor, Resource, authorize, can};
+use crate::auth::{Action, Actor, Resource, authorize};
 use crate::clock::Clock;
 use crate::error::{Denial, Error, Result};
 use crate::events::{Event, ProductApproved, ProductRejected, ProductSubmitted, ProductSuspended};
 use crate::ids::{ProductId, ReviewId, UserId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
+use crate::page::{Page, PageRequest};
 
 /// The catalog's use cases.
 pub struct CatalogService {
@@ -307,9 +307,7 @@ impl CatalogService {
 
     async fn load_visible(&self, actor: Option<&Actor>, id: ProductId) -> Result<Product> {
         let product = self.products.get(id).await?.ok_or_else(|| Error::not_found("product"))?;
-        let visible = product.status == ProductStatus::Approved
-            || actor.is_some_and(|a| can(a, Action::ViewUnpublishedProduct, &resource(&product)));
-        if visible { Ok(product) } else { Err(Error::not_found("product")) }
+        if product.is_visible_to(actor) { Ok(product) } else { Err(Error::not_found("product")) }
     }
 }
 

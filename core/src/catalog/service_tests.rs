@@ -1,6 +1,7 @@
 //! Unit tests of [`CatalogService`] over a small in-test fake store (unit
 //! tests in the core must not use `bazaar-memory`) and mockall mocks.
 
+use crate::error::ConflictReason;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -71,7 +72,7 @@ impl ReviewRepository for FakeStore {
         let mut products = self.products.lock();
         let mut reviews = self.reviews.lock();
         if reviews.iter().any(|r| r.product_id == review.product_id && r.buyer_id == review.buyer_id) {
-            return Err(Error::Conflict("already reviewed".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "already reviewed"));
         }
         let p = products.iter_mut().find(|p| p.id == review.product_id).ok_or_else(|| Error::not_found("product"))?;
         p.stats.rating_sum += u64::from(review.rating.stars());

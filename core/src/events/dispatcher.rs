@@ -258,6 +258,23 @@ impl Dispatcher {
         Ok(taken)
     }
 
+    /// Dead letters oldest first, skipping `offset`, at most `limit`, with
+    /// how many are parked in all.
+    ///
+    /// # Errors
+    /// The dead-letter store's errors.
+    pub async fn list_dead_letters(&self, offset: usize, limit: usize) -> Result<(Vec<DeadLetter>, u64)> {
+        Ok((self.dead_letters.list(offset, limit).await?, self.dead_letters.count().await?))
+    }
+
+    /// One dead letter.
+    ///
+    /// # Errors
+    /// The dead-letter store's errors.
+    pub async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>> {
+        self.dead_letters.get(id).await
+    }
+
     /// Re-runs the handlers on dead letter `id`. On success the letter is
     /// removed and [`Outcome::Processed`] returned; on failure it stays
     /// parked with the new error and one more attempt, and

@@ -67,7 +67,7 @@ mod dead_letter;
 mod dispatcher;
 mod envelope;
 mod handler;
-pub mod handlers;
+
 mod inbox;
 mod outbox;
 mod payloads;

@@ -15,11 +15,13 @@ use crate::error::{Error, Result};
 /// Ordering: one relay publishes a claimed batch in `seq` order; across
 /// relays (or after a failed publish) order is not guaranteed, which
 /// at-least-once consumers tolerate anyway.
+#[derive(Clone)]
 pub struct Relay {
     outbox: Arc<dyn OutboxStore>,
     publisher: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
     lease: Duration,
+    lag: Option<Arc<dyn Fn(Duration) + Send + Sync>>,
 }
 
 impl fmt::Debug for Relay {
@@ -35,7 +37,17 @@ impl Relay {
 
     /// A relay from `outbox` to `publisher`.
     pub fn new(outbox: Arc<dyn OutboxStore>, publisher: Arc<dyn EventPublisher>, clock: Arc<dyn Clock>) -> Self {
-        Self { outbox, publisher, clock, lease: Self::DEFAULT_LEASE }
+        Self { outbox, publisher, clock, lease: Self::DEFAULT_LEASE, lag: None }
+    }
+
+    /// Reports, on every claim, how far the relay trails: the age of the
+    /// oldest event claimed (zero for an empty claim). Events carry no
+    /// commit time, so this counts from `occurred_at`, set just before the
+    /// commit. For metrics.
+    #[must_use]
+    pub fn observe_lag(mut self, observe: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.lag = Some(Arc::new(observe));
+        self
     }
 
     /// Sets how long a claimed batch stays reserved for this relay.
@@ -55,6 +67,11 @@ impl Relay {
         let lease =
             chrono::Duration::from_std(self.lease).map_err(|e| Error::internal("relay lease out of range", e))?;
         let batch = self.outbox.claim(limit, now, now + lease).await?;
+        if let Some(observe) = &self.lag {
+            let oldest = batch.iter().map(|e| e.event.occurred_at).min();
+            // Never negative: clocks of different hosts.
+            observe(oldest.and_then(|t| (now - t).to_std().ok()).unwrap_or_default());
+        }
         if batch.is_empty() {
             return Ok(0);
         }

@@ -5,22 +5,22 @@
 //! atomic section (a lock, a `SELECT … FOR UPDATE` transaction), so the rules
 //! are written once and the store only provides the atomicity.
 //!
-//! A full license answers [`Error::Conflict`] with the message
-//! [`TOO_MANY_ACTIVATIONS`] (HTTP 409, code `conflict`); callers that need to
-//! tell it apart use [`is_too_many_activations`].
+//! A full license answers [`Error::Conflict`] with the reason
+//! [`ConflictReason::TooManyActivations`] (HTTP 409, code
+//! `too_many_activations`).
 
 use serde::{Deserialize, Serialize};
 
 use super::license::{Activation, Fingerprint, License};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 
-/// The conflict message of a full license.
-pub const TOO_MANY_ACTIVATIONS: &str = "too_many_activations";
+/// The message of a full license's conflict.
+const FULL: &str = "every activation slot of this license is taken; deactivate a machine first";
 
 /// Whether `err` is the "all activation slots are taken" conflict.
 pub fn is_too_many_activations(err: &Error) -> bool {
-    matches!(err, Error::Conflict(m) if m == TOO_MANY_ACTIVATIONS)
+    matches!(err, Error::Conflict { reason: ConflictReason::TooManyActivations, .. })
 }
 
 /// What an activation did.
@@ -39,7 +39,7 @@ impl License {
     /// # Errors
     /// - The denial of [`License::ensure_active`] (revoked, suspended, expired),
     ///   checked first, even for an already-active fingerprint.
-    /// - [`Error::Conflict`]`(`[`TOO_MANY_ACTIVATIONS`]`)` when the fingerprint is
+    /// - [`Error::Conflict`] ([`ConflictReason::TooManyActivations`]) when the fingerprint is
     ///   new and `activations.len() >= max_activations`.
     ///
     /// Nothing changes on error or on [`ActivationOutcome::AlreadyActive`].
@@ -49,7 +49,7 @@ impl License {
             return Ok(ActivationOutcome::AlreadyActive);
         }
         if self.limits.max_activations.is_some_and(|max| self.activations.len() >= max as usize) {
-            return Err(Error::Conflict(TOO_MANY_ACTIVATIONS.into()));
+            return Err(Error::conflict(ConflictReason::TooManyActivations, FULL));
         }
         self.activations.push(Activation { fingerprint: fingerprint.clone(), activated_at: now });
         self.touch(now);

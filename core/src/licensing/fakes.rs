@@ -1,6 +1,7 @@
 //! A thread-safe in-core fake of [`LicenseRepository`] for unit tests (the
 //! in-memory adapter crate can't be used by the core's own unit tests).
 
+use crate::error::ConflictReason;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
@@ -39,7 +40,7 @@ impl LicenseRepository for FakeLicenses {
             .iter()
             .any(|l| (l.order_id, l.product_id) == (license.order_id, license.product_id) || l.id == license.id)
         {
-            return Err(Error::Conflict("duplicate".into()));
+            return Err(Error::conflict(ConflictReason::Duplicate, "duplicate"));
         }
         rows.push(license.clone());
         self.events.lock().extend_from_slice(events);

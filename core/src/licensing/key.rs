@@ -19,7 +19,6 @@ use chrono::DateTime;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use super::license::License;
 use crate::clock::Timestamp;
 use crate::entropy::Entropy;
 use crate::ids::{LicenseId, ProductId, UserId};
@@ -69,19 +68,6 @@ pub struct LicenseClaims {
 }
 
 impl LicenseClaims {
-    /// The claims describing `license`.
-    pub fn for_license(license: &License) -> Self {
-        Self {
-            v: CLAIMS_VERSION,
-            lid: license.id,
-            pid: license.product_id,
-            uid: license.buyer_id,
-            kind: license.kind.as_str().to_owned(),
-            exp: license.expires_at().map(|t| t.timestamp()),
-            iat: license.created_at.timestamp(),
-        }
-    }
-
     /// `exp` as a timestamp.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.exp.and_then(|s| DateTime::from_timestamp(s, 0))

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::key::{LicenseClaims, LicenseSigner};
+use super::key::{CLAIMS_VERSION, LicenseClaims, LicenseSigner};
 use super::status::LicenseStatus;
 use crate::clock::Timestamp;
 use crate::error::{Denial, Error, Result};
@@ -240,6 +240,19 @@ pub struct License {
 }
 
 impl License {
+    /// The claims its key carries.
+    pub fn claims(&self) -> LicenseClaims {
+        LicenseClaims {
+            v: CLAIMS_VERSION,
+            lid: self.id,
+            pid: self.product_id,
+            uid: self.buyer_id,
+            kind: self.kind.as_str().to_owned(),
+            exp: self.expires_at().map(|t| t.timestamp()),
+            iat: self.created_at.timestamp(),
+        }
+    }
+
     /// A fresh license (version 1, nothing used) with its key signed by `signer`.
     pub fn issue(new: NewLicense, signer: &LicenseSigner, now: Timestamp) -> Self {
         let mut license = Self {
@@ -261,7 +274,7 @@ impl License {
             updated_at: now,
             version: 1,
         };
-        license.key = signer.sign(&LicenseClaims::for_license(&license));
+        license.key = signer.sign(&license.claims());
         license
     }
 

@@ -20,16 +20,18 @@ mod activation;
 pub(crate) mod fakes;
 mod key;
 mod license;
+mod purchase;
 mod repository;
 mod service;
 mod status;
 mod validation;
 
-pub use activation::{ActivationOutcome, TOO_MANY_ACTIVATIONS, is_too_many_activations};
+pub use activation::{ActivationOutcome, is_too_many_activations};
 pub use key::{
     CLAIMS_VERSION, KeyError, LicenseClaims, LicensePublicKey, LicenseSigner, verify_offline, verify_signature,
 };
 pub use license::{Activation, Fingerprint, License, LicenseAction, LicenseKind, Limits, NewLicense, Permissions};
+pub use purchase::{Purchase, PurchaseState, PurchasedLine};
 #[cfg(any(test, feature = "mocks"))]
 pub use repository::MockLicenseRepository;
 pub use repository::{LicenseRepository, check_distinct};

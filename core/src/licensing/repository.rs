@@ -95,7 +95,7 @@ pub trait LicenseRepository: Send + Sync {
     /// MUST check and insert in one atomic step, so concurrent calls never
     /// exceed `max_activations`; MUST return `AlreadyActive` without taking a
     /// slot for a fingerprint already active; MUST return
-    /// `Conflict("too_many_activations")` when full and the license's status
+    /// a `TooManyActivations` conflict when full and the license's status
     /// denial (`license_revoked`, `license_suspended`, `license_expired`) when
     /// it is not active at `now`; `NotFound` (`license`) when there is none.
     /// A successful activation bumps `version`.

@@ -1,6 +1,7 @@
 //! The licensing use cases: issue and revoke for orders, validate keys,
 //! activate machines, and admin standing changes.
 
+use crate::error::ConflictReason;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,16 +10,17 @@ use chrono::Months;
 use super::activation::ActivationOutcome;
 use super::key::{LicensePublicKey, LicenseSigner, verify_signature};
 use super::license::{Fingerprint, License, LicenseAction, LicenseKind, Limits, NewLicense, Permissions};
+use super::purchase::{Purchase, PurchaseState, PurchasedLine};
 use super::repository::LicenseRepository;
 use super::validation::{ValidationCode, ValidationResult, validate};
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::batch::{answer_rest, one_answer_each};
-use crate::catalog::{BillingInterval, Pricing};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{Event, LicenseIssued, LicenseRevoked};
 use crate::ids::{LicenseId, OrderId};
-use crate::orders::{Order, OrderLine, OrderStatus};
+use crate::page::{Page, PageRequest};
+use crate::pricing::{BillingInterval, Pricing};
 
 /// How often a standing change is retried when a concurrent write (an
 /// activation, a download) bumped the version in between.
@@ -65,13 +67,13 @@ impl LicenseService {
         self.signer.public_key()
     }
 
-    /// The license kind an order line buys at `now`: free and one-time
+    /// The license kind `pricing` buys at `now`: free and one-time
     /// purchases are perpetual; a subscription runs one calendar interval.
     ///
     /// # Errors
     /// [`Error::Internal`] if the renewal date is out of chrono's range.
-    pub fn kind_for(line: &OrderLine, now: Timestamp) -> Result<LicenseKind> {
-        match line.pricing {
+    pub fn kind_for(pricing: &Pricing, now: Timestamp) -> Result<LicenseKind> {
+        match *pricing {
             Pricing::Free | Pricing::OneTime { .. } => Ok(LicenseKind::Perpetual),
             Pricing::Subscription { interval, .. } => {
                 let months = match interval {
@@ -102,13 +104,11 @@ impl LicenseService {
     /// # Errors
     /// [`Error::InvalidTransition`] unless the order is paid or fulfilled;
     /// store errors.
-    pub async fn issue_for_order(&self, order: &Order, cause: &Event) -> Result<Vec<License>> {
-        if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
-            return Err(Error::transition("order", order.status, "issue licenses for"));
-        }
-        let mut existing = match order.status {
-            OrderStatus::Fulfilled => self.repo.list_for_order(order.id).await?,
-            _ => Vec::new(),
+    pub async fn issue_for_order(&self, order: &Purchase, cause: &Event) -> Result<Vec<License>> {
+        let mut existing = match order.state {
+            PurchaseState::Paid => Vec::new(),
+            PurchaseState::Fulfilled => self.repo.list_for_order(order.order_id).await?,
+            PurchaseState::Unpaid(status) => return Err(Error::transition("order", status, "issue licenses for")),
         };
         let mut issued = Vec::with_capacity(order.lines.len());
         for line in &order.lines {
@@ -119,14 +119,10 @@ impl LicenseService {
             let (license, event) = self.new_license(order, line, cause)?;
             match self.repo.insert(&license, &[event]).await {
                 Ok(()) => issued.push(license),
-                Err(Error::Conflict(msg)) => {
+                Err(conflict @ Error::Conflict { .. }) => {
                     // A concurrent call won the (order, product) slot; use its license.
-                    existing = self.repo.list_for_order(order.id).await?;
-                    let winner = existing
-                        .iter()
-                        .find(|l| l.product_id == line.product_id)
-                        .cloned()
-                        .ok_or(Error::Conflict(msg))?;
+                    existing = self.repo.list_for_order(order.order_id).await?;
+                    let winner = existing.iter().find(|l| l.product_id == line.product_id).cloned().ok_or(conflict)?;
                     issued.push(winner);
                 }
                 Err(e) => return Err(e),
@@ -145,14 +141,14 @@ impl LicenseService {
     /// # Errors
     /// Per pair as [`Self::issue_for_order`]; the whole call fails only when
     /// the batch insert does (a store error).
-    pub async fn issue_for_orders(&self, items: &[(&Order, &Event)]) -> Result<Vec<Result<Vec<License>>>> {
+    pub async fn issue_for_orders(&self, items: &[(&Purchase, &Event)]) -> Result<Vec<Result<Vec<License>>>> {
         let mut answers: Vec<Option<Result<Vec<License>>>> = items.iter().map(|_| None).collect();
         let mut rows = Vec::new();
         // (item, its first row, its row count) per batched order.
         let mut batched = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (i, (order, cause)) in items.iter().enumerate() {
-            if order.status != OrderStatus::Paid || !seen.insert(order.id) {
+            if order.state != PurchaseState::Paid || !seen.insert(order.order_id) {
                 continue;
             }
             let built: Result<Vec<_>> = order
@@ -177,7 +173,7 @@ impl LicenseService {
                 for slot in stored.by_ref().take(count) {
                     match slot {
                         Ok(()) => {}
-                        Err(Error::Conflict(_)) => taken = true,
+                        Err(Error::Conflict { .. }) => taken = true,
                         Err(e) => {
                             failure.get_or_insert(e);
                         }
@@ -200,20 +196,20 @@ impl LicenseService {
 
     /// A new license for one line of `order`, with its `license.issued`
     /// caused by `cause`.
-    fn new_license(&self, order: &Order, line: &OrderLine, cause: &Event) -> Result<(License, Event)> {
+    fn new_license(&self, order: &Purchase, line: &PurchasedLine, cause: &Event) -> Result<(License, Event)> {
         let now = self.clock.now();
         let new = NewLicense {
             buyer_id: order.buyer_id,
             product_id: line.product_id,
-            order_id: order.id,
-            kind: Self::kind_for(line, now)?,
+            order_id: order.order_id,
+            kind: Self::kind_for(&line.pricing, now)?,
             permissions: self.permissions,
             limits: self.limits,
         };
         let license = License::issue(new, &self.signer, now);
         let issued = LicenseIssued {
             license_id: license.id,
-            order_id: order.id,
+            order_id: order.order_id,
             buyer_id: order.buyer_id,
             product_id: line.product_id,
         };
@@ -261,12 +257,13 @@ impl LicenseService {
         Ok(license)
     }
 
-    /// The actor's licenses, oldest first.
+    /// A page of the actor's licenses, oldest first.
     ///
     /// # Errors
     /// Store errors.
-    pub async fn list_mine(&self, actor: &Actor) -> Result<Vec<License>> {
-        self.repo.list_for_buyer(actor.user_id).await
+    pub async fn list_mine(&self, actor: &Actor, page: PageRequest) -> Result<Page<License>> {
+        let all = self.repo.list_for_buyer(actor.user_id).await?;
+        Ok(Page::of(&all, page))
     }
 
     /// Online validation of a key, optionally for a machine. Needs no actor:
@@ -293,7 +290,7 @@ impl LicenseService {
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` unless the actor holds it; `Validation` on
-    /// `fingerprint`; the status denials; `Conflict("too_many_activations")`.
+    /// `fingerprint`; the status denials; a `TooManyActivations` conflict.
     pub async fn activate(
         &self,
         actor: &Actor,
@@ -386,7 +383,7 @@ impl LicenseService {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict("license is changing too often; retry".into()))
+        Err(Error::conflict(ConflictReason::Contended, "license is changing too often; retry"))
     }
 
     async fn load(&self, id: LicenseId) -> Result<License> {
@@ -406,6 +403,7 @@ mod tests {
     use crate::licensing::fakes::FakeLicenses;
     use crate::licensing::{LicenseStatus, MockLicenseRepository, verify_offline};
     use crate::money::{Currency, Money};
+    use crate::orders::{Order, OrderLine, OrderStatus};
 
     struct World {
         repo: Arc<FakeLicenses>,
@@ -471,7 +469,7 @@ mod tests {
         let now = w.clock.now();
         let order = paid_order(now);
         let cause = payment(&order, now);
-        let licenses = w.service.issue_for_order(&order, &cause).await.unwrap();
+        let licenses = w.service.issue_for_order(&Purchase::from(&order), &cause).await.unwrap();
         assert_eq!(
             licenses.iter().map(|l| l.product_id).collect::<Vec<_>>(),
             order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()
@@ -492,7 +490,7 @@ mod tests {
         assert!(issued.iter().all(|e| e.causation_id == Some(cause.id)));
 
         // Redelivery: same licenses, no new events.
-        let again = w.service.issue_for_order(&order, &cause).await.unwrap();
+        let again = w.service.issue_for_order(&Purchase::from(&order), &cause).await.unwrap();
         assert_eq!(again, licenses);
         assert_eq!(w.repo.events().len(), 3);
     }
@@ -504,7 +502,7 @@ mod tests {
         let l =
             line(Pricing::Subscription { price: Money::new(100, Currency::USD), interval: BillingInterval::Yearly });
         assert_eq!(
-            LicenseService::kind_for(&l, now).unwrap(),
+            LicenseService::kind_for(&l.pricing, now).unwrap(),
             LicenseKind::Subscription { renews_at: now.checked_add_months(Months::new(12)).unwrap() }
         );
         let terms = Limits { max_downloads: Some(1), max_activations: None, expires_at: None };
@@ -512,7 +510,7 @@ mod tests {
             LicenseService::new(w.repo.clone(), LicenseSigner::from_seed(&[5; 32]), Arc::new(w.clock.clone()))
                 .with_terms(Permissions { download: false, ..Permissions::default() }, terms);
         let order = paid_order(now);
-        let issued = service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        let issued = service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap();
         assert!(issued.iter().all(|l| l.limits == terms && !l.permissions.download));
     }
 
@@ -522,7 +520,7 @@ mod tests {
         let now = w.clock.now();
         for status in [OrderStatus::PendingPayment, OrderStatus::Canceled, OrderStatus::Refunded] {
             let order = Order { status, ..paid_order(now) };
-            let err = w.service.issue_for_order(&order, &payment(&order, now)).await.unwrap_err();
+            let err = w.service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap_err();
             assert_eq!(err.code(), "invalid_transition", "{status}");
         }
         assert!(w.repo.rows.lock().is_empty());
@@ -537,7 +535,7 @@ mod tests {
         let tasks: Vec<_> = (0..12)
             .map(|_| {
                 let (service, order, cause) = (w.service.clone(), order.clone(), cause.clone());
-                tokio::spawn(async move { service.issue_for_order(&order, &cause).await.unwrap() })
+                tokio::spawn(async move { service.issue_for_order(&Purchase::from(&order), &cause).await.unwrap() })
             })
             .collect();
         let mut results = Vec::new();
@@ -554,7 +552,7 @@ mod tests {
         let w = world();
         let now = w.clock.now();
         let order = paid_order(now);
-        let issued = w.service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        let issued = w.service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap();
         let cause = refund(&order, now);
         let tasks: Vec<_> = (0..8)
             .map(|_| {
@@ -590,7 +588,7 @@ mod tests {
             LicenseSigner::from_seed(&[5; 32]),
             Arc::new(ManualClock::at_epoch_secs(1_700_000_000)),
         );
-        let issued = service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        let issued = service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap();
         assert_eq!(issued.len(), order.lines.len());
     }
 
@@ -602,7 +600,10 @@ mod tests {
         // An earlier delivery issued the first line, then stopped.
         let first = w
             .service
-            .issue_for_order(&Order { lines: order.lines[..1].to_vec(), ..order.clone() }, &payment(&order, now))
+            .issue_for_order(
+                &Purchase::from(&Order { lines: order.lines[..1].to_vec(), ..order.clone() }),
+                &payment(&order, now),
+            )
             .await
             .unwrap()
             .remove(0);
@@ -612,12 +613,12 @@ mod tests {
         mock.expect_insert()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_, _| Err(Error::Conflict("licenses_one_per_order_line".into())));
+            .returning(|_, _| Err(Error::conflict(ConflictReason::Duplicate, "licenses_one_per_order_line")));
         mock.expect_list_for_order().times(1).in_sequence(&mut seq).returning(move |_| Ok(vec![stored.clone()]));
         mock.expect_insert().times(2).in_sequence(&mut seq).returning(|_, _| Ok(()));
         let service =
             LicenseService::new(Arc::new(mock), LicenseSigner::from_seed(&[5; 32]), Arc::new(w.clock.clone()));
-        let issued = service.issue_for_order(&order, &payment(&order, now)).await.unwrap();
+        let issued = service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap();
         assert_eq!(issued[0], first, "the stored license of the taken line, not a new one");
         assert_eq!(
             issued.iter().map(|l| l.product_id).collect::<Vec<_>>(),
@@ -630,7 +631,8 @@ mod tests {
         let w = world();
         let now = w.clock.now();
         let order = paid_order(now);
-        let license = w.service.issue_for_order(&order, &payment(&order, now)).await.unwrap().remove(0);
+        let license =
+            w.service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap().remove(0);
         // Mock: the first compare-and-set loses to a concurrent activation.
         let mut mock = MockLicenseRepository::new();
         let mut bumped = license.clone();
@@ -663,7 +665,8 @@ mod tests {
         let w = world();
         let now = w.clock.now();
         let order = paid_order(now);
-        let license = w.service.issue_for_order(&order, &payment(&order, now)).await.unwrap().remove(0);
+        let license =
+            w.service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap().remove(0);
         let holder = Actor::new(order.buyer_id, Role::Customer);
 
         let r = w.service.validate(&license.key, None).await.unwrap();
@@ -686,12 +689,12 @@ mod tests {
             let r = w.service.validate(bad, None).await.unwrap();
             assert_eq!((r.code, r.license), (ValidationCode::NotFound, None), "{bad:?}");
         }
-        let forged = LicenseSigner::from_seed(&[6; 32]).sign(&crate::licensing::LicenseClaims::for_license(&license));
+        let forged = LicenseSigner::from_seed(&[6; 32]).sign(&license.claims());
         assert_eq!(w.service.validate(&forged, None).await.unwrap().code, ValidationCode::NotFound);
         // Authentic, but unknown to the store.
         let mut ghost = license.clone();
         ghost.id = LicenseId::new();
-        let unknown = LicenseSigner::from_seed(&[5; 32]).sign(&crate::licensing::LicenseClaims::for_license(&ghost));
+        let unknown = LicenseSigner::from_seed(&[5; 32]).sign(&ghost.claims());
         assert_eq!(w.service.validate(&unknown, None).await.unwrap().code, ValidationCode::NotFound);
 
         let admin = Actor::new(UserId::new(), Role::Admin);
@@ -704,7 +707,7 @@ mod tests {
         assert_eq!(of_type(&w.repo.events(), EventType::LicenseRevoked).len(), 1, "admin revoke emits license.revoked");
         assert_eq!(w.service.revoke(&admin, license.id, "again").await.unwrap_err().code(), "invalid_transition");
 
-        let sub = w.service.list_mine(&holder).await.unwrap().remove(1);
+        let sub = w.service.list_mine(&holder, PageRequest::default()).await.unwrap().items.remove(1);
         w.clock.advance(Duration::days(31));
         w.service.activate(&holder, sub.id, "laptop").await.unwrap_err();
         assert_eq!(w.service.validate(&sub.key, Some("laptop")).await.unwrap().code, ValidationCode::Expired);
@@ -715,7 +718,8 @@ mod tests {
         let w = world();
         let now = w.clock.now();
         let order = paid_order(now);
-        let license = w.service.issue_for_order(&order, &payment(&order, now)).await.unwrap().remove(0);
+        let license =
+            w.service.issue_for_order(&Purchase::from(&order), &payment(&order, now)).await.unwrap().remove(0);
         let holder = Actor::new(order.buyer_id, Role::Customer);
         let stranger = Actor::new(UserId::new(), Role::Customer);
         let admin = Actor::new(UserId::new(), Role::Admin);
@@ -724,8 +728,8 @@ mod tests {
         assert_eq!(w.service.get(&admin, license.id).await.unwrap().id, license.id);
         assert_eq!(w.service.get(&stranger, license.id).await.unwrap_err().code(), "forbidden");
         assert_eq!(w.service.get(&holder, LicenseId::new()).await.unwrap_err().code(), "not_found");
-        assert_eq!(w.service.list_mine(&holder).await.unwrap().len(), 3);
-        assert!(w.service.list_mine(&stranger).await.unwrap().is_empty());
+        assert_eq!(w.service.list_mine(&holder, PageRequest::default()).await.unwrap().items.len(), 3);
+        assert!(w.service.list_mine(&stranger, PageRequest::default()).await.unwrap().items.is_empty());
 
         assert_eq!(w.service.activate(&stranger, license.id, "m").await.unwrap_err().code(), "forbidden");
         assert_eq!(w.service.activate(&admin, license.id, "m").await.unwrap_err().code(), "forbidden");

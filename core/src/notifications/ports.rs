@@ -7,10 +7,10 @@
 use async_trait::async_trait;
 
 use super::{Notification, NotificationStatus, Preferences, StatusUpdate};
-use crate::catalog::{Page, PageRequest};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{NotificationId, OrderId, UserId};
+use crate::page::{Page, PageRequest};
 
 /// Where notifications and per-user preferences live.
 ///

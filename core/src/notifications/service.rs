@@ -9,11 +9,11 @@ use super::{
     Template, dedup_key, render,
 };
 use crate::auth::{Action, Actor, Resource, authorize};
-use crate::catalog::{Page, PageRequest};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{NotificationId, OrderId, UserId};
+use crate::page::{Page, PageRequest};
 
 /// One notification request of [`NotificationService::notify_many`]: the
 /// recipient, the order it concerns (if any), what to say and the event

@@ -62,15 +62,13 @@ impl From<IdempotencyKey> for String {
 
 /// The first response to a keyed request, replayed to later identical ones.
 ///
-/// Transport-agnostic on purpose: `status` is the status the transport
-/// should answer with (HTTP-shaped because that is the common case; a gRPC
-/// server maps it like any other status) and `body` the response payload as
-/// JSON, which the core can turn back into its own result type.
+/// The first call's result as JSON, which the core turns back into its own
+/// result type (a placed order); each transport answers it as it answers
+/// that call. Records written with an HTTP `status` beside the body still
+/// read: unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {
-    /// The status code of the first response (201 for a placed order).
-    pub status: u16,
-    /// The first response's body.
+    /// The first result.
     pub body: serde_json::Value,
 }
 
@@ -136,7 +134,7 @@ impl IdempotencyRecord {
 /// let ttl = chrono::Duration::hours(24);
 /// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Started);
 /// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::InFlight);
-/// let resp = StoredResponse { status: 201, body: serde_json::json!({"id": 1}) };
+/// let resp = StoredResponse { body: serde_json::json!({"id": 1}) };
 /// store.complete("buyer", "k1", resp.clone()).await.unwrap();
 /// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Replay(resp));
 /// assert_eq!(store.begin("buyer", "k1", "other", now, ttl).await.unwrap(), IdempotencyBegin::Mismatch);
@@ -261,7 +259,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Begin { key: u8, body: u8 },
-        Complete { key: u8, status: u16 },
+        Complete { key: u8, answer: u16 },
         Abandon { key: u8 },
         Advance { secs: i64 },
     }
@@ -269,7 +267,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => (0u8..3, 0u8..3).prop_map(|(key, body)| Op::Begin { key, body }),
-            3 => (0u8..3, 200u16..205).prop_map(|(key, status)| Op::Complete { key, status }),
+            3 => (0u8..3, 200u16..205).prop_map(|(key, answer)| Op::Complete { key, answer }),
             1 => (0u8..3).prop_map(|key| Op::Abandon { key }),
             1 => (0i64..40).prop_map(|secs| Op::Advance { secs }),
         ]
@@ -304,9 +302,8 @@ mod tests {
                         let expected = match claims.get(&key) {
                             None => IdempotencyBegin::Started,
                             Some(c) if c.body != body => IdempotencyBegin::Mismatch,
-                            Some(Claim { answer: Some(s), .. }) => IdempotencyBegin::Replay(StoredResponse {
-                                status: *s,
-                                body: serde_json::json!({ "key": key, "body": c_body(&claims, key) }),
+                            Some(Claim { answer: Some(a), .. }) => IdempotencyBegin::Replay(StoredResponse {
+                                body: serde_json::json!({ "key": key, "body": c_body(&claims, key), "answer": a }),
                             }),
                             Some(_) => IdempotencyBegin::InFlight,
                         };
@@ -316,13 +313,13 @@ mod tests {
                             claims.insert(key, Claim { body, at: t, answer: None });
                         }
                     }
-                    Op::Complete { key, status } => {
+                    Op::Complete { key, answer } => {
                         // Only the owner of an in-flight claim completes it, as the service does.
                         if let Some(c) = claims.get_mut(&key).filter(|c| c.answer.is_none()) {
-                            c.answer = Some(status);
-                            let body = serde_json::json!({ "key": key, "body": c.body });
+                            c.answer = Some(answer);
+                            let body = serde_json::json!({ "key": key, "body": c.body, "answer": answer });
                             if let Some(r) = store.get_mut(&key) {
-                                r.response = Some(StoredResponse { status, body });
+                                r.response = Some(StoredResponse { body });
                             }
                         }
                     }

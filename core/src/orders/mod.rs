@@ -10,6 +10,7 @@
 //! orders are placed directly as `paid` together with `order.placed` and a
 //! zero `payment.succeeded`, so the ordinary payment handler fulfils them.
 
+mod checkout;
 mod idempotency;
 mod order;
 mod pricing;
@@ -17,15 +18,18 @@ mod repository;
 mod service;
 mod state;
 
+pub use checkout::{Checkout, SeparateCheckout, check_intent_for};
 pub use idempotency::{
     IdempotencyBegin, IdempotencyKey, IdempotencyRecord, IdempotencyStore, MAX_KEY_LEN, StoredResponse, request_hash,
 };
 pub use order::{MAX_ORDER_ITEMS, Order, OrderLine, PlaceOrder, PlaceOrderItem};
 pub use pricing::price_lines;
 pub use repository::{OrderRepository, StatusChange, check_distinct, check_total, stale_status};
-pub use service::{OrderConfig, OrderService, Placed};
+pub use service::{OrderConfig, OrderDeps, OrderService, Placed};
 pub use state::{OrderEvent, OrderStatus, transition};
 
+#[cfg(any(test, feature = "mocks"))]
+pub use checkout::MockCheckout;
 #[cfg(any(test, feature = "mocks"))]
 pub use idempotency::MockIdempotencyStore;
 #[cfg(any(test, feature = "mocks"))]

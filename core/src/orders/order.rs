@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::OrderStatus;
-use crate::catalog::Pricing;
 use crate::clock::Timestamp;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::{OrderId, ProductId, UserId};
+use crate::licensing::{Purchase, PurchaseState, PurchasedLine};
 use crate::money::Money;
+use crate::pricing::Pricing;
 
 /// The most lines one order may have.
 pub const MAX_ORDER_ITEMS: usize = 20;
@@ -71,6 +72,26 @@ pub struct PlaceOrderItem {
 pub struct PlaceOrder {
     /// 1 to [`MAX_ORDER_ITEMS`] distinct products.
     pub items: Vec<PlaceOrderItem>,
+}
+
+impl From<&Order> for Purchase {
+    fn from(order: &Order) -> Self {
+        let state = match order.status {
+            OrderStatus::Paid => PurchaseState::Paid,
+            OrderStatus::Fulfilled => PurchaseState::Fulfilled,
+            other => PurchaseState::Unpaid(other.as_str()),
+        };
+        Self {
+            order_id: order.id,
+            buyer_id: order.buyer_id,
+            state,
+            lines: order
+                .lines
+                .iter()
+                .map(|line| PurchasedLine { product_id: line.product_id, pricing: line.pricing })
+                .collect(),
+        }
+    }
 }
 
 impl PlaceOrder {

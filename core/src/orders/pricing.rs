@@ -59,8 +59,8 @@ pub fn price_lines(products: &[Product], fee: FeeRate, default_currency: Currenc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Pricing;
     use crate::catalog::fixtures::approved;
+    use crate::pricing::Pricing;
 
     fn priced(pricing: Pricing) -> Product {
         Product { pricing, ..approved("Priced product", 0) }
@@ -73,7 +73,7 @@ mod tests {
             priced(Pricing::Free),
             priced(Pricing::Subscription {
                 price: Money::new(500, Currency::USD),
-                interval: crate::catalog::BillingInterval::Monthly,
+                interval: crate::pricing::BillingInterval::Monthly,
             }),
         ];
         let (lines, total) = price_lines(&products, FeeRate::DEFAULT, Currency::EUR).unwrap();

@@ -6,11 +6,13 @@
 //! repeated deliveries of the same event change the order once and emit its
 //! event once; the loser re-reads and answers from the current state.
 
+use crate::error::ConflictReason;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Duration;
 
+use super::checkout::{Checkout, SeparateCheckout};
 use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
 use super::pricing::price_lines;
 use super::repository::{OrderRepository, StatusChange, check_total};
@@ -18,17 +20,15 @@ use super::state::{OrderEvent, OrderStatus, transition};
 use super::{Order, PlaceOrder};
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::batch::{answer_rest, one_answer_each};
-use crate::catalog::{Page, PageRequest, Product, ProductRepository};
+use crate::catalog::{Product, ProductRepository};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, FieldError, Result};
 use crate::events::{Event, OrderFulfilled, OrderPlaced, OrderRefunded, PaymentSucceeded};
 use crate::ids::{LicenseId, OrderId, ProductId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
 use crate::money::{Currency, FeeRate};
-use crate::payments::{Checkout, PaymentIntent, PaymentService, SeparateCheckout};
-
-/// The status stored with a placed order's idempotent response.
-const CREATED: u16 = 201;
+use crate::page::{Page, PageRequest};
+use crate::payments::{PaymentIntent, PaymentService};
 
 /// How often a step that lost a compare-and-set re-reads and retries.
 /// Statuses only move forward, so two rounds always settle it; three is slack.
@@ -61,6 +61,48 @@ pub struct Placed {
     pub payment: Option<PaymentIntent>,
 }
 
+/// The ports [`OrderService`] runs on.
+#[derive(Clone)]
+pub struct OrderDeps {
+    /// Orders.
+    pub orders: Arc<dyn OrderRepository>,
+    /// Products, to price and check what is ordered.
+    pub products: Arc<dyn ProductRepository>,
+    /// Licenses, to refuse buying what the buyer holds.
+    pub licenses: Arc<dyn LicenseRepository>,
+    /// Payment intents and the provider.
+    pub payments: Arc<PaymentService>,
+    /// Orders with their intents, for placing and paying (a
+    /// [`SeparateCheckout`] where the store has nothing better).
+    pub checkout: Arc<dyn Checkout>,
+    /// `Idempotency-Key` records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for OrderDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderDeps").finish_non_exhaustive()
+    }
+}
+
+impl OrderDeps {
+    /// The ports with a [`SeparateCheckout`] of `orders` and the payment
+    /// service's intent store, for stores without a better one.
+    pub fn separate(
+        orders: Arc<dyn OrderRepository>,
+        products: Arc<dyn ProductRepository>,
+        licenses: Arc<dyn LicenseRepository>,
+        payments: Arc<PaymentService>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.repository()));
+        Self { orders, products, licenses, payments, checkout, idempotency, clock }
+    }
+}
+
 /// Orders and their life cycle.
 pub struct OrderService {
     orders: Arc<dyn OrderRepository>,
@@ -80,31 +122,10 @@ impl std::fmt::Debug for OrderService {
 }
 
 impl OrderService {
-    /// A service with the default [`OrderConfig`].
-    pub fn new(
-        orders: Arc<dyn OrderRepository>,
-        products: Arc<dyn ProductRepository>,
-        licenses: Arc<dyn LicenseRepository>,
-        payments: Arc<PaymentService>,
-        idempotency: Arc<dyn IdempotencyStore>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.repository()));
-        Self { orders, products, licenses, payments, checkout, idempotency, clock, config: OrderConfig::default() }
-    }
-
-    /// Stores a placed paid order with its intent through `checkout` (one
-    /// unit of work where the store holds both) instead of the two
-    /// repositories one after the other.
-    pub fn with_checkout(mut self, checkout: Arc<dyn Checkout>) -> Self {
-        self.checkout = checkout;
-        self
-    }
-
-    /// Replaces the configuration.
-    pub fn with_config(mut self, config: OrderConfig) -> Self {
-        self.config = config;
-        self
+    /// A service over `deps` with `config`.
+    pub fn new(deps: OrderDeps, config: OrderConfig) -> Self {
+        let OrderDeps { orders, products, licenses, payments, checkout, idempotency, clock } = deps;
+        Self { orders, products, licenses, payments, checkout, idempotency, clock, config }
     }
 
     /// The configuration in use.
@@ -172,9 +193,7 @@ impl OrderService {
                 let body = serde_json::to_value(order).map_err(|e| Error::internal("storing a placed order", e))?;
                 // The order exists either way; failing the request now would
                 // invite a retry that places a second one.
-                if let Err(e) =
-                    self.idempotency.complete(&scope, key.as_str(), StoredResponse { status: CREATED, body }).await
-                {
+                if let Err(e) = self.idempotency.complete(&scope, key.as_str(), StoredResponse { body }).await {
                     tracing::warn!(order = %order.id, error = %e, "could not store the idempotent response");
                 }
                 Ok(placed)
@@ -210,7 +229,7 @@ impl OrderService {
             // The intent first: if the order insert then fails, an orphan
             // zero intent is harmless, while an event naming a missing
             // intent would not be.
-            let intent = self.payments.record_free_order(&order).await?;
+            let intent = self.payments.record_free_order(order.id, order.total).await?;
             let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: total };
             let paid = Event::new(&paid, now).caused_by(&placed);
             self.orders.insert(&order, &[placed, paid]).await?;
@@ -220,7 +239,7 @@ impl OrderService {
             // the intent can be stored together. Should storing the order
             // then fail, the provider keeps an intent nobody pays, which is
             // harmless; an order without an intent gets one when paid.
-            let payment = match self.payments.open_intent(&order).await {
+            let payment = match self.payments.open_intent(order.id, order.total).await {
                 Ok(intent) => self.checkout.insert_order_with_intent(&order, &[placed], &intent).await?,
                 Err(e) => {
                     tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
@@ -259,9 +278,10 @@ impl OrderService {
             .map(|l| l.product_id)
             .collect();
         match products.iter().enumerate().find(|(_, p)| held.contains(&p.id)) {
-            Some((i, p)) => {
-                Err(Error::Conflict(format!("already licensed: items[{i}].product_id {} is already yours", p.id)))
-            }
+            Some((i, p)) => Err(Error::conflict(
+                ConflictReason::AlreadyLicensed,
+                format!("already licensed: items[{i}].product_id {} is already yours", p.id),
+            )),
             None => Ok(()),
         }
     }
@@ -283,6 +303,47 @@ impl OrderService {
     pub async fn list_mine(&self, actor: &Actor, page: PageRequest) -> Result<Page<Order>> {
         let (items, total) = self.orders.list_for_buyer(actor.user_id, page.page(), page.limit()).await?;
         Ok(Page { items, total, page: page.page(), limit: page.limit() })
+    }
+
+    /// The order's payment intent, for its buyer or an admin.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown order or one without an intent;
+    /// [`Error::Forbidden`] for anyone else.
+    pub async fn payment(&self, actor: &Actor, order_id: OrderId) -> Result<PaymentIntent> {
+        let order = self.get(actor, order_id).await?;
+        self.payments.find_for_order(order.id).await?.ok_or_else(|| Error::not_found("payment_intent"))
+    }
+
+    /// The buyer pays for a pending order with `payment_method`: the order
+    /// and its intent are read in one go, the intent is created if placing
+    /// could not, and [`PaymentService::confirm`] charges it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown order; [`Error::Forbidden`] unless
+    /// the actor is the buyer; [`Error::InvalidTransition`] when the order is
+    /// not pending payment or the intent cannot be confirmed (succeeded,
+    /// canceled, processing) — the provider is not called;
+    /// [`Error::Validation`] on `payment_method`; the errors of
+    /// [`PaymentService::confirm`].
+    pub async fn pay(&self, actor: &Actor, order_id: OrderId, payment_method: &str) -> Result<PaymentIntent> {
+        let (order, intent) =
+            self.checkout.order_with_intent(order_id).await?.ok_or_else(|| Error::not_found("order"))?;
+        authorize(actor, Action::PayOrder, &Resource::Order { buyer_id: order.buyer_id })?;
+        if order.status != OrderStatus::PendingPayment {
+            return Err(Error::transition("order", order.status, "pay"));
+        }
+        if payment_method.is_empty()
+            || payment_method.len() > 255
+            || !payment_method.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Error::invalid("payment_method", "must be 1 to 255 visible ASCII characters"));
+        }
+        let intent = match intent {
+            Some(intent) => intent,
+            None => self.payments.create_for_placed_order(order.id, order.total).await?,
+        };
+        self.payments.confirm(intent, payment_method).await
     }
 
     /// The buyer cancels an order that is still pending payment (its
@@ -418,7 +479,10 @@ impl OrderService {
                 }
             }
         }
-        Err(Error::Conflict(format!("order {order_id} kept changing while being marked paid")))
+        Err(Error::conflict(
+            ConflictReason::Contended,
+            format!("order {order_id} kept changing while being marked paid"),
+        ))
     }
 
     /// Marks a paid order fulfilled with one license per line (in line
@@ -466,7 +530,7 @@ impl OrderService {
                 }
             }
         }
-        Err(Error::Conflict(format!("order {order_id} kept changing while being fulfilled")))
+        Err(Error::conflict(ConflictReason::Contended, format!("order {order_id} kept changing while being fulfilled")))
     }
 
     /// [`Self::fulfil`] for many `(order, license ids, cause)` triples,
@@ -547,7 +611,7 @@ impl OrderService {
                 other => return other,
             }
         }
-        Err(Error::Conflict(format!("order {order_id} kept changing while being refunded")))
+        Err(Error::conflict(ConflictReason::Contended, format!("order {order_id} kept changing while being refunded")))
     }
 
     async fn load(&self, id: OrderId) -> Result<Order> {
@@ -584,19 +648,17 @@ mod tests {
         fn service(mut self) -> OrderService {
             let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
             self.provider.expect_name().return_const("mock".to_owned());
-            let payments = PaymentService::new(
-                Arc::new(self.intents),
-                Arc::new(MockOrderRepository::new()),
-                Arc::new(self.provider),
-                clock.clone(),
-            );
+            let payments = PaymentService::new(Arc::new(self.intents), Arc::new(self.provider), clock.clone());
             OrderService::new(
-                Arc::new(self.orders),
-                Arc::new(self.products),
-                Arc::new(self.licenses),
-                Arc::new(payments),
-                Arc::new(self.idempotency),
-                clock,
+                OrderDeps::separate(
+                    Arc::new(self.orders),
+                    Arc::new(self.products),
+                    Arc::new(self.licenses),
+                    Arc::new(payments),
+                    Arc::new(self.idempotency),
+                    clock,
+                ),
+                OrderConfig::default(),
             )
         }
     }
@@ -623,9 +685,7 @@ mod tests {
             .expect_begin()
             .withf(move |scope, key, _, _, _| scope == me.user_id.to_string() && key == "k")
             .times(1)
-            .returning(move |_, _, _, _, _| {
-                Ok(IdempotencyBegin::Replay(StoredResponse { status: 201, body: body.clone() }))
-            });
+            .returning(move |_, _, _, _, _| Ok(IdempotencyBegin::Replay(StoredResponse { body: body.clone() })));
         m.products.expect_get().times(0);
         m.orders.expect_insert().times(0);
         m.idempotency.expect_complete().times(0);
@@ -690,7 +750,7 @@ mod tests {
         m.intents.expect_insert().times(1).returning(|_, _| Ok(()));
         m.idempotency
             .expect_complete()
-            .withf(|_, key, resp| key == "k" && resp.status == 201)
+            .withf(|_, key, resp| key == "k" && resp.body["status"] == "pending_payment")
             .times(1)
             .returning(|_, _, _| Ok(()));
         m.idempotency.expect_abandon().times(0);

@@ -11,6 +11,7 @@
 //! `succeeded` and `canceled` are absorbing; refunds never change the
 //! status, they only grow `amount_refunded` up to the captured amount.
 
+use crate::error::ConflictReason;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -239,10 +240,10 @@ impl PaymentIntent {
         }
         let total = self.amount_refunded.checked_add(&refund)?;
         if total.minor() > self.amount.minor() {
-            return Err(Error::Conflict(format!(
-                "refunding {refund} would exceed the captured amount ({} left)",
-                self.refundable()
-            )));
+            return Err(Error::conflict(
+                ConflictReason::Exceeded,
+                format!("refunding {refund} would exceed the captured amount ({} left)", self.refundable()),
+            ));
         }
         self.amount_refunded = total;
         Ok(())

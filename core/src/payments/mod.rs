@@ -9,7 +9,6 @@
 //! [`crate::Error::Integrity`] that changes nothing; a webhook inbox keyed by
 //! (provider, event id) makes replays change nothing.
 
-mod checkout;
 pub mod integrity;
 mod intent;
 mod provider;
@@ -18,15 +17,12 @@ mod sandbox;
 mod service;
 pub mod webhook;
 
-pub use checkout::{Checkout, SeparateCheckout, check_intent_for};
 pub use intent::{AttemptOutcome, IntentEvent, IntentStatus, PaymentAttempt, PaymentIntent, reconcile, transition};
 pub use provider::{PaymentProvider, ProviderIntent, ProviderRefund, WebhookEvent, WebhookKind};
 pub use repository::{PaymentRepository, WebhookReceipt};
 pub use sandbox::{PM_CARD_3DS, PM_CARD_DECLINED, PM_CARD_VISA, SANDBOX, SandboxProvider, SignedWebhook};
 pub use service::{FREE_PROVIDER, PaymentService};
 
-#[cfg(any(test, feature = "mocks"))]
-pub use checkout::MockCheckout;
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockPaymentProvider;
 #[cfg(any(test, feature = "mocks"))]

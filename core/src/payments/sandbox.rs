@@ -22,6 +22,7 @@
 //! secret; [`SandboxProvider::take_webhooks`] hands them to a test, which
 //! can deliver them (or replay, reorder or tamper with them).
 
+use crate::error::ConflictReason;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -305,7 +306,7 @@ impl PaymentProvider for SandboxProvider {
             return Err(Error::invalid("amount", "must be positive and in the intent's currency"));
         }
         if intent.refunded + amount.minor() > intent.amount.minor() {
-            return Err(Error::Conflict("refund exceeds the captured amount".into()));
+            return Err(Error::conflict(ConflictReason::Exceeded, "refund exceeds the captured amount"));
         }
         intent.refunded += amount.minor();
         let (total_refunded, currency) = (intent.refunded, intent.amount.currency().code().to_owned());

@@ -8,20 +8,18 @@
 //! `<intent id>:confirm:<attempt number>`,
 //! `<intent id>:refund:<refunded so far>:<amount>`.
 
+use crate::error::ConflictReason;
 use std::sync::Arc;
 
-use super::checkout::{Checkout, SeparateCheckout};
 use super::integrity;
 use super::intent::{AttemptOutcome, IntentEvent, IntentStatus, PaymentAttempt, PaymentIntent, reconcile, transition};
 use super::provider::{PaymentProvider, ProviderIntent, WebhookEvent, WebhookKind};
 use super::repository::{PaymentRepository, WebhookReceipt};
-use crate::auth::{Action, Actor, Resource, authorize};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::events::{Event, PaymentFailed, PaymentSucceeded};
 use crate::ids::{OrderId, PaymentIntentId};
 use crate::money::Money;
-use crate::orders::{Order, OrderRepository, OrderStatus};
 
 /// The provider name stored on the intents of zero-total orders, which
 /// never reach a provider.
@@ -31,11 +29,10 @@ pub const FREE_PROVIDER: &str = "free";
 /// against fresh state before giving up.
 const MAX_RETRIES: usize = 3;
 
-/// Payments for orders.
+/// Payment intents for orders, known here by id and amount: the order
+/// service decides who may pay what and calls this one.
 pub struct PaymentService {
     payments: Arc<dyn PaymentRepository>,
-    orders: Arc<dyn OrderRepository>,
-    checkout: Arc<dyn Checkout>,
     provider: Arc<dyn PaymentProvider>,
     clock: Arc<dyn Clock>,
 }
@@ -47,29 +44,24 @@ impl std::fmt::Debug for PaymentService {
 }
 
 impl PaymentService {
-    /// A service storing intents in `payments`, reading orders from
-    /// `orders` and charging through `provider`.
+    /// A service storing intents in `payments` and charging through `provider`.
     pub fn new(
         payments: Arc<dyn PaymentRepository>,
-        orders: Arc<dyn OrderRepository>,
         provider: Arc<dyn PaymentProvider>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.clone()));
-        Self { payments, orders, checkout, provider, clock }
+        Self { payments, provider, clock }
     }
 
-    /// Reads an order with its intent through `checkout` (one round trip
-    /// where the store holds both) instead of the two repositories.
-    pub fn with_checkout(mut self, checkout: Arc<dyn Checkout>) -> Self {
-        self.checkout = checkout;
-        self
-    }
-
-    /// The intent store, for a [`SeparateCheckout`] of a service built on
-    /// this one.
+    /// The intent store, for the separate checkout of an order service
+    /// built on this one.
     pub(crate) fn repository(&self) -> Arc<dyn PaymentRepository> {
         self.payments.clone()
+    }
+
+    /// The provider payments go through.
+    pub fn provider(&self) -> &Arc<dyn PaymentProvider> {
+        &self.provider
     }
 
     /// The order's intent, created at the provider if it has none yet
@@ -79,11 +71,11 @@ impl PaymentService {
     /// [`Error::Validation`] for a zero-total order (see
     /// [`Self::record_free_order`]); [`Error::Integrity`] when the provider
     /// reports another amount; provider and store errors.
-    pub async fn create_for_order(&self, order: &Order) -> Result<PaymentIntent> {
-        if let Some(existing) = self.payments.get_by_order(order.id).await? {
+    pub async fn create_for_order(&self, order_id: OrderId, total: Money) -> Result<PaymentIntent> {
+        if let Some(existing) = self.payments.get_by_order(order_id).await? {
             return Ok(existing);
         }
-        self.create_for_placed_order(order).await
+        self.create_for_placed_order(order_id, total).await
     }
 
     /// [`Self::create_for_order`] for an order known to have had no intent
@@ -93,41 +85,41 @@ impl PaymentService {
     ///
     /// # Errors
     /// As [`Self::create_for_order`].
-    pub async fn create_for_placed_order(&self, order: &Order) -> Result<PaymentIntent> {
-        let intent = self.open_intent(order).await?;
+    pub async fn create_for_placed_order(&self, order_id: OrderId, total: Money) -> Result<PaymentIntent> {
+        let intent = self.open_intent(order_id, total).await?;
         match self.payments.insert(&intent, &[]).await {
             Ok(()) => Ok(intent),
             // A concurrent caller inserted first; theirs is the one.
-            Err(Error::Conflict(_)) => {
-                self.payments.get_by_order(order.id).await?.ok_or_else(|| Error::not_found("payment_intent"))
+            Err(Error::Conflict { .. }) => {
+                self.payments.get_by_order(order_id).await?.ok_or_else(|| Error::not_found("payment_intent"))
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Opens an intent for `order` at the provider and answers it as it
+    /// Opens an intent for the order at the provider and answers it as it
     /// would be stored, without storing it (the caller does, e.g. with the
-    /// order through [`Checkout::insert_order_with_intent`]). The provider's
-    /// key derives from the order, so opening twice opens one intent there.
+    /// order through the order service's checkout).
+    /// The provider's key derives from the order, so opening twice opens one intent there.
     ///
     /// # Errors
     /// As [`Self::create_for_order`], without the store errors.
-    pub async fn open_intent(&self, order: &Order) -> Result<PaymentIntent> {
-        if order.total.minor() <= 0 {
+    pub async fn open_intent(&self, order_id: OrderId, total: Money) -> Result<PaymentIntent> {
+        if total.minor() <= 0 {
             return Err(Error::invalid("total", "a free order needs no payment intent"));
         }
-        let key = format!("order:{}:create_intent", order.id);
-        let report = self.provider.create_intent(order.total, order.id, &key).await?;
+        let key = format!("order:{order_id}:create_intent");
+        let report = self.provider.create_intent(total, order_id, &key).await?;
         let now = self.clock.now();
         let intent = PaymentIntent {
             id: PaymentIntentId::new(),
-            order_id: order.id,
-            amount: order.total,
+            order_id,
+            amount: total,
             status: IntentStatus::RequiresPaymentMethod,
             provider: self.provider.name(),
             provider_ref: Some(report.provider_ref.clone()),
             attempts: Vec::new(),
-            amount_refunded: Money::zero(order.total.currency()),
+            amount_refunded: Money::zero(total.currency()),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -142,37 +134,26 @@ impl PaymentService {
     /// # Errors
     /// [`Error::Validation`] when the order is not free; store errors
     /// ([`Error::Conflict`] when the order already has an intent).
-    pub async fn record_free_order(&self, order: &Order) -> Result<PaymentIntent> {
-        if !order.total.is_zero() {
+    pub async fn record_free_order(&self, order_id: OrderId, total: Money) -> Result<PaymentIntent> {
+        if !total.is_zero() {
             return Err(Error::invalid("total", "only a free order is settled without payment"));
         }
         let now = self.clock.now();
         let intent = PaymentIntent {
             id: PaymentIntentId::new(),
-            order_id: order.id,
-            amount: order.total,
+            order_id,
+            amount: total,
             status: IntentStatus::Succeeded,
             provider: FREE_PROVIDER.to_owned(),
             provider_ref: None,
             attempts: Vec::new(),
-            amount_refunded: order.total,
+            amount_refunded: total,
             version: 1,
             created_at: now,
             updated_at: now,
         };
         self.payments.insert(&intent, &[]).await?;
         Ok(intent)
-    }
-
-    /// The intent of an order, for its buyer or an admin.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] for an unknown order or one without an intent;
-    /// [`Error::Forbidden`] for anyone else.
-    pub async fn get_for_order(&self, actor: &Actor, order_id: OrderId) -> Result<PaymentIntent> {
-        let order = self.orders.get(order_id).await?.ok_or_else(|| Error::not_found("order"))?;
-        authorize(actor, Action::ViewOrder, &Resource::Order { buyer_id: order.buyer_id })?;
-        self.payments.get_by_order(order_id).await?.ok_or_else(|| Error::not_found("payment_intent"))
     }
 
     /// The order's intent, if it has one (no authorization: for services
@@ -184,40 +165,23 @@ impl PaymentService {
         self.payments.get_by_order(order_id).await
     }
 
-    /// The buyer pays for a pending order with `payment_method`.
+    /// Confirms `intent` at the provider with `payment_method` (the order
+    /// service has checked who pays and that the order is payable).
     ///
-    /// Confirms at the provider with the key `<intent id>:confirm:<attempt
-    /// number>`, checks the report's amount and currency, then records the
-    /// attempt and the new status in one update: success → `succeeded` with
-    /// a `payment.succeeded` event; decline → back to
+    /// Confirms with the key `<intent id>:confirm:<attempt number>`, checks
+    /// the report's amount and currency, then records the attempt and the
+    /// new status in one update: success → `succeeded` with a
+    /// `payment.succeeded` event; decline → back to
     /// `requires_payment_method` with a `payment.failed` event; 3-D Secure →
     /// `requires_action` (finished by a webhook).
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown order; [`Error::Forbidden`] unless
-    /// the actor is the buyer; [`Error::InvalidTransition`] when the order is
-    /// not pending payment or the intent cannot be confirmed (succeeded,
-    /// canceled, processing) — the provider is not called;
-    /// [`Error::Validation`] on `payment_method`; [`Error::Integrity`] when
-    /// the provider's report contradicts the intent (nothing changes);
-    /// [`Error::VersionMismatch`] when a concurrent payment won.
-    pub async fn pay(&self, actor: &Actor, order_id: OrderId, payment_method: &str) -> Result<PaymentIntent> {
-        let (order, intent) =
-            self.checkout.order_with_intent(order_id).await?.ok_or_else(|| Error::not_found("order"))?;
-        authorize(actor, Action::PayOrder, &Resource::Order { buyer_id: order.buyer_id })?;
-        if order.status != OrderStatus::PendingPayment {
-            return Err(Error::transition("order", order.status, "pay"));
-        }
-        if payment_method.is_empty()
-            || payment_method.len() > 255
-            || !payment_method.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Error::invalid("payment_method", "must be 1 to 255 visible ASCII characters"));
-        }
-        let intent = match intent {
-            Some(intent) => intent,
-            None => self.create_for_placed_order(&order).await?,
-        };
+    /// [`Error::InvalidTransition`] when the intent cannot be confirmed
+    /// (succeeded, canceled, processing) — the provider is not called;
+    /// [`Error::Integrity`] when the provider's report contradicts the
+    /// intent (nothing changes); [`Error::VersionMismatch`] when a
+    /// concurrent payment won.
+    pub async fn confirm(&self, intent: PaymentIntent, payment_method: &str) -> Result<PaymentIntent> {
         // Refuse before talking to the provider: an intent succeeds at most once.
         transition(intent.status, IntentEvent::Confirm)?;
         let provider_ref = intent
@@ -439,7 +403,7 @@ impl PaymentService {
                 other => return other,
             }
         }
-        Err(Error::Conflict("the payment intent kept changing while recording a refund".into()))
+        Err(Error::conflict(ConflictReason::Contended, "the payment intent kept changing while recording a refund"))
     }
 
     /// Cancels the order's intent, if it has one that was not paid.
@@ -468,11 +432,16 @@ impl PaymentService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Actor;
     use crate::auth::Role;
+    use crate::catalog::MockProductRepository;
     use crate::clock::ManualClock;
     use crate::ids::UserId;
+    use crate::licensing::MockLicenseRepository;
     use crate::money::Currency;
-    use crate::orders::MockOrderRepository;
+    use crate::orders::{
+        MockIdempotencyStore, MockOrderRepository, Order, OrderConfig, OrderDeps, OrderService, OrderStatus,
+    };
     use crate::payments::{MockPaymentProvider, MockPaymentRepository, webhook};
     use futures::executor::block_on;
     use mockall::predicate::{always, eq};
@@ -538,9 +507,28 @@ mod tests {
         fn service(self) -> PaymentService {
             PaymentService::new(
                 Arc::new(self.payments),
-                Arc::new(self.orders),
                 Arc::new(self.provider),
                 Arc::new(ManualClock::at_epoch_secs(T)),
+            )
+        }
+
+        /// An order service paying through [`Self::service`]: paying
+        /// starts there, with the order's checks.
+        fn orders(self) -> OrderService {
+            let orders = Arc::new(self.orders);
+            let clock = Arc::new(ManualClock::at_epoch_secs(T));
+            let payments =
+                Arc::new(PaymentService::new(Arc::new(self.payments), Arc::new(self.provider), clock.clone()));
+            OrderService::new(
+                OrderDeps::separate(
+                    orders,
+                    Arc::new(MockProductRepository::new()),
+                    Arc::new(MockLicenseRepository::new()),
+                    payments,
+                    Arc::new(MockIdempotencyStore::new()),
+                    clock,
+                ),
+                OrderConfig::default(),
             )
         }
     }
@@ -569,7 +557,7 @@ mod tests {
             })
             .times(1)
             .returning(|i, v, _| Ok(PaymentIntent { version: v + 1, ..i.clone() }));
-        let paid = block_on(f.service().pay(&buyer, order.id, "pm_card_visa")).unwrap();
+        let paid = block_on(f.orders().pay(&buyer, order.id, "pm_card_visa")).unwrap();
         assert_eq!(paid.status, IntentStatus::Succeeded);
     }
 
@@ -581,7 +569,7 @@ mod tests {
         let mut f = Fixture::new(&order, &intent);
         f.provider.expect_confirm().times(0);
         f.payments.expect_update().times(0);
-        let err = block_on(f.service().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
+        let err = block_on(f.orders().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
         assert_eq!(err.code(), "invalid_transition");
     }
 
@@ -594,7 +582,7 @@ mod tests {
             let mut f = Fixture::new(&order, &intent);
             f.provider.expect_confirm().times(1).returning(move |_, _, _| Ok(bad.clone()));
             f.payments.expect_update().times(0);
-            let err = block_on(f.service().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
+            let err = block_on(f.orders().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
             assert_eq!(err.code(), "integrity");
         }
     }
@@ -606,13 +594,13 @@ mod tests {
         let intent = intent(&order, IntentStatus::RequiresPaymentMethod);
         let mut f = Fixture::new(&order, &intent);
         f.provider.expect_confirm().times(0);
-        let svc = f.service();
+        let svc = f.orders();
         let stranger = Actor::new(UserId::new(), Role::Admin);
         assert_eq!(block_on(svc.pay(&stranger, order.id, "pm_card_visa")).unwrap_err().code(), "forbidden");
         assert_eq!(block_on(svc.pay(&buyer, order.id, "")).unwrap_err().code(), "validation");
         order.status = OrderStatus::Canceled;
         let f = Fixture::new(&order, &intent);
-        let err = block_on(f.service().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
+        let err = block_on(f.orders().pay(&buyer, order.id, "pm_card_visa")).unwrap_err();
         assert_eq!(err.code(), "invalid_transition");
     }
 

@@ -42,11 +42,11 @@ pub async fn asset_repository_contract(repo: &dyn AssetRepository) {
 
     let dup = asset(product, "agent.zip", 1);
     let err = repo.insert(&dup, &[]).await.expect_err("same (product, file_name, version)");
-    assert!(matches!(err, Error::Conflict(_)), "must be Conflict, got {err:?}");
+    assert!(matches!(err, Error::Conflict { .. }), "must be Conflict, got {err:?}");
     assert_eq!(repo.get(dup.id).await.unwrap(), None, "a refused insert stores nothing");
     let mut same_id = asset(product, "other.zip", 1);
     same_id.id = v1.id;
-    assert!(matches!(repo.insert(&same_id, &[]).await, Err(Error::Conflict(_))), "duplicate id must be Conflict");
+    assert!(matches!(repo.insert(&same_id, &[]).await, Err(Error::Conflict { .. })), "duplicate id must be Conflict");
 
     let v2 = asset(product, "agent.zip", 2);
     let readme = asset(product, "README.md", 1);
@@ -82,7 +82,7 @@ pub async fn concurrent_same_version_inserts_store_one(repo: Arc<dyn AssetReposi
     }
     assert_eq!(results.len(), 16, "every task reports");
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "exactly one wins: {results:?}");
-    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(Error::Conflict(_)))));
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(Error::Conflict { .. }))));
     assert_eq!(repo.list_for_product(product).await.unwrap().len(), 1);
 }
 

@@ -16,14 +16,16 @@ use futures::future::join_all;
 
 use super::licensing::Spawn;
 use crate::catalog::{
-    Media, MediaKind, NewProduct, Page, PageRequest, Pricing, Product, ProductKind, ProductRepository, ProductStatus,
-    Rating, Review, ReviewRepository, SearchParams, SearchQuery, SortOrder, search,
+    Media, MediaKind, NewProduct, Product, ProductKind, ProductRepository, ProductStatus, Rating, Review,
+    ReviewRepository, SearchParams, SearchQuery, SortOrder, search,
 };
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::events::{Event, ProductApproved};
 use crate::ids::{ProductId, ReviewId, UserId};
 use crate::money::{Currency, Money};
+use crate::page::{Page, PageRequest};
+use crate::pricing::Pricing;
 
 fn at(secs: i64) -> Timestamp {
     DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("in range")
@@ -192,7 +194,7 @@ fn search_catalog() -> Vec<Product> {
     let usd = |minor| Pricing::OneTime { price: Money::new(minor, Currency::USD) };
     let monthly = Pricing::Subscription {
         price: Money::new(900, Currency::USD),
-        interval: crate::catalog::BillingInterval::Monthly,
+        interval: crate::pricing::BillingInterval::Monthly,
     };
     let hidden = |title, status| Spec {
         title,
@@ -468,7 +470,10 @@ pub async fn reviews(
     let results = join_all(attempts.iter().map(|r| reviews.insert(r, &[]))).await;
     let ok: Vec<&Review> = attempts.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(a, _)| a).collect();
     assert_eq!(ok.len(), 1, "exactly one concurrent review per buyer may land: {results:?}");
-    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(Error::Conflict(_)))), "losers get Conflict");
+    assert!(
+        results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(Error::Conflict { .. }))),
+        "losers get Conflict"
+    );
     let stored = products.get(p.id).await.expect("get").expect("exists");
     assert_eq!(
         (stored.stats.rating_sum, stored.stats.rating_count),

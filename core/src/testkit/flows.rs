@@ -11,15 +11,16 @@ use std::sync::Arc;
 
 use super::licensing::Spawn;
 use crate::auth::{Actor, Role};
-use crate::catalog::{NewProduct, Pricing, Product, ProductKind, ProductRepository, ProductStatus};
+use crate::catalog::{NewProduct, Product, ProductKind, ProductRepository, ProductStatus};
 use crate::clock::{Clock, ManualClock, Timestamp};
-use crate::events::handlers::FulfillmentHandler;
 use crate::events::{Event, EventHandler, EventType, PaymentSucceeded};
 use crate::ids::{ProductId, UserId};
 use crate::licensing::{LicenseRepository, LicenseService, LicenseSigner};
 use crate::money::{Currency, Money};
-use crate::orders::{IdempotencyStore, OrderRepository, OrderService, OrderStatus, PlaceOrder};
+use crate::orders::{IdempotencyStore, OrderConfig, OrderDeps, OrderRepository, OrderService, OrderStatus, PlaceOrder};
 use crate::payments::{PaymentRepository, PaymentService, SandboxProvider};
+use crate::pricing::Pricing;
+use crate::workflows::FulfillmentHandler;
 
 /// The ports of one backend that the order, payment and license flows use.
 #[derive(Clone)]
@@ -51,14 +52,17 @@ struct Marketplace {
 fn marketplace(ports: &CommercePorts) -> Marketplace {
     let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
     let provider = Arc::new(SandboxProvider::new(clock.clone(), b"whsec_test".to_vec()));
-    let payments = Arc::new(PaymentService::new(ports.payments.clone(), ports.orders.clone(), provider, clock.clone()));
+    let payments = Arc::new(PaymentService::new(ports.payments.clone(), provider, clock.clone()));
     let orders = Arc::new(OrderService::new(
-        ports.orders.clone(),
-        ports.products.clone(),
-        ports.licenses.clone(),
-        payments,
-        ports.idempotency.clone(),
-        clock.clone(),
+        OrderDeps::separate(
+            ports.orders.clone(),
+            ports.products.clone(),
+            ports.licenses.clone(),
+            payments,
+            ports.idempotency.clone(),
+            clock.clone(),
+        ),
+        OrderConfig::default(),
     ));
     let licenses =
         Arc::new(LicenseService::new(ports.licenses.clone(), LicenseSigner::from_seed(&[7; 32]), clock.clone()));

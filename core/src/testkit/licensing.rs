@@ -94,16 +94,16 @@ pub async fn insert_and_read(repo: &dyn LicenseRepository, committed: &dyn Fn() 
     dup.key = format!("{}-dup", dup.key);
     let before = committed().len();
     let err = repo.insert(&dup, &[issued(&dup)]).await.expect_err("duplicate (order, product) must fail");
-    assert!(matches!(err, Error::Conflict(_)), "duplicate (order, product) must be Conflict, got {err:?}");
+    assert!(matches!(err, Error::Conflict { .. }), "duplicate (order, product) must be Conflict, got {err:?}");
     assert_eq!(repo.get(dup.id).await.unwrap(), None, "a refused insert stores nothing");
     assert_eq!(committed().len(), before, "a refused insert commits no event");
     // The same id or key again: Conflict too.
     let mut same_id = license(buyer, OrderId::new(), ProductId::new(), Limits::default());
     same_id.id = a.id;
-    assert!(matches!(repo.insert(&same_id, &[]).await, Err(Error::Conflict(_))), "duplicate id must be Conflict");
+    assert!(matches!(repo.insert(&same_id, &[]).await, Err(Error::Conflict { .. })), "duplicate id must be Conflict");
     let mut same_key = license(buyer, OrderId::new(), ProductId::new(), Limits::default());
     same_key.key.clone_from(&a.key);
-    assert!(matches!(repo.insert(&same_key, &[]).await, Err(Error::Conflict(_))), "duplicate key must be Conflict");
+    assert!(matches!(repo.insert(&same_key, &[]).await, Err(Error::Conflict { .. })), "duplicate key must be Conflict");
 }
 
 /// The batch insert: each license judged as alone (its order line, id and
@@ -132,7 +132,7 @@ pub async fn insert_all_rules(repo: &dyn LicenseRepository, committed: &dyn Fn()
         .iter()
         .map(|a| match a {
             Ok(()) => "stored",
-            Err(Error::Conflict(_)) => "conflict",
+            Err(Error::Conflict { .. }) => "conflict",
             Err(_) => "other",
         })
         .collect();
@@ -183,7 +183,7 @@ pub async fn activation_rules(repo: &dyn LicenseRepository) {
     );
     assert_eq!(repo.activate(l.id, &fp("b"), t).await.unwrap(), ActivationOutcome::Activated);
     let err = repo.activate(l.id, &fp("c"), t).await.expect_err("a full license must refuse");
-    assert!(is_too_many_activations(&err), "full must be Conflict(too_many_activations), got {err:?}");
+    assert!(is_too_many_activations(&err), "full must be a too_many_activations conflict, got {err:?}");
     let stored = repo.get(l.id).await.unwrap().unwrap();
     assert_eq!(stored.activations.len(), 2);
     assert_eq!(stored.version, l.version + 2, "each new activation bumps the version");
@@ -375,7 +375,7 @@ pub async fn concurrent_duplicate_inserts_store_one(
     let winners: Vec<LicenseId> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     assert_eq!(winners.len(), 1, "exactly one insert wins: {results:?}");
     assert!(
-        results.iter().all(|r| r.is_ok() || matches!(r, Err(Error::Conflict(_)))),
+        results.iter().all(|r| r.is_ok() || matches!(r, Err(Error::Conflict { .. }))),
         "losers get Conflict: {results:?}"
     );
     let stored = repo.list_for_order(order).await.unwrap();

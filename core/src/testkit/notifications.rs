@@ -10,13 +10,13 @@ use std::sync::Arc;
 use chrono::DateTime;
 use futures::future::BoxFuture;
 
-use crate::catalog::PageRequest;
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
 use crate::ids::{EventId, NotificationId, OrderId, UserId};
 use crate::notifications::{
     Channel, Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate, Template, dedup_key,
 };
+use crate::page::PageRequest;
 
 /// Runs a future as a task on a multi-threaded runtime.
 pub type Spawn<'a> = &'a (dyn Fn(BoxFuture<'static, ()>) + Send + Sync);

@@ -63,7 +63,7 @@ pub async fn order_repository_contract(repo: &dyn OrderRepository, committed: &d
 
     let before = committed().len();
     let dup = repo.insert(&first, &[placed(&first)]).await;
-    assert!(matches!(dup, Err(Error::Conflict(_))), "a second insert of one id is Conflict, got {dup:?}");
+    assert!(matches!(dup, Err(Error::Conflict { .. })), "a second insert of one id is Conflict, got {dup:?}");
     assert_eq!(committed().len(), before, "a failed insert commits no events");
 
     // Compare-and-set.
@@ -257,7 +257,7 @@ pub async fn order_transition_is_atomic(repo: &dyn OrderRepository, committed: &
 }
 
 fn response(n: u16) -> StoredResponse {
-    StoredResponse { status: 201, body: serde_json::json!({ "n": n }) }
+    StoredResponse { body: serde_json::json!({ "n": n }) }
 }
 
 /// The idempotency rules: start, in flight, replay, mismatch, abandon,
@@ -277,10 +277,10 @@ pub async fn idempotency_store_contract(store: &dyn IdempotencyStore) {
     assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), Replay(response(1)), "replays the first response");
     assert_eq!(store.begin("a", "k", "h2", now, ttl).await.unwrap(), Mismatch, "other request after completion");
     let again = store.complete("a", "k", response(2)).await;
-    assert!(matches!(again, Err(Error::Conflict(_))), "completing twice is Conflict, got {again:?}");
+    assert!(matches!(again, Err(Error::Conflict { .. })), "completing twice is Conflict, got {again:?}");
     assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), Replay(response(1)), "the first response stays");
     let never = store.complete("a", "never", response(3)).await;
-    assert!(matches!(never, Err(Error::Conflict(_))), "completing an unknown key is Conflict, got {never:?}");
+    assert!(matches!(never, Err(Error::Conflict { .. })), "completing an unknown key is Conflict, got {never:?}");
 
     // Abandon frees an in-flight key, but never a completed one.
     assert_eq!(store.begin("a", "retry", "h1", now, ttl).await.unwrap(), Started);

@@ -13,8 +13,9 @@ use crate::error::Error;
 use crate::events::{Event, OrderPlaced, PaymentSucceeded};
 use crate::ids::{EventId, OrderId, PaymentIntentId, UserId};
 use crate::money::{Currency, Money};
+use crate::orders::Checkout;
 use crate::orders::{Order, OrderRepository, OrderStatus};
-use crate::payments::{Checkout, IntentStatus, PaymentIntent, PaymentRepository, WebhookReceipt};
+use crate::payments::{IntentStatus, PaymentIntent, PaymentRepository, WebhookReceipt};
 
 fn intent(provider_ref: &str) -> PaymentIntent {
     let now = ManualClock::at_epoch_secs(1_700_000_000).now();
@@ -61,10 +62,10 @@ pub async fn payment_repository_contract(repo: &dyn PaymentRepository, committed
 
     let before = committed().len();
     let dup_id = repo.insert(&PaymentIntent { order_id: OrderId::new(), ..a.clone() }, &[succeeded(&a)]).await;
-    assert!(matches!(dup_id, Err(Error::Conflict(_))), "a second intent with one id is Conflict, got {dup_id:?}");
+    assert!(matches!(dup_id, Err(Error::Conflict { .. })), "a second intent with one id is Conflict, got {dup_id:?}");
     let dup_order = repo.insert(&PaymentIntent { id: PaymentIntentId::new(), ..a.clone() }, &[succeeded(&a)]).await;
     assert!(
-        matches!(dup_order, Err(Error::Conflict(_))),
+        matches!(dup_order, Err(Error::Conflict { .. })),
         "a second intent for one order is Conflict, got {dup_order:?}"
     );
     assert_eq!(committed().len(), before, "failed inserts commit no events");
@@ -237,7 +238,7 @@ pub async fn checkout_contract(
     let mut again = intent("pi_checkout_2");
     again.order_id = first.id;
     let taken = checkout.insert_order_with_intent(&first, &[placed(&first)], &again).await;
-    assert!(matches!(taken, Err(Error::Conflict(_))), "a taken order id is Conflict, got {taken:?}");
+    assert!(matches!(taken, Err(Error::Conflict { .. })), "a taken order id is Conflict, got {taken:?}");
     assert_eq!(payments.get(again.id).await.unwrap(), None, "a refused order stores no intent");
     assert_eq!(committed().len(), before, "a refused order commits no events");
 

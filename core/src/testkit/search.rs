@@ -11,9 +11,10 @@
 //! The generator is deterministic, so a failure reproduces.
 
 use crate::catalog::search::{self, SearchParams, SearchQuery, SortOrder};
-use crate::catalog::{Pricing, Product, ProductKind, ProductRepository, ProductStats, ProductStatus};
+use crate::catalog::{Product, ProductKind, ProductRepository, ProductStats, ProductStatus};
 use crate::ids::{ProductId, UserId};
 use crate::money::{Currency, Money};
+use crate::pricing::Pricing;
 
 /// A tiny deterministic generator, so a failure reproduces.
 struct Lcg(u64);

@@ -15,18 +15,17 @@
 //! bus: a worker quietly consuming a private bus would never see the HTTP
 //! process's events.
 
-use std::fmt;
 use std::sync::Arc;
 
 use bazaar_core::clock::Clock;
-use bazaar_core::events::{EventPublisher, EventSubscriber};
+use bazaar_core::health::Probe;
+use bazaar_core::marketplace::Bus;
 use bazaar_core::{Error, Result};
 use bazaar_memory::InProcessBus;
 use bazaar_nats::{JetStreamBus, JetStreamOptions};
 use bazaar_redis::{RedisStreamBus, RedisStreamOptions};
 
 use crate::config::Config;
-use crate::stores::Probe;
 
 /// The Redis key prefix of the bus's stream (`bazaar:events`).
 pub const REDIS_PREFIX: &str = "bazaar:";
@@ -98,27 +97,17 @@ impl BusOptions {
     }
 }
 
-/// An opened bus: both ports on one connection, and its readiness check
-/// (`None` for the in-process bus, which cannot be down).
-#[derive(Clone)]
-pub struct Bus {
+/// An opened broker: its engine, and both bus ports on one connection with
+/// its readiness check (none for the in-process bus, which cannot be down).
+#[derive(Clone, Debug)]
+pub struct Broker {
     /// The engine.
     pub kind: BusKind,
-    /// Where the relay publishes.
-    pub publisher: Arc<dyn EventPublisher>,
-    /// Where the dispatcher consumes.
-    pub subscriber: Arc<dyn EventSubscriber>,
-    /// The `bus` readiness probe.
-    pub probe: Option<Probe>,
+    /// The ports, for [`Ports::with_bus`](bazaar_core::marketplace::Ports::with_bus).
+    pub bus: Bus,
 }
 
-impl fmt::Debug for Bus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bus").field("kind", &self.kind).finish_non_exhaustive()
-    }
-}
-
-impl Bus {
+impl Broker {
     /// The bus `config` selects, with the broker settings it names
     /// ([`BusOptions::from_config`]).
     ///
@@ -145,8 +134,7 @@ impl Bus {
 
     /// A fresh in-process bus.
     pub fn in_process(clock: Arc<dyn Clock>) -> Self {
-        let bus = Arc::new(InProcessBus::new(clock));
-        Self { kind: BusKind::InProcess, publisher: bus.clone(), subscriber: bus, probe: None }
+        Self { kind: BusKind::InProcess, bus: Bus::new(Arc::new(InProcessBus::new(clock))) }
     }
 
     /// JetStream at `url`, creating the stream if it does not exist, and
@@ -163,7 +151,7 @@ impl Bus {
             let bus = ping.clone();
             Box::pin(async move { bus.ping().await })
         });
-        Ok(Self { kind: BusKind::Nats, publisher: bus.clone(), subscriber: bus, probe: Some(probe) })
+        Ok(Self { kind: BusKind::Nats, bus: Bus::new(bus).with_probe(probe) })
     }
 
     /// Redis Streams at `url`, checking it answers.
@@ -180,7 +168,7 @@ impl Bus {
             let bus = ping.clone();
             Box::pin(async move { bus.ping().await })
         });
-        Ok(Self { kind: BusKind::RedisStreams, publisher: bus.clone(), subscriber: bus, probe: Some(probe) })
+        Ok(Self { kind: BusKind::RedisStreams, bus: Bus::new(bus).with_probe(probe) })
     }
 }
 
@@ -192,9 +180,9 @@ mod tests {
     #[tokio::test]
     async fn no_broker_url_is_the_in_process_bus() {
         let dir = tempfile::tempdir().unwrap();
-        let bus = Bus::open(&Config::embedded(dir.path()), Arc::new(SystemClock)).await.unwrap();
-        assert_eq!(bus.kind, BusKind::InProcess);
-        assert!(bus.probe.is_none());
+        let broker = Broker::open(&Config::embedded(dir.path()), Arc::new(SystemClock)).await.unwrap();
+        assert_eq!(broker.kind, BusKind::InProcess);
+        assert!(broker.bus.probe.is_none());
     }
 
     #[test]
@@ -220,12 +208,12 @@ mod tests {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let mut config = Config::embedded(dir.path());
         config.redis_url = Some("redis://127.0.0.1:1".into());
-        let err = Bus::open(&config, Arc::new(SystemClock)).await.unwrap_err();
+        let err = Broker::open(&config, Arc::new(SystemClock)).await.unwrap_err();
         assert_eq!(err.code(), "unavailable");
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
 
         config.nats_url = Some("nats://127.0.0.1:1".into());
-        let err = Bus::open(&config, Arc::new(SystemClock)).await.unwrap_err();
+        let err = Broker::open(&config, Arc::new(SystemClock)).await.unwrap_err();
         assert!(err.to_string().contains("NATS_URL"), "NATS wins over Redis: {err}");
     }
 }

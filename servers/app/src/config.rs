@@ -90,6 +90,18 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// Whether lines are JSON: always, never, or when stderr is not a terminal.
+    pub fn is_json(self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            Self::Json => true,
+            Self::Pretty => false,
+            Self::Auto => !std::io::stderr().is_terminal(),
+        }
+    }
+}
+
 impl std::str::FromStr for LogFormat {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, ConfigError> {
@@ -179,8 +191,8 @@ pub struct Config {
     /// The JetStream subject prefix, when not the default `bazaar`. Two
     /// streams on one server need distinct prefixes as well as names.
     pub nats_subject_prefix: Option<String>,
-    /// The Redis key prefix of the Redis Streams bus, when not the default
-    /// [`REDIS_PREFIX`](crate::bus::REDIS_PREFIX) (`bazaar:`).
+    /// The Redis key prefix of the Redis Streams bus, when not the
+    /// default `bazaar:`.
     pub redis_bus_prefix: Option<String>,
     /// The admin to create at start, when both variables are set.
     pub admin: Option<AdminBootstrap>,
@@ -296,7 +308,7 @@ impl Config {
             }
         };
         let log_level = non_empty(raw.log_level).unwrap_or_else(|| "info".into());
-        tracing_subscriber::EnvFilter::try_new(&log_level)
+        bazaar_telemetry::check_filter(&log_level)
             .map_err(|e| ConfigError::new("BAZAAR_LOG", format!("{log_level:?} is not a log filter: {e}")))?;
         let log_format = raw.log_format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
         Ok(Self {

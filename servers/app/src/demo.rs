@@ -14,15 +14,15 @@
 
 use std::fmt;
 
+use bazaar_core::Result;
 use bazaar_core::auth::{Actor, Email, Role, User};
 use bazaar_core::catalog::ProductKind::{AiAgent, AutomationAsset, N8nWorkflow};
 use bazaar_core::catalog::{
     BillingInterval, MAX_LIMIT, NewProduct, PageRequest, Pricing, Product, ProductKind, ProductStatus,
 };
 use bazaar_core::money::{Currency, Money};
-use bazaar_core::{Error, Result};
 
-use crate::marketplace::Marketplace;
+use bazaar_core::marketplace::Marketplace;
 
 /// The demo vendor's e-mail; its existence marks a seeded data dir.
 pub const DEMO_VENDOR_EMAIL: &str = "vendor@demo.bazaar";
@@ -83,17 +83,12 @@ impl fmt::Debug for SeedReport {
 /// listings ready so far (including those from earlier runs) after each one.
 ///
 /// # Errors
-/// [`Error::Conflict`] when a demo e-mail belongs to an account of another
+/// [`bazaar_core::Error::Conflict`] when a demo e-mail belongs to an account of another
 /// role; the services' and stores' errors.
 pub async fn seed_demo(market: &Marketplace, products: usize, progress: impl Fn(usize)) -> Result<SeedReport> {
-    let vendor_email = email(DEMO_VENDOR_EMAIL)?;
-    let existing_vendor = market.stores.users.find_by_email(&vendor_email).await?;
-    let already_seeded = existing_vendor.is_some();
-    let vendor = match existing_vendor {
-        Some(user) => expect_role(user, Role::Vendor)?,
-        None => ensure_user(market, DEMO_VENDOR_EMAIL, "Demo Vendor", Role::Vendor).await?,
-    };
-    let admin = market.ensure_admin(&email(DEMO_ADMIN_EMAIL)?, DEMO_PASSWORD).await?;
+    let (vendor, created) = ensure_user(market, DEMO_VENDOR_EMAIL, "Demo Vendor", Role::Vendor).await?;
+    let already_seeded = !created;
+    let admin = market.auth.ensure_admin(&email(DEMO_ADMIN_EMAIL)?, DEMO_PASSWORD).await?;
     ensure_user(market, DEMO_BUYER_EMAIL, "Demo Buyer", Role::Customer).await?;
 
     let vendor = Actor::new(vendor.id, Role::Vendor);
@@ -126,20 +121,8 @@ fn email(s: &str) -> Result<Email> {
     Email::parse(s)
 }
 
-fn expect_role(user: User, role: Role) -> Result<User> {
-    if user.role == role {
-        Ok(user)
-    } else {
-        Err(Error::Conflict(format!("{} exists and is not a {}", user.email.as_str(), role.as_str())))
-    }
-}
-
-async fn ensure_user(market: &Marketplace, address: &str, name: &str, role: Role) -> Result<User> {
-    let address = email(address)?;
-    if let Some(user) = market.stores.users.find_by_email(&address).await? {
-        return expect_role(user, role);
-    }
-    market.register(address, DEMO_PASSWORD, name, role).await
+async fn ensure_user(market: &Marketplace, address: &str, name: &str, role: Role) -> Result<(User, bool)> {
+    market.auth.ensure_account(&email(address)?, DEMO_PASSWORD, name, role).await
 }
 
 async fn all_products(market: &Marketplace, vendor: &Actor) -> Result<Vec<Product>> {
@@ -161,7 +144,7 @@ async fn all_products(market: &Marketplace, vendor: &Actor) -> Result<Vec<Produc
 async fn publish(market: &Marketplace, vendor: &Actor, admin: &Actor, product: &Product) -> Result<bool> {
     let mut status = product.status;
     if status == ProductStatus::Draft {
-        if market.downloads.list_assets(product.id).await?.is_empty() {
+        if market.downloads.list_assets(Some(vendor), product.id, PageRequest::default()).await?.total == 0 {
             let asset = demo_asset(product);
             market.downloads.upload(vendor, product.id, &asset.file_name, asset.mime, asset.bytes, false).await?;
         }
@@ -370,14 +353,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use bazaar_core::auth::Signup;
     use bazaar_core::catalog::{SearchParams, SearchQuery};
     use bazaar_core::clock::SystemClock;
 
     use super::*;
-    use crate::auth::Passwords;
     use crate::keys::Keys;
-    use crate::marketplace::MarketplaceOptions;
-    use crate::stores::Stores;
+    use crate::market::{AppOptions, marketplace};
 
     #[test]
     fn every_generated_product_is_valid_and_titles_are_distinct() {
@@ -423,9 +405,7 @@ mod tests {
     fn market() -> Marketplace {
         let clock: Arc<dyn bazaar_core::clock::Clock> = Arc::new(SystemClock);
         let keys = Keys::generate(&bazaar_core::entropy::OsEntropy);
-        let mut options = MarketplaceOptions::new(clock.clone());
-        options.passwords = Passwords::fast_for_tests();
-        Marketplace::new(Stores::memory(clock), &keys, options)
+        marketplace(crate::ports::memory(clock.clone()), &keys, AppOptions::new(clock).fast_passwords()).unwrap()
     }
 
     #[tokio::test]
@@ -444,7 +424,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::Relaxed), 31, "once at the start, once per product");
 
         for login in DEMO_LOGINS {
-            let user = market.authenticate(&Email::parse(login.email).unwrap(), login.password).await.unwrap();
+            let user = market.auth.authenticate(&Email::parse(login.email).unwrap(), login.password).await.unwrap();
             assert_eq!(user.map(|u| u.role), Some(login.role), "{}", login.email);
         }
         let all = market.catalog.search(&SearchQuery::new(SearchParams::default()).unwrap()).await.unwrap();
@@ -453,7 +433,7 @@ mod tests {
             SearchQuery::new(SearchParams { category: Some("customer-support".into()), ..Default::default() }).unwrap();
         assert!(market.catalog.search(&support).await.unwrap().total > 0);
         for product in &all.items {
-            let assets = market.downloads.list_assets(product.id).await.unwrap();
+            let assets = market.downloads.list_assets(None, product.id, PageRequest::default()).await.unwrap().items;
             assert_eq!(assets.len(), 1, "{} has no asset", product.title);
         }
 
@@ -470,7 +450,7 @@ mod tests {
         let market = market();
         seed_demo(&market, 2, |_| {}).await.unwrap();
         // Simulate a crash right after creating the third product's draft.
-        let vendor = market.stores.users.find_by_email(&Email::parse(DEMO_VENDOR_EMAIL).unwrap()).await.unwrap();
+        let vendor = market.auth.authenticate(&Email::parse(DEMO_VENDOR_EMAIL).unwrap(), DEMO_PASSWORD).await.unwrap();
         let vendor = Actor::new(vendor.unwrap().id, Role::Vendor);
         let draft = market.catalog.create(&vendor, demo_product(2)).await.unwrap();
 
@@ -478,16 +458,22 @@ mod tests {
         assert_eq!(report, SeedReport { already_seeded: true, created: 0, finished: 1, total: 3 });
         let product = market.catalog.get(None, draft.id).await.unwrap();
         assert_eq!(product.status, ProductStatus::Approved);
-        assert_eq!(market.downloads.list_assets(draft.id).await.unwrap().len(), 1);
+        assert_eq!(
+            market.downloads.list_assets(Some(&vendor), draft.id, PageRequest::default()).await.unwrap().total,
+            1
+        );
     }
 
     #[tokio::test]
     async fn a_demo_email_taken_by_another_role_is_a_conflict() {
         let market = market();
-        market
-            .register(Email::parse(DEMO_VENDOR_EMAIL).unwrap(), "somebody-else", "Not a vendor", Role::Customer)
-            .await
-            .unwrap();
+        let signup = Signup {
+            email: DEMO_VENDOR_EMAIL.into(),
+            password: "somebody-else".into(),
+            name: "Not a vendor".into(),
+            role: Role::Customer,
+        };
+        market.auth.register(signup).await.unwrap();
         let err = seed_demo(&market, 1, |_| {}).await.unwrap_err();
         assert_eq!(err.code(), "conflict");
     }

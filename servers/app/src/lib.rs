@@ -1,7 +1,9 @@
 //! The composition root of every Bazaar server: validated configuration,
-//! the adapter set picked from URLs, generated keys, credentials and
-//! telemetry. `bazaar serve`, `bazaar http`, `bazaar grpc` and `bazaar
-//! worker` all start from [`App::build`].
+//! the adapters picked from URLs, generated keys, and the core's
+//! [`Marketplace`] built over them, and [`server::run`], which serves it
+//! through the transports (`bazaar-http`, `bazaar-grpc`, `bazaar-worker`).
+//! `bazaar serve`, `bazaar http`, `bazaar grpc` and `bazaar worker` all
+//! start from [`App::build`]; the transports themselves know only the core.
 //!
 //! # Example
 //! ```
@@ -16,26 +18,26 @@
 //! # });
 //! ```
 
-pub mod auth;
 pub mod blobs;
 pub mod bus;
 pub mod config;
 pub mod demo;
 pub mod keys;
-pub mod marketplace;
-pub mod stores;
-pub mod telemetry;
+pub mod market;
+pub mod ports;
+pub mod server;
+pub mod shutdown;
 
 use std::fmt;
 use std::sync::Arc;
 
 use bazaar_core::clock::{Clock, SystemClock};
+use bazaar_core::marketplace::Marketplace;
 
-pub use crate::bus::{Bus, BusKind, BusOptions, NATS_PULL_BATCH};
+pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig};
 pub use crate::keys::Keys;
-pub use crate::marketplace::{Marketplace, MarketplaceOptions, Renewal};
-pub use crate::stores::{PROBE_TIMEOUT, Probe, Stores, check_probes};
+pub use crate::market::AppOptions;
 
 /// Why a process could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,30 +70,30 @@ impl fmt::Debug for App {
 
 impl App {
     /// Opens the configured stores (migrating them), loads or generates the
-    /// keys in the data dir, wires the marketplace and creates the bootstrap
-    /// admin, on the system clock.
+    /// keys in the data dir, builds the marketplace and creates the
+    /// bootstrap admin, on the system clock.
     ///
     /// # Errors
     /// [`StartError`] naming what could not be opened.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        Self::build_with(config, MarketplaceOptions::new(clock)).await
+        Self::build_with(config, AppOptions::new(clock)).await
     }
 
     /// [`build`](Self::build) with explicit options (clock, sender, handlers).
     ///
     /// # Errors
     /// As [`build`](Self::build).
-    pub async fn build_with(config: Config, options: MarketplaceOptions) -> Result<Self, StartError> {
+    pub async fn build_with(config: Config, options: AppOptions) -> Result<Self, StartError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| bazaar_core::Error::unavailable("data directory", e))?;
         let keys = Keys::load_or_generate(&config.data_dir)?;
         // The broker first: a bad NATS_URL / REDIS_URL fails before the database is migrated.
-        let bus = Bus::open(&config, options.clock.clone()).await?;
-        tracing::info!(bus = bus.kind.as_str(), "event bus selected");
-        let stores = Stores::open(&config.database, &config.data_dir, options.clock.clone()).await?.with_bus(bus);
-        let market = Arc::new(Marketplace::new(stores, &keys, options));
+        let broker = Broker::open(&config, options.clock.clone()).await?;
+        tracing::info!(bus = broker.kind.as_str(), "event bus selected");
+        let ports = ports::open(&config.database, &config.data_dir, options.clock.clone()).await?.with_bus(broker.bus);
+        let market = Arc::new(market::marketplace(ports, &keys, options)?);
         if let Some(admin) = &config.admin {
-            market.ensure_admin(&admin.email, &admin.password).await?;
+            market.auth.ensure_admin(&admin.email, &admin.password).await?;
             tracing::info!(email = admin.email.as_str(), "bootstrap admin ready");
         }
         Ok(Self { config, market })

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bazaar_app::demo::{self, DEMO_LOGINS, DEMO_PASSWORD};
-use bazaar_app::{App, Config, Marketplace, Stores};
+use bazaar_app::server::{self, Listeners, Parts};
+use bazaar_app::shutdown::Shutdown;
+use bazaar_app::{App, Config};
 use bazaar_core::clock::{Clock, SystemClock};
+use bazaar_core::marketplace::Marketplace;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Command, DlqAction, GlobalArgs, SeedArgs, ServeArgs, WorkerArgs, WorkerCommand};
-use crate::server::{self, Listeners, Parts};
-use crate::shutdown::Shutdown;
 
 /// Runs `command` with `config` until it is done or, for servers, until
 /// SIGINT/SIGTERM.
@@ -104,7 +105,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Stores::open(&config.database, &config.data_dir, clock).await.context("cannot migrate the database")?;
+    bazaar_app::ports::open(&config.database, &config.data_dir, clock).await.context("cannot migrate the database")?;
     say(&format!("database migrated ({})", config.database.engine()));
     Ok(())
 }

@@ -6,12 +6,10 @@
 
 pub mod cli;
 pub mod commands;
-pub mod server;
-pub mod shutdown;
 
 use std::process::ExitCode;
 
-use bazaar_app::{Config, telemetry};
+use bazaar_app::Config;
 
 use crate::cli::{Cli, Command};
 
@@ -31,7 +29,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(&config.log_level, config.log_format);
+    bazaar_telemetry::init(&config.log_level, config.log_format.is_json());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -19,16 +19,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bazaar_app::auth::Passwords;
-use bazaar_app::{App, Config, Keys, Marketplace, MarketplaceOptions, Stores};
-use bazaar_core::auth::{Email, Role};
+use bazaar_auth::{Argon2Passwords, JwtTokens};
+use bazaar_core::auth::{Role, Signup};
 use bazaar_core::catalog::{NewProduct, Pricing, ProductKind};
 use bazaar_core::clock::{Clock, SystemClock};
-use bazaar_core::entropy::OsEntropy;
+use bazaar_core::marketplace::{Bus, Marketplace, Ports};
 use bazaar_core::money::{Currency, Money};
 use bazaar_core::orders::PlaceOrder;
 use bazaar_grpc::pb;
 use bazaar_grpc::pb::licensing_service_client::LicensingServiceClient;
+use bazaar_memory::{InProcessBus, MemoryBackend, MemoryBlobStore};
+use bazaar_sqlite::SqliteStore;
 use tonic::transport::{Channel, Endpoint};
 
 struct Args {
@@ -78,17 +79,33 @@ fn parse_args() -> Result<Args, String> {
 /// A marketplace with one paid, licensed order; returns it and the key.
 async fn seeded(store: &str, dir: &std::path::Path) -> Result<(Arc<Marketplace>, String), Box<dyn std::error::Error>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut options = MarketplaceOptions::new(clock.clone());
-    // Seeding only: the load is validation, which hashes nothing.
-    options.passwords = Passwords::fast_for_tests();
-    let market = match store {
-        "sqlite" => App::build_with(Config::embedded(dir), options).await?.market,
-        "memory" => Arc::new(Marketplace::new(Stores::memory(clock), &Keys::generate(&OsEntropy), options)),
+    let ports: Ports = match store {
+        "sqlite" => {
+            let db = SqliteStore::open(&dir.join("bazaar.db")).await?;
+            db.migrate().await?;
+            let bus = Bus::new(Arc::new(InProcessBus::new(clock.clone())));
+            db.ports(bus, Arc::new(MemoryBlobStore::new())).with_search_cache(clock.clone())
+        }
+        "memory" => MemoryBackend::new(clock.clone()).ports(),
         other => return Err(format!("--store must be sqlite or memory, not {other}").into()),
     };
-    let admin = market.ensure_admin(&Email::parse("admin@example.com")?, "password123").await?;
-    let vendor = market.register(Email::parse("vendor@example.com")?, "password123", "Vendor", Role::Vendor).await?;
-    let buyer = market.register(Email::parse("buyer@example.com")?, "password123", "Buyer", Role::Customer).await?;
+    let market = Arc::new(
+        Marketplace::builder(ports)
+            .clock(clock)
+            // Seeding only: the load is validation, which hashes nothing.
+            .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+            .tokens(Arc::new(JwtTokens::new([7; 32])))
+            .build()?,
+    );
+    let admin = market.auth.ensure_admin(&bazaar_core::auth::Email::parse("admin@example.com")?, "password123").await?;
+    let signup = |email: &str, role: Role| Signup {
+        email: email.into(),
+        password: "password123".into(),
+        name: role.as_str().into(),
+        role,
+    };
+    let vendor = market.auth.register(signup("vendor@example.com", Role::Vendor)).await?.user;
+    let buyer = market.auth.register(signup("buyer@example.com", Role::Customer)).await?.user;
     let (admin, vendor, buyer) = (
         bazaar_core::auth::Actor::new(admin.id, Role::Admin),
         bazaar_core::auth::Actor::new(vendor.id, Role::Vendor),
@@ -113,9 +130,16 @@ async fn seeded(store: &str, dir: &std::path::Path) -> Result<(Arc<Marketplace>,
     market.catalog.submit(&vendor, product.id).await?;
     market.catalog.approve(&admin, product.id).await?;
     let order = market.orders.place(&buyer, PlaceOrder::new([product.id]), None).await?;
-    market.payments.pay(&buyer, order.id, "pm_card_visa").await?;
+    market.orders.pay(&buyer, order.id, "pm_card_visa").await?;
     market.pump().await?;
-    let license = market.licenses.list_mine(&buyer).await?.into_iter().next().ok_or("no license was issued")?;
+    let license = market
+        .licenses
+        .list_mine(&buyer, Default::default())
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or("no license was issued")?;
     Ok((market, license.key))
 }
 

@@ -8,9 +8,9 @@
 //! `UNAUTHENTICATED` (a client that meant to sign in should hear that it
 //! failed, not silently get the anonymous view).
 
-use bazaar_app::Marketplace;
 use bazaar_core::Error;
 use bazaar_core::auth::Actor;
+use bazaar_core::marketplace::Marketplace;
 use tonic::Request;
 
 /// The metadata key carrying the token.
@@ -39,8 +39,7 @@ pub fn optional<T>(market: &Marketplace, request: &Request<T>) -> Result<Option<
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(malformed());
     }
-    let claims = market.tokens.verify(token.trim(), market.clock.now())?;
-    Ok(Some(claims.actor()))
+    Ok(Some(market.auth.verify(token.trim())?))
 }
 
 fn malformed() -> Error {

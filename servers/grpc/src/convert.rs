@@ -211,15 +211,7 @@ impl TryFrom<pb::SearchProductsRequest> for SearchQuery {
             page: r.page,
             limit: r.limit,
         };
-        match SearchQuery::new(params) {
-            Ok(query) if problems.is_empty() => Ok(query),
-            Ok(_) => Err(Error::Validation(problems)),
-            Err(Error::Validation(fields)) => {
-                problems.extend(fields);
-                Err(Error::Validation(problems))
-            }
-            Err(other) => Err(other),
-        }
+        SearchQuery::new_after(params, problems)
     }
 }
 

@@ -10,12 +10,15 @@
 //! | core error | gRPC code | why |
 //! |---|---|---|
 //! | `NotFound` | `NOT_FOUND` | |
-//! | `Conflict` | `ALREADY_EXISTS` | a uniqueness conflict: the e-mail is taken, the buyer already holds a license for the product |
-//! | `Conflict("too_many_activations")` | `FAILED_PRECONDITION` | no slot is free: the state must change (deactivate a machine) first; reason `TOO_MANY_ACTIVATIONS` |
+//! | `Conflict` (`Duplicate`, `AlreadyLicensed`) | `ALREADY_EXISTS` | a uniqueness conflict: the e-mail is taken, the buyer already holds a license for the product |
+//! | `Conflict` (`TooManyActivations`) | `FAILED_PRECONDITION` | no slot is free: the state must change (deactivate a machine) first; reason `TOO_MANY_ACTIVATIONS` |
+//! | `Conflict` (`Exceeded`) | `FAILED_PRECONDITION` | more than what is left was asked for (a refund above the capture) |
+//! | `Conflict` (`Contended`) | `ABORTED` | concurrent changes kept winning; retrying may succeed |
 //! | `InvalidTransition` | `FAILED_PRECONDITION` | the entity is in the wrong state for the action |
 //! | `VersionMismatch` | `FAILED_PRECONDITION` | the caller's version is stale; re-read, then retry (metadata `expected`, `current`) |
 //! | `IdempotencyMismatch` | `FAILED_PRECONDITION` | the key belongs to another request; retrying as-is never helps |
 //! | `InFlight` | `ABORTED` | the key's first request is still running; retrying later helps |
+//! | `TooLarge` | `INVALID_ARGUMENT` | reason `PAYLOAD_TOO_LARGE`, metadata `limit` |
 //! | `Validation` | `INVALID_ARGUMENT` | with a `google.rpc.BadRequest` naming every field, and the fields in the message |
 //! | `Forbidden`, `Denied` | `PERMISSION_DENIED` | a denial's own code is the reason (`LICENSE_REVOKED`) |
 //! | `Unauthenticated` | `UNAUTHENTICATED` | |
@@ -26,8 +29,7 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 
-use bazaar_core::Error;
-use bazaar_core::licensing::{TOO_MANY_ACTIVATIONS, is_too_many_activations};
+use bazaar_core::{ConflictReason, Error};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -36,7 +38,7 @@ pub const DOMAIN: &str = "bazaar";
 
 /// Maps a core error to the status sent to the client.
 pub fn status(e: Error) -> Status {
-    let mut reason = e.code().to_ascii_uppercase();
+    let reason = e.code().to_ascii_uppercase();
     let mut metadata = HashMap::new();
     let mut details = ErrorDetails::new();
     let (code, message) = match &e {
@@ -44,11 +46,17 @@ pub fn status(e: Error) -> Status {
             metadata.insert("entity".to_owned(), (*entity).to_owned());
             (Code::NotFound, e.to_string())
         }
-        Error::Conflict(_) if is_too_many_activations(&e) => {
-            reason = TOO_MANY_ACTIVATIONS.to_ascii_uppercase();
+        Error::Conflict { reason: ConflictReason::Duplicate | ConflictReason::AlreadyLicensed, .. } => {
+            (Code::AlreadyExists, e.to_string())
+        }
+        Error::Conflict { reason: ConflictReason::TooManyActivations | ConflictReason::Exceeded, .. } => {
             (Code::FailedPrecondition, e.to_string())
         }
-        Error::Conflict(_) => (Code::AlreadyExists, e.to_string()),
+        Error::Conflict { reason: ConflictReason::Contended, .. } => (Code::Aborted, e.to_string()),
+        Error::TooLarge { limit, .. } => {
+            metadata.insert("limit".to_owned(), limit.to_string());
+            (Code::InvalidArgument, e.to_string())
+        }
         Error::VersionMismatch { expected, current } => {
             metadata.insert("expected".to_owned(), expected.to_string());
             metadata.insert("current".to_owned(), current.to_string());
@@ -116,7 +124,7 @@ mod tests {
     fn every_variant_has_its_code_and_reason() {
         let cases: Vec<(Error, Code, &str)> = vec![
             (Error::not_found("order"), Code::NotFound, "NOT_FOUND"),
-            (Error::Conflict("email taken".into()), Code::AlreadyExists, "CONFLICT"),
+            (Error::conflict(ConflictReason::Duplicate, "email taken"), Code::AlreadyExists, "CONFLICT"),
             (Error::VersionMismatch { expected: 1, current: 2 }, Code::FailedPrecondition, "VERSION_MISMATCH"),
             (Error::transition("order", "paid", "cancel"), Code::FailedPrecondition, "INVALID_TRANSITION"),
             (Error::IdempotencyMismatch, Code::FailedPrecondition, "IDEMPOTENCY_MISMATCH"),
@@ -141,8 +149,7 @@ mod tests {
 
     #[test]
     fn too_many_activations_is_a_failed_precondition() {
-        let e = Error::Conflict(bazaar_core::licensing::TOO_MANY_ACTIVATIONS.into());
-        assert!(is_too_many_activations(&e));
+        let e = Error::conflict(ConflictReason::TooManyActivations, "every slot is taken");
         let s = status(e);
         assert_eq!((s.code(), reason(&s).as_str()), (Code::FailedPrecondition, "TOO_MANY_ACTIVATIONS"));
     }

@@ -1,7 +1,7 @@
 //! `grpc.health.v1` whose serving status follows the backends.
 //!
 //! [`HealthMonitor::check`] runs every readiness probe of the marketplace
-//! (`market.stores.probes`: the database, …) and publishes `SERVING` when
+//! (`market.probes()`: the database, …) and publishes `SERVING` when
 //! all answer within the timeout, `NOT_SERVING` otherwise, for the whole
 //! server (service `""`) and for each `bazaar.v1` service. [`serve`] checks
 //! once before accepting calls, then [`HealthMonitor::run`] re-checks on an
@@ -13,7 +13,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use bazaar_app::Probe;
+use bazaar_core::health::{PROBE_TIMEOUT, Probe, check_probes};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -44,7 +44,7 @@ impl fmt::Debug for HealthMonitor {
 
 impl HealthMonitor {
     /// How long one probe may take before it counts as failed.
-    pub const DEFAULT_PROBE_TIMEOUT: Duration = bazaar_app::PROBE_TIMEOUT;
+    pub const DEFAULT_PROBE_TIMEOUT: Duration = PROBE_TIMEOUT;
 
     /// A monitor publishing to `reporter` the outcome of `probes`.
     pub fn new(reporter: HealthReporter, probes: Vec<Probe>) -> Self {
@@ -64,7 +64,7 @@ impl HealthMonitor {
 
     /// Runs every probe once and publishes the result; returns it.
     pub async fn check(&self) -> ServingStatus {
-        let results = bazaar_app::check_probes(&self.probes, self.probe_timeout).await;
+        let results = check_probes(&self.probes, self.probe_timeout).await;
         let status = if results.iter().all(|(_, outcome)| outcome.is_ok()) {
             ServingStatus::Serving
         } else {

@@ -21,7 +21,7 @@
 //!
 //! # Example
 //! ```no_run
-//! # async fn run(market: std::sync::Arc<bazaar_app::Marketplace>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run(market: std::sync::Arc<bazaar_core::marketplace::Marketplace>) -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! // Elsewhere: `stop.send(())` on SIGTERM; running calls then finish.
@@ -41,7 +41,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::Marketplace;
+use bazaar_core::marketplace::Marketplace;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -67,7 +67,7 @@ pub struct Services {
 /// when the returned monitor checks the backends ([`serve`] does both).
 pub fn services(market: Arc<Marketplace>) -> Services {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let monitor = HealthMonitor::new(reporter, market.stores.probes.clone());
+    let monitor = HealthMonitor::new(reporter, market.probes().to_vec());
     let routes = Routes::new(LicensingServiceServer::new(services::Licensing::new(market.clone())))
         .add_service(CatalogServiceServer::new(services::Catalog::new(market.clone())))
         .add_service(OrderServiceServer::new(services::Orders::new(market.clone())))

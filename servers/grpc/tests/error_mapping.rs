@@ -4,15 +4,15 @@
 
 mod common;
 
+use bazaar_core::ConflictReason;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bazaar_app::Stores;
 use bazaar_core::Error;
 use bazaar_core::error::{Denial, FieldError};
 use bazaar_core::ids::{OrderId, ProductId, UserId};
 use bazaar_core::licensing::{
-    License, LicenseKind, LicenseSigner, Limits, MockLicenseRepository, NewLicense, Permissions, TOO_MANY_ACTIVATIONS,
+    License, LicenseKind, LicenseSigner, Limits, MockLicenseRepository, NewLicense, Permissions,
 };
 use bazaar_grpc::pb;
 use common::World;
@@ -29,12 +29,12 @@ async fn every_core_error_reaches_the_client_with_its_code() {
         licenses
             .expect_get_by_key()
             .returning(move |_| Err(next.lock().unwrap().take().expect("the test queues an error first")));
-        let mut stores = Stores::memory(clock);
-        stores.licenses = Arc::new(licenses);
-        stores
+        let mut ports = common::memory(clock);
+        ports.licenses = Arc::new(licenses);
+        ports
     });
     // A key signed by this marketplace, so validation reaches the store.
-    let signer = LicenseSigner::from_seed(keys.license_signing.expose());
+    let signer = LicenseSigner::from_seed(&keys.license_seed);
     let license = License::issue(
         NewLicense {
             buyer_id: UserId::new(),
@@ -52,8 +52,8 @@ async fn every_core_error_reaches_the_client_with_its_code() {
 
     let cases: Vec<(Error, Code, &str)> = vec![
         (Error::not_found("license"), Code::NotFound, "NOT_FOUND"),
-        (Error::Conflict("email already registered".into()), Code::AlreadyExists, "CONFLICT"),
-        (Error::Conflict(TOO_MANY_ACTIVATIONS.into()), Code::FailedPrecondition, "TOO_MANY_ACTIVATIONS"),
+        (Error::conflict(ConflictReason::Duplicate, "email already registered"), Code::AlreadyExists, "CONFLICT"),
+        (Error::conflict(ConflictReason::TooManyActivations, "full"), Code::FailedPrecondition, "TOO_MANY_ACTIVATIONS"),
         (Error::VersionMismatch { expected: 4, current: 5 }, Code::FailedPrecondition, "VERSION_MISMATCH"),
         (Error::transition("license", "revoked", "suspend"), Code::FailedPrecondition, "INVALID_TRANSITION"),
         (Error::IdempotencyMismatch, Code::FailedPrecondition, "IDEMPOTENCY_MISMATCH"),

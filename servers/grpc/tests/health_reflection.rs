@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bazaar_app::blobs::LocalBlobStore;
-use bazaar_app::{Probe, Stores};
 use bazaar_core::auth::Role;
+use bazaar_core::health::Probe;
+use bazaar_core::marketplace::Bus;
 use bazaar_grpc::pb;
-use bazaar_memory::InProcessBus;
+use bazaar_memory::{InProcessBus, MemoryBlobStore};
 use bazaar_sqlite::SqliteStore;
 use common::{World, expect_status, usd};
 use futures::StreamExt;
@@ -117,14 +117,14 @@ async fn health_follows_a_probe_both_ways() {
     let up = Arc::new(AtomicBool::new(true));
     let flag = up.clone();
     let (market, clock, keys) = common::market(move |clock| {
-        let mut stores = Stores::memory(clock);
-        stores.probes.push(Probe::new("database", move || {
+        let mut ports = common::memory(clock);
+        ports.probes.push(Probe::new("database", move || {
             let up = flag.load(Ordering::SeqCst);
             Box::pin(async move {
                 if up { Ok(()) } else { Err(bazaar_core::Error::unavailable("database", "probe says down")) }
             })
         }));
-        stores
+        ports
     });
     let w = World::serve(market, clock, keys).await;
     for service in BAZAAR.iter().chain(&[""]) {
@@ -150,10 +150,10 @@ async fn health_is_not_serving_when_the_database_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteStore::open(&dir.path().join("bazaar.db")).await.expect("open SQLite");
     db.migrate().await.unwrap();
-    let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).await.unwrap());
     let handle = db.clone();
-    let (market, clock, keys) =
-        common::market(move |clock| Stores::sqlite(db, blobs, Arc::new(InProcessBus::new(clock))));
+    let (market, clock, keys) = common::market(move |clock| {
+        db.ports(Bus::new(Arc::new(InProcessBus::new(clock))), Arc::new(MemoryBlobStore::new()))
+    });
     let w = World::serve(market, clock, keys).await;
     assert_eq!(check(&w, "").await, ServingStatus::Serving);
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bazaar_core::auth::Role;
+use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::Pricing;
 use bazaar_core::ids::ProductId;
 use bazaar_core::orders::{PlaceOrder, request_hash};
@@ -46,7 +46,7 @@ async fn place_order_prices_lines_and_opens_a_payment() {
 
     // Paid through the core: GetOrder shows the new state and the intent.
     let id = bazaar_core::ids::OrderId::parse("id", &order.id).unwrap();
-    w.market.payments.pay(&buyer.actor, id, "pm_card_visa").await.unwrap();
+    w.market.orders.pay(&buyer.actor, id, "pm_card_visa").await.unwrap();
     w.market.pump().await.unwrap();
     let got = client
         .get_order(authed(pb::GetOrderRequest { order_id: order.id.clone() }, &buyer.token))
@@ -90,7 +90,7 @@ async fn place_order_is_idempotent_per_key() {
     let (first, again) = (first.order.unwrap(), again.order.unwrap());
     assert_eq!(first.id, again.id, "the same key and request answer the first order");
     assert_eq!(first, again);
-    let (orders, total) = w.market.stores.orders.list_for_buyer(buyer.actor.user_id, 1, 10).await.unwrap();
+    let (orders, total) = w.setup.ports.orders.list_for_buyer(buyer.actor.user_id, 1, 10).await.unwrap();
     assert_eq!((orders.len(), total), (1, 1), "exactly one order was placed");
 
     // The same key with another request.
@@ -108,8 +108,8 @@ async fn place_order_is_idempotent_per_key() {
     // A key whose first request is still running.
     let request = PlaceOrder::new([b.id]);
     let started = w
-        .market
-        .stores
+        .setup
+        .ports
         .idempotency
         .begin(
             &buyer.actor.user_id.to_string(),
@@ -215,8 +215,8 @@ async fn authentication_failures_are_unauthenticated() {
         expect_status(client.get_order(with_header(req(), header)).await, Code::Unauthenticated, "UNAUTHENTICATED");
     }
     // A token signed with another key.
-    let (other, _, _) = common::market(bazaar_app::Stores::memory);
-    let forged = other.tokens.issue(buyer.actor.user_id, Role::Admin, w.market.clock.now()).token;
+    let (_, _, other) = common::market(common::memory);
+    let forged = other.token(Actor::new(buyer.actor.user_id, Role::Admin), w.market.clock.now()).token;
     expect_status(client.get_order(authed(req(), &forged)).await, Code::Unauthenticated, "UNAUTHENTICATED");
     // The scheme is case-insensitive: a good token in lower case reaches the handler (NOT_FOUND).
     expect_status(

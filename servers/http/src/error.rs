@@ -15,7 +15,7 @@ use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bazaar_core::Error;
+use bazaar_core::{ConflictReason, Error};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -137,19 +137,30 @@ impl From<Error> for ApiError {
         let message = e.to_string();
         match &e {
             Error::NotFound { .. } => Self::new(S::NOT_FOUND, e.code(), message),
-            Error::Conflict(_) | Error::InFlight | Error::IdempotencyMismatch | Error::InvalidTransition { .. } => {
-                Self::new(S::CONFLICT, e.code(), message)
+            Error::Conflict { reason: ConflictReason::TooManyActivations, message } => {
+                Self::new(S::CONFLICT, e.code(), message.clone())
             }
+            Error::Conflict {
+                reason:
+                    ConflictReason::Duplicate
+                    | ConflictReason::AlreadyLicensed
+                    | ConflictReason::Contended
+                    | ConflictReason::Exceeded,
+                ..
+            }
+            | Error::InFlight
+            | Error::IdempotencyMismatch
+            | Error::InvalidTransition { .. } => Self::new(S::CONFLICT, e.code(), message),
             Error::VersionMismatch { expected, current } => Self::new(S::CONFLICT, e.code(), message)
                 .with_details(json!({ "expected": expected, "current": current })),
-            Error::Validation(fields) if bazaar_core::assets::is_too_large(&e) => {
-                Self::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", message)
-                    .with_details(serde_json::to_value(fields).expect("field errors serialize"))
-            }
+            Error::TooLarge { size, limit } => Self::new(S::PAYLOAD_TOO_LARGE, e.code(), message).with_details(
+                json!([{ "field": "size", "message": format!("{size} bytes exceeds the maximum of {limit} bytes") }]),
+            ),
             Error::Validation(fields) => Self::new(S::UNPROCESSABLE_ENTITY, e.code(), message)
                 .with_details(serde_json::to_value(fields).expect("field errors serialize")),
             Error::Forbidden(_) | Error::Denied(_) => Self::new(S::FORBIDDEN, e.code(), message),
-            Error::Unauthenticated(_) => Self::new(S::UNAUTHORIZED, e.code(), message),
+            // The reason alone ("access token expired"), as when the server refuses a token itself.
+            Error::Unauthenticated(reason) => Self::new(S::UNAUTHORIZED, e.code(), reason.clone()),
             Error::RateLimited { retry_after } => {
                 let mut err = Self::new(S::TOO_MANY_REQUESTS, e.code(), "too many requests");
                 err.retry_after = Some(*retry_after);
@@ -233,7 +244,7 @@ mod tests {
     fn core_errors_map_to_the_contract() {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::not_found("product"), 404, "not_found"),
-            (Error::Conflict("taken".into()), 409, "conflict"),
+            (Error::conflict(ConflictReason::Duplicate, "taken"), 409, "conflict"),
             (Error::InFlight, 409, "conflict"),
             (Error::IdempotencyMismatch, 409, "idempotency_mismatch"),
             (Error::VersionMismatch { expected: 1, current: 2 }, 409, "version_mismatch"),

@@ -136,8 +136,7 @@ impl FromRequestParts<AppState> for MaybeAuth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))?;
-        let claims = state.market.tokens.verify(token, state.market.clock.now())?;
-        Ok(Self(Some(claims.actor())))
+        Ok(Self(Some(state.market.auth.verify(token)?)))
     }
 }
 

@@ -24,7 +24,7 @@
 //! # }
 //! ```
 //!
-//! [`Marketplace`]: bazaar_app::Marketplace
+//! [`Marketplace`]: bazaar_core::marketplace::Marketplace
 
 pub mod error;
 pub mod extract;

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::Marketplace;
+use bazaar_core::marketplace::Marketplace;
 use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -82,7 +82,7 @@ impl AppState {
 }
 
 /// The process-wide Prometheus recorder (shared with the worker and every
-/// other server in the process; see [`bazaar_app::telemetry::prometheus`]).
+/// other server in the process; see [`bazaar_telemetry::prometheus`]).
 pub fn prometheus() -> PrometheusHandle {
-    bazaar_app::telemetry::prometheus()
+    bazaar_telemetry::prometheus()
 }

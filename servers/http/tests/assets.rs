@@ -3,18 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use bazaar_app::auth::Passwords;
-use bazaar_app::{Keys, Marketplace, MarketplaceOptions, Stores};
-use bazaar_core::assets::{
-    AssetLimits, DownloadDeps, DownloadService, EICAR_SIGNATURE, EicarScanner, UrlSigner, sha256_hex,
-};
-use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::entropy::OsEntropy;
-use bazaar_http::{AppState, HttpSettings};
+use bazaar_core::assets::{AssetLimits, EICAR_SIGNATURE, sha256_hex};
+use bazaar_http::HttpSettings;
 use common::{Reply, Session, TestApp, error_code};
 use serde_json::json;
 
@@ -164,24 +156,8 @@ async fn bodies_over_the_server_upload_limit_are_413() {
 
 /// A [`TestApp`] whose asset service accepts at most `max_size` bytes.
 fn app_with_asset_limit(max_size: u64) -> TestApp {
-    let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let keys = Keys::generate(&OsEntropy);
-    let mut options = MarketplaceOptions::new(dyn_clock.clone());
-    options.passwords = Passwords::fast_for_tests();
-    let stores = Stores::memory(dyn_clock.clone());
-    let deps = DownloadDeps {
-        licenses: stores.licenses.clone(),
-        assets: stores.assets.clone(),
-        blobs: stores.blobs.clone(),
-        scanner: Arc::new(EicarScanner),
-        products: stores.products.clone(),
-    };
-    let mut market = Marketplace::new(stores, &keys, options);
-    let signer = UrlSigner::new(keys.url_signing.expose()).unwrap();
     let limits = AssetLimits { max_size, ..AssetLimits::default() };
-    market.downloads = Arc::new(DownloadService::new(deps, signer, dyn_clock).with_limits(limits));
-    TestApp { state: AppState::with_settings(Arc::new(market), HttpSettings::default()), clock }
+    TestApp::custom(HttpSettings::default(), |ports| ports, |builder| builder.asset_limits(limits))
 }
 
 #[tokio::test]

@@ -10,11 +10,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
-use bazaar_app::auth::Passwords;
-use bazaar_app::{Keys, Marketplace, MarketplaceOptions, Probe, Stores};
-use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::entropy::OsEntropy;
-use bazaar_http::{AppState, HttpSettings};
+use bazaar_core::health::Probe;
+use bazaar_http::HttpSettings;
 use common::{TestApp, error_code};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,16 +37,16 @@ async fn readiness_on_memory_stores_is_ok_with_no_checks() {
     assert_eq!(r.json, json!({"status": "ok", "checks": []}));
 }
 
-/// A [`TestApp`] whose stores carry `probes`.
+/// A [`TestApp`] whose ports carry `probes`.
 fn app_with_probes(probes: Vec<Probe>) -> TestApp {
-    let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let mut stores = Stores::memory(dyn_clock.clone());
-    stores.probes.extend(probes);
-    let mut options = MarketplaceOptions::new(dyn_clock);
-    options.passwords = Passwords::fast_for_tests();
-    let market = Marketplace::new(stores, &Keys::generate(&OsEntropy), options);
-    TestApp { state: AppState::with_settings(Arc::new(market), HttpSettings::default()), clock }
+    TestApp::custom(
+        HttpSettings::default(),
+        |mut ports| {
+            ports.probes.extend(probes);
+            ports
+        },
+        |builder| builder,
+    )
 }
 
 #[tokio::test]

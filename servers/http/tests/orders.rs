@@ -108,13 +108,8 @@ async fn a_key_still_in_flight_is_409_conflict() {
     let request = PlaceOrder::new([item.product_id.parse().unwrap()]);
     let hash = request_hash(&request).unwrap();
     let now = app.market().clock.now();
-    let begun = app
-        .market()
-        .stores
-        .idempotency
-        .begin(&buyer.user_id, "k-busy", &hash, now, chrono::Duration::hours(1))
-        .await
-        .unwrap();
+    let begun =
+        app.ports.idempotency.begin(&buyer.user_id, "k-busy", &hash, now, chrono::Duration::hours(1)).await.unwrap();
     assert_eq!(begun, bazaar_core::orders::IdempotencyBegin::Started);
     let r = place_keyed(&app, &buyer.token, "k-busy", json!({"items": [{"product_id": item.product_id}]})).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");

@@ -46,7 +46,7 @@ async fn paying_with_a_visa_card_succeeds_and_the_worker_fulfils_the_order() {
     assert_eq!(r.json["provider"], "sandbox");
     assert_eq!(r.json["attempts"][0]["payment_method"], "pm_card_visa");
     assert_eq!(r.json["attempts"][0]["outcome"], "succeeded");
-    assert_eq!(app.market().provider.captures(), 1);
+    assert_eq!(app.sandbox.captures(), 1);
 
     app.pump().await;
     let after = order(&app, &buyer, id).await;
@@ -56,7 +56,7 @@ async fn paying_with_a_visa_card_succeeds_and_the_worker_fulfils_the_order() {
 
     // Paying a paid order is refused before the provider is called.
     assert_error(&pay(&app, &buyer, id, "pm_card_visa").await, StatusCode::CONFLICT, "invalid_transition");
-    assert_eq!(app.market().provider.captures(), 1, "never captured twice");
+    assert_eq!(app.sandbox.captures(), 1, "never captured twice");
 }
 
 #[tokio::test]
@@ -104,8 +104,8 @@ async fn three_d_secure_requires_action_and_a_webhook_finishes_it_once() {
     assert_eq!(order(&app, &buyer, id).await["status"], "pending_payment");
 
     // The customer passes 3-D Secure at the provider, which calls back.
-    app.market().provider.complete_action(&provider_ref, true).unwrap();
-    let hooks = app.market().provider.take_webhooks();
+    app.sandbox.complete_action(&provider_ref, true).unwrap();
+    let hooks = app.sandbox.take_webhooks();
     assert_eq!(hooks.len(), 2, "requires_action, then succeeded");
     for hook in &hooks {
         let r = deliver_signed(&app, hook).await;
@@ -128,8 +128,8 @@ async fn a_replayed_webhook_changes_nothing() {
     let id = o["id"].as_str().unwrap();
     let r = pay(&app, &buyer, id, "pm_card_3ds").await;
     let provider_ref = r.json["provider_ref"].as_str().unwrap().to_owned();
-    app.market().provider.complete_action(&provider_ref, true).unwrap();
-    let hooks = app.market().provider.take_webhooks();
+    app.sandbox.complete_action(&provider_ref, true).unwrap();
+    let hooks = app.sandbox.take_webhooks();
     let succeeded = hooks.last().unwrap();
     assert_eq!(deliver_signed(&app, succeeded).await.json["duplicate"], false);
     app.pump().await;
@@ -144,7 +144,7 @@ async fn a_replayed_webhook_changes_nothing() {
     assert_eq!(app.market().pump().await.unwrap(), 0, "a replay emits no event");
     assert_eq!(order(&app, &buyer, id).await, before);
     assert_eq!(licenses(&app, &buyer).await, licenses_before);
-    assert_eq!(app.market().provider.captures(), 1);
+    assert_eq!(app.sandbox.captures(), 1);
 }
 
 #[tokio::test]
@@ -156,8 +156,8 @@ async fn forged_stale_or_unsigned_webhooks_are_400_invalid_signature() {
     let id = o["id"].as_str().unwrap();
     let r = pay(&app, &buyer, id, "pm_card_3ds").await;
     let provider_ref = r.json["provider_ref"].as_str().unwrap().to_owned();
-    app.market().provider.complete_action(&provider_ref, true).unwrap();
-    let hook = app.market().provider.take_webhooks().pop().unwrap();
+    app.sandbox.complete_action(&provider_ref, true).unwrap();
+    let hook = app.sandbox.take_webhooks().pop().unwrap();
 
     let r = deliver(&app, "sandbox", "Bazaar-Signature", None, &hook.body).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_signature");
@@ -200,7 +200,7 @@ async fn a_genuine_webhook_about_an_unknown_payment_is_404() {
         status: IntentStatus::Succeeded,
         decline_code: None,
     };
-    let hook = app.market().provider.sign_event(&event, app.market().clock.now());
+    let hook = app.sandbox.sign_event(&event, app.market().clock.now());
     assert_error(&deliver_signed(&app, &hook).await, StatusCode::NOT_FOUND, "not_found");
 }
 
@@ -233,5 +233,5 @@ async fn paying_checks_the_caller_the_order_and_the_method() {
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation");
 
     assert_eq!(order(&app, &buyer, id).await["status"], "pending_payment");
-    assert_eq!(app.market().provider.captures(), 0, "no refused request reached the provider");
+    assert_eq!(app.sandbox.captures(), 0, "no refused request reached the provider");
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bazaar_app::Marketplace;
 use bazaar_core::events::Relay;
+use bazaar_core::marketplace::Marketplace;
 
 /// What a [`Worker`](crate::Worker) runs.
 ///

@@ -8,9 +8,9 @@
 //! the event exactly once. A replay that fails again leaves the letter
 //! parked with the new error and one more attempt.
 
-use bazaar_app::Marketplace;
 use bazaar_core::events::{DeadLetter, DeadLetterId, EventType, Outcome};
 use bazaar_core::ids::EventId;
+use bazaar_core::marketplace::Marketplace;
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 
@@ -77,9 +77,7 @@ pub async fn dlq_list(market: &Marketplace, offset: usize, limit: usize) -> Resu
         return Err(Error::invalid("limit", "must be at least 1"));
     }
     let limit = limit.min(MAX_LIST_LIMIT);
-    let store = &market.stores.dead_letters;
-    let items = store.list(offset, limit).await?;
-    let total = store.count().await?;
+    let (items, total) = market.dispatcher.list_dead_letters(offset, limit).await?;
     Ok(DeadLetterPage { items, total, offset, limit })
 }
 
@@ -88,7 +86,7 @@ pub async fn dlq_list(market: &Marketplace, offset: usize, limit: usize) -> Resu
 /// # Errors
 /// [`Error::NotFound`] when there is no such letter; the stores' errors.
 pub async fn dlq_replay(market: &Marketplace, id: DeadLetterId) -> Result<Replay> {
-    let letter = market.stores.dead_letters.get(id).await?.ok_or_else(|| Error::not_found("dead letter"))?;
+    let letter = market.dispatcher.dead_letter(id).await?.ok_or_else(|| Error::not_found("dead letter"))?;
     replay_letter(market, letter).await
 }
 
@@ -99,12 +97,11 @@ pub async fn dlq_replay(market: &Marketplace, id: DeadLetterId) -> Result<Replay
 /// # Errors
 /// The stores' errors (letters replayed before the failure stay replayed).
 pub async fn dlq_replay_all(market: &Marketplace) -> Result<Vec<Replay>> {
-    let store = &market.stores.dead_letters;
     // Snapshot first: a replay that fails again re-parks its letter, and
     // paging through a list that changes underneath would skip or repeat.
     let mut letters = Vec::new();
     loop {
-        let page = store.list(letters.len(), REPLAY_PAGE).await?;
+        let (page, _) = market.dispatcher.list_dead_letters(letters.len(), REPLAY_PAGE).await?;
         let last = page.len() < REPLAY_PAGE;
         letters.extend(page);
         if last {
@@ -117,7 +114,7 @@ pub async fn dlq_replay_all(market: &Marketplace) -> Result<Vec<Replay>> {
             (letter.id, letter.event.id, letter.event.event_type, letter.consumer.clone());
         match replay_letter(market, letter).await {
             Ok(replay) => replays.push(replay),
-            Err(e) if e.code() == "not_found" => {
+            Err(Error::NotFound { .. }) => {
                 replays.push(Replay { id, event_id, event_type, consumer, result: ReplayResult::Gone });
             }
             Err(e) => return Err(e),
@@ -134,7 +131,7 @@ async fn replay_letter(market: &Marketplace, letter: DeadLetter) -> Result<Repla
             ReplayResult::Completed
         }
         Outcome::DeadLettered(stored) => {
-            let again = market.stores.dead_letters.get(stored).await?.ok_or_else(|| Error::not_found("dead letter"))?;
+            let again = market.dispatcher.dead_letter(stored).await?.ok_or_else(|| Error::not_found("dead letter"))?;
             ReplayResult::StillFailing { attempts: again.attempts, error: again.error }
         }
         other => {

@@ -11,12 +11,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bazaar_app::Marketplace;
+use bazaar_core::marketplace::Marketplace;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value, json};
 
 /// How long one readiness probe may take before it counts as failing.
-pub use bazaar_app::PROBE_TIMEOUT;
+pub use bazaar_core::health::PROBE_TIMEOUT;
 
 #[derive(Clone)]
 struct OpsState {
@@ -40,10 +40,11 @@ async fn live() -> Response {
 }
 
 async fn ready(State(state): State<OpsState>) -> Response {
-    let results = bazaar_app::check_probes(&state.market.stores.probes, PROBE_TIMEOUT).await;
+    let results = state.market.readiness().await;
     let mut checks = Map::new();
     let mut all_ok = true;
-    for (name, outcome) in results {
+    for readiness in results {
+        let (name, outcome) = (readiness.name, readiness.outcome);
         let shown = match outcome {
             Ok(()) => "ok",
             Err(_) => {

@@ -1,5 +1,5 @@
 //! Bazaar event worker: the outbox relay and the event consumers of a
-//! [`Marketplace`](bazaar_app::Marketplace), their metrics and ops routes,
+//! [`Marketplace`](bazaar_core::marketplace::Marketplace), their metrics and ops routes,
 //! and the dead-letter operations.
 //!
 //! - [`Worker`] runs the relay loop (outbox → bus) and N consumer loops
@@ -15,9 +15,8 @@
 //! - [`dlq_list`], [`dlq_replay`] and [`dlq_replay_all`] back
 //!   `bazaar worker dlq list | replay <id|--all>`.
 //!
-//! The bus is whatever the marketplace's stores carry
-//! ([`bazaar_app::Bus::open`] picks NATS, Redis Streams or the in-process
-//! bus from the configuration). With a broker, `bazaar http` and
+//! The bus is whatever the marketplace's ports carry (the `bazaar` binary
+//! picks NATS, Redis Streams or the in-process bus from the configuration). With a broker, `bazaar http` and
 //! `bazaar worker` run as separate processes and any number of workers may
 //! run at once: outbox leases keep relays from publishing one entry
 //! concurrently, consumers of one group compete for its messages, and the
@@ -27,14 +26,18 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use bazaar_app::{Keys, Marketplace, MarketplaceOptions, Stores};
-//! use bazaar_core::clock::{Clock, SystemClock};
-//! use bazaar_core::entropy::OsEntropy;
+//! use bazaar_auth::{Argon2Passwords, JwtTokens};
+//! use bazaar_core::clock::SystemClock;
 //! use bazaar_core::events::Outcome;
+//! use bazaar_core::marketplace::Marketplace;
+//! use bazaar_memory::MemoryBackend;
 //! use bazaar_worker::{Worker, WorkerConfig};
 //!
-//! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-//! let market = Marketplace::new(Stores::memory(clock.clone()), &Keys::generate(&OsEntropy), MarketplaceOptions::new(clock));
+//! let market = Marketplace::builder(MemoryBackend::new(Arc::new(SystemClock)).ports())
+//!     .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+//!     .tokens(Arc::new(JwtTokens::new([7; 32])))
+//!     .build()
+//!     .unwrap();
 //! let worker = Worker::new(Arc::new(market), WorkerConfig::default());
 //! assert_eq!(worker.relay_once().await.unwrap(), 0);
 //! assert_eq!(worker.process_one().await.unwrap(), Outcome::Empty);
@@ -53,7 +56,6 @@
 mod config;
 mod dlq;
 mod http;
-mod lag;
 pub mod metrics;
 mod worker;
 

@@ -24,9 +24,9 @@ pub const EVENTS_DEAD_LETTERED: &str = "bazaar_events_dead_lettered_total";
 pub const RELAY_LAG: &str = "bazaar_relay_lag_seconds";
 
 /// The process-wide Prometheus handle (shared with the HTTP server and every
-/// other server in the process; see [`bazaar_app::telemetry::prometheus`]).
+/// other server in the process; see [`bazaar_telemetry::prometheus`]).
 pub fn prometheus() -> PrometheusHandle {
-    bazaar_app::telemetry::prometheus()
+    bazaar_telemetry::prometheus()
 }
 
 /// Registers the metrics' help texts with the current recorder, once.

@@ -25,16 +25,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::Marketplace;
 use bazaar_core::Result;
 use bazaar_core::events::{Outcome, Relay};
+use bazaar_core::marketplace::Marketplace;
 use bazaar_core::resilience::clock::ThreadRngJitter;
 use bazaar_core::resilience::retry::{Backoff, Jitter};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::config::WorkerConfig;
-use crate::lag::LagMeter;
 
 /// The event worker over one [`Marketplace`]. Clones share the loops' state.
 #[derive(Clone)]
@@ -74,14 +73,12 @@ impl Worker {
     pub fn new(market: Arc<Marketplace>, config: WorkerConfig) -> Self {
         crate::metrics::describe();
         let config = config.normalized();
-        // The worker's own relay over the same ports as `market.relay`, with
-        // the lag meter in front of the outbox and this worker's lease.
-        let relay = Relay::new(
-            Arc::new(LagMeter::new(market.stores.outbox.clone())),
-            market.stores.publisher.clone(),
-            market.clock.clone(),
-        )
-        .with_lease(config.relay_lease);
+        // The marketplace's relay with this worker's lease, reporting its lag.
+        let relay = market
+            .relay
+            .clone()
+            .with_lease(config.relay_lease)
+            .observe_lag(|lag| crate::metrics::relay_lag(lag.as_secs_f64()));
         let backoff =
             Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(10)).with_jitter(Jitter::Equal);
         Self { inner: Arc::new(Inner { market, config, relay, published: Notify::new(), backoff }) }

@@ -8,30 +8,30 @@ mod common;
 
 use std::sync::Arc;
 
-use bazaar_app::{App, Bus, BusKind, BusOptions, Config, Keys, Marketplace, Stores};
+use bazaar_app::{App, Broker, BusKind, BusOptions, Config, Keys};
 use bazaar_core::entropy::OsEntropy;
 use bazaar_core::events::{EventHandler, EventType};
+use bazaar_core::marketplace::Bus;
 use bazaar_core::orders::OrderStatus;
 use bazaar_memory::{InProcessBus, MemoryBlobStore};
-use bazaar_worker::{Worker, dlq_list};
+use bazaar_worker::dlq_list;
 use common::{
-    Counting, PgSchema, Running, approved_product, clock, eventually, market, nats_url, place_and_pay, redis_url,
-    worker_config,
+    Counting, Market, PgSchema, Running, approved_product, clock, eventually, market, nats_url, place_and_pay,
+    redis_url, worker_config,
 };
 
 const ORDERS: usize = 6;
 
 /// A marketplace on `pg` whose bus is `bus`, as one process would build it.
-async fn process(pg: &PgSchema, bus: Bus, keys: &Keys, handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Marketplace> {
+async fn process(pg: &PgSchema, broker: Broker, keys: &Keys, handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Market> {
     let stores =
-        Stores::postgres(pg.store().await, Arc::new(MemoryBlobStore::new()), Arc::new(InProcessBus::new(clock())))
-            .with_bus(bus);
-    market(stores, keys, handlers)
+        pg.store().await.ports(Bus::new(Arc::new(InProcessBus::new(clock()))), Arc::new(MemoryBlobStore::new()));
+    market(stores.with_bus(broker.bus), keys, handlers)
 }
 
 /// Places and pays [`ORDERS`] orders through `http`, runs two workers until
 /// every order is fulfilled, and checks each was handled exactly once.
-async fn split_processes_fulfil_every_order(pg: &PgSchema, buses: [Bus; 3]) {
+async fn split_processes_fulfil_every_order(pg: &PgSchema, buses: [Broker; 3]) {
     let keys = Keys::generate(&OsEntropy);
     let [http_bus, bus_a, bus_b] = buses;
     let paid = Counting::new("paid-audit", EventType::PaymentSucceeded, false);
@@ -50,8 +50,7 @@ async fn split_processes_fulfil_every_order(pg: &PgSchema, buses: [Bus; 3]) {
     for _ in 0..ORDERS {
         orders.push(place_and_pay(&http, &product).await.1);
     }
-    let running: Vec<Running> =
-        workers.iter().map(|m| Running::start(&Worker::new(m.clone(), worker_config(2)))).collect();
+    let running: Vec<Running> = workers.iter().map(|m| Running::start(&m.worker(worker_config(2)))).collect();
     for order in &orders {
         let id = order.id;
         eventually("the order to be fulfilled", || {
@@ -123,19 +122,19 @@ async fn the_configuration_picks_the_bus() {
     let dir = tempfile::tempdir().unwrap();
     let options = BusOptions { nats: common::fresh_nats_options(), redis: common::fresh_redis_options() };
     let mut config = Config::embedded(dir.path());
-    assert_eq!(Bus::open_with(&config, &options, clock()).await.unwrap().kind, BusKind::InProcess);
+    assert_eq!(Broker::open_with(&config, &options, clock()).await.unwrap().kind, BusKind::InProcess);
 
     config.redis_url = Some(redis_url());
     let redis =
-        Bus::open_with(&config, &options, clock()).await.unwrap_or_else(|e| panic!("Redis at {}: {e}", redis_url()));
+        Broker::open_with(&config, &options, clock()).await.unwrap_or_else(|e| panic!("Redis at {}: {e}", redis_url()));
     assert_eq!(redis.kind, BusKind::RedisStreams);
-    redis.probe.expect("a broker has a probe").check().await.unwrap();
+    redis.bus.probe.expect("a broker has a probe").check().await.unwrap();
 
     config.nats_url = Some(nats_url());
     let nats =
-        Bus::open_with(&config, &options, clock()).await.unwrap_or_else(|e| panic!("NATS at {}: {e}", nats_url()));
+        Broker::open_with(&config, &options, clock()).await.unwrap_or_else(|e| panic!("NATS at {}: {e}", nats_url()));
     assert_eq!(nats.kind, BusKind::Nats, "NATS wins when both are set");
-    nats.probe.expect("a broker has a probe").check().await.unwrap();
+    nats.bus.probe.expect("a broker has a probe").check().await.unwrap();
     common::delete_nats_stream(&options.nats).await;
 }
 

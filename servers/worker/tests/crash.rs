@@ -17,17 +17,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::{BusOptions, Keys, Marketplace, Stores};
+use bazaar_app::{BusOptions, Keys};
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::Product;
 use bazaar_core::events::{Event, EventHandler, EventType};
 use bazaar_core::ids::UserId;
+use bazaar_core::marketplace::Bus;
 use bazaar_core::orders::{Order, OrderStatus, PlaceOrder};
 use bazaar_memory::{InProcessBus, MemoryBlobStore};
 use bazaar_nats::JetStreamOptions;
 use bazaar_postgres::PgStore;
-use bazaar_worker::{Worker, WorkerConfig, dlq_list};
-use common::{PgSchema, approved_product, clock, eventually, market};
+use bazaar_worker::{WorkerConfig, dlq_list};
+use common::{Market, PgSchema, approved_product, clock, eventually, market};
 use sqlx::postgres::PgConnectOptions;
 
 const CHILD: &str = "BAZAAR_CRASH_CHILD";
@@ -79,15 +80,14 @@ async fn process_market(
     nats: JetStreamOptions,
     keys: &Keys,
     handlers: Vec<Arc<dyn EventHandler>>,
-) -> Arc<Marketplace> {
+) -> Arc<Market> {
     let options = PgConnectOptions::from_str(&common::postgres_url())
         .expect("postgres url")
         .options([("search_path", search_path.to_owned())]);
     let db = PgStore::connect_with(options).await.expect("connect to the test schema");
-    let bus = common::nats_bus(nats).await;
-    let stores =
-        Stores::postgres(db, Arc::new(MemoryBlobStore::new()), Arc::new(InProcessBus::new(clock()))).with_bus(bus);
-    market(stores, keys, handlers)
+    let broker = common::nats_bus(nats).await;
+    let stores = db.ports(Bus::new(Arc::new(InProcessBus::new(clock()))), Arc::new(MemoryBlobStore::new()));
+    market(stores.with_bus(broker.bus), keys, handlers)
 }
 
 /// The child: a worker until killed, or until the parent goes away (its
@@ -110,7 +110,8 @@ async fn child() {
         let _ = std::io::stdin().read_to_end(&mut sink);
         let _ = gone_tx.send(());
     });
-    Worker::new(market, config)
+    market
+        .worker(config)
         .run(async {
             let _ = gone_rx.await;
         })
@@ -130,17 +131,17 @@ fn spawn_child(search_path: &str, nats: &JetStreamOptions, keys_dir: &std::path:
 }
 
 /// Places an order for `product` as `buyer` and pays it with the card that succeeds.
-async fn buy(market: &Marketplace, buyer: &Actor, product: &Product) -> Order {
+async fn buy(market: &Market, buyer: &Actor, product: &Product) -> Order {
     let order = market.orders.place(buyer, PlaceOrder::new([product.id]), None).await.expect("place");
-    market.payments.pay(buyer, order.id, "pm_card_visa").await.expect("pay");
+    market.orders.pay(buyer, order.id, "pm_card_visa").await.expect("pay");
     order
 }
 
-async fn licensed(market: &Marketplace, buyer: &Actor) -> usize {
+async fn licensed(market: &Market, buyer: &Actor) -> usize {
     market.stores.licenses.list_for_buyer(buyer.user_id).await.unwrap().len()
 }
 
-async fn fulfilled(market: &Marketplace, orders: &[Order]) -> usize {
+async fn fulfilled(market: &Market, orders: &[Order]) -> usize {
     let mut n = 0;
     for order in orders {
         if market.stores.orders.get(order.id).await.unwrap().unwrap().status == OrderStatus::Fulfilled {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bazaar_core::events::{EventHandler, EventType, Outcome};
 use bazaar_core::orders::OrderStatus;
-use bazaar_worker::{ReplayResult, Worker, dlq_list, dlq_replay, dlq_replay_all};
+use bazaar_worker::{ReplayResult, dlq_list, dlq_replay, dlq_replay_all};
 use common::{Counting, POISON, Running, approved_product, eventually, memory_market, place_and_pay, worker_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +19,7 @@ async fn the_loops_fulfil_a_paid_order() {
     let (_buyer, order) = place_and_pay(&market, &product).await;
     assert!(market.stores.licenses.list_for_order(order.id).await.unwrap().is_empty(), "nothing before the worker");
 
-    let worker = Worker::new(market.clone(), worker_config(2));
+    let worker = market.worker(worker_config(2));
     let running = Running::start(&worker);
     let licenses = eventually("the license", || {
         let market = market.clone();
@@ -54,7 +54,7 @@ async fn a_poison_event_is_dead_lettered_then_replayed_exactly_once() {
     let product = approved_product(&market, 500).await;
     let (_buyer, order) = place_and_pay(&market, &product).await;
 
-    let worker = Worker::new(market.clone(), worker_config(2));
+    let worker = market.worker(worker_config(2));
     let running = Running::start(&worker);
     let letter = eventually("the dead letter", || {
         let market = market.clone();
@@ -108,7 +108,7 @@ async fn replay_all_reports_each_letter() {
     for _ in 0..3 {
         place_and_pay(&market, &product).await;
     }
-    let worker = Worker::new(market.clone(), worker_config(1));
+    let worker = market.worker(worker_config(1));
     let running = Running::start(&worker);
     eventually("three dead letters", || {
         let market = market.clone();
@@ -138,7 +138,7 @@ async fn replay_all_reports_each_letter() {
 async fn the_steps_relay_then_dispatch_with_retries_counted() {
     let poison = Counting::new("poison", EventType::OrderPlaced, true);
     let market = memory_market(vec![poison.clone() as Arc<dyn EventHandler>]);
-    let worker = Worker::new(market.clone(), worker_config(0));
+    let worker = market.worker(worker_config(0));
     let product = approved_product(&market, 300).await;
     let buyer = bazaar_core::auth::Actor::new(bazaar_core::ids::UserId::new(), bazaar_core::auth::Role::Customer);
     market.orders.place(&buyer, bazaar_core::orders::PlaceOrder::new([product.id]), None).await.unwrap();
@@ -157,7 +157,7 @@ async fn the_steps_relay_then_dispatch_with_retries_counted() {
 async fn a_worker_with_nothing_to_run_still_stops() {
     let market = memory_market(vec![]);
     let config = bazaar_worker::WorkerConfig { relay: false, consumers: 0, ..bazaar_worker::WorkerConfig::default() };
-    let worker = Worker::new(market, config);
+    let worker = market.worker(config);
     Running::start(&worker).stop().await;
     assert!(!worker.config().relay);
 }
@@ -197,7 +197,7 @@ async fn a_consumer_loop_that_panics_is_restarted() {
     }
     // One consumer: the second order.placed can only be handled if the loop
     // that panicked on the first was restarted.
-    let running = Running::start(&Worker::new(market.clone(), worker_config(1)));
+    let running = Running::start(&market.worker(worker_config(1)));
     eventually("a call after the panic", || {
         let handler = handler.clone();
         async move { (handler.calls.load(Ordering::SeqCst) >= 2).then_some(()) }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bazaar_app::{Keys, Probe, Stores};
+use bazaar_app::Keys;
 use bazaar_core::entropy::OsEntropy;
 use bazaar_core::events::{EventHandler, EventType, Outcome};
-use bazaar_worker::{Worker, prometheus, worker_router};
+use bazaar_core::health::Probe;
+use bazaar_worker::{prometheus, worker_router};
 use common::{Counting, approved_product, clock, market, memory_market, place_and_pay, worker_config};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -47,7 +48,7 @@ async fn metrics_count_what_the_steps_did() {
     let poison = Counting::new("poison", EventType::OrderPlaced, true);
     let market = memory_market(vec![poison.clone() as Arc<dyn EventHandler>]);
     let max_attempts = market.dispatcher.config().max_attempts;
-    let worker = Worker::new(market.clone(), worker_config(0));
+    let worker = market.worker(worker_config(0));
     let product = approved_product(&market, 900).await;
     place_and_pay(&market, &product).await;
 
@@ -66,7 +67,7 @@ async fn metrics_count_what_the_steps_did() {
     let handled = outcomes.iter().filter(|o| **o == Outcome::Processed).count();
     assert_eq!(retried, max_attempts as usize - 1, "order.placed failed until its last attempt");
 
-    let (status, body) = get(worker_router(market.clone(), handle), "/metrics").await;
+    let (status, body) = get(worker_router(market.market.clone(), handle), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     // This test binary runs no other worker, so the counters are this test's.
     assert!(sample(&body, "bazaar_events_published_total").is_some_and(|v| v >= 2.0), "{body}");
@@ -84,14 +85,14 @@ async fn metrics_count_what_the_steps_did() {
 #[tokio::test]
 async fn liveness_and_readiness() {
     let plain = memory_market(vec![]);
-    let (status, body) = get(worker_router(plain.clone(), prometheus()), "/health/live").await;
+    let (status, body) = get(worker_router(plain.market.clone(), prometheus()), "/health/live").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let (status, body) = get(worker_router(plain, prometheus()), "/health/ready").await;
+    let (status, body) = get(worker_router(plain.market.clone(), prometheus()), "/health/ready").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["status"], "ok");
 
-    let mut stores = Stores::memory(clock());
+    let mut stores = bazaar_app::ports::memory(clock());
     stores.probes.push(Probe::new("database", || Box::pin(async { Ok(()) })));
     stores.probes.push(Probe::new("bus", || {
         Box::pin(async {
@@ -99,7 +100,7 @@ async fn liveness_and_readiness() {
         })
     }));
     let market = market(stores, &Keys::generate(&OsEntropy), vec![]);
-    let (status, body) = get(worker_router(market, prometheus()), "/health/ready").await;
+    let (status, body) = get(worker_router(market.market.clone(), prometheus()), "/health/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "unavailable");

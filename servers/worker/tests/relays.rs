@@ -8,15 +8,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bazaar_app::{Keys, Marketplace, Stores};
-use bazaar_core::auth::{Email, Role};
+use bazaar_app::Keys;
+use bazaar_core::auth::{Role, Signup};
 use bazaar_core::entropy::OsEntropy;
 use bazaar_core::events::{Event, EventHandler, EventPublisher, EventType};
 use bazaar_core::ids::EventId;
+use bazaar_core::marketplace::Bus;
 use bazaar_memory::{InProcessBus, MemoryBlobStore};
 use bazaar_sqlite::SqliteStore;
 use bazaar_worker::{Worker, WorkerConfig};
-use common::{Counting, Running, clock, eventually, market};
+use common::{Counting, Market, Running, clock, eventually, market};
 use parking_lot::Mutex;
 
 /// Records every event id it publishes, then passes the batch on.
@@ -48,17 +49,22 @@ async fn two_relays_over_one_sqlite_file_publish_everything_and_handle_it_once()
     let keys = Keys::generate(&OsEntropy);
 
     // Two "processes": separate pools on one file, one shared bus.
-    let mut markets: Vec<Arc<Marketplace>> = Vec::new();
+    let mut markets: Vec<Arc<Market>> = Vec::new();
     for _ in 0..2 {
         let db = SqliteStore::connect(&url).await.unwrap();
         db.migrate().await.unwrap();
-        let mut stores = Stores::sqlite(db, Arc::new(MemoryBlobStore::new()), bus.clone());
+        let mut stores = db.ports(Bus::new(bus.clone()), Arc::new(MemoryBlobStore::new()));
         stores.publisher = Arc::new(Recording { inner: bus.clone(), seen: published.clone() });
         markets.push(market(stores, &keys, vec![welcome.clone() as Arc<dyn EventHandler>]));
     }
     for i in 0..USERS {
-        let email = Email::parse(&format!("user{i}@example.com")).unwrap();
-        markets[i % 2].register(email, "password123", "User", Role::Customer).await.unwrap();
+        let signup = Signup {
+            email: format!("user{i}@example.com"),
+            password: "password123".into(),
+            name: "User".into(),
+            role: Role::Customer,
+        };
+        markets[i % 2].auth.register(signup).await.unwrap();
     }
 
     // A relay that published a batch and died before marking it published:
@@ -71,8 +77,7 @@ async fn two_relays_over_one_sqlite_file_publish_everything_and_handle_it_once()
     // Consumers alone handle those first copies, so the duplicates the
     // relays publish later arrive after the inbox recorded the originals.
     let consumers_only = WorkerConfig { relay: false, ..common::worker_config(2) };
-    let running: Vec<Running> =
-        markets.iter().map(|m| Running::start(&Worker::new(m.clone(), consumers_only.clone()))).collect();
+    let running: Vec<Running> = markets.iter().map(|m| Running::start(&m.worker(consumers_only.clone()))).collect();
     eventually("the crashed relay's batch handled", || {
         let welcome = welcome.clone();
         async move { (welcome.successes() >= CRASHED).then_some(()) }
@@ -84,7 +89,7 @@ async fn two_relays_over_one_sqlite_file_publish_everything_and_handle_it_once()
 
     // Small batches so the two relays interleave their claims.
     let config = WorkerConfig { relay_batch: 7, ..common::worker_config(2) };
-    let workers: Vec<Worker> = markets.iter().map(|m| Worker::new(m.clone(), config.clone())).collect();
+    let workers: Vec<Worker> = markets.iter().map(|m| m.worker(config.clone())).collect();
     let running: Vec<Running> = workers.iter().map(Running::start).collect();
     eventually("every registration handled", || {
         let welcome = welcome.clone();

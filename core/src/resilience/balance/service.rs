@@ -10,7 +10,6 @@ use tower_service::Service;
 
 use super::{Endpoint, EndpointId, LoadBalancer};
 use crate::resilience::ResilienceError;
-use crate::resilience::registry::{Instance, ServiceRegistry};
 
 /// Extracts a sticky routing key from a request (for ring hash / Maglev).
 /// Implemented by `NoKey` and by any `Fn(&Req) -> Option<Vec<u8>>`.
@@ -60,7 +59,7 @@ where
 /// result (`Err` counts as a failure for outlier ejection) and its latency.
 pub struct Balance<S, K = NoKey> {
     balancer: LoadBalancer,
-    services: HashMap<EndpointId, S>,
+    pub(crate) services: HashMap<EndpointId, S>,
     key: K,
 }
 
@@ -99,26 +98,6 @@ impl<S, K> Balance<S, K> {
     pub fn remove(&mut self, id: &EndpointId) -> Option<S> {
         self.balancer.remove(id);
         self.services.remove(id)
-    }
-
-    /// Mirrors `service` of `registry`: instances by id and weight (critical
-    /// ones unhealthy), creating services for new ids with `make` and
-    /// dropping those of departed ids.
-    pub fn sync_from_registry(
-        &mut self,
-        registry: &ServiceRegistry,
-        service: &str,
-        mut make: impl FnMut(&Instance) -> S,
-    ) {
-        let instances = registry.all_instances(service);
-        for i in &instances {
-            let id = EndpointId::from(i.id.as_str());
-            self.services.entry(id).or_insert_with(|| make(i));
-        }
-        // Sync the balancer before dropping services so no pick can name an
-        // id whose service is already gone.
-        registry.sync_balancer(service, &self.balancer);
-        self.services.retain(|id, _| instances.iter().any(|i| i.id == id.as_str()));
     }
 
     /// The balancer.
@@ -193,7 +172,7 @@ mod tests {
     use super::*;
     use crate::resilience::balance::{OutlierConfig, Strategy};
     use crate::resilience::clock::ManualClock;
-    use crate::resilience::registry::Registration;
+    use crate::resilience::registry::{Registration, ServiceRegistry};
 
     fn echo(
         name: &'static str,

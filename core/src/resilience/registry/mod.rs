@@ -47,6 +47,8 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+#[cfg(feature = "tower")]
+use crate::resilience::balance::Balance;
 use crate::resilience::balance::{Endpoint, EndpointId, LoadBalancer};
 use crate::resilience::clock::{MonotonicClock, SystemClock};
 
@@ -360,6 +362,29 @@ impl ServiceRegistry {
             balancer.set_healthy(&EndpointId::from(i.id.as_str()), i.health.is_healthy());
         }
         version
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<S, K> Balance<S, K> {
+    /// Mirrors `service` of `registry`: instances by id and weight (critical
+    /// ones unhealthy), creating services for new ids with `make` and
+    /// dropping those of departed ids.
+    pub fn sync_from_registry(
+        &mut self,
+        registry: &ServiceRegistry,
+        service: &str,
+        mut make: impl FnMut(&Instance) -> S,
+    ) {
+        let instances = registry.all_instances(service);
+        for i in &instances {
+            let id = EndpointId::from(i.id.as_str());
+            self.services.entry(id).or_insert_with(|| make(i));
+        }
+        // Sync the balancer before dropping services so no pick can name an
+        // id whose service is already gone.
+        registry.sync_balancer(service, self.balancer());
+        self.services.retain(|id, _| instances.iter().any(|i| i.id == id.as_str()));
     }
 }
 

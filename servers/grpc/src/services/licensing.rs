@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use bazaar_app::Marketplace;
 use bazaar_core::ids::LicenseId;
+use bazaar_core::marketplace::Marketplace;
 use tonic::{Request, Response, Status};
 
 use crate::error::status;

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use bazaar_app::Marketplace;
 use bazaar_core::catalog::PageRequest;
 use bazaar_core::ids::OrderId;
+use bazaar_core::marketplace::Marketplace;
 use tonic::{Request, Response, Status};
 
 use crate::error::status;

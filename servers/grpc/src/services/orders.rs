@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use bazaar_app::Marketplace;
 use bazaar_core::ids::OrderId;
+use bazaar_core::marketplace::Marketplace;
 use bazaar_core::orders::{Order, PlaceOrder};
 use bazaar_core::payments::PaymentIntent;
 use tonic::{Request, Response, Status};

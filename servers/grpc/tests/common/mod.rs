@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_app::auth::Passwords;
-use bazaar_app::{Keys, Marketplace, MarketplaceOptions, Stores};
-use bazaar_core::auth::{Actor, Email, Role};
+use bazaar_auth::{Argon2Passwords, JwtTokens};
+use bazaar_core::assets::UrlSigner;
+use bazaar_core::auth::{AccessToken, Actor, Email, Role, Signup, TokenIssuer};
 use bazaar_core::catalog::{BillingInterval, NewProduct, Pricing, Product, ProductKind};
 use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::entropy::OsEntropy;
-use bazaar_core::licensing::License;
+use bazaar_core::entropy::{Entropy, OsEntropy};
+use bazaar_core::licensing::{License, LicenseSigner};
+use bazaar_core::marketplace::{Marketplace, Ports, SigningKeys};
 use bazaar_core::money::{Currency, Money};
 use bazaar_core::orders::{Order, PlaceOrder};
 use bazaar_grpc::pb::catalog_service_client::CatalogServiceClient;
@@ -34,7 +35,7 @@ pub const EPOCH: i64 = 1_700_000_000;
 pub struct World {
     pub market: Arc<Marketplace>,
     pub clock: Arc<ManualClock>,
-    pub keys: Keys,
+    pub setup: Setup,
     pub addr: SocketAddr,
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
@@ -48,15 +49,49 @@ pub struct User {
     pub token: String,
 }
 
-/// A marketplace on a manual clock over `stores` (built from that clock).
-pub fn market(stores: impl FnOnce(Arc<dyn Clock>) -> Stores) -> (Arc<Marketplace>, Arc<ManualClock>, Keys) {
+/// What a test may need of a marketplace besides its services: the
+/// license signing seed, the token issuer and the ports.
+#[derive(Clone)]
+pub struct Setup {
+    pub license_seed: [u8; 32],
+    pub tokens: Arc<JwtTokens>,
+    pub ports: Ports,
+}
+
+impl Setup {
+    /// A token for `actor` signed with this marketplace's key.
+    pub fn token(&self, actor: Actor, now: bazaar_core::clock::Timestamp) -> AccessToken {
+        self.tokens.issue(actor, now, now + chrono::Duration::minutes(15)).expect("token")
+    }
+}
+
+/// Every port in memory.
+pub fn memory(clock: Arc<dyn Clock>) -> Ports {
+    bazaar_memory::MemoryBackend::new(clock).ports()
+}
+
+/// A marketplace on a manual clock over `ports` (built from that clock).
+pub fn market(ports: impl FnOnce(Arc<dyn Clock>) -> Ports) -> (Arc<Marketplace>, Arc<ManualClock>, Setup) {
     let clock = Arc::new(ManualClock::at_epoch_secs(EPOCH));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let keys = Keys::generate(&OsEntropy);
-    let mut options = MarketplaceOptions::new(dyn_clock.clone());
-    options.passwords = Passwords::fast_for_tests();
-    let market = Arc::new(Marketplace::new(stores(dyn_clock), &keys, options));
-    (market, clock, keys)
+    let setup = Setup {
+        license_seed: OsEntropy.bytes32(),
+        tokens: Arc::new(JwtTokens::new(OsEntropy.bytes32())),
+        ports: ports(dyn_clock.clone()),
+    };
+    let keys = SigningKeys {
+        license: LicenseSigner::from_seed(&setup.license_seed),
+        urls: UrlSigner::generate(&OsEntropy),
+        webhook_secret: b"whsec_test".to_vec(),
+    };
+    let market = Marketplace::builder(setup.ports.clone())
+        .clock(dyn_clock)
+        .keys(keys)
+        .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+        .tokens(setup.tokens.clone())
+        .build()
+        .expect("every port is set");
+    (Arc::new(market), clock, setup)
 }
 
 /// Options for tests: health re-checked every 50 ms.
@@ -67,12 +102,12 @@ pub fn fast_options() -> ServeOptions {
 impl World {
     /// A fresh in-memory marketplace, served.
     pub async fn start() -> Self {
-        let (market, clock, keys) = market(Stores::memory);
-        Self::serve(market, clock, keys).await
+        let (market, clock, setup) = market(memory);
+        Self::serve(market, clock, setup).await
     }
 
     /// Serves `market` on a fresh loopback port.
-    pub async fn serve(market: Arc<Marketplace>, clock: Arc<ManualClock>, keys: Keys) -> Self {
+    pub async fn serve(market: Arc<Marketplace>, clock: Arc<ManualClock>, setup: Setup) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -80,7 +115,7 @@ impl World {
             let _ = stopped.await;
         }));
         let channel = Endpoint::from_shared(format!("http://{addr}")).expect("uri").connect_lazy();
-        Self { market, clock, keys, addr, channel, stop: Some(stop), server: Some(server) }
+        Self { market, clock, setup, addr, channel, stop: Some(stop), server: Some(server) }
     }
 
     /// Stops the server and waits for it to finish.
@@ -113,11 +148,17 @@ impl World {
     pub async fn user(&self, role: Role) -> User {
         let email = Email::parse(&format!("{}-{}@example.com", role.as_str(), uuid::Uuid::now_v7())).unwrap();
         let user = if role == Role::Admin {
-            self.market.ensure_admin(&email, "password123").await.expect("admin")
+            self.market.auth.ensure_admin(&email, "password123").await.expect("admin")
         } else {
-            self.market.register(email, "password123", role.as_str(), role).await.expect("register")
+            let signup = Signup {
+                email: email.as_str().into(),
+                password: "password123".into(),
+                name: role.as_str().into(),
+                role,
+            };
+            self.market.auth.register(signup).await.expect("register").user
         };
-        let token = self.market.tokens.issue(user.id, role, self.market.clock.now()).token;
+        let token = self.setup.token(Actor::new(user.id, role), self.market.clock.now()).token;
         User { actor: Actor::new(user.id, role), token }
     }
 
@@ -166,16 +207,17 @@ impl World {
         let request = PlaceOrder::new(products.iter().map(|p| p.id));
         let order = self.market.orders.place(&buyer.actor, request, None).await.expect("place order");
         if !order.is_free() {
-            self.market.payments.pay(&buyer.actor, order.id, "pm_card_visa").await.expect("pay");
+            self.market.orders.pay(&buyer.actor, order.id, "pm_card_visa").await.expect("pay");
         }
         self.market.pump().await.expect("pump");
         let order = self.market.orders.get(&buyer.actor, order.id).await.expect("order");
         let licenses: Vec<License> = self
             .market
             .licenses
-            .list_mine(&buyer.actor)
+            .list_mine(&buyer.actor, bazaar_core::catalog::PageRequest::new(1, 100).unwrap())
             .await
             .expect("licenses")
+            .items
             .into_iter()
             .filter(|l| l.order_id == order.id)
             .collect();

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use bazaar_core::assets::{Asset, ScanStatus};
-use bazaar_core::catalog::{Page, PageRequest};
+use bazaar_core::catalog::PageRequest;
 use bazaar_core::ids::ProductId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -218,12 +218,7 @@ async fn list_assets(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<AssetPage>, ApiError> {
     let request = PageRequest::from_params(params.page, params.limit)?;
-    let product_id = ProductId::from_uuid(id);
-    // The core lists assets publicly (a listing shows what a purchase
-    // contains), but only of a product the caller may see at all.
-    state.market.catalog.get(actor.as_ref(), product_id).await?;
-    let all = state.market.downloads.list_assets(product_id).await?;
-    let page = Page::of(&all, request);
+    let page = state.market.downloads.list_assets(actor.as_ref(), ProductId::from_uuid(id), request).await?;
     Ok(Json(AssetPage {
         items: page.items.into_iter().map(AssetDto::from).collect(),
         total: page.total,

@@ -15,8 +15,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use bazaar_app::Renewal;
-use bazaar_core::auth::{Email, Role, User};
+use bazaar_core::auth::{Role, Session, Signup, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -165,11 +164,9 @@ async fn register(
     _: AuthRateLimit,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
-    let email = Email::parse(&body.email)?;
-    let role = body.role.map_or(Role::Customer, Role::from);
-    let user = state.market.register(email, &body.password, &body.name, role).await?;
-    tracing::info!(user_id = %user.id, role = role.as_str(), "user registered");
-    Ok((StatusCode::CREATED, Json(start_session(&state, &user).await?)))
+    let RegisterBody { email, password, name, role } = body;
+    let signup = Signup { email, password, name, role: role.map_or(Role::Customer, Role::from) };
+    Ok((StatusCode::CREATED, Json(session_dto(&state, state.market.auth.register(signup).await?))))
 }
 
 /// Signs in with e-mail and password.
@@ -191,13 +188,7 @@ async fn login(
     _: AuthRateLimit,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<SessionDto>, ApiError> {
-    // A malformed e-mail cannot belong to anyone: same answer as a wrong password.
-    let user = match Email::parse(&body.email) {
-        Ok(email) => state.market.authenticate(&email, &body.password).await?,
-        Err(_) => None,
-    };
-    let user = user.ok_or_else(|| ApiError::unauthenticated("wrong e-mail or password"))?;
-    Ok(Json(start_session(&state, &user).await?))
+    Ok(Json(session_dto(&state, state.market.auth.login(&body.email, &body.password).await?)))
 }
 
 /// Exchanges a refresh token for a new access token and refresh token.
@@ -222,11 +213,7 @@ async fn refresh(
     _: AuthRateLimit,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<Json<SessionDto>, ApiError> {
-    match state.market.renew_session(&body.refresh_token).await? {
-        Renewal::Renewed { user, refresh_token } => Ok(Json(session_dto(&state, &user, refresh_token))),
-        Renewal::Reused => Err(ApiError::unauthenticated("refresh token was already used; the session is revoked")),
-        Renewal::Invalid => Err(ApiError::unauthenticated("invalid or expired refresh token")),
-    }
+    Ok(Json(session_dto(&state, state.market.auth.refresh(&body.refresh_token).await?)))
 }
 
 /// Signs out: revokes the refresh token's whole session.
@@ -245,9 +232,7 @@ async fn refresh(
     )
 )]
 async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
-    if state.market.end_session(&body.refresh_token).await? {
-        tracing::info!("session revoked by logout");
-    }
+    state.market.auth.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,24 +249,17 @@ async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBod
     )
 )]
 async fn me(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<UserDto>, ApiError> {
-    let user = state.market.stores.users.get(actor.user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(UserDto::from(&user)))
+    Ok(Json(UserDto::from(&state.market.auth.me(&actor).await?)))
 }
 
 /// Starts a new session (token family) for `user`.
-async fn start_session(state: &AppState, user: &User) -> Result<SessionDto, ApiError> {
-    let refresh_token = state.market.start_session(user.id).await?;
-    Ok(session_dto(state, user, refresh_token))
-}
-
-fn session_dto(state: &AppState, user: &User, refresh_token: String) -> SessionDto {
-    let now = state.market.clock.now();
-    let access = state.market.tokens.issue(user.id, user.role, now);
+fn session_dto(state: &AppState, session: Session) -> SessionDto {
+    let Session { user, access, refresh_token } = session;
     SessionDto {
-        user: UserDto::from(user),
+        user: UserDto::from(&user),
         access_token: access.token,
         token_type: "Bearer",
-        expires_in: (access.expires_at - now).num_seconds(),
+        expires_in: i64::try_from(state.market.auth.config().access_ttl.as_secs()).unwrap_or(i64::MAX),
         refresh_token,
     }
 }

@@ -481,15 +481,7 @@ impl TryFrom<SearchParamsDto> for SearchQuery {
             page: p.page,
             limit: p.limit,
         };
-        match SearchQuery::new(params) {
-            Ok(q) if errors.is_empty() => Ok(q),
-            Ok(_) => Err(bazaar_core::Error::Validation(errors)),
-            Err(bazaar_core::Error::Validation(more)) => {
-                errors.extend(more);
-                Err(bazaar_core::Error::Validation(errors))
-            }
-            Err(other) => Err(other),
-        }
+        SearchQuery::new_after(params, errors)
     }
 }
 

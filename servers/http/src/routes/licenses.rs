@@ -32,7 +32,6 @@ use bazaar_core::Error;
 use bazaar_core::assets::Asset;
 use bazaar_core::licensing::{
     Activation, ActivationOutcome, License, LicenseKind, LicenseStatus, Limits, Permissions, ValidationCode,
-    is_too_many_activations,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -393,8 +392,7 @@ async fn list_licenses(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<LicenseList>, ApiError> {
     let request = params.request()?;
-    let all = state.market.licenses.list_mine(&actor).await?;
-    let page = bazaar_core::catalog::Page::of(&all, request);
+    let page = state.market.licenses.list_mine(&actor, request).await?;
     let now = state.market.clock.now();
     Ok(Json(LicenseList {
         items: page.items.into_iter().map(|l| LicenseResponse::new(l, now)).collect(),
@@ -475,17 +473,7 @@ async fn activate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ActivateBody>,
 ) -> Result<(StatusCode, Json<ActivationResponse>), ApiError> {
-    let (outcome, license) = match state.market.licenses.activate(&actor, id.into(), &body.fingerprint).await {
-        Ok(done) => done,
-        Err(e) if is_too_many_activations(&e) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "too_many_activations",
-                "every activation slot of this license is taken; deactivate a machine first",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (outcome, license) = state.market.licenses.activate(&actor, id.into(), &body.fingerprint).await?;
     let status = match outcome {
         ActivationOutcome::Activated => StatusCode::CREATED,
         ActivationOutcome::AlreadyActive => StatusCode::OK,

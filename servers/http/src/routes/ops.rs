@@ -17,8 +17,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use bazaar_app::PROBE_TIMEOUT;
-
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -110,10 +108,12 @@ async fn live() -> Json<HealthDto> {
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<ReadyDto>, ApiError> {
-    let checks: Vec<CheckDto> = bazaar_app::check_probes(&state.market.stores.probes, PROBE_TIMEOUT)
+    let checks: Vec<CheckDto> = state
+        .market
+        .readiness()
         .await
         .into_iter()
-        .map(|(name, outcome)| CheckDto { name, status: if outcome.is_ok() { "ok" } else { "failed" } })
+        .map(|r| CheckDto { name: r.name, status: if r.outcome.is_ok() { "ok" } else { "failed" } })
         .collect();
     let failed: Vec<&str> = checks.iter().filter(|c| c.status != "ok").map(|c| c.name).collect();
     if failed.is_empty() {

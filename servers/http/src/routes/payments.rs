@@ -219,7 +219,7 @@ async fn pay_order(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Json<PaymentIntentResponse>, ApiError> {
-    let intent = state.market.payments.pay(&actor, id.into(), &body.payment_method).await?;
+    let intent = state.market.orders.pay(&actor, id.into(), &body.payment_method).await?;
     let declined = intent.status == IntentStatus::RequiresPaymentMethod
         && intent.attempts.last().is_some_and(|a| a.outcome == AttemptOutcome::Failed);
     if declined {

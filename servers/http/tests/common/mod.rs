@@ -7,12 +7,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use bazaar_app::auth::Passwords;
-use bazaar_app::{Keys, Marketplace, MarketplaceOptions, Stores};
-use bazaar_core::auth::{Email, Role};
+use bazaar_auth::{Argon2Passwords, JwtTokens};
+use bazaar_core::auth::Email;
 use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::entropy::OsEntropy;
+use bazaar_core::marketplace::{Marketplace, MarketplaceBuilder, Ports};
+use bazaar_core::payments::SandboxProvider;
 use bazaar_http::{AppState, HttpSettings, router};
+use bazaar_memory::MemoryBackend;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -22,6 +23,13 @@ use tower::ServiceExt;
 pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
+    /// The payment provider the marketplace pays through.
+    pub sandbox: Arc<SandboxProvider>,
+    /// The marketplace's token issuer, to mint tokens at the clock's now.
+    pub tokens: Arc<JwtTokens>,
+    /// The marketplace's ports, for tests that set up or inspect state
+    /// the API does not expose.
+    pub ports: Ports,
 }
 
 /// A signed-in user.
@@ -52,15 +60,32 @@ impl TestApp {
     }
 
     pub fn with_settings(settings: HttpSettings) -> Self {
+        Self::custom(settings, |ports| ports, |builder| builder)
+    }
+
+    /// An app whose ports and builder the test adjusts first (probes,
+    /// limits); everything else as [`TestApp::new`] has it.
+    pub fn custom(
+        settings: HttpSettings,
+        ports: impl FnOnce(Ports) -> Ports,
+        builder: impl FnOnce(MarketplaceBuilder) -> MarketplaceBuilder,
+    ) -> Self {
         let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let keys = Keys::generate(&OsEntropy);
-        let mut options = MarketplaceOptions::new(dyn_clock.clone());
-        options.passwords = Passwords::fast_for_tests();
+        let sandbox = Arc::new(SandboxProvider::new(dyn_clock.clone(), b"whsec_test".to_vec()));
+        let tokens = Arc::new(JwtTokens::new([7; 32]));
         // The search cache, as `bazaar serve` has it, so tests see what production serves.
-        let stores = Stores::memory(dyn_clock.clone()).with_search_cache(dyn_clock);
-        let market = Arc::new(Marketplace::new(stores, &keys, options));
-        Self { state: AppState::with_settings(market, settings), clock }
+        let ports = ports(MemoryBackend::new(dyn_clock.clone()).ports().with_search_cache(dyn_clock.clone()));
+        let market = builder(
+            Marketplace::builder(ports.clone())
+                .clock(dyn_clock)
+                .payment_provider(sandbox.clone())
+                .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+                .tokens(tokens.clone()),
+        )
+        .build()
+        .expect("every port is set");
+        Self { state: AppState::with_settings(Arc::new(market), settings), clock, sandbox, tokens, ports }
     }
 
     pub fn market(&self) -> &Marketplace {
@@ -118,9 +143,13 @@ impl TestApp {
     /// An admin (admins cannot register through the API).
     pub async fn admin(&self) -> Session {
         let email = Email::parse(&format!("admin-{}@example.com", uuid::Uuid::now_v7())).unwrap();
-        let user = self.market().ensure_admin(&email, "password123").await.expect("admin");
-        let token = self.market().tokens.issue(user.id, Role::Admin, self.market().clock.now()).token;
-        Session { user_id: user.id.to_string(), token, refresh_token: String::new() }
+        self.market().auth.ensure_admin(&email, "password123").await.expect("admin");
+        let signed_in = self.market().auth.login(email.as_str(), "password123").await.expect("admin login");
+        Session {
+            user_id: signed_in.user.id.to_string(),
+            token: signed_in.access.token,
+            refresh_token: signed_in.refresh_token,
+        }
     }
 }
 

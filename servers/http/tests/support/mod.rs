@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use axum::http::StatusCode;
-use bazaar_core::auth::{Actor, Role};
+use bazaar_core::auth::{Actor, Role, TokenIssuer};
 use bazaar_core::catalog::NewProduct;
 use bazaar_core::ids::{ProductId, UserId};
 use serde_json::{Value, json};
@@ -28,9 +28,8 @@ pub fn actor(session: &Session, role: Role) -> Actor {
 /// `session` with a new access token issued at the clock's now (for tests
 /// that move the clock past a token's lifetime).
 pub fn reissue(app: &TestApp, session: &Session, role: Role) -> Session {
-    let market = app.market();
-    let user_id = session.user_id.parse::<UserId>().expect("user id");
-    let token = market.tokens.issue(user_id, role, market.clock.now()).token;
+    let now = app.market().clock.now();
+    let token = app.tokens.issue(actor(session, role), now, now + chrono::Duration::minutes(15)).expect("token").token;
     Session { token, ..session.clone() }
 }
 

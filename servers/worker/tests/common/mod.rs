@@ -5,20 +5,21 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
+use bazaar_core::ConflictReason;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bazaar_app::auth::Passwords;
-use bazaar_app::{Bus, BusOptions, Keys, Marketplace, MarketplaceOptions, Stores};
+use bazaar_app::{AppOptions, Broker, BusOptions, Keys};
 use bazaar_core::auth::{Actor, Role};
 use bazaar_core::catalog::{NewProduct, Pricing, Product, ProductKind, ProductStatus};
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::entropy::OsEntropy;
 use bazaar_core::events::{Backoff, DispatcherConfig, Event, EventHandler, EventType};
 use bazaar_core::ids::{EventId, ProductId, UserId};
+use bazaar_core::marketplace::{Marketplace, Ports};
 use bazaar_core::money::{Currency, Money};
 use bazaar_core::orders::{Order, PlaceOrder};
 use bazaar_nats::{JetStreamOptions, async_nats};
@@ -46,22 +47,44 @@ pub fn quick_retries(max_attempts: u32) -> DispatcherConfig {
     }
 }
 
-pub fn options(handlers: Vec<Arc<dyn EventHandler>>, max_attempts: u32) -> MarketplaceOptions {
-    let mut options = MarketplaceOptions::new(clock());
-    options.passwords = Passwords::fast_for_tests();
+pub fn options(handlers: Vec<Arc<dyn EventHandler>>, max_attempts: u32) -> AppOptions {
+    let mut options = AppOptions::new(clock()).fast_passwords();
     options.dispatcher = quick_retries(max_attempts);
     options.extra_handlers = handlers;
     options
 }
 
+/// A marketplace with its ports, so tests can look at what the services
+/// wrote (the worker itself sees only the marketplace).
+pub struct Market {
+    pub market: Arc<Marketplace>,
+    pub stores: Ports,
+}
+
+impl std::ops::Deref for Market {
+    type Target = Marketplace;
+    fn deref(&self) -> &Marketplace {
+        &self.market
+    }
+}
+
+impl Market {
+    /// A worker over this marketplace.
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::new(self.market.clone(), config)
+    }
+}
+
 /// A marketplace over `stores` with extra `handlers`.
-pub fn market(stores: Stores, keys: &Keys, handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Marketplace> {
-    Arc::new(Marketplace::new(stores, keys, options(handlers, 3)))
+pub fn market(stores: Ports, keys: &Keys, handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Market> {
+    let market =
+        bazaar_app::market::marketplace(stores.clone(), keys, options(handlers, 3)).expect("every port is set");
+    Arc::new(Market { market: Arc::new(market), stores })
 }
 
 /// A marketplace entirely in memory (in-process bus).
-pub fn memory_market(handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Marketplace> {
-    market(Stores::memory(clock()), &Keys::generate(&OsEntropy), handlers)
+pub fn memory_market(handlers: Vec<Arc<dyn EventHandler>>) -> Arc<Market> {
+    market(bazaar_app::ports::memory(clock()), &Keys::generate(&OsEntropy), handlers)
 }
 
 /// Loops that react fast: a short idle poll keeps the tests short.
@@ -115,7 +138,7 @@ where
 }
 
 /// An approved one-time product at `minor` USD cents.
-pub async fn approved_product(market: &Marketplace, minor: i64) -> Product {
+pub async fn approved_product(market: &Market, minor: i64) -> Product {
     let input = NewProduct {
         title: "Lead router".into(),
         description: "Routes leads.".into(),
@@ -137,7 +160,7 @@ pub async fn approved_product(market: &Marketplace, minor: i64) -> Product {
 pub async fn place_and_pay(market: &Marketplace, product: &Product) -> (Actor, Order) {
     let buyer = Actor::new(UserId::new(), Role::Customer);
     let order = market.orders.place(&buyer, PlaceOrder::new([product.id]), None).await.expect("place");
-    let intent = market.payments.pay(&buyer, order.id, "pm_card_visa").await.expect("pay");
+    let intent = market.orders.pay(&buyer, order.id, "pm_card_visa").await.expect("pay");
     assert_eq!(intent.status.as_str(), "succeeded", "the sandbox's visa card succeeds");
     (buyer, order)
 }
@@ -191,7 +214,7 @@ impl EventHandler for Counting {
     async fn handle(&self, event: &Event) -> bazaar_core::Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.poisoned.load(Ordering::SeqCst) {
-            return Err(bazaar_core::Error::Conflict(POISON.into()));
+            return Err(bazaar_core::Error::conflict(ConflictReason::Duplicate, POISON));
         }
         self.successes.fetch_add(1, Ordering::SeqCst);
         self.completed.lock().push(event.id);
@@ -255,9 +278,9 @@ pub fn fresh_redis_options() -> RedisStreamOptions {
 }
 
 /// The NATS bus on a fresh stream, or a loud panic when NATS is unreachable.
-pub async fn nats_bus(options: JetStreamOptions) -> Bus {
+pub async fn nats_bus(options: JetStreamOptions) -> Broker {
     let url = nats_url();
-    match tokio::time::timeout(Duration::from_secs(15), Bus::nats(&url, options)).await {
+    match tokio::time::timeout(Duration::from_secs(15), Broker::nats(&url, options)).await {
         Ok(Ok(bus)) => bus,
         Ok(Err(e)) => unreachable(
             "NATS (JetStream)",
@@ -281,9 +304,9 @@ pub async fn delete_nats_stream(options: &JetStreamOptions) {
 
 /// The Redis Streams bus under a fresh prefix, or a loud panic when Redis
 /// is unreachable.
-pub async fn redis_bus(options: RedisStreamOptions) -> Bus {
+pub async fn redis_bus(options: RedisStreamOptions) -> Broker {
     let url = redis_url();
-    match tokio::time::timeout(Duration::from_secs(15), Bus::redis(&url, options)).await {
+    match tokio::time::timeout(Duration::from_secs(15), Broker::redis(&url, options)).await {
         Ok(Ok(bus)) => bus,
         Ok(Err(e)) => unreachable(
             "Redis",

@@ -1,4 +1,4 @@
-//! The marketplace's event handlers, as core services the dispatcher runs.
+//! Flows that span aggregates: the event handlers the dispatcher runs, as core services above every domain module.
 //!
 //! | handler | on | does |
 //! |---|---|---|
@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{
+use crate::error::Result;
+use crate::events::{
     Event, EventHandler, EventType, LicenseIssued, OrderPlaced, OrderRefunded, PaymentSucceeded, ProductApproved,
     ProductRejected,
 };
-use crate::error::Result;
 use crate::ids::OrderId;
-use crate::licensing::LicenseService;
+use crate::licensing::{LicenseService, Purchase};
 use crate::notifications::{Notice, NotificationService, Template};
-use crate::orders::{Order, OrderService, OrderStatus};
+use crate::orders::{OrderService, OrderStatus};
 
 /// Why licenses are revoked on `order.refunded`.
 pub const REFUND_REASON: &str = "refund";
@@ -98,7 +98,9 @@ impl EventHandler for FulfillmentHandler {
                 Err(err) => results[slot] = Err(err),
             }
         }
-        let issuing: Vec<(&Order, &Event)> = paid.iter().map(|(_, order, event)| (order, *event)).collect();
+        let purchases: Vec<Purchase> = paid.iter().map(|(_, order, _)| Purchase::from(order)).collect();
+        let issuing: Vec<(&Purchase, &Event)> =
+            purchases.iter().zip(&paid).map(|(p, (_, _, event))| (p, *event)).collect();
         let issued = self.licenses.issue_for_orders(&issuing).await?;
         let mut fulfilling = Vec::with_capacity(paid.len());
         let mut fulfilled_slots = Vec::with_capacity(paid.len());
@@ -290,11 +292,12 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::ids::{ProductId, UserId};
     use crate::notifications::{MockNotificationRepository, MockNotificationSender, Preferences};
+    use crate::orders::Order;
 
     fn paid_order(lines: usize, clock: &ManualClock) -> (Order, Event) {
-        use crate::catalog::Pricing;
         use crate::money::{Currency, Money};
         use crate::orders::OrderLine;
+        use crate::pricing::Pricing;
         let price = Money::new(1_000, Currency::USD);
         let line = |_| OrderLine {
             product_id: ProductId::new(),
@@ -330,7 +333,7 @@ mod tests {
     async fn a_batch_of_payments_is_fulfilled_with_three_store_calls() {
         use crate::catalog::MockProductRepository;
         use crate::licensing::{LicenseSigner, MockLicenseRepository};
-        use crate::orders::{MockIdempotencyStore, MockOrderRepository, StatusChange};
+        use crate::orders::{MockIdempotencyStore, MockOrderRepository, OrderConfig, OrderDeps, StatusChange};
         use crate::payments::{MockPaymentRepository, PaymentService, SandboxProvider};
 
         let clock = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
@@ -375,19 +378,17 @@ mod tests {
             .returning(|all| Ok(all.iter().map(|_| Ok(())).collect()));
         let licenses: Arc<dyn crate::licensing::LicenseRepository> = Arc::new(licenses);
         let provider = Arc::new(SandboxProvider::new(clock.clone(), b"whsec".to_vec()));
-        let payments = Arc::new(PaymentService::new(
-            Arc::new(MockPaymentRepository::new()),
-            repo.clone(),
-            provider,
-            clock.clone(),
-        ));
+        let payments = Arc::new(PaymentService::new(Arc::new(MockPaymentRepository::new()), provider, clock.clone()));
         let orders = Arc::new(OrderService::new(
-            repo,
-            Arc::new(MockProductRepository::new()),
-            licenses.clone(),
-            payments,
-            Arc::new(MockIdempotencyStore::new()),
-            clock.clone(),
+            OrderDeps::separate(
+                repo,
+                Arc::new(MockProductRepository::new()),
+                licenses.clone(),
+                payments,
+                Arc::new(MockIdempotencyStore::new()),
+                clock.clone(),
+            ),
+            OrderConfig::default(),
         ));
         let handler = FulfillmentHandler::new(
             orders,

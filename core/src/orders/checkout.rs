@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::intent::PaymentIntent;
-use super::repository::PaymentRepository;
+use super::{Order, OrderRepository};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::OrderId;
-use crate::orders::{Order, OrderRepository};
+use crate::payments::{PaymentIntent, PaymentRepository};
 
 /// Orders with their payment intents, for the two steps of a purchase that
 /// need both. A store holding both serves each step with one round trip;

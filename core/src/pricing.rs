@@ -84,13 +84,13 @@ impl Pricing {
     /// breaks: a paid price must be more than zero (a zero-priced product is
     /// [`Pricing::Free`], so there is one way to say "free").
     pub(crate) fn check(&self, field: &str, errors: &mut Vec<FieldError>) {
-        if let Some(price) = self.price() {
-            if price.minor() <= 0 {
-                errors.push(FieldError::new(
-                    format!("{field}.price.minor"),
-                    "must be more than zero for a paid product (use {\"type\":\"free\"} for free ones)",
-                ));
-            }
+        if let Some(price) = self.price()
+            && price.minor() <= 0
+        {
+            errors.push(FieldError::new(
+                format!("{field}.price.minor"),
+                "must be more than zero for a paid product (use {\"type\":\"free\"} for free ones)",
+            ));
         }
     }
 }

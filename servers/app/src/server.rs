@@ -9,12 +9,43 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use bazaar_app::Marketplace;
+use bazaar_core::marketplace::Marketplace;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::shutdown::Shutdown;
+
+/// Why serving stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({setting})")]
+    Bind {
+        /// The setting that chose the address (`--http-addr`).
+        setting: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A server failed while serving.
+    #[error("{server} server failed")]
+    Server {
+        /// Which one (`http`, `grpc`, `worker http`).
+        server: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A server task panicked.
+    #[error("a server task panicked")]
+    Panicked(#[source] tokio::task::JoinError),
+}
+
+fn failed(server: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> ServeError {
+    move |source| ServeError::Server { server, source }
+}
 
 /// The bound sockets of a process.
 #[derive(Debug, Default)]
@@ -30,8 +61,8 @@ impl Listeners {
     ///
     /// # Errors
     /// When the address is taken or not local.
-    pub async fn bind(setting: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({setting})"))
+    pub async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+        TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { setting, addr, source })
     }
 
     /// The actual address of each listener.
@@ -75,20 +106,23 @@ pub async fn run(
     listeners: Listeners,
     parts: Parts,
     shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+) -> Result<(), ServeError> {
+    let mut tasks: JoinSet<Result<&'static str, ServeError>> = JoinSet::new();
     if let Some(listener) = listeners.http {
         let stop = shutdown.wait();
         if parts.worker_http {
             let router = bazaar_worker::worker_router(market.clone(), bazaar_worker::prometheus());
             tasks.spawn(async move {
-                axum::serve(listener, router).with_graceful_shutdown(stop).await.context("worker http server")?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(|e| failed("worker http")(e.into()))?;
                 Ok("worker http")
             });
         } else if parts.http {
             let state = bazaar_http::AppState::new(market.clone());
             tasks.spawn(async move {
-                bazaar_http::serve(listener, state, stop).await.context("http server")?;
+                bazaar_http::serve(listener, state, stop).await.map_err(|e| failed("http")(e.into()))?;
                 Ok("http")
             });
         }
@@ -97,7 +131,7 @@ pub async fn run(
         let market = market.clone();
         let stop = shutdown.wait();
         tasks.spawn(async move {
-            bazaar_grpc::serve(listener, market, stop).await.context("grpc server")?;
+            bazaar_grpc::serve(listener, market, stop).await.map_err(|e| failed("grpc")(e.into()))?;
             Ok("grpc")
         });
     }
@@ -113,14 +147,14 @@ pub async fn run(
 
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
-        match joined.context("a server task panicked").and_then(|r| r) {
+        match joined.map_err(ServeError::Panicked).and_then(|r| r) {
             Ok(name) if !shutdown.is_triggered() => {
                 tracing::warn!(server = name, "stopped on its own; stopping the others");
                 shutdown.trigger();
             }
             Ok(name) => tracing::info!(server = name, "stopped"),
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "server failed; stopping the others");
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "server failed; stopping the others");
                 shutdown.trigger();
                 failure.get_or_insert(e);
             }
@@ -133,19 +167,16 @@ pub async fn run(
 mod tests {
     use std::io::{Read as _, Write as _};
 
-    use bazaar_app::{Keys, MarketplaceOptions, Stores};
     use bazaar_core::clock::{Clock, SystemClock};
     use bazaar_core::entropy::OsEntropy;
 
     use super::*;
+    use crate::{AppOptions, Keys};
 
     fn market() -> Arc<Marketplace> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        Arc::new(Marketplace::new(
-            Stores::memory(clock.clone()),
-            &Keys::generate(&OsEntropy),
-            MarketplaceOptions::new(clock),
-        ))
+        let ports = crate::ports::memory(clock.clone());
+        Arc::new(crate::market::marketplace(ports, &Keys::generate(&OsEntropy), AppOptions::new(clock)).unwrap())
     }
 
     fn get(addr: SocketAddr, path: &str) -> String {

@@ -1,9 +1,18 @@
-//! Logging and metrics for every Bazaar process: `tracing` to stderr,
-//! human-readable on a terminal and JSON otherwise (or as configured), and
-//! the one Prometheus recorder that the HTTP server, the worker and anything
+//! Logging and metrics shared by every Bazaar server in a process:
+//! `tracing` to stderr (human-readable or JSON), and the one Prometheus
+//! recorder that the HTTP server, the gRPC server, the worker and anything
 //! else in the process record into.
+//!
+//! # Example
+//! ```
+//! bazaar_telemetry::init("info", false);
+//! // The recorder is installed on first use, before anything is recorded.
+//! let metrics = bazaar_telemetry::prometheus();
+//! metrics::counter!("example_total").increment(1);
+//! assert!(metrics.render().contains("example_total 1"));
+//! ```
 
-use std::io::IsTerminal;
+use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,17 +20,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::config::LogFormat;
-
-/// Installs the global subscriber; later calls (a second server in one
-/// test process) leave the first in place.
-pub fn init(level: &str, format: LogFormat) {
+/// Installs the global subscriber with filter `level` (an `EnvFilter`
+/// directive; `info` when it does not parse), writing JSON lines when
+/// `json`, else human-readable lines (coloured on a terminal). Later calls
+/// (a second server in one test process) leave the first in place.
+pub fn init(level: &str, json: bool) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_span_events(FmtSpan::NONE);
     let _already_set = if json {
@@ -29,6 +33,14 @@ pub fn init(level: &str, format: LogFormat) {
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).try_init()
     };
+}
+
+/// Checks a log filter directive (`info`, `warn,bazaar=debug`).
+///
+/// # Errors
+/// Why the directive does not parse.
+pub fn check_filter(directive: &str) -> Result<(), String> {
+    EnvFilter::try_new(directive).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Request latency buckets in seconds. Buckets (a Prometheus histogram)

@@ -1,4 +1,4 @@
-//! Page-number pagination shared by catalog listings (`{items, total, page, limit}`).
+//! Page-number pagination shared by every listing (`{items, total, page, limit}`).
 
 use serde::{Deserialize, Serialize};
 
