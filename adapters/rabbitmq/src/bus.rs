@@ -40,8 +40,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 ///
 /// See the [crate docs](crate) for the design. Cheap to share behind an
 /// `Arc`; all methods take `&self`. Dropping it stops its background
-/// sweeper; [`RabbitBus::close`] also closes the connection (the broker
-/// then requeues whatever this bus had not settled).
+/// sweeper and closes its connection, as [`RabbitBus::close`] does (the
+/// broker then requeues whatever this bus had not settled).
 ///
 /// # Example
 /// ```no_run
@@ -95,8 +95,15 @@ impl fmt::Debug for RabbitBus {
 }
 
 impl Drop for RabbitBus {
+    /// Stops the sweeper and closes the connection (in the background, when
+    /// a runtime is there to run it), so the broker requeues at once what
+    /// this bus had not settled.
     fn drop(&mut self) {
         self.sweeper.abort();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let inner = self.inner.clone();
+            runtime.spawn(async move { inner.connector.close().await });
+        }
     }
 }
 
@@ -267,13 +274,16 @@ impl Inner {
         self.connector.link(Instant::now() + self.options.reconnect_timeout).await
     }
 
-    /// Requeues deliveries pending past the ack wait, and held ones past
-    /// half of it (their holder may not be asked for them soon). Those of a
-    /// lost connection are simply forgotten: the broker requeued them.
+    /// Gives back deliveries pending past the ack wait (a copy with the
+    /// attempt counted to the group's redelivery queue, as `nack(0)`), and
+    /// requeues held ones past half of it (never handed out, so no attempt
+    /// is counted by the bus). Those of a lost connection are simply
+    /// forgotten: the broker requeued them.
     async fn give_back_expired(&self) {
         let now = Instant::now();
         let epoch = self.connector.current().map(|link| link.epoch);
-        let mut expired = self.pending.expired(now, self.options.ack_wait, epoch);
+        let expired = self.pending.expired(now, self.options.ack_wait, epoch);
+        let mut stale_held = Vec::new();
         {
             let mut held = self.held.lock();
             for queue in held.values_mut() {
@@ -281,17 +291,25 @@ impl Inner {
                     .drain(..)
                     .partition(|r| now.duration_since(r.since) >= self.options.ack_wait / 2 || Some(r.epoch) != epoch);
                 *queue = fresh;
-                expired.extend(stale);
+                stale_held.extend(stale);
             }
         }
         for received in expired {
             if Some(received.epoch) != epoch {
                 continue;
             }
-            tracing::debug!(group = received.group, attempt = received.attempt, "requeueing an expired delivery");
+            tracing::debug!(group = received.group, attempt = received.attempt, "giving back an expired delivery");
+            if let Err(e) = self.redeliver(&received, None).await {
+                tracing::debug!(error = %e, "giving back an expired delivery failed; the broker requeues it on close");
+            }
+        }
+        for received in stale_held {
+            if Some(received.epoch) != epoch {
+                continue;
+            }
             let requeue = BasicNackOptions { requeue: true, multiple: false };
             if let Err(e) = received.acker.nack(requeue).await {
-                tracing::debug!(error = %e, "requeueing an expired delivery failed; the broker requeues it on close");
+                tracing::debug!(error = %e, "requeueing a held message failed; the broker requeues it on close");
             }
         }
     }
@@ -334,11 +352,15 @@ impl Inner {
 
     /// Up to `max` held messages of `group`, as deliveries.
     async fn take_held(&self, group: &str, max: usize) -> Vec<Delivery> {
+        let current = self.connector.current().map(|link| link.epoch);
         let mut out = Vec::new();
         while out.len() < max {
             let next = self.held.lock().get_mut(group).and_then(VecDeque::pop_front);
             let Some(received) = next else { break };
-            out.extend(self.hand_out(received).await);
+            // Held on a connection that is gone: the broker requeued it.
+            if Some(received.epoch) == current {
+                out.extend(self.hand_out(received).await);
+            }
         }
         out
     }
@@ -503,6 +525,9 @@ impl Inner {
         }
         let deadline = Instant::now() + wait.min(MAX_WAIT);
         self.give_back_expired().await;
+        // Since when waiting keeps failing (a lost connection): retried as
+        // the gets are, for up to `reconnect_timeout`.
+        let mut failing_since = None;
         loop {
             let mut out = self.take_held(group, max).await;
             if out.len() < max {
@@ -516,7 +541,17 @@ impl Inner {
             if !out.is_empty() || remaining < MIN_WAIT {
                 return Ok(out);
             }
-            self.wait_for_push(group, remaining).await?;
+            match self.wait_for_push(group, remaining).await {
+                Ok(()) => failing_since = None,
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.options.reconnect_timeout {
+                        return Err(e);
+                    }
+                    tracing::debug!(group, error = %e, "waiting for a message failed; trying again");
+                    tokio::time::sleep(RETRY_PAUSE.min(remaining)).await;
+                }
+            }
         }
     }
 
@@ -565,27 +600,36 @@ impl Inner {
         Ok(())
     }
 
-    /// Copies a nacked delivery into the retry queue of its delay step and
-    /// acks it once the copy is confirmed.
-    async fn retry_later(&self, received: &Received, delay: Duration) -> Result<()> {
+    /// Gives a delivery back with its attempt counted: publishes a copy
+    /// carrying the attempt to the group's redelivery queue, at once
+    /// (`delay` `None`) or through the retry queue of `delay`'s step, and
+    /// acks the delivery once the copy is confirmed. The broker's own
+    /// requeue is not used: how it counts a requeue (`x-delivery-count`)
+    /// differs between RabbitMQ versions, and a requeued message goes back
+    /// to the work queue rather than ahead of it.
+    async fn redeliver(&self, received: &Received, delay: Option<Duration>) -> Result<()> {
         let link = self.link().await?;
         if link.epoch != received.epoch {
             // Its connection is gone, so the broker requeued it already.
             return Ok(());
         }
-        let step = self.options.retry_delay_for(delay);
-        let properties = message::copy_properties(
-            &received.properties,
-            &[
-                (ATTEMPTS_HEADER, message::attempts_value(received.attempt)),
-                (DELAY_HEADER, topology::delay_value(step)),
-            ],
-        );
+        let attempts = (ATTEMPTS_HEADER, message::attempts_value(received.attempt));
+        let queue = self.names.redelivery_queue(&received.group);
+        let (exchange, properties) = match delay {
+            Some(delay) => {
+                let step = self.options.retry_delay_for(delay);
+                let properties = message::copy_properties(
+                    &received.properties,
+                    &[attempts, (DELAY_HEADER, topology::delay_value(step))],
+                );
+                (self.names.retry_exchange(), properties)
+            }
+            None => (String::new(), message::copy_properties(&received.properties, &[attempts])),
+        };
         let mandatory = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
         let limit = self.options.request_timeout;
-        let (exchange, queue) = (self.names.retry_exchange(), self.names.redelivery_queue(&received.group));
         let sent = link.publisher.basic_publish(&exchange, &queue, mandatory, &received.payload, properties);
-        let confirm = within(limit, "basic.publish (retry)", sent).await?;
+        let confirm = within(limit, "basic.publish (redelivery)", sent).await?;
         groups::confirmed(limit, confirm).await?;
         within(limit, "basic.ack", received.acker.ack(BasicAckOptions::default())).await.map(drop)
     }
@@ -662,23 +706,34 @@ impl EventSubscriber for RabbitBus {
         self.ack_all(std::slice::from_ref(delivery)).await
     }
 
-    /// Acks each delivery still pending.
+    /// Acks each delivery still pending. One received on a connection that
+    /// is gone is skipped: the broker has requeued it, and the group gets
+    /// it again (the inbox absorbs the repeat).
     async fn ack_all(&self, deliveries: &[Delivery]) -> Result<()> {
         let inner = &self.inner;
         let limit = inner.options.request_timeout;
+        let current = inner.connector.current().map(|link| link.epoch);
+        let mut failure = None;
         for received in inner.take_pending(deliveries)? {
-            within(limit, "basic.ack", received.acker.ack(BasicAckOptions::default())).await?;
+            if Some(received.epoch) != current {
+                continue;
+            }
+            // Every ack is tried: one failing must not leave the others
+            // unsettled on a channel that stays open.
+            if let Err(e) = within(limit, "basic.ack", received.acker.ack(BasicAckOptions::default())).await {
+                failure.get_or_insert(e);
+            }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
-    /// Without delay: requeues the delivery (`basic.nack`, requeue), which
-    /// the group gets again first, its attempt counted by the quorum queue.
-    /// With a delay: publishes a copy carrying the attempt count to the
-    /// retry queue of the delay rounded up to the ladder (see
-    /// [`RabbitOptions::retry_delay_for`]), acking the delivery once the
-    /// copy is confirmed; the copy comes back to the group's redelivery
-    /// queue when its TTL runs out. A delivery no longer pending is ignored.
+    /// Publishes a copy carrying the attempt count to the group's
+    /// redelivery queue (read before the work queue): without delay
+    /// straight there, with one through the retry queue of the delay
+    /// rounded up to the ladder (see [`RabbitOptions::retry_delay_for`]),
+    /// whose TTL sends it on. The delivery is acked once the broker
+    /// confirmed the copy; on failure it stays pending, so the ack wait
+    /// gives it back. A delivery no longer pending is ignored.
     async fn nack(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
         let inner = &self.inner;
         receipt::check(inner.id, &delivery.receipt)?;
@@ -686,11 +741,11 @@ impl EventSubscriber for RabbitBus {
             tracing::debug!(consumer = delivery.consumer, "ignoring a nack of a delivery that is no longer pending");
             return Ok(());
         };
-        if delay.is_zero() {
-            let requeue = BasicNackOptions { requeue: true, multiple: false };
-            return within(inner.options.request_timeout, "basic.nack", received.acker.nack(requeue)).await.map(drop);
+        if inner.connector.current().map(|link| link.epoch) != Some(received.epoch) {
+            // Its connection is gone, so the broker requeued it already.
+            return Ok(());
         }
-        match inner.retry_later(&received, delay).await {
+        match inner.redeliver(&received, (!delay.is_zero()).then_some(delay)).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Still unsettled: the ack wait gives it back.

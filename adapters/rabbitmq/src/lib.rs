@@ -43,12 +43,12 @@
 //! | `publish` | `basic.publish` to the exchange (mandatory, persistent, `message_id` = event id, `type` = event type) on a confirm channel; `Ok` once the broker confirmed every message |
 //! | `next(group, wait)` | a message this process holds, else `basic.get` on the redelivery queue then the work queue; with none and `wait` left, a consumer on each (prefetch = [`RabbitOptions::prefetch`]) until the first arrives, then cancelled; the rest they brought is held for the next calls |
 //! | `next_batch(group, max, wait)` | as `next`, up to `max` (held, then gets), waiting for the first only |
-//! | `attempt` | `x-bazaar-attempts` (deliveries of earlier copies) + the quorum queue's `x-delivery-count` + 1 |
+//! | `attempt` | `x-bazaar-attempts` (deliveries of earlier copies) + the quorum queue's `x-delivery-count` (requeues by the broker, after a lost connection) + 1 |
 //! | receipt | `amqp:<bus>:<connection>:<channel>:<delivery tag>`, valid in the process that received it |
 //! | `ack` / `ack_all` | `basic.ack` of each delivery still pending in this bus |
-//! | `nack(0)` | `basic.nack` with requeue: back at the head of the work queue |
-//! | `nack(delay)` | a copy with the attempt count to the retry queue of `delay` rounded up to the ladder, confirmed, then `basic.ack` |
-//! | ack wait | deliveries unsettled for [`RabbitOptions::ack_wait`] are requeued by the bus (RabbitMQ has no such timer) |
+//! | `nack(0)` | a copy with the attempt count to the group's redelivery queue, confirmed, then `basic.ack` |
+//! | `nack(delay)` | the same copy through the retry queue of `delay` rounded up to the ladder |
+//! | ack wait | deliveries unsettled for [`RabbitOptions::ack_wait`] are given back by the bus as `nack(0)` does (RabbitMQ has no such timer) |
 //!
 //! `next(group, Duration::ZERO)` answers from the broker's own state (a
 //! `basic.get` that finds nothing means nothing is ready), so competing

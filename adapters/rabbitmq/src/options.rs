@@ -77,10 +77,12 @@ pub struct RabbitOptions {
     /// Deliveries after which the broker dead-letters a message of a group
     /// queue to the dead-letter queue (`x-delivery-limit`); `None` (the
     /// default) leaves the broker's default (unlimited on RabbitMQ 3.x, 20 on
-    /// 4.x). Only redeliveries of one copy count: a nack with delay makes a
-    /// fresh copy. Keep it `None` or well above the dispatcher's
-    /// `max_attempts`, which parks failing events in the core's dead-letter
-    /// store itself.
+    /// 4.x). Only the broker's own requeues count (a connection or
+    /// channel lost with the message unacknowledged): the bus gives
+    /// messages back (`nack`, the ack wait) as fresh copies. So this guards
+    /// against a message that keeps taking its consumer down; keep it
+    /// `None` or well above the dispatcher's `max_attempts`, which parks
+    /// failing events in the core's dead-letter store itself.
     pub delivery_limit: Option<u32>,
     /// Timeout of each broker request (declare, get, publish confirm, 5 s)
     /// and of one connection attempt.
