@@ -33,6 +33,9 @@ const PIPELINE: usize = 256;
 const MIN_WAIT: Duration = Duration::from_millis(5);
 /// The longest wait honoured (a `Duration::MAX` wait must not overflow).
 const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3_600);
+/// How long a burst consumer (see [`Inner::fetch`]) waits for its first
+/// message, and then for each next one, before it is cancelled.
+const BURST_WAIT: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(20));
 /// Pause before redoing work after a failure.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
@@ -74,6 +77,9 @@ struct Inner {
     connector: Connector,
     /// Groups known to be set up (their redelivery queue exists).
     ready: Mutex<HashSet<String>>,
+    /// Every group this bus has set up or found set up, also those
+    /// dropped from `ready` after a failure (for `delete_topology`).
+    used: Mutex<HashSet<String>>,
     /// One group creation at a time in this process.
     creating: tokio::sync::Mutex<()>,
     /// Handed out, not settled.
@@ -132,6 +138,7 @@ impl RabbitBus {
             options,
             connector,
             ready: Mutex::new(HashSet::new()),
+            used: Mutex::new(HashSet::new()),
             creating: tokio::sync::Mutex::new(()),
             pending: Pending::default(),
             held: Mutex::new(HashMap::new()),
@@ -202,7 +209,7 @@ impl RabbitBus {
 
     /// The consumer groups this bus has used (set up or found set up).
     pub fn groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self.inner.ready.lock().iter().cloned().collect();
+        let mut groups: Vec<String> = self.inner.used.lock().iter().cloned().collect();
         groups.sort();
         groups
     }
@@ -236,6 +243,7 @@ impl RabbitBus {
                 .await?;
         }
         inner.ready.lock().clear();
+        inner.used.lock().clear();
         let _ = channel.close(200, "deleted").await;
         Ok(())
     }
@@ -325,6 +333,7 @@ impl Inner {
         }
         groups::ensure(link, &self.options, group).await?;
         self.ready.lock().insert(group.to_owned());
+        self.used.lock().insert(group.to_owned());
         Ok(())
     }
 
@@ -365,20 +374,16 @@ impl Inner {
         out
     }
 
-    /// Up to `max` messages `group` has ready (redeliveries first), one
-    /// `basic.get` each, reconnecting within `reconnect_timeout`.
-    async fn get_ready(&self, group: &str, max: usize) -> Result<Vec<Delivery>> {
+    /// One message `group` has ready (redeliveries first) by `basic.get`,
+    /// and how many more the queue it came from has ready; reconnecting
+    /// within `reconnect_timeout`.
+    async fn get_ready(&self, group: &str) -> Result<(Option<Delivery>, u32)> {
         let deadline = Instant::now() + self.options.reconnect_timeout;
         loop {
             let link = self.connector.link(deadline).await?;
-            let (got, failure) = self.get_on(&link, group, max).await;
-            match failure {
-                None => return Ok(got),
-                Some(e) if !got.is_empty() => {
-                    tracing::debug!(group, error = %e, "a get failed after some messages; handing those out");
-                    return Ok(got);
-                }
-                Some(e) => {
+            match self.get_on(&link, group).await {
+                Ok(got) => return Ok(got),
+                Err(e) => {
                     self.failed(&link, group);
                     if Instant::now() + RETRY_PAUSE >= deadline {
                         return Err(e);
@@ -396,54 +401,40 @@ impl Inner {
         self.ready.lock().remove(group);
     }
 
-    /// The gets of [`Self::get_ready`] on one link: what it got, and the
-    /// failure that stopped it, if any.
-    async fn get_on(&self, link: &Link, group: &str, max: usize) -> (Vec<Delivery>, Option<Error>) {
-        let mut got = Vec::new();
-        if let Err(e) = self.ensure_group(link, group).await {
-            return (got, Some(e));
-        }
-        let channel = match link.group_channel(group).await {
-            Ok(channel) => channel,
-            Err(e) => return (got, Some(e)),
-        };
-        let queues = [self.names.redelivery_queue(group), self.names.group_queue(group)];
-        let mut source = 0;
+    /// The gets of [`Self::get_ready`] on one link.
+    async fn get_on(&self, link: &Link, group: &str) -> Result<(Option<Delivery>, u32)> {
+        self.ensure_group(link, group).await?;
+        let channel = link.group_channel(group).await?;
         let limit = self.options.request_timeout;
-        while got.len() < max && source < queues.len() {
-            let message = match within(
-                limit,
-                "basic.get",
-                channel.basic_get(&queues[source], BasicGetOptions::default()),
-            )
-            .await
+        for queue in [self.names.redelivery_queue(group), self.names.group_queue(group)] {
+            // Again after a message that was not an event (dead-lettered).
+            while let Some(message) =
+                within(limit, "basic.get", channel.basic_get(&queue, BasicGetOptions::default())).await?
             {
-                Ok(message) => message,
-                Err(e) => return (got, Some(e)),
-            };
-            let Some(message) = message else {
-                source += 1;
-                continue;
-            };
-            let received = received(group, link.epoch, channel.id(), message.delivery);
-            got.extend(self.hand_out(received).await);
+                let ready = message.message_count;
+                let received = received(group, link.epoch, channel.id(), message.delivery);
+                if let Some(delivery) = self.hand_out(received).await {
+                    return Ok((Some(delivery), ready));
+                }
+            }
         }
-        (got, None)
+        Ok((None, 0))
     }
 
     /// Waits up to `wait` for `group` to get a message, with a consumer on
-    /// each of its queues (prefetch: the configured batch); what they bring
-    /// is held for the callers.
-    async fn wait_for_push(&self, group: &str, wait: Duration) -> Result<()> {
+    /// each of its queues (prefetch: the configured batch), and then, until
+    /// `want` arrived, up to `gap` for each next one; what they bring is
+    /// held for the callers.
+    async fn wait_for_push(&self, group: &str, wait: Duration, want: usize, gap: Duration) -> Result<()> {
         let link = self.link().await?;
-        let outcome = self.wait_on(&link, group, wait).await;
+        let outcome = self.wait_on(&link, group, wait, want, gap).await;
         if outcome.is_err() {
             self.failed(&link, group);
         }
         outcome
     }
 
-    async fn wait_on(&self, link: &Link, group: &str, wait: Duration) -> Result<()> {
+    async fn wait_on(&self, link: &Link, group: &str, wait: Duration, want: usize, gap: Duration) -> Result<()> {
         self.ensure_group(link, group).await?;
         let channel = link.group_channel(group).await?;
         let limit = self.options.request_timeout;
@@ -474,11 +465,18 @@ impl Inner {
         let mut merged = futures::stream::select_all(consumers);
         let mut arrived = Vec::new();
         let mut failure = None;
-        match tokio::time::timeout(wait, merged.next()).await {
-            Ok(Some(Ok(delivery))) => arrived.push(delivery),
-            Ok(Some(Err(e))) => failure = Some(unavailable(format!("waiting for a message: {e}"))),
-            Ok(None) => failure = Some(unavailable("the broker cancelled the waiting consumer")),
-            Err(_) => {}
+        let mut patience = wait;
+        while arrived.len() < want.max(1) {
+            match tokio::time::timeout(patience, merged.next()).await {
+                Ok(Some(Ok(delivery))) => arrived.push(delivery),
+                Ok(Some(Err(e))) => failure = Some(unavailable(format!("waiting for a message: {e}"))),
+                Ok(None) => failure = Some(unavailable("the broker cancelled the waiting consumer")),
+                Err(_) => break,
+            }
+            if failure.is_some() {
+                break;
+            }
+            patience = gap;
         }
         for tag in &tags {
             if let Err(e) =
@@ -531,8 +529,21 @@ impl Inner {
         loop {
             let mut out = self.take_held(group, max).await;
             if out.len() < max {
-                match self.get_ready(group, max - out.len()).await {
-                    Ok(more) => out.extend(more),
+                match self.get_ready(group).await {
+                    Ok((got, ready)) => {
+                        let found = got.is_some();
+                        out.extend(got);
+                        // More are ready: one burst consumer brings up to a
+                        // prefetch of them in one round, where a `basic.get`
+                        // each would cost a quorum-queue commit each.
+                        let want = (max - out.len()).min(usize::try_from(ready).unwrap_or(usize::MAX));
+                        if found && want > 0 {
+                            if let Err(e) = self.wait_for_push(group, BURST_WAIT.0, want, BURST_WAIT.1).await {
+                                tracing::debug!(group, error = %e, "a burst consumer failed");
+                            }
+                            out.extend(self.take_held(group, max - out.len()).await);
+                        }
+                    }
                     Err(e) if out.is_empty() => return Err(e),
                     Err(e) => tracing::debug!(group, error = %e, "handing out the held messages only"),
                 }
@@ -541,7 +552,7 @@ impl Inner {
             if !out.is_empty() || remaining < MIN_WAIT {
                 return Ok(out);
             }
-            match self.wait_for_push(group, remaining).await {
+            match self.wait_for_push(group, remaining, 1, Duration::ZERO).await {
                 Ok(()) => failing_since = None,
                 Err(e) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);

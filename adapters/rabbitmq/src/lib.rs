@@ -42,7 +42,7 @@
 //! |---|---|
 //! | `publish` | `basic.publish` to the exchange (mandatory, persistent, `message_id` = event id, `type` = event type) on a confirm channel; `Ok` once the broker confirmed every message |
 //! | `next(group, wait)` | a message this process holds, else `basic.get` on the redelivery queue then the work queue; with none and `wait` left, a consumer on each (prefetch = [`RabbitOptions::prefetch`]) until the first arrives, then cancelled; the rest they brought is held for the next calls |
-//! | `next_batch(group, max, wait)` | as `next`, up to `max` (held, then gets), waiting for the first only |
+//! | `next_batch(group, max, wait)` | held messages, then one `basic.get`; when it reports more ready, a burst consumer (prefetch as above) collects up to `max` (waiting 50 ms for the first, 20 ms for each next) and is cancelled; with nothing, waits as `next` |
 //! | `attempt` | `x-bazaar-attempts` (deliveries of earlier copies) + the quorum queue's `x-delivery-count` (requeues by the broker, after a lost connection) + 1 |
 //! | receipt | `amqp:<bus>:<connection>:<channel>:<delivery tag>`, valid in the process that received it |
 //! | `ack` / `ack_all` | `basic.ack` of each delivery still pending in this bus |
