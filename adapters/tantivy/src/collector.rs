@@ -2,7 +2,8 @@
 //! the total, both facets and the documents of the requested page.
 //!
 //! The engine's query decides the text match and its score
-//! ([`crate::text`]); everything else is read from fast fields here, because
+//! ([`crate::text`]); everything else is read from the segment's
+//! [`SegmentTable`] (its fast fields, decoded) here, because
 //! each facet leaves out its own dimension's filter (reference rule 7) and a
 //! query that applied the category and kind filters could not count them.
 //! For every matching document that is searchable and within the price
@@ -13,19 +14,20 @@
 //! - when both pass, it counts in the total and competes for the page.
 //!
 //! The page is the top `offset + limit` documents by a [`SortKey`] whose
-//! order is exactly the reference's comparator, tie-breaks included, kept in
-//! a bounded heap per segment and merged across segments.
+//! order is exactly the reference's comparator, tie-breaks included, kept by
+//! a [`TopN`] per segment and merged across segments.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use bazaar_core::catalog::ProductKind;
 use bazaar_core::catalog::search::{FacetCount, SearchQuery, SortOrder};
-use bazaar_core::catalog::{ProductKind, ProductStats, RatingPrior};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::schema::{column, kind_ordinal};
+use crate::schema::kind_ordinal;
+use crate::table::{HIDDEN, SegmentTable, Tables};
 
 /// A document's place in the order: larger sorts first. Fields compare in
 /// declaration order, so after the sort's own key come the reference's
@@ -35,9 +37,8 @@ use crate::schema::{column, kind_ordinal};
 pub(crate) struct SortKey {
     primary: u64,
     created_secs: i64,
-    created_nanos: u64,
-    id_hi: u64,
-    id_lo: u64,
+    created_nanos: u32,
+    id: u128,
 }
 
 /// An `i64` as a `u64` of the same order.
@@ -46,16 +47,57 @@ fn ordered_i64(x: i64) -> u64 {
     x.cast_unsigned() ^ (1 << 63)
 }
 
-/// An `f64` as a `u64` ordered like [`f64::total_cmp`], the reference's
-/// comparison of display ratings.
-fn ordered_f64(x: f64) -> u64 {
-    let bits = x.to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+/// The `keep` largest keys offered, in amortized constant time per offer.
+///
+/// A binary heap pays a pop and a push for every key that beats its worst,
+/// and under `newest` a segment offers its documents oldest first, so every
+/// one does. Instead, offers collect in a buffer of twice `keep`; a full
+/// buffer is cut to its `keep` best (a linear selection), and the worst of
+/// those becomes a threshold that later keys must beat to be kept at all.
+#[derive(Debug)]
+struct TopN {
+    keep: usize,
+    buffer: Vec<(SortKey, DocId)>,
+    threshold: Option<SortKey>,
+}
+
+impl TopN {
+    fn new(keep: usize) -> Self {
+        Self { keep, buffer: Vec::new(), threshold: None }
+    }
+
+    fn offer(&mut self, key: SortKey, doc: DocId) {
+        if self.threshold.is_some_and(|t| key <= t) {
+            return;
+        }
+        self.buffer.push((key, doc));
+        if self.buffer.len() >= self.keep.saturating_mul(2).max(64) {
+            self.cut();
+        }
+    }
+
+    /// Keeps the `keep` best and raises the threshold to the worst of them.
+    fn cut(&mut self) {
+        if self.keep == 0 {
+            self.buffer.clear();
+        } else if self.buffer.len() > self.keep {
+            self.buffer.select_nth_unstable_by(self.keep - 1, |a, b| b.0.cmp(&a.0));
+            self.buffer.truncate(self.keep);
+            self.threshold = Some(self.buffer[self.keep - 1].0);
+        }
+    }
+
+    /// The `keep` best, in no particular order.
+    fn into_best(mut self) -> Vec<(SortKey, DocId)> {
+        self.cut();
+        self.buffer
+    }
 }
 
 /// What the search filters on besides text, and what it keeps.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchCollector {
+    tables: Arc<Tables>,
     category: Option<String>,
     kind: Option<u64>,
     price_min: Option<i64>,
@@ -68,11 +110,12 @@ pub(crate) struct SearchCollector {
 }
 
 impl SearchCollector {
-    /// The collector for `q`.
-    pub(crate) fn new(q: &SearchQuery) -> Self {
+    /// The collector for `q`, reading segments through `tables`.
+    pub(crate) fn new(q: &SearchQuery, tables: Arc<Tables>) -> Self {
         let page = q.page();
         let keep = page.offset().saturating_add(u64::from(page.limit()));
         Self {
+            tables,
             category: q.category().map(str::to_owned),
             kind: q.kind().map(kind_ordinal),
             price_min: q.price_min(),
@@ -93,8 +136,8 @@ pub(crate) struct Collected {
     pub(crate) kinds: [u64; 3],
     /// Matches of every filter.
     pub(crate) total: u64,
-    /// The `keep` leading documents, best first.
-    pub(crate) top: Vec<DocAddress>,
+    /// The `keep` leading documents, best first, with their segment's table.
+    pub(crate) top: Vec<(Arc<SegmentTable>, DocAddress)>,
 }
 
 impl Collected {
@@ -116,47 +159,13 @@ fn facet(counts: impl Iterator<Item = (String, u64)>) -> Vec<FacetCount> {
     v
 }
 
-/// The fast-field columns one segment is read through.
-struct Columns {
-    searchable: Column<u64>,
-    kind: Column<u64>,
-    categories: Option<StrColumn>,
-    price: Column<i64>,
-    downloads: Column<u64>,
-    rating_sum: Column<u64>,
-    rating_count: Column<u64>,
-    created_secs: Column<i64>,
-    created_nanos: Column<u64>,
-    id_hi: Column<u64>,
-    id_lo: Column<u64>,
-}
-
-impl Columns {
-    fn open(segment: &SegmentReader) -> tantivy::Result<Self> {
-        let ff = segment.fast_fields();
-        Ok(Self {
-            searchable: ff.u64(column::SEARCHABLE)?,
-            kind: ff.u64(column::KIND)?,
-            categories: ff.str(column::CATEGORIES)?,
-            price: ff.i64(column::PRICE)?,
-            downloads: ff.u64(column::DOWNLOADS)?,
-            rating_sum: ff.u64(column::RATING_SUM)?,
-            rating_count: ff.u64(column::RATING_COUNT)?,
-            created_secs: ff.i64(column::CREATED_SECS)?,
-            created_nanos: ff.u64(column::CREATED_NANOS)?,
-            id_hi: ff.u64(column::ID_HI)?,
-            id_lo: ff.u64(column::ID_LO)?,
-        })
-    }
-}
-
-/// The category filter resolved against one segment's dictionary.
+/// The category filter resolved against one segment's categories.
 #[derive(Debug, Clone, Copy)]
 enum CategoryFilter {
     /// No filter.
     Any,
     /// Products with this category ordinal.
-    Ordinal(u64),
+    Ordinal(u32),
     /// The category occurs in no document of the segment.
     Absent,
 }
@@ -164,23 +173,23 @@ enum CategoryFilter {
 /// [`SearchCollector`] over one segment.
 pub(crate) struct SegmentSearch {
     segment: SegmentOrdinal,
-    columns: Columns,
+    table: Arc<SegmentTable>,
     category: CategoryFilter,
     kind: Option<u64>,
     price_min: Option<i64>,
     price_max: Option<i64>,
     sort: SortOrder,
     scored: bool,
-    keep: usize,
     category_counts: Vec<u64>,
     kinds: [u64; 3],
     total: u64,
     /// The best `keep` so far; the root is the worst of them.
-    top: BinaryHeap<Reverse<(SortKey, DocId)>>,
+    top: TopN,
 }
 
 /// What one segment collected.
 pub(crate) struct SegmentFruit {
+    table: Arc<SegmentTable>,
     categories: Vec<(String, u64)>,
     kinds: [u64; 3],
     total: u64,
@@ -192,29 +201,24 @@ impl Collector for SearchCollector {
     type Child = SegmentSearch;
 
     fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSearch> {
-        let columns = Columns::open(reader)?;
-        let category = match (&self.category, &columns.categories) {
-            (None, _) => CategoryFilter::Any,
-            (Some(_), None) => CategoryFilter::Absent,
-            (Some(c), Some(col)) => {
-                col.dictionary().term_ord(c.as_bytes())?.map_or(CategoryFilter::Absent, CategoryFilter::Ordinal)
-            }
+        let table = self.tables.get(reader)?;
+        let category = match &self.category {
+            None => CategoryFilter::Any,
+            Some(c) => table.category_ordinal(c).map_or(CategoryFilter::Absent, CategoryFilter::Ordinal),
         };
-        let terms = columns.categories.as_ref().map_or(0, |c| c.dictionary().num_terms());
         Ok(SegmentSearch {
             segment,
-            columns,
+            category_counts: vec![0; table.category_names.len()],
+            table,
             category,
             kind: self.kind,
             price_min: self.price_min,
             price_max: self.price_max,
             sort: self.sort,
             scored: self.scored,
-            keep: self.keep,
-            category_counts: vec![0; terms],
             kinds: [0; 3],
             total: 0,
-            top: BinaryHeap::new(),
+            top: TopN::new(self.keep),
         })
     }
 
@@ -226,6 +230,7 @@ impl Collector for SearchCollector {
         let mut out = Collected::default();
         let mut top = Vec::new();
         for f in fruits {
+            let table = f.table;
             for (value, count) in f.categories {
                 *out.categories.entry(value).or_insert(0) += count;
             }
@@ -233,40 +238,29 @@ impl Collector for SearchCollector {
                 *all += k;
             }
             out.total += f.total;
-            top.extend(f.top);
+            top.extend(f.top.into_iter().map(|(key, at)| (key, Arc::clone(&table), at)));
         }
-        top.sort_unstable_by_key(|&(key, _)| Reverse(key));
+        top.sort_unstable_by_key(|&(key, _, _)| Reverse(key));
         top.truncate(self.keep);
-        out.top = top.into_iter().map(|(_, addr)| addr).collect();
+        out.top = top.into_iter().map(|(_, table, at)| (table, at)).collect();
         Ok(out)
     }
 }
 
 impl SegmentSearch {
     fn key(&self, doc: DocId, score: Score) -> SortKey {
-        let c = &self.columns;
-        let u = |col: &Column<u64>| col.first(doc).unwrap_or(0);
+        let (t, d) = (&self.table, doc as usize);
         let primary = match self.sort {
             // Scores are sums of small integer weights: exact in f32.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             SortOrder::Relevance if self.scored => score as u64,
             SortOrder::Relevance | SortOrder::Newest => 0,
-            SortOrder::PriceAsc => u64::MAX - ordered_i64(c.price.first(doc).unwrap_or(0)),
-            SortOrder::PriceDesc => ordered_i64(c.price.first(doc).unwrap_or(0)),
-            SortOrder::Rating => {
-                let stats =
-                    ProductStats { downloads: 0, rating_sum: u(&c.rating_sum), rating_count: u(&c.rating_count) };
-                ordered_f64(RatingPrior::DEFAULT.display(&stats))
-            }
-            SortOrder::Downloads => u(&c.downloads),
+            SortOrder::PriceAsc => u64::MAX - ordered_i64(t.price[d]),
+            SortOrder::PriceDesc => ordered_i64(t.price[d]),
+            SortOrder::Rating => t.rating[d],
+            SortOrder::Downloads => t.downloads[d],
         };
-        SortKey {
-            primary,
-            created_secs: c.created_secs.first(doc).unwrap_or(0),
-            created_nanos: u(&c.created_nanos),
-            id_hi: u(&c.id_hi),
-            id_lo: u(&c.id_lo),
-        }
+        SortKey { primary, created_secs: t.created_secs[d], created_nanos: t.created_nanos[d], id: t.id[d] }
     }
 }
 
@@ -275,28 +269,22 @@ impl SegmentSearch {
     /// passes (`kind_ok`), and answers whether it passes the category
     /// filter, in one walk of its categories.
     fn categories(&mut self, doc: DocId, kind_ok: bool) -> bool {
-        let Some(col) = &self.columns.categories else {
-            return matches!(self.category, CategoryFilter::Any);
-        };
+        let ords = self.table.categories(doc);
         let want = match self.category {
             CategoryFilter::Any => None,
             CategoryFilter::Ordinal(o) => Some(o),
             CategoryFilter::Absent if kind_ok => None,
             CategoryFilter::Absent => return false,
         };
-        let mut found = false;
         if kind_ok {
-            for ord in col.term_ords(doc) {
-                found |= Some(ord) == want;
+            for &ord in ords {
                 self.category_counts[ord as usize] += 1;
             }
-        } else if let Some(w) = want {
-            found = col.term_ords(doc).any(|ord| ord == w);
         }
         match self.category {
             CategoryFilter::Any => true,
             CategoryFilter::Absent => false,
-            CategoryFilter::Ordinal(_) => found,
+            CategoryFilter::Ordinal(_) => ords.iter().any(|&o| Some(o) == want),
         }
     }
 }
@@ -305,17 +293,18 @@ impl SegmentCollector for SegmentSearch {
     type Fruit = SegmentFruit;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let c = &self.columns;
-        if c.searchable.first(doc) != Some(1) {
+        let (t, d) = (&self.table, doc as usize);
+        let kind = t.kind[d];
+        if kind == HIDDEN {
             return;
         }
         if self.price_min.is_some() || self.price_max.is_some() {
-            let price = c.price.first(doc).unwrap_or(0);
+            let price = t.price[d];
             if self.price_min.is_some_and(|m| price < m) || self.price_max.is_some_and(|m| price > m) {
                 return;
             }
         }
-        let kind = c.kind.first(doc).unwrap_or(0);
+        let kind = u64::from(kind);
         let kind_ok = self.kind.is_none_or(|k| k == kind);
         let category_ok = self.categories(doc, kind_ok);
         if !category_ok {
@@ -329,31 +318,24 @@ impl SegmentCollector for SegmentSearch {
         }
         self.total += 1;
         let key = self.key(doc, score);
-        if self.top.len() < self.keep {
-            self.top.push(Reverse((key, doc)));
-        } else if self.top.peek().is_some_and(|Reverse((worst, _))| key > *worst) {
-            self.top.pop();
-            self.top.push(Reverse((key, doc)));
-        }
+        self.top.offer(key, doc);
     }
 
     fn harvest(self) -> SegmentFruit {
-        let mut categories = Vec::new();
-        if let Some(col) = &self.columns.categories {
-            let mut value = String::new();
-            for (ord, &count) in self.category_counts.iter().enumerate() {
-                // A dictionary ordinal always resolves; a miss would be index corruption.
-                if count > 0 && col.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
-                    categories.push((value.clone(), count));
-                }
-            }
-        }
+        let categories = self
+            .category_counts
+            .iter()
+            .zip(&self.table.category_names)
+            .filter(|(count, _)| **count > 0)
+            .map(|(&count, name)| (name.clone(), count))
+            .collect();
         let segment = self.segment;
         SegmentFruit {
+            table: self.table,
             categories,
             kinds: self.kinds,
             total: self.total,
-            top: self.top.into_iter().map(|Reverse((k, doc))| (k, DocAddress::new(segment, doc))).collect(),
+            top: self.top.into_best().into_iter().map(|(k, doc)| (k, DocAddress::new(segment, doc))).collect(),
         }
     }
 }
@@ -371,11 +353,22 @@ mod tests {
     }
 
     #[test]
-    fn float_keys_order_like_total_cmp() {
-        let xs = [f64::NEG_INFINITY, -2.5, -0.0, 0.0, 1.0 / 3.0, 3.0, 20.0 / 6.0, f64::INFINITY, f64::NAN];
-        for a in xs {
-            for b in xs {
-                assert_eq!(ordered_f64(a).cmp(&ordered_f64(b)), a.total_cmp(&b), "{a} vs {b}");
+    fn top_n_keeps_the_largest_keys_whatever_the_order_offered() {
+        let key = |n: u64| SortKey { primary: n, created_secs: 0, created_nanos: 0, id: 0 };
+        for keep in [0, 1, 3, 64, 200] {
+            for order in [
+                (0..1_000).collect::<Vec<u64>>(),
+                (0..1_000).rev().collect(),
+                (0..1_000).map(|i| (i * 7_919) % 1_000).collect(),
+            ] {
+                let mut top = TopN::new(keep);
+                for (doc, &n) in order.iter().enumerate() {
+                    top.offer(key(n), doc as DocId);
+                }
+                let mut got: Vec<u64> = top.into_best().into_iter().map(|(k, _)| k.primary).collect();
+                got.sort_unstable_by(|a, b| b.cmp(a));
+                let want: Vec<u64> = (0..1_000).rev().take(keep).collect();
+                assert_eq!(got, want, "keep {keep}");
             }
         }
     }

@@ -15,13 +15,14 @@ use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::AllQuery;
 use tantivy::schema::Value;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term, Warmer};
 
 use crate::checkpoint::{Checkpoint, LAYOUT, Payload};
 use crate::collector::SearchCollector;
 use crate::error::{WHAT, index_err};
 use crate::grams::{CharGrams, SHORT_GRAMS, TRIGRAMS};
 use crate::schema::{Fields, column};
+use crate::table::Tables;
 use crate::text::text_query;
 
 /// The indexing arena. Larger means fewer, larger segments from a rebuild;
@@ -72,6 +73,8 @@ struct Inner {
     index: Index,
     fields: Fields,
     reader: IndexReader,
+    /// Decoded segments; warmed by `reader`, which holds it weakly.
+    tables: Arc<Tables>,
     write: Mutex<WriteSide>,
 }
 
@@ -173,17 +176,20 @@ impl CatalogIndex {
             .memory_budget_per_thread(WRITER_MEMORY)
             .build();
         let writer = index.writer_with_options(options).map_err(index_err("start index writer"))?;
+        let tables = Arc::new(Tables::default());
+        let warmer: Arc<dyn Warmer> = Arc::clone(&tables) as Arc<dyn Warmer>;
         let reader = index
             .reader_builder()
             // Reloaded by `commit`, so a commit is visible when it returns.
             .reload_policy(ReloadPolicy::Manual)
+            .warmers(vec![Arc::downgrade(&warmer)])
             .try_into()
             .map_err(index_err("start index reader"))?;
         let payload = index.load_metas().map_err(index_err("read index metadata"))?.payload;
         let committed = Payload::decode(payload.as_deref()).and_then(|p| p.checkpoint);
         let held = held_from(&reader.searcher()).map_err(index_err("read index"))?;
         let write = WriteSide { writer, held, dirty: false, staged: committed, committed };
-        Ok(Self { inner: Arc::new(Inner { index: index.clone(), fields, reader, write: Mutex::new(write) }) })
+        Ok(Self { inner: Arc::new(Inner { index: index.clone(), fields, reader, tables, write: Mutex::new(write) }) })
     }
 
     /// [`upsert_all`](Self::upsert_all) of one product.
@@ -348,9 +354,18 @@ impl CatalogIndex {
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         let searcher = self.inner.reader.searcher();
         let text = text_query(&self.inner.fields, query.terms());
-        let found = searcher.search(&*text, &SearchCollector::new(query)).map_err(index_err("search"))?;
+        let collector = SearchCollector::new(query, Arc::clone(&self.inner.tables));
+        let found = searcher.search(&*text, &collector).map_err(index_err("search"))?;
         let offset = usize::try_from(query.page().offset()).unwrap_or(usize::MAX);
-        let items = found.top.iter().skip(offset).map(|&at| self.product(&searcher, at)).collect::<Result<Vec<_>>>()?;
+        let items = found
+            .top
+            .iter()
+            .skip(offset)
+            .map(|(table, at)| {
+                let body = table.body(at.doc_id, || self.product(&searcher, *at))?;
+                Ok(Product::clone(&body))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(SearchResult {
             items,
             total: found.total,

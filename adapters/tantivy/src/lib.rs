@@ -50,6 +50,7 @@ mod error;
 mod grams;
 mod index;
 mod schema;
+mod table;
 mod text;
 
 pub use checkpoint::Checkpoint;
