@@ -20,10 +20,10 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searche
 use crate::checkpoint::{Checkpoint, LAYOUT, Payload};
 use crate::collector::SearchCollector;
 use crate::error::{WHAT, index_err};
-use crate::grams::{CharGrams, SHORT_GRAMS, TRIGRAMS};
 use crate::schema::{Fields, column};
 use crate::table::Tables;
 use crate::text::text_query;
+use crate::tokens::{SHORT_GRAMS, ShortGrams, WORDS, Words};
 
 /// The indexing arena. Larger means fewer, larger segments from a rebuild;
 /// tantivy allocates it as documents arrive, not up front.
@@ -168,15 +168,15 @@ impl CatalogIndex {
     }
 
     fn start(index: &mut Index, fields: Fields) -> Result<Self> {
-        index.tokenizers().register(TRIGRAMS, CharGrams::TRI);
-        index.tokenizers().register(SHORT_GRAMS, CharGrams::SHORT);
+        index.tokenizers().register(WORDS, Words);
+        index.tokenizers().register(SHORT_GRAMS, ShortGrams);
         let options = IndexWriterOptions::builder()
             .num_worker_threads(1)
             .num_merge_threads(1)
             .memory_budget_per_thread(WRITER_MEMORY)
             .build();
         let writer = index.writer_with_options(options).map_err(index_err("start index writer"))?;
-        let tables = Arc::new(Tables::default());
+        let tables = Arc::new(Tables::new(fields.clone()));
         let warmer: Arc<dyn Warmer> = Arc::clone(&tables) as Arc<dyn Warmer>;
         let reader = index
             .reader_builder()
@@ -353,7 +353,7 @@ impl CatalogIndex {
     /// [`Error::Internal`] when they are corrupt.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         let searcher = self.inner.reader.searcher();
-        let text = text_query(&self.inner.fields, query.terms());
+        let text = text_query(&self.inner.fields, &self.inner.tables, query.terms());
         let collector = SearchCollector::new(query, Arc::clone(&self.inner.tables));
         let found = searcher.search(&*text, &collector).map_err(index_err("search"))?;
         let offset = usize::try_from(query.page().offset()).unwrap_or(usize::MAX);

@@ -9,11 +9,13 @@
 //!   carry text, categories and a body, and a `searchable` fast field gates
 //!   every match ([`schema`](crate::CatalogIndex) layout).
 //! - **Text.** Lower-cased (with `str::to_lowercase`, as the reference) title,
-//!   tags and description are indexed as character grams positioned at their
-//!   character offset. A term of one or two characters is looked up as a
-//!   gram; a longer one as a phrase of trigrams at fixed offsets, which
-//!   matches exactly where the term is a substring. No candidate needs
-//!   re-checking against the text.
+//!   tags and description are indexed as whole words and as the 1- and
+//!   2-character grams of their words. A term never holds whitespace, so it
+//!   occurs in a text exactly when it occurs inside one of its words: a term
+//!   of three or more characters is the union of the posting lists of the
+//!   words containing it (found in each segment's vocabulary through a
+//!   trigram map, and checked), a shorter one is one gram's posting list.
+//!   Matches are exact; no document needs re-checking against its text.
 //! - **Relevance** is the reference's weights (title 3, tags 2, description 1
 //!   per term, repeated terms counted each time) computed by the engine as
 //!   constant scores summed by boolean queries. BM25 was not chosen: it
@@ -47,11 +49,12 @@ mod checkpoint;
 mod collector;
 mod committer;
 mod error;
-mod grams;
 mod index;
 mod schema;
 mod table;
 mod text;
+mod tokens;
+mod vocab;
 
 pub use checkpoint::Checkpoint;
 pub use committer::{Committer, DEFAULT_COMMIT_INTERVAL};

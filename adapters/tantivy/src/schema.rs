@@ -16,22 +16,22 @@
 //! | `categories` | str fast (raw) | the category filter and facet |
 //! | `price` | i64 fast | price bounds and sorts (free = 0) |
 //! | `created_secs`, `created_nanos` | i64 / u64 fast | `newest` and every tie-break |
-//! | `{title,tags,description}_tri` | trigrams with positions | text terms of 3+ characters |
+//! | `{title,tags,description}_words` | whole words, doc ids only | text terms of 3+ characters |
 //! | `{title,tags,description}_short` | 1- and 2-grams, doc ids only | text terms of 1–2 characters |
 //! | `doc` | bytes, stored | the whole [`Product`] as JSON, returned as is |
 //!
 //! Text is lower-cased here with `str::to_lowercase`, exactly as the
-//! reference does, so the grams are the reference's haystack. Tags are
+//! reference does, so the words are the reference's haystack. Tags are
 //! lower-cased one by one (as the reference does; a Greek final sigma depends
-//! on its neighbours) and joined with `'\n'`: a search term never contains
-//! whitespace, so no gram that spans two tags can ever match a term's gram.
+//! on its neighbours) and joined with `'\n'`, which separates them as
+//! words ([`crate::tokens`]).
 
 use bazaar_core::catalog::{Product, ProductKind};
 use bazaar_core::{Error, Result};
 use tantivy::TantivyDocument;
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions};
 
-use crate::grams::{SHORT_GRAMS, TRIGRAMS};
+use crate::tokens::{SHORT_GRAMS, WORDS};
 
 /// A text source of the reference's haystack and its relevance weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +66,12 @@ impl Source {
     }
 }
 
-/// The two gram fields of one text source.
+/// The two fields of one text source.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TextFields {
-    /// Trigrams with positions.
-    pub(crate) tri: Field,
-    /// 1- and 2-grams, doc ids only.
+    /// Whole words, doc ids only.
+    pub(crate) words: Field,
+    /// 1- and 2-grams of the words, doc ids only.
     pub(crate) short: Field,
 }
 
@@ -117,23 +117,19 @@ impl Fields {
     pub(crate) fn schema() -> (Schema, Self) {
         let mut b = Schema::builder();
         let text = |b: &mut tantivy::schema::SchemaBuilder, source: Source| {
-            // Relevance is the reference's fixed weights, never BM25, so no
-            // field norms are needed.
-            let tri = TextOptions::default().set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(TRIGRAMS)
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            );
-            let short = TextOptions::default().set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(SHORT_GRAMS)
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::Basic),
-            );
+            // Relevance is the reference's fixed weights, never BM25, so
+            // neither frequencies nor field norms are needed.
+            let options = |tokenizer: &str| {
+                TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(tokenizer)
+                        .set_fieldnorms(false)
+                        .set_index_option(IndexRecordOption::Basic),
+                )
+            };
             TextFields {
-                tri: b.add_text_field(&format!("{}_tri", source.name()), tri),
-                short: b.add_text_field(&format!("{}_short", source.name()), short),
+                words: b.add_text_field(&format!("{}_words", source.name()), options(WORDS)),
+                short: b.add_text_field(&format!("{}_short", source.name()), options(SHORT_GRAMS)),
             }
         };
         let fields = Self {
@@ -198,7 +194,7 @@ impl Fields {
         let texts = [product.title.to_lowercase(), tags.join("\n"), product.description.to_lowercase()];
         for (source, text) in Source::ALL.into_iter().zip(&texts) {
             let f = self.text(source);
-            d.add_text(f.tri, text);
+            d.add_text(f.words, text);
             d.add_text(f.short, text);
         }
         let body = serde_json::to_vec(product).map_err(|e| Error::internal("search index: encode product", e))?;
@@ -231,7 +227,7 @@ mod tests {
     fn sources_are_in_field_order() {
         let (schema, fields) = Fields::schema();
         for s in Source::ALL {
-            assert_eq!(schema.get_field_name(fields.text(s).tri), format!("{}_tri", s.name()));
+            assert_eq!(schema.get_field_name(fields.text(s).words), format!("{}_words", s.name()));
         }
     }
 }

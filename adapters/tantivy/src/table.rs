@@ -17,6 +17,7 @@
 //! is stored as its sort key, computed once per document.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bazaar_core::catalog::{Product, ProductStats, RatingPrior};
@@ -25,13 +26,13 @@ use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
 use tantivy::{DocId, Searcher, SearcherGeneration, SegmentReader, Warmer};
 
-use crate::schema::column;
+use crate::schema::{Fields, Source, column};
+use crate::vocab::Vocab;
 
 /// The `kind` of a document that is not searchable.
 pub(crate) const HIDDEN: u8 = u8::MAX;
 
 /// One segment's values, indexed by document id.
-#[derive(Debug)]
 pub(crate) struct SegmentTable {
     /// Kind ordinal, or [`HIDDEN`].
     pub(crate) kind: Vec<u8>,
@@ -51,6 +52,8 @@ pub(crate) struct SegmentTable {
     pub(crate) rating: Vec<u64>,
     /// Product bodies, decoded on first use.
     bodies: Vec<OnceLock<Arc<Product>>>,
+    /// The words of each text source, in [`Source`] order.
+    vocab: [Vocab; 3],
 }
 
 /// An `f64` as a `u64` ordered like [`f64::total_cmp`], the reference's
@@ -61,7 +64,7 @@ pub(crate) fn ordered_f64(x: f64) -> u64 {
 }
 
 impl SegmentTable {
-    fn build(segment: &SegmentReader) -> tantivy::Result<Self> {
+    fn build(segment: &SegmentReader, fields: &Fields) -> tantivy::Result<Self> {
         let ff = segment.fast_fields();
         let docs = segment.max_doc();
         let u64s = |name: &str| -> tantivy::Result<Vec<u64>> {
@@ -112,7 +115,13 @@ impl SegmentTable {
             category_starts.resize(docs as usize + 1, 0);
         }
 
+        let vocab = |source: Source| -> tantivy::Result<Vocab> {
+            Ok(Vocab::build(segment.inverted_index(fields.text(source).words)?.terms())?)
+        };
+        let vocab = [vocab(Source::Title)?, vocab(Source::Tags)?, vocab(Source::Description)?];
+
         Ok(Self {
+            vocab,
             kind,
             price: i64s(column::PRICE)?,
             category_starts,
@@ -125,6 +134,11 @@ impl SegmentTable {
             rating,
             bodies: (0..docs).map(|_| OnceLock::new()).collect(),
         })
+    }
+
+    /// The words of `source` in this segment.
+    pub(crate) fn vocab(&self, source: Source) -> &Vocab {
+        &self.vocab[source as usize]
     }
 
     /// The categories of `doc`, as indexes into `category_names`.
@@ -159,12 +173,29 @@ impl SegmentTable {
 }
 
 /// Every live segment's table, kept by the reader's warming.
-#[derive(Debug, Default)]
 pub(crate) struct Tables {
+    fields: Fields,
     by_segment: RwLock<HashMap<SegmentId, Arc<SegmentTable>>>,
 }
 
+impl fmt::Debug for SegmentTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegmentTable").field("documents", &self.kind.len()).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Tables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tables").field("segments", &self.by_segment.read().len()).finish()
+    }
+}
+
 impl Tables {
+    /// No tables yet, for an index of `fields`.
+    pub(crate) fn new(fields: Fields) -> Self {
+        Self { fields, by_segment: RwLock::default() }
+    }
+
     /// The table of `segment`, building it if warming has not (it always
     /// has, unless warming failed).
     ///
@@ -174,7 +205,7 @@ impl Tables {
         if let Some(t) = self.by_segment.read().get(&segment.segment_id()) {
             return Ok(Arc::clone(t));
         }
-        let table = Arc::new(SegmentTable::build(segment)?);
+        let table = Arc::new(SegmentTable::build(segment, &self.fields)?);
         self.by_segment.write().insert(segment.segment_id(), Arc::clone(&table));
         Ok(table)
     }

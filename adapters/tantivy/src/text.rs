@@ -2,15 +2,11 @@
 //! with the reference's relevance weights as the score.
 //!
 //! For one lower-cased term and one text source the query matches exactly
-//! the documents whose lower-cased source contains the term:
+//! the documents whose lower-cased source contains the term
+//! ([`crate::tokens`] says why words suffice):
 //! - 1 or 2 characters: that gram in the source's `_short` field;
-//! - 3 characters: that trigram in the `_tri` field;
-//! - more: a phrase of trigrams taken at character offsets `0, 3, 6, …` and
-//!   `len - 3`, each at its offset. The trigrams cover every character of
-//!   the term and positions are character offsets ([`crate::grams`]), so the
-//!   phrase matches where, and only where, the whole term occurs. (Taking
-//!   every third trigram instead of all of them reads a third as many
-//!   posting lists for the same answer.)
+//! - more: [`WordsContaining`], the documents of every word of the source's
+//!   `_words` field that contains the term, per segment.
 //!
 //! Each source query scores its weight (title 3, tags 2, description 1) as a
 //! constant; a term's query is the union of its three sources, whose scores
@@ -20,30 +16,38 @@
 //! by the engine, and a document matches exactly when the reference says it
 //! does. Scores are small integers (at most 6 × 100 terms), exact in `f32`.
 
-use tantivy::Term;
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use std::fmt;
+use std::sync::Arc;
+
+use tantivy::query::{
+    AllQuery, BitSetDocSet, BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring, Explanation, Occur,
+    Query, Scorer, TermQuery, Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{BitSet, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
 
 use crate::schema::{Fields, Source};
+use crate::table::Tables;
 
 /// The query matching every document whose text contains every term
 /// (already lower-cased), scored by the reference's weights; every document
 /// when there are no terms.
-pub(crate) fn text_query(fields: &Fields, terms: &[String]) -> Box<dyn Query> {
+pub(crate) fn text_query(fields: &Fields, tables: &Arc<Tables>, terms: &[String]) -> Box<dyn Query> {
     if terms.is_empty() {
         return Box::new(AllQuery);
     }
-    let per_term: Vec<(Occur, Box<dyn Query>)> = terms.iter().map(|t| (Occur::Must, term_query(fields, t))).collect();
+    let per_term = terms.iter().map(|t| (Occur::Must, term_query(fields, tables, t))).collect();
     Box::new(BooleanQuery::new(per_term))
 }
 
 /// One term in any source, scoring the sum of the weights of the sources
 /// that contain it.
-fn term_query(fields: &Fields, term: &str) -> Box<dyn Query> {
+fn term_query(fields: &Fields, tables: &Arc<Tables>, term: &str) -> Box<dyn Query> {
     let sources = Source::ALL
         .into_iter()
         .map(|s| {
-            let q: Box<dyn Query> = Box::new(ConstScoreQuery::new(substring(fields, s, term), f32::from(s.weight())));
+            let q: Box<dyn Query> =
+                Box::new(ConstScoreQuery::new(substring(fields, tables, s, term), f32::from(s.weight())));
             (Occur::Should, q)
         })
         .collect();
@@ -51,27 +55,74 @@ fn term_query(fields: &Fields, term: &str) -> Box<dyn Query> {
 }
 
 /// Documents whose `source` contains `term` (see the module docs).
-fn substring(fields: &Fields, source: Source, term: &str) -> Box<dyn Query> {
+fn substring(fields: &Fields, tables: &Arc<Tables>, source: Source, term: &str) -> Box<dyn Query> {
     let f = fields.text(source);
-    let bounds: Vec<usize> = term.char_indices().map(|(i, _)| i).chain([term.len()]).collect();
-    let chars = bounds.len() - 1;
-    if chars < 3 {
+    if term.chars().nth(2).is_none() {
         return Box::new(TermQuery::new(Term::from_field_text(f.short, term), IndexRecordOption::Basic));
     }
-    let gram = |at: usize| Term::from_field_text(f.tri, &term[bounds[at]..bounds[at + 3]]);
-    if chars == 3 {
-        return Box::new(TermQuery::new(gram(0), IndexRecordOption::Basic));
-    }
-    Box::new(PhraseQuery::new_with_offset(gram_offsets(chars).into_iter().map(|at| (at, gram(at))).collect()))
+    Box::new(WordsContaining { tables: Arc::clone(tables), source, field: f.words, term: term.to_owned() })
 }
 
-/// Where the trigrams of a term of `chars > 3` characters are taken: every
-/// third offset, and the last trigram so the tail is covered.
-fn gram_offsets(chars: usize) -> Vec<usize> {
-    let last = chars - 3;
-    let mut offsets: Vec<usize> = (0..last).step_by(3).collect();
-    offsets.push(last);
-    offsets
+/// The documents holding, in `field`, any word that contains `term` (of
+/// three or more characters): the words come from the segment's
+/// vocabulary ([`crate::vocab`]), the documents from their posting lists.
+/// It is its own weight: nothing is computed across segments.
+#[derive(Clone)]
+pub(crate) struct WordsContaining {
+    tables: Arc<Tables>,
+    source: Source,
+    field: Field,
+    term: String,
+}
+
+impl fmt::Debug for WordsContaining {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WordsContaining").field("source", &self.source).field("term", &self.term).finish()
+    }
+}
+
+impl Query for WordsContaining {
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for WordsContaining {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let table = self.tables.get(reader)?;
+        let words = table.vocab(self.source).containing(&self.term);
+        let index = reader.inverted_index(self.field)?;
+        match words.as_slice() {
+            [] => Ok(Box::new(EmptyScorer)),
+            // One word (the common case: the term is a word, or a piece of
+            // only one): its posting list as it is.
+            [one] => {
+                let postings = index.read_postings_from_terminfo(one, IndexRecordOption::Basic)?;
+                Ok(Box::new(ConstScorer::new(postings, boost)))
+            }
+            many => {
+                let mut docs = BitSet::with_max_value(reader.max_doc());
+                for info in many {
+                    let mut postings = index.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        docs.insert(doc);
+                        doc = postings.advance();
+                    }
+                }
+                Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
+            }
+        }
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) == doc {
+            Ok(Explanation::new("a word contains the term", 1.0))
+        } else {
+            Err(TantivyError::InvalidArgument(format!("document {doc} has no word containing {:?}", self.term)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,26 +130,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trigram_offsets_cover_every_character() {
-        assert_eq!(gram_offsets(4), [0, 1]);
-        assert_eq!(gram_offsets(6), [0, 3]);
-        assert_eq!(gram_offsets(7), [0, 3, 4]);
-        assert_eq!(gram_offsets(9), [0, 3, 6]);
-        for chars in 4..40 {
-            let offsets = gram_offsets(chars);
-            let covered: std::collections::BTreeSet<usize> = offsets.iter().flat_map(|&o| o..o + 3).collect();
-            assert_eq!(covered, (0..chars).collect(), "{chars}");
-            assert!(offsets.len() >= 2, "a phrase needs two grams");
-        }
-    }
-
-    #[test]
-    fn phrases_use_the_sources_trigram_field() {
+    fn short_terms_use_grams_and_longer_ones_the_vocabulary() {
         let (_, fields) = Fields::schema();
-        let q = substring(&fields, Source::Tags, "straße");
-        let phrase = q.downcast_ref::<PhraseQuery>().expect("a phrase");
-        assert_eq!(phrase.field(), fields.text(Source::Tags).tri);
-        let grams: Vec<String> = phrase.phrase_terms().iter().map(|t| t.value().as_str().unwrap().to_owned()).collect();
-        assert_eq!(grams, ["str", "aße"]);
+        let tables = Arc::new(Tables::new(fields.clone()));
+        let q = substring(&fields, &tables, Source::Tags, "日本");
+        assert!(q.downcast_ref::<TermQuery>().is_some(), "two characters (six bytes) is a gram");
+        let q = substring(&fields, &tables, Source::Tags, "aße");
+        let words = q.downcast_ref::<WordsContaining>().expect("three characters");
+        assert_eq!(words.field, fields.text(Source::Tags).words);
     }
 }

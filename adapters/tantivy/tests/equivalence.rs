@@ -283,3 +283,45 @@ fn generated_queries_often_find_something() {
     eprintln!("{found} of {total} found something, {ranked} ranked by distinct scores");
     assert!(ranked * 25 > total, "only {ranked} of {total} queries ranked by distinct scores");
 }
+
+/// A description that is one word of 2,500 characters (the limit is 20,000)
+/// is indexed as overlapping windows: terms of up to 200 characters (the
+/// longest query) taken
+/// anywhere in it, across window boundaries too, must still be found, and
+/// near misses must not.
+#[test]
+fn terms_inside_very_long_words_are_found() {
+    // Pseudo-random letters, so no stretch of the word repeats elsewhere.
+    let mut seed = 7u64;
+    let word: String = (0..2_500)
+        .map(|_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'a' + u8::try_from((seed >> 33) % 26).unwrap())
+        })
+        .collect();
+    let mut long = common::approved("Long one", 0);
+    long.description = format!("intro {word} outro");
+    let other = common::approved("Other", 1);
+    let products = vec![long, other];
+    let index = CatalogIndex::in_memory().unwrap();
+    index.upsert_all(&products).unwrap();
+    index.commit().unwrap();
+    let chars: Vec<char> = word.chars().collect();
+    let mut texts: Vec<String> = Vec::new();
+    for start in (0..chars.len() - 200).step_by(61).chain([790, 801, 900, 990, 1_599, 1_790, 1_990, 2_300]) {
+        for len in [3, 57, 199] {
+            let term: String = chars[start..start + len].iter().collect();
+            texts.push(term.clone());
+            texts.push(format!("{term}z"));
+        }
+        texts.push(chars[start..start + 200].iter().collect());
+    }
+    let mut found = 0;
+    for text in texts {
+        let q = SearchQuery::new(SearchParams { q: Some(text), ..Default::default() }).unwrap();
+        let want = search::apply(&products, &q);
+        found += usize::from(want.total > 0);
+        assert_eq!(index.search(&q).unwrap(), want, "{:?}", q.q());
+    }
+    assert!(found > 100, "only {found} texts matched");
+}
