@@ -353,9 +353,13 @@ impl CatalogIndex {
     /// [`Error::Internal`] when they are corrupt.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         let searcher = self.inner.reader.searcher();
-        let text = text_query(&self.inner.fields, &self.inner.tables, query.terms());
         let collector = SearchCollector::new(query, Arc::clone(&self.inner.tables));
-        let found = searcher.search(&*text, &collector).map_err(index_err("search"))?;
+        let found = if query.terms().is_empty() {
+            collector.browse(&searcher)
+        } else {
+            searcher.search(&*text_query(&self.inner.fields, &self.inner.tables, query.terms()), &collector)
+        }
+        .map_err(index_err("search"))?;
         let offset = usize::try_from(query.page().offset()).unwrap_or(usize::MAX);
         let items = found
             .top

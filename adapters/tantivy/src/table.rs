@@ -1,27 +1,32 @@
-//! Per-segment tables: a segment's fast fields decoded once into plain
-//! vectors, and its product bodies decoded once on first use.
+//! Per-segment tables: what a search reads about a segment, prepared once
+//! when the segment comes in rather than on every search.
 //!
-//! A search without text visits every document of every segment (the facets
-//! count them all), so the per-document cost is the search's cost. Reading
-//! tantivy's columns costs a bit-unpacking behind a dynamic call per value,
-//! and several reads per document (visibility, kind, price, categories, then
-//! the sort key); measured on 10,000 products that was about 80 ns a
-//! document. A segment never changes once written (deletes only hide
-//! documents, and tantivy hides them before the collector sees them), so
-//! its values can be decoded once, when a reload brings the segment in, into
-//! vectors the collector indexes directly.
+//! A segment never changes once written (deletes only hide documents), so
+//! everything derived from it can be computed once:
+//! - its fast fields decoded into plain vectors. A search visits many
+//!   documents, and reading tantivy's columns costs a bit-unpacking behind a
+//!   dynamic call per value, several per document; measured on 10,000
+//!   products that was about 80 ns a document, against a few through
+//!   vectors. The display rating is kept as its sort key;
+//! - the searchable documents in each sort order, so a search without text
+//!   walks only as far as its page reaches ([`crate::collector`]);
+//! - its vocabularies ([`Vocab`]);
+//! - product bodies, decoded on first use;
+//! - facet counts ([`Counts`]), which do depend on the deletes, so they are
+//!   kept for the segment's latest deletes and recounted when those change.
 //!
 //! Tables are built by a tantivy [`Warmer`], which the reader runs on every
 //! new searcher before publishing it, and dropped by the warmer's garbage
-//! collection once no live searcher holds the segment. The display rating
-//! is stored as its sort key, computed once per document.
+//! collection once no live searcher holds the segment.
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use bazaar_core::catalog::search::SortOrder;
 use bazaar_core::catalog::{Product, ProductStats, RatingPrior};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
 use tantivy::{DocId, Searcher, SearcherGeneration, SegmentReader, Warmer};
@@ -31,6 +36,47 @@ use crate::vocab::Vocab;
 
 /// The `kind` of a document that is not searchable.
 pub(crate) const HIDDEN: u8 = u8::MAX;
+
+/// A document's place in the order: larger sorts first. Fields compare in
+/// declaration order, so after the sort's own key come the reference's
+/// tie-breaks, `created_at` desc then `id` desc (ids are unique, so no two
+/// documents tie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SortKey {
+    primary: u64,
+    created_secs: i64,
+    created_nanos: u32,
+    id: u128,
+}
+
+/// An `i64` as a `u64` of the same order.
+fn ordered_i64(x: i64) -> u64 {
+    // Flipping the sign bit maps i64::MIN..=i64::MAX onto 0..=u64::MAX in order.
+    x.cast_unsigned() ^ (1 << 63)
+}
+
+/// The orders kept per segment; relevance without text is `newest`.
+const ORDERS: [SortOrder; 5] =
+    [SortOrder::Newest, SortOrder::PriceAsc, SortOrder::PriceDesc, SortOrder::Rating, SortOrder::Downloads];
+
+fn order_index(sort: SortOrder) -> usize {
+    match sort {
+        SortOrder::Newest | SortOrder::Relevance => 0,
+        SortOrder::PriceAsc => 1,
+        SortOrder::PriceDesc => 2,
+        SortOrder::Rating => 3,
+        SortOrder::Downloads => 4,
+    }
+}
+
+/// Facet counts of a segment's visible documents (searchable, not deleted).
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Per category ordinal, per kind: documents with that category and kind.
+    pub(crate) by_category: Vec<[u64; 3]>,
+    /// Per kind: documents of that kind.
+    pub(crate) by_kind: [u64; 3],
+}
 
 /// One segment's values, indexed by document id.
 pub(crate) struct SegmentTable {
@@ -54,6 +100,11 @@ pub(crate) struct SegmentTable {
     bodies: Vec<OnceLock<Arc<Product>>>,
     /// The words of each text source, in [`Source`] order.
     vocab: [Vocab; 3],
+    /// The searchable documents, best first, in each of [`ORDERS`].
+    orders: [Vec<DocId>; 5],
+    /// [`Counts`] for a number of deleted documents (deletes only grow, so
+    /// the number identifies them).
+    counts: Mutex<Option<(u32, Arc<Counts>)>>,
 }
 
 /// An `f64` as a `u64` ordered like [`f64::total_cmp`], the reference's
@@ -120,8 +171,10 @@ impl SegmentTable {
         };
         let vocab = [vocab(Source::Title)?, vocab(Source::Tags)?, vocab(Source::Description)?];
 
-        Ok(Self {
+        let mut table = Self {
             vocab,
+            orders: Default::default(),
+            counts: Mutex::new(None),
             kind,
             price: i64s(column::PRICE)?,
             category_starts,
@@ -133,7 +186,63 @@ impl SegmentTable {
             downloads: u64s(column::DOWNLOADS)?,
             rating,
             bodies: (0..docs).map(|_| OnceLock::new()).collect(),
-        })
+        };
+        let visible: Vec<DocId> = (0..docs).filter(|&d| table.kind[d as usize] != HIDDEN).collect();
+        let orders = ORDERS.map(|sort| {
+            let mut order = visible.clone();
+            order.sort_by_cached_key(|&d| Reverse(table.key(d, sort, 0)));
+            order
+        });
+        table.orders = orders;
+        Ok(table)
+    }
+
+    /// The key of `doc` under `sort`; `score` is the relevance, 0 without
+    /// text (where relevance is `newest`).
+    #[inline(always)]
+    pub(crate) fn key(&self, doc: DocId, sort: SortOrder, score: u64) -> SortKey {
+        let d = doc as usize;
+        let primary = match sort {
+            SortOrder::Relevance => score,
+            SortOrder::Newest => 0,
+            SortOrder::PriceAsc => u64::MAX - ordered_i64(self.price[d]),
+            SortOrder::PriceDesc => ordered_i64(self.price[d]),
+            SortOrder::Rating => self.rating[d],
+            SortOrder::Downloads => self.downloads[d],
+        };
+        SortKey { primary, created_secs: self.created_secs[d], created_nanos: self.created_nanos[d], id: self.id[d] }
+    }
+
+    /// The searchable documents (deleted ones included), best first by
+    /// `sort` (relevance being `newest`).
+    pub(crate) fn order(&self, sort: SortOrder) -> &[DocId] {
+        &self.orders[order_index(sort)]
+    }
+
+    /// The facet counts of `segment` (this table's segment) as its deletes
+    /// stand, counted on first use after they change.
+    pub(crate) fn counts(&self, segment: &SegmentReader) -> Arc<Counts> {
+        let deleted = segment.num_deleted_docs();
+        if let Some((at, counts)) = &*self.counts.lock()
+            && *at == deleted
+        {
+            return Arc::clone(counts);
+        }
+        let mut counts = Counts { by_category: vec![[0; 3]; self.category_names.len()], by_kind: [0; 3] };
+        let alive = segment.alive_bitset();
+        for &doc in self.order(SortOrder::Newest) {
+            if alive.is_some_and(|a| a.is_deleted(doc)) {
+                continue;
+            }
+            let kind = usize::from(self.kind[doc as usize]);
+            counts.by_kind[kind] += 1;
+            for &c in self.categories(doc) {
+                counts.by_category[c as usize][kind] += 1;
+            }
+        }
+        let counts = Arc::new(counts);
+        *self.counts.lock() = Some((deleted, Arc::clone(&counts)));
+        counts
     }
 
     /// The words of `source` in this segment.
@@ -226,8 +335,29 @@ impl Warmer for Tables {
 }
 
 #[cfg(test)]
+impl SortKey {
+    /// A key with only its primary part set.
+    pub(crate) fn from_primary(primary: u64) -> Self {
+        Self { primary, created_secs: 0, created_nanos: 0, id: 0 }
+    }
+
+    /// Its primary part.
+    pub(crate) fn primary(&self) -> u64 {
+        self.primary
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_keys_keep_their_order() {
+        let xs = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in xs.windows(2) {
+            assert!(ordered_i64(w[0]) < ordered_i64(w[1]), "{w:?}");
+        }
+    }
 
     #[test]
     fn float_keys_order_like_total_cmp() {

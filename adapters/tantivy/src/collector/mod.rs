@@ -1,21 +1,27 @@
-//! One pass over the text matches that yields everything a search answers:
-//! the total, both facets and the documents of the requested page.
+//! One pass that yields everything a search answers: the total, both
+//! facets and the documents of the requested page.
 //!
-//! The engine's query decides the text match and its score
-//! ([`crate::text`]); everything else is read from the segment's
-//! [`SegmentTable`] (its fast fields, decoded) here, because
-//! each facet leaves out its own dimension's filter (reference rule 7) and a
-//! query that applied the category and kind filters could not count them.
-//! For every matching document that is searchable and within the price
-//! bounds:
+//! Each facet leaves out its own dimension's filter (reference rule 7), so
+//! the category and kind filters cannot be part of the engine's query; they
+//! are applied here, reading the segment's [`SegmentTable`]. For every
+//! candidate document that is searchable and within the price bounds:
 //! - when the kind filter passes, each of its categories counts in the
 //!   category facet;
 //! - when the category filter passes, its kind counts in the kind facet;
 //! - when both pass, it counts in the total and competes for the page.
 //!
-//! The page is the top `offset + limit` documents by a [`SortKey`] whose
-//! order is exactly the reference's comparator, tie-breaks included, kept by
-//! a [`TopN`] per segment and merged across segments.
+//! The page is the top `offset + limit` documents by a
+//! [`SortKey`](crate::table::SortKey), whose order is exactly the
+//! reference's comparator with its tie-breaks, kept by a [`TopN`] per
+//! segment and merged across segments.
+//!
+//! With text, the candidates are the engine's matches, scored
+//! ([`crate::text`]) and fed to [`SearchCollector`]. Without text, every
+//! searchable document is a candidate, and [`browse`] answers from the
+//! segment's precomputed orders and counts instead of visiting them all.
+
+mod browse;
+mod top;
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -27,72 +33,8 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::schema::kind_ordinal;
-use crate::table::{HIDDEN, SegmentTable, Tables};
-
-/// A document's place in the order: larger sorts first. Fields compare in
-/// declaration order, so after the sort's own key come the reference's
-/// tie-breaks, `created_at` desc then `id` desc (ids are unique, so no two
-/// documents tie).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SortKey {
-    primary: u64,
-    created_secs: i64,
-    created_nanos: u32,
-    id: u128,
-}
-
-/// An `i64` as a `u64` of the same order.
-fn ordered_i64(x: i64) -> u64 {
-    // Flipping the sign bit maps i64::MIN..=i64::MAX onto 0..=u64::MAX in order.
-    x.cast_unsigned() ^ (1 << 63)
-}
-
-/// The `keep` largest keys offered, in amortized constant time per offer.
-///
-/// A binary heap pays a pop and a push for every key that beats its worst,
-/// and under `newest` a segment offers its documents oldest first, so every
-/// one does. Instead, offers collect in a buffer of twice `keep`; a full
-/// buffer is cut to its `keep` best (a linear selection), and the worst of
-/// those becomes a threshold that later keys must beat to be kept at all.
-#[derive(Debug)]
-struct TopN {
-    keep: usize,
-    buffer: Vec<(SortKey, DocId)>,
-    threshold: Option<SortKey>,
-}
-
-impl TopN {
-    fn new(keep: usize) -> Self {
-        Self { keep, buffer: Vec::new(), threshold: None }
-    }
-
-    fn offer(&mut self, key: SortKey, doc: DocId) {
-        if self.threshold.is_some_and(|t| key <= t) {
-            return;
-        }
-        self.buffer.push((key, doc));
-        if self.buffer.len() >= self.keep.saturating_mul(2).max(64) {
-            self.cut();
-        }
-    }
-
-    /// Keeps the `keep` best and raises the threshold to the worst of them.
-    fn cut(&mut self) {
-        if self.keep == 0 {
-            self.buffer.clear();
-        } else if self.buffer.len() > self.keep {
-            self.buffer.select_nth_unstable_by(self.keep - 1, |a, b| b.0.cmp(&a.0));
-            self.buffer.truncate(self.keep);
-            self.threshold = Some(self.buffer[self.keep - 1].0);
-        }
-    }
-
-    /// The `keep` best, in no particular order.
-    fn into_best(mut self) -> Vec<(SortKey, DocId)> {
-        self.cut();
-        self.buffer
-    }
-}
+use crate::table::{HIDDEN, SegmentTable, SortKey, Tables};
+use top::TopN;
 
 /// What the search filters on besides text, and what it keeps.
 #[derive(Debug, Clone)]
@@ -176,8 +118,9 @@ pub(crate) struct SegmentSearch {
     table: Arc<SegmentTable>,
     category: CategoryFilter,
     kind: Option<u64>,
-    price_min: Option<i64>,
-    price_max: Option<i64>,
+    /// Inclusive bounds; absent ones are the extremes.
+    price_min: i64,
+    price_max: i64,
     sort: SortOrder,
     scored: bool,
     category_counts: Vec<u64>,
@@ -212,8 +155,8 @@ impl Collector for SearchCollector {
             table,
             category,
             kind: self.kind,
-            price_min: self.price_min,
-            price_max: self.price_max,
+            price_min: self.price_min.unwrap_or(i64::MIN),
+            price_max: self.price_max.unwrap_or(i64::MAX),
             sort: self.sort,
             scored: self.scored,
             kinds: [0; 3],
@@ -248,26 +191,10 @@ impl Collector for SearchCollector {
 }
 
 impl SegmentSearch {
-    fn key(&self, doc: DocId, score: Score) -> SortKey {
-        let (t, d) = (&self.table, doc as usize);
-        let primary = match self.sort {
-            // Scores are sums of small integer weights: exact in f32.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            SortOrder::Relevance if self.scored => score as u64,
-            SortOrder::Relevance | SortOrder::Newest => 0,
-            SortOrder::PriceAsc => u64::MAX - ordered_i64(t.price[d]),
-            SortOrder::PriceDesc => ordered_i64(t.price[d]),
-            SortOrder::Rating => t.rating[d],
-            SortOrder::Downloads => t.downloads[d],
-        };
-        SortKey { primary, created_secs: t.created_secs[d], created_nanos: t.created_nanos[d], id: t.id[d] }
-    }
-}
-
-impl SegmentSearch {
     /// Counts the document's categories in the facet when the kind filter
     /// passes (`kind_ok`), and answers whether it passes the category
     /// filter, in one walk of its categories.
+    #[inline(always)]
     fn categories(&mut self, doc: DocId, kind_ok: bool) -> bool {
         let ords = self.table.categories(doc);
         let want = match self.category {
@@ -289,39 +216,40 @@ impl SegmentSearch {
     }
 }
 
-impl SegmentCollector for SegmentSearch {
-    type Fruit = SegmentFruit;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
+impl SegmentSearch {
+    /// The per-document step; see the module docs. Inlined into
+    /// `collect_block`, which is where a search without text spends its
+    /// time.
+    #[inline(always)]
+    fn visit(&mut self, doc: DocId, score: Score) {
         let (t, d) = (&self.table, doc as usize);
         let kind = t.kind[d];
-        if kind == HIDDEN {
+        let price = t.price[d];
+        if kind == HIDDEN || price < self.price_min || price > self.price_max {
             return;
         }
-        if self.price_min.is_some() || self.price_max.is_some() {
-            let price = t.price[d];
-            if self.price_min.is_some_and(|m| price < m) || self.price_max.is_some_and(|m| price > m) {
-                return;
-            }
-        }
-        let kind = u64::from(kind);
-        let kind_ok = self.kind.is_none_or(|k| k == kind);
-        let category_ok = self.categories(doc, kind_ok);
-        if !category_ok {
+        let kind_ok = self.kind.is_none_or(|k| k == u64::from(kind));
+        if !self.categories(doc, kind_ok) {
             return;
         }
-        if let Some(k) = self.kinds.get_mut(kind as usize) {
+        if let Some(k) = self.kinds.get_mut(usize::from(kind)) {
             *k += 1;
         }
         if !kind_ok {
             return;
         }
         self.total += 1;
-        let key = self.key(doc, score);
+        // Scores are sums of small integer weights: exact in f32.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let score = if self.scored { score as u64 } else { 0 };
+        let key = self.table.key(doc, self.sort, score);
         self.top.offer(key, doc);
     }
+}
 
-    fn harvest(self) -> SegmentFruit {
+impl SegmentSearch {
+    /// What the segment collected.
+    fn harvest_fruit(self) -> SegmentFruit {
         let categories = self
             .category_counts
             .iter()
@@ -340,38 +268,27 @@ impl SegmentCollector for SegmentSearch {
     }
 }
 
+impl SegmentCollector for SegmentSearch {
+    type Fruit = SegmentFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.visit(doc, score);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for &doc in docs {
+            self.visit(doc, 0.0);
+        }
+    }
+
+    fn harvest(self) -> SegmentFruit {
+        self.harvest_fruit()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integer_keys_keep_their_order() {
-        let xs = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
-        for w in xs.windows(2) {
-            assert!(ordered_i64(w[0]) < ordered_i64(w[1]), "{w:?}");
-        }
-    }
-
-    #[test]
-    fn top_n_keeps_the_largest_keys_whatever_the_order_offered() {
-        let key = |n: u64| SortKey { primary: n, created_secs: 0, created_nanos: 0, id: 0 };
-        for keep in [0, 1, 3, 64, 200] {
-            for order in [
-                (0..1_000).collect::<Vec<u64>>(),
-                (0..1_000).rev().collect(),
-                (0..1_000).map(|i| (i * 7_919) % 1_000).collect(),
-            ] {
-                let mut top = TopN::new(keep);
-                for (doc, &n) in order.iter().enumerate() {
-                    top.offer(key(n), doc as DocId);
-                }
-                let mut got: Vec<u64> = top.into_best().into_iter().map(|(k, _)| k.primary).collect();
-                got.sort_unstable_by(|a, b| b.cmp(a));
-                let want: Vec<u64> = (0..1_000).rev().take(keep).collect();
-                assert_eq!(got, want, "keep {keep}");
-            }
-        }
-    }
 
     #[test]
     fn facets_order_by_count_then_value() {
