@@ -69,13 +69,56 @@ fn order_index(sort: SortOrder) -> usize {
     }
 }
 
-/// Facet counts of a segment's visible documents (searchable, not deleted).
-#[derive(Debug, Default)]
+/// Facet counts of a set of visible documents (searchable, not deleted).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Counts {
     /// Per category ordinal, per kind: documents with that category and kind.
     pub(crate) by_category: Vec<[u64; 3]>,
     /// Per kind: documents of that kind.
     pub(crate) by_kind: [u64; 3],
+}
+
+impl Counts {
+    /// No documents, in a segment of `categories` categories.
+    pub(crate) fn empty(categories: usize) -> Self {
+        Self { by_category: vec![[0; 3]; categories], by_kind: [0; 3] }
+    }
+
+    /// Counts `doc` of `table`.
+    #[inline(always)]
+    pub(crate) fn add_doc(&mut self, table: &SegmentTable, doc: DocId) {
+        let kind = usize::from(table.kind[doc as usize]);
+        self.by_kind[kind] += 1;
+        for &c in table.categories(doc) {
+            self.by_category[c as usize][kind] += 1;
+        }
+    }
+
+    /// Adds `other`'s counts.
+    pub(crate) fn add(&mut self, other: &Counts) {
+        for (mine, theirs) in self.by_category.iter_mut().zip(&other.by_category) {
+            for k in 0..3 {
+                mine[k] += theirs[k];
+            }
+        }
+        for k in 0..3 {
+            self.by_kind[k] += other.by_kind[k];
+        }
+    }
+}
+
+/// How many consecutive documents of the `price_asc` order one block of
+/// [`SegmentCounts::blocks`] counts.
+pub(crate) const BLOCK: usize = 512;
+
+/// A segment's facet counts as its deletes stand: over all its visible
+/// documents, and per [`BLOCK`] of its `price_asc` order, so the counts of
+/// a price run are the sum of the blocks it covers plus a visit of at most
+/// two partial blocks.
+#[derive(Debug)]
+pub(crate) struct SegmentCounts {
+    pub(crate) all: Counts,
+    pub(crate) blocks: Vec<Counts>,
 }
 
 /// One segment's values, indexed by document id.
@@ -102,9 +145,9 @@ pub(crate) struct SegmentTable {
     vocab: [Vocab; 3],
     /// The searchable documents, best first, in each of [`ORDERS`].
     orders: [Vec<DocId>; 5],
-    /// [`Counts`] for a number of deleted documents (deletes only grow, so
-    /// the number identifies them).
-    counts: Mutex<Option<(u32, Arc<Counts>)>>,
+    /// [`SegmentCounts`] for a number of deleted documents (deletes only
+    /// grow, so the number identifies them).
+    counts: Mutex<Option<(u32, Arc<SegmentCounts>)>>,
 }
 
 /// An `f64` as a `u64` ordered like [`f64::total_cmp`], the reference's
@@ -221,26 +264,31 @@ impl SegmentTable {
 
     /// The facet counts of `segment` (this table's segment) as its deletes
     /// stand, counted on first use after they change.
-    pub(crate) fn counts(&self, segment: &SegmentReader) -> Arc<Counts> {
+    pub(crate) fn counts(&self, segment: &SegmentReader) -> Arc<SegmentCounts> {
         let deleted = segment.num_deleted_docs();
         if let Some((at, counts)) = &*self.counts.lock()
             && *at == deleted
         {
             return Arc::clone(counts);
         }
-        let mut counts = Counts { by_category: vec![[0; 3]; self.category_names.len()], by_kind: [0; 3] };
         let alive = segment.alive_bitset();
-        for &doc in self.order(SortOrder::Newest) {
-            if alive.is_some_and(|a| a.is_deleted(doc)) {
-                continue;
-            }
-            let kind = usize::from(self.kind[doc as usize]);
-            counts.by_kind[kind] += 1;
-            for &c in self.categories(doc) {
-                counts.by_category[c as usize][kind] += 1;
-            }
-        }
-        let counts = Arc::new(counts);
+        let categories = self.category_names.len();
+        let mut all = Counts::empty(categories);
+        let blocks = self
+            .order(SortOrder::PriceAsc)
+            .chunks(BLOCK)
+            .map(|chunk| {
+                let mut block = Counts::empty(categories);
+                for &doc in chunk {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        block.add_doc(self, doc);
+                    }
+                }
+                all.add(&block);
+                block
+            })
+            .collect();
+        let counts = Arc::new(SegmentCounts { all, blocks });
         *self.counts.lock() = Some((deleted, Arc::clone(&counts)));
         counts
     }

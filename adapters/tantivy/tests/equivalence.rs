@@ -325,3 +325,75 @@ fn terms_inside_very_long_words_are_found() {
     }
     assert!(found > 100, "only {found} texts matched");
 }
+
+/// Searches without text over a catalog big enough for several count
+/// blocks of the price order (512 documents each), after changes that leave
+/// deleted documents behind in the first segment: every sort, price bands
+/// from narrow to wide (edges on real prices too), categories (one that no
+/// product has included), kinds and pages.
+#[test]
+fn browsing_a_large_catalog_matches_the_reference() {
+    use bazaar_core::testkit::search_load::{CATEGORIES, peer_catalog};
+    let mut products = peer_catalog(3_000);
+    for (i, p) in products.iter_mut().enumerate() {
+        if i % 5 == 0 {
+            p.categories.push(CATEGORIES[(i / 5) % 8].to_owned());
+            p.categories.dedup();
+        }
+    }
+    let index = CatalogIndex::in_memory().unwrap();
+    index.rebuild(&products, Checkpoint::new(1)).unwrap();
+    for (i, p) in products.iter_mut().enumerate().filter(|(i, _)| i % 7 == 3) {
+        p.version += 1;
+        if i % 2 == 0 {
+            p.status = ProductStatus::Suspended;
+        } else {
+            p.pricing = Pricing::OneTime { price: Money::new(4_242, Currency::USD) };
+        }
+        index.upsert(p).unwrap();
+    }
+    index.commit().unwrap();
+    assert!(index.stats().segments > 1, "the changes live in a second segment");
+
+    let prices: Vec<i64> = products.iter().map(|p| p.pricing.sort_minor()).collect();
+    let bands = [
+        (None, None),
+        (Some(4_242), Some(4_242)),
+        (Some(prices[10]), Some(prices[10] + 40)),
+        (Some(1_000), Some(3_000)),
+        (Some(0), Some(9_000)),
+        (Some(prices[77]), None),
+        (None, Some(prices[1_234])),
+    ];
+    let categories = [None, Some("sales"), Some("data"), Some("absent")];
+    let kinds = [None, Some(ProductKind::N8nWorkflow)];
+    let pages = [(1, 20), (3, 7), (1, 100), (90, 50)];
+    let (mut checked, mut nonempty) = (0, 0);
+    for sort in SortOrder::ALL.iter().copied().map(Some).chain([None]) {
+        for (price_min, price_max) in bands {
+            for category in categories {
+                for kind in kinds {
+                    for (page, limit) in pages {
+                        let params = SearchParams {
+                            q: None,
+                            category: category.map(str::to_owned),
+                            kind,
+                            price_min,
+                            price_max,
+                            sort,
+                            page: Some(page),
+                            limit: Some(limit),
+                        };
+                        let q = SearchQuery::new(params.clone()).unwrap();
+                        let want = search::apply(&products, &q);
+                        assert_eq!(index.search(&q).unwrap(), want, "{params:?}");
+                        checked += 1;
+                        nonempty += usize::from(!want.items.is_empty());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 7 * 7 * 4 * 2 * 4);
+    assert!(nonempty > checked / 3, "only {nonempty} of {checked} pages had items");
+}
