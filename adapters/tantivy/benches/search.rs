@@ -14,7 +14,8 @@
 //!   answers are also compared with the index's;
 //! - **throughput**: the mix on every core for three seconds;
 //! - **freshness**: the time from an upsert to its visibility through
-//!   `commit` (what a committer tick adds to its interval);
+//!   `commit` (what a committer tick adds to its interval), on disk and in
+//!   RAM;
 //! - criterion `search/{n}/index` and `search/{n}/reference`: one query per
 //!   iteration, cycling through the mix.
 //!
@@ -54,11 +55,14 @@ fn run(criterion: &mut Criterion, n: u64) {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let index = build(&catalog, Some(dir.path()));
-    drop(build(&catalog, None));
+    let in_ram = build(&catalog, None);
 
     latency(&index, &catalog, &mix, n);
     throughput(&index, &mix);
-    freshness(&index, &catalog);
+    // Last: these leave products at higher versions than `catalog`.
+    freshness("disk", &index, &catalog);
+    freshness("RAM", &in_ram, &catalog);
+    drop(in_ram);
 
     let mut group = criterion.benchmark_group(format!("search/{n}"));
     group.sample_size(if n > 20_000 { 20 } else { 50 });
@@ -242,7 +246,7 @@ fn throughput(index: &CatalogIndex, mix: &[(String, SearchQuery)]) {
     println!("throughput on {threads} threads: {qps:.0} searches/s (in process, no HTTP)");
 }
 
-fn freshness(index: &CatalogIndex, catalog: &[Product]) {
+fn freshness(place: &str, index: &CatalogIndex, catalog: &[Product]) {
     let mut micros = Vec::new();
     for (k, p) in catalog.iter().step_by(catalog.len() / 50).take(50).enumerate() {
         let mut p = p.clone();
@@ -259,6 +263,6 @@ fn freshness(index: &CatalogIndex, catalog: &[Product]) {
         index.upsert(&p).expect("upsert");
     }
     index.commit().expect("commit");
-    percentiles("upsert → visible (commit)", micros);
+    percentiles(&format!("upsert → visible, {place}"), micros);
     println!("segments after 100 single-product commits: {}", index.stats().segments);
 }
