@@ -6,8 +6,8 @@
 //!
 //! # How each rule of the reference is met
 //! - **Visibility.** Every product has a document; only searchable ones
-//!   carry text, categories and a body, and a `searchable` fast field gates
-//!   every match ([`schema`](crate::CatalogIndex) layout).
+//!   carry text, categories and a body, and only they enter the per-segment
+//!   tables every search reads.
 //! - **Text.** Lower-cased (with `str::to_lowercase`, as the reference) title,
 //!   tags and description are indexed as whole words and as the 1- and
 //!   2-character grams of their words. A term never holds whitespace, so it
@@ -21,15 +21,19 @@
 //!   constant scores summed by boolean queries. BM25 was not chosen: it
 //!   would change the order every backend agrees on, and the core's
 //!   semantics change first, if ever.
-//! - **Filters, facets, total, sort, paging** are one pass of a custom
-//!   collector over the text matches, reading fast fields: each facet leaves
-//!   out its own dimension's filter; the sort key is the reference's
-//!   comparator (Bayesian display rating with
-//!   [`RatingPrior::DEFAULT`](bazaar_core::catalog::RatingPrior::DEFAULT),
-//!   `total_cmp`; price in minor units, free = 0), tie-broken by
-//!   `created_at` desc, then `id` desc; the page is cut from a bounded heap.
+//! - **Filters, facets, total, sort, paging.** Each facet leaves out its
+//!   own dimension's filter, so category and kind are applied outside the
+//!   engine's query, reading each segment's fast fields (decoded once per
+//!   segment). With text, a collector visits the engine's matches; without,
+//!   the answer comes from per-segment sort orders and facet counts, so a
+//!   page costs about its own length rather than the catalog's. The sort key
+//!   is the reference's comparator (Bayesian display rating with
+//!   [`RatingPrior::DEFAULT`](bazaar_core::catalog::RatingPrior::DEFAULT)
+//!   compared by `total_cmp`; price in minor units, free = 0), tie-broken by
+//!   `created_at` desc, then `id` desc. A product counts once under each of
+//!   its distinct categories.
 //! - **Products** come back whole, deserialized from the JSON stored with
-//!   each searchable document.
+//!   each searchable document (once per segment, then shared).
 //!
 //! # Freshness and restarts
 //! Writes are buffered and become visible at [`CatalogIndex::commit`]; a

@@ -187,7 +187,10 @@ impl Fields {
         if !searchable {
             return Ok(d);
         }
-        for c in &product.categories {
+        // Each distinct category once: a product counts once under each of its
+        // categories (validation already forbids repeats).
+        let mut seen = std::collections::HashSet::new();
+        for c in product.categories.iter().filter(|c| seen.insert(c.as_str())) {
             d.add_text(self.categories, c);
         }
         let tags: Vec<String> = product.tags.iter().map(|t| t.to_lowercase()).collect();
