@@ -14,8 +14,7 @@
 //! Words are split exactly as `str::split_whitespace` splits them, the
 //! reference's own rule for terms. Tantivy drops terms longer than 65,530
 //! bytes, so a word longer than [`WINDOW`] characters is indexed as
-//! overlapping windows instead: a term has at most
-//! [`MAX_QUERY_CHARS`](bazaar_core::catalog::search::MAX_QUERY_CHARS)
+//! overlapping windows instead: a term has at most [`MAX_QUERY_CHARS`]
 //! characters, and consecutive windows overlap by that many, so every
 //! occurrence of a term lies wholly inside some window.
 

@@ -11,7 +11,7 @@
 //! - when both pass, it counts in the total and competes for the page.
 //!
 //! The page is the top `offset + limit` documents by a
-//! [`SortKey`](crate::table::SortKey), whose order is exactly the
+//! [`SortKey`], whose order is exactly the
 //! reference's comparator with its tie-breaks, kept by a [`TopN`] per
 //! segment and merged across segments.
 //!
