@@ -9,5 +9,6 @@ pub mod orders;
 pub mod payments;
 pub mod rate_limit;
 pub mod search;
+pub mod search_load;
 pub mod sessions;
 pub mod users;
