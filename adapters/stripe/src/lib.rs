@@ -34,7 +34,6 @@ mod config;
 mod errors;
 mod events;
 mod provider;
-mod tls;
 mod transport;
 mod wire;
 

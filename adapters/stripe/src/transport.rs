@@ -70,7 +70,13 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     pub(crate) fn new(config: &StripeConfig) -> Result<Self, StripeFailure> {
-        let http = crate::tls::client(config.connect_timeout, config.attempt_timeout)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.attempt_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("bazaar-stripe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StripeFailure::Transport(format!("HTTP client set-up: {e}")))?;
         Ok(Self {
             http,
             base: config.api_base.trim_end_matches('/').to_owned(),
