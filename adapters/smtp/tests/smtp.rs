@@ -12,7 +12,7 @@ use bazaar_core::clock::{Clock, ManualClock};
 use bazaar_core::events::{Event, ProductApproved};
 use bazaar_core::ids::{ProductId, UserId};
 use bazaar_core::notifications::{
-    Channel, NotificationRepository, NotificationSender, NotificationService, NotificationStatus, Template,
+    Channel, NotificationRepository, NotificationSender, NotificationService, NotificationStatus, Template, render,
 };
 use bazaar_core::resilience::circuit_breaker::{CircuitBreakerConfig, SlidingWindow, State};
 use bazaar_core::resilience::clock::ManualClock as MonotonicManualClock;
@@ -109,8 +109,29 @@ async fn the_mail_carries_the_rendered_body_a_subject_and_a_stable_message_id() 
         assert_eq!(mail.header("To"), Some(format!("\"Ada Lovelace\" <{}>", ada.email.as_str())));
         assert_eq!(mail.header("Message-ID"), Some(message_id(&n, "bazaar.test")), "the same id on every copy");
         assert_eq!(mail.notification_id(), Some(n.id));
-        assert!(mail.body.contains("Your license is ready. Find it under Licenses."), "{}", mail.body);
+        assert!(mail.text().contains("Your license is ready. Find it under Licenses."), "{}", mail.text());
     }
+}
+
+#[tokio::test]
+async fn the_notification_flow_mails_the_core_rendered_template() {
+    let server = common::server();
+    let users = users();
+    let vendor = user(&users, "vendor").await;
+    let repo = Arc::new(MemoryNotifications::new());
+    let wall = Arc::new(ManualClock::at_epoch_secs(1_700_000_000));
+    let sender = SmtpSender::new(config(server.port), users).unwrap();
+    let service = NotificationService::new(repo.clone(), Arc::new(sender), wall.clone());
+    let cause = Event::new(&ProductApproved { product_id: ProductId::new(), vendor_id: vendor.id }, wall.now());
+    let sent = service.notify_all(vendor.id, None, Template::ProductApproved, &cause).await.unwrap();
+    let email = sent.iter().find(|n| n.channel == Channel::Email).expect("e-mail is on by default");
+    assert_eq!(email.status, NotificationStatus::Sent, "sent only because the server accepted it");
+    let mails = server.mails_to(vendor.email.as_str());
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].notification_id(), Some(email.id));
+    let rendered = render(Template::ProductApproved, &cause).unwrap();
+    assert!(mails[0].text().contains(&rendered), "{} should contain {rendered}", mails[0].text());
+    assert_eq!(mails[0].header("Subject").as_deref(), Some(subject(Template::ProductApproved)));
 }
 
 #[tokio::test]

@@ -54,6 +54,35 @@ impl Mail {
         })
     }
 
+    /// The body as text, undoing a quoted-printable transfer encoding
+    /// (soft line breaks and `=XX` escapes).
+    pub(crate) fn text(&self) -> String {
+        let qp = self.header("Content-Transfer-Encoding").is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if !qp {
+            return self.body.clone();
+        }
+        let joined = self.body.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = (bytes[i] == b'=' && i + 2 < bytes.len())
+                .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .flatten();
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// The notification id in the `Message-ID` (`<id@domain>`).
     pub(crate) fn notification_id(&self) -> Option<NotificationId> {
         let id = self.header("Message-ID")?;
