@@ -33,4 +33,21 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes `key`; MUST succeed (idempotently) when it is absent.
     async fn delete(&self, key: &str) -> Result<()>;
+
+    /// A URL the store itself serves `key`'s bytes from, to anyone holding
+    /// it, for `ttl` (a presigned S3 URL); `None` when the store cannot
+    /// serve downloads directly, so the caller streams the bytes itself.
+    ///
+    /// The URL is a bearer credential: hand it only to a caller already
+    /// authorized for the download. It says nothing about whether `key`
+    /// exists (fetching a missing key fails at the store). The default,
+    /// for stores with no URL of their own (a directory, memory), is `None`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Validation`] on `ttl` when the store cannot sign for
+    /// that long (zero, or past its limit).
+    async fn presigned_get(&self, key: &str, ttl: std::time::Duration) -> Result<Option<String>> {
+        let _ = (key, ttl);
+        Ok(None)
+    }
 }

@@ -130,6 +130,25 @@ pub trait PaymentProvider: Send + Sync {
     /// The provider's current view of the intent (for reconciliation).
     async fn retrieve(&self, provider_ref: &str) -> Result<ProviderIntent>;
 
+    /// Cancels the intent at the provider, so no later confirmation can
+    /// capture it; reports it `canceled`.
+    ///
+    /// MUST answer an intent that is already canceled with its `canceled`
+    /// view (canceling is idempotent), and return
+    /// [`crate::Error::InvalidTransition`] for one that succeeded or is
+    /// processing, changing nothing.
+    ///
+    /// The default is for providers that cannot cancel at their end: it
+    /// returns [`crate::Error::Internal`] naming the provider, because
+    /// calling it there is a wiring mistake, not a state the caller can fix.
+    async fn cancel(&self, provider_ref: &str, idempotency_key: &str) -> Result<ProviderIntent> {
+        let _ = (provider_ref, idempotency_key);
+        Err(crate::Error::internal(
+            "canceling a payment intent",
+            format!("payment provider {:?} cannot cancel intents", self.name()),
+        ))
+    }
+
     /// Verifies a webhook's signature (see [`super::webhook::verify`]) and
     /// parses its body.
     ///

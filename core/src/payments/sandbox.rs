@@ -18,6 +18,9 @@
 //! decide what may happen: the payment service never confirms an intent it
 //! stored as succeeded, nor refunds one it did not.
 //!
+//! [`PaymentProvider::cancel`] cancels an intent that is not paid (again:
+//! the canceled view), as Stripe does.
+//!
 //! Every state change also queues a webhook signed with the sandbox's
 //! secret; [`SandboxProvider::take_webhooks`] hands them to a test, which
 //! can deliver them (or replay, reorder or tamper with them).
@@ -338,6 +341,32 @@ impl PaymentProvider for SandboxProvider {
         state.intent(provider_ref, IntentStatus::RequiresPaymentMethod).map(|i| i.view(provider_ref))
     }
 
+    async fn cancel(&self, provider_ref: &str, idempotency_key: &str) -> Result<ProviderIntent> {
+        let fingerprint = provider_ref.to_owned();
+        let mut state = self.state.lock();
+        if let Some(Keyed::Intent(done)) = state.replay("cancel", idempotency_key, &fingerprint)? {
+            return Ok(done);
+        }
+        let intent = state.intent(provider_ref, IntentStatus::RequiresPaymentMethod)?;
+        let changed = match intent.status {
+            // Canceling twice (under another key) answers the same view.
+            IntentStatus::Canceled => false,
+            IntentStatus::Succeeded | IntentStatus::Processing => {
+                return Err(Error::transition("payment_intent", intent.status, "cancel"));
+            }
+            IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation | IntentStatus::RequiresAction => {
+                intent.status = IntentStatus::Canceled;
+                true
+            }
+        };
+        let view = intent.view(provider_ref);
+        state.keyed.insert(("cancel", idempotency_key.to_owned()), (fingerprint, Keyed::Intent(view.clone())));
+        if changed {
+            self.queue_intent_webhook(&mut state, &view);
+        }
+        Ok(view)
+    }
+
     fn verify_and_parse_webhook(
         &self,
         signature_header: &str,
@@ -459,6 +488,31 @@ mod tests {
             );
             clock.advance(chrono::Duration::seconds(301));
             assert!(p.verify_and_parse_webhook(&hooks[0].signature, &hooks[0].body, clock.now()).is_err());
+        });
+    }
+
+    #[test]
+    fn cancel_is_idempotent_and_never_undoes_a_capture() {
+        block_on(async {
+            let (p, _) = sandbox();
+            let open = p.create_intent(usd(500), OrderId::new(), "c1").await.unwrap();
+            let canceled = p.cancel(&open.provider_ref, "x1").await.unwrap();
+            assert_eq!(canceled.status, IntentStatus::Canceled);
+            assert_eq!(p.cancel(&open.provider_ref, "x2").await.unwrap(), canceled, "a second cancel answers the same");
+            assert_eq!(
+                p.confirm(&open.provider_ref, PM_CARD_VISA, "k1").await.unwrap_err().code(),
+                "invalid_transition"
+            );
+            let paid = p.create_intent(usd(500), OrderId::new(), "c2").await.unwrap();
+            p.confirm(&paid.provider_ref, PM_CARD_VISA, "k2").await.unwrap();
+            assert_eq!(p.cancel(&paid.provider_ref, "x3").await.unwrap_err().code(), "invalid_transition");
+            assert_eq!(p.retrieve(&paid.provider_ref).await.unwrap().status, IntentStatus::Succeeded);
+            let kinds: Vec<WebhookKind> = p
+                .take_webhooks()
+                .iter()
+                .map(|w| serde_json::from_slice::<WebhookEvent>(&w.body).unwrap().kind)
+                .collect();
+            assert_eq!(kinds, [WebhookKind::Canceled, WebhookKind::PaymentSucceeded], "one webhook per change");
         });
     }
 
