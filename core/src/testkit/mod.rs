@@ -1,6 +1,7 @@
 //! Contract test suites, one per port, run by every adapter crate.
 pub mod assets;
 pub mod catalog;
+pub mod directory;
 pub mod events;
 pub mod flows;
 pub mod licensing;
