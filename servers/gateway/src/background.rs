@@ -83,10 +83,11 @@ async fn discover(
             Err(e) => tracing::warn!(pool = %pool.name, error = %e, "cannot read the service directory"),
         }
         match changes.as_mut() {
-            Some(stream) => match tokio::time::timeout(refresh, stream.next()).await {
-                Ok(None) => changes = None,
-                Ok(Some(())) | Err(_) => {}
-            },
+            Some(stream) => {
+                if let Ok(None) = tokio::time::timeout(refresh, stream.next()).await {
+                    changes = None;
+                }
+            }
             None => tokio::time::sleep(refresh).await,
         }
     }

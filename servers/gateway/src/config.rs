@@ -680,7 +680,10 @@ mod tests {
                 "[pools.api]\ninstances=[\"http://h:1\"]\ntimeout_ms = \"soon\"\n[[routes]]\nprefix=\"/\"\npool=\"api\"",
                 "pools.api.timeout_ms",
             ),
-            ("[pools.api]\ninstances=[\"http://h:1\"]\ntypo = 1\n[[routes]]\nprefix=\"/\"\npool=\"api\"", "pools.api"),
+            (
+                "[pools.api]\ninstances=[\"http://h:1\"]\ntypo = 1\n[[routes]]\nprefix=\"/\"\npool=\"api\"",
+                "pools.api.typo",
+            ),
             ("[pools.api]\ninstances=[\"http://h:1\"]\n[[routes]]\nprefix=\"/\"\npool=\"web\"", "routes[0].pool"),
             (
                 "[pools.api]\ninstances=[\"ftp://h:1\"]\n[[routes]]\nprefix=\"/\"\npool=\"api\"",

@@ -19,7 +19,7 @@ fn quota(config: QuotaConfig) -> Quota {
 /// Where the limiter state lives.
 #[derive(Debug)]
 enum Backend {
-    Local { ip: KeyedRateLimiter<IpAddr>, user: KeyedRateLimiter<String> },
+    Local { ip: Box<KeyedRateLimiter<IpAddr>>, user: Box<KeyedRateLimiter<String>> },
     Shared(Arc<dyn RateLimitStore>),
 }
 
@@ -40,8 +40,8 @@ impl RateLimits {
         let backend = match store {
             Some(store) => Backend::Shared(store),
             None => Backend::Local {
-                ip: KeyedRateLimiter::new(per_ip.unwrap_or(fallback)),
-                user: KeyedRateLimiter::new(per_user.unwrap_or(fallback)),
+                ip: Box::new(KeyedRateLimiter::new(per_ip.unwrap_or(fallback))),
+                user: Box::new(KeyedRateLimiter::new(per_user.unwrap_or(fallback))),
             },
         };
         Self { per_ip, per_user, backend }

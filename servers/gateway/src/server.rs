@@ -33,7 +33,10 @@ use crate::gateway::Gateway;
 /// let config = GatewayConfig::short_form(None, &["api=http://127.0.0.1:8081".into()])?;
 /// let listener = tokio::net::TcpListener::bind(config.server.http_addr).await?;
 /// let gateway = Gateway::builder(config).build()?;
-/// serve(listener, gateway, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// // The CLI completes `stopped` on SIGTERM / Ctrl-C.
+/// # drop(stop);
+/// serve(listener, gateway, async move { let _ = stopped.await; }).await?;
 /// # Ok(())
 /// # }
 /// ```

@@ -116,7 +116,11 @@ impl Upstream {
     }
 }
 
-async fn handle(state: Arc<UpstreamState>, name: String, req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+async fn handle(
+    state: Arc<UpstreamState>,
+    name: String,
+    req: Request<Incoming>,
+) -> Result<Response<TestBody>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/health/ready" {
         return Ok(text(StatusCode::OK, "ready"));
@@ -140,7 +144,8 @@ async fn handle(state: Arc<UpstreamState>, name: String, req: Request<Incoming>)
                 "x-forwarded-for": h("x-forwarded-for"), "host": h("host"), "authorization": h("authorization"),
             });
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let doc = json!({ "server": name, "method": method, "uri": uri, "headers": headers, "body_len": body.len() });
+            let doc =
+                json!({ "server": name, "method": method, "uri": uri, "headers": headers, "body_len": body.len() });
             text(StatusCode::OK, doc.to_string())
         }
         "/stream" => {
