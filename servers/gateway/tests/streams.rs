@@ -22,6 +22,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request as WsRequest, Response as WsResponse};
 
 /// A WebSocket echo server that picks the first non-bearer subprotocol.
+// tungstenite's callback signature fixes the error type.
+#[allow(clippy::result_large_err)]
 async fn ws_upstream() -> (String, Arc<std::sync::atomic::AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -45,10 +47,8 @@ async fn ws_upstream() -> (String, Arc<std::sync::atomic::AtomicU64>) {
                 };
                 let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
                 while let Some(Ok(message)) = ws.next().await {
-                    if message.is_text() || message.is_binary() {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                        break;
                     }
                 }
             });
