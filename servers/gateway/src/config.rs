@@ -747,3 +747,28 @@ mod tests {
         assert_eq!(config.discovered_services().collect::<Vec<_>>(), [("grpc", "grpc")]);
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let config = GatewayConfig::from_file(&path).unwrap();
+        let api = &config.pools["api"];
+        let defaults = PoolConfig::default();
+        assert_eq!(api.breaker, defaults.breaker);
+        assert_eq!(api.retry, defaults.retry);
+        assert_eq!(api.outlier, defaults.outlier);
+        assert_eq!(api.health, defaults.health);
+        assert_eq!(
+            (api.max_concurrent, api.connect_timeout_ms, api.per_try_timeout_ms, api.timeout_ms),
+            (defaults.max_concurrent, defaults.connect_timeout_ms, defaults.per_try_timeout_ms, defaults.timeout_ms)
+        );
+        assert_eq!(config.server.drain_timeout_ms, ServerConfig::default().drain_timeout_ms);
+        assert_eq!(config.routes.len(), 3);
+        let err = GatewayConfig::from_file(Path::new("/nonexistent/gateway.toml")).unwrap_err();
+        assert_eq!(err.setting, "config");
+    }
+}
