@@ -234,3 +234,34 @@ async fn registered_replicas_get_traffic_until_they_stop_heartbeating() {
     }
     assert_eq!(flaky.hits(), before, "no traffic after it stopped heartbeating");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_open_websockets_until_the_drain_timeout_then_closes_them() {
+    let (upstream, _) = ws_upstream().await;
+    let config = GatewayConfig::from_toml(&format!(
+        "[server]\ndrain_timeout_ms = 1500\n[pools.ws]\ninstances = [\"{upstream}\"]\nhealth = {{ enabled = false }}\n[[routes]]\nprefix = \"/\"\npool = \"ws\"\nauth = \"none\"\n"
+    ))
+    .unwrap();
+    let mut gw = run(Gateway::builder(config).build().unwrap()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live", gw.addr)).await.unwrap();
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "before");
+    assert_eq!(gw.gateway.open_websockets(), 1);
+
+    gw.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!gw.served.is_finished(), "the drain waits for the open tunnel");
+    ws.send(Message::text("during the drain")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "during the drain");
+
+    tokio::time::timeout(Duration::from_secs(10), &mut gw.served).await.expect("serve returns").unwrap().unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("the tunnel ends");
+    assert!(!matches!(after, Some(Ok(Message::Text(_)))), "no more messages after the drain timeout: {after:?}");
+    for _ in 0..100 {
+        if gw.gateway.open_websockets() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gw.gateway.open_websockets(), 0);
+}
