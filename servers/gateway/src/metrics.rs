@@ -29,8 +29,10 @@ pub struct GatewayMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     routes: RwLock<HashMap<String, Series>>,
-    upstreams: RwLock<HashMap<(String, String), Series>>,
-    statuses: RwLock<HashMap<(String, u16), Counter>>,
+    /// By pool, then instance: lookups borrow `&str`, no allocation.
+    upstreams: RwLock<HashMap<String, HashMap<String, Series>>>,
+    /// By route, then status.
+    statuses: RwLock<HashMap<String, HashMap<u16, Counter>>>,
 }
 
 impl fmt::Debug for GatewayMetrics {
@@ -77,12 +79,11 @@ impl GatewayMetrics {
             series.errors.increment(1);
         }
         series.latency.record(elapsed.as_secs_f64());
-        let key = (route.to_owned(), status);
-        let counter = self.statuses.read().get(&key).cloned();
+        let counter = self.statuses.read().get(route).and_then(|m| m.get(&status)).cloned();
         let counter = counter.unwrap_or_else(|| {
             let labels = vec![Label::new("route", route.to_owned()), Label::new("status", status.to_string())];
             let c = self.recorder.register_counter(&Key::from_parts("gateway_responses_total", labels), &METADATA);
-            self.statuses.write().entry(key).or_insert(c).clone()
+            self.statuses.write().entry(route.to_owned()).or_default().entry(status).or_insert(c).clone()
         });
         counter.increment(1);
     }
@@ -90,12 +91,11 @@ impl GatewayMetrics {
     /// One attempt sent to an instance; `failed` for connect errors,
     /// timeouts and gateway-class statuses (502, 503, 504).
     pub fn upstream(&self, pool: &str, instance: &str, failed: bool, elapsed: Duration) {
-        let key = (pool.to_owned(), instance.to_owned());
-        let found = self.upstreams.read().get(&key).cloned();
+        let found = self.upstreams.read().get(pool).and_then(|m| m.get(instance)).cloned();
         let series = found.unwrap_or_else(|| {
             let labels = vec![Label::new("pool", pool.to_owned()), Label::new("instance", instance.to_owned())];
             let s = self.series("gateway_upstream", labels);
-            self.upstreams.write().entry(key).or_insert(s).clone()
+            self.upstreams.write().entry(pool.to_owned()).or_default().entry(instance.to_owned()).or_insert(s).clone()
         });
         series.requests.increment(1);
         if failed {
