@@ -1,6 +1,9 @@
 //! NATS JetStream event bus for Bazaar: [`JetStreamBus`] implements the
 //! core's [`EventPublisher`](bazaar_core::events::EventPublisher) and
-//! [`EventSubscriber`](bazaar_core::events::EventSubscriber) ports.
+//! [`EventSubscriber`](bazaar_core::events::EventSubscriber) ports;
+//! [`NatsDirectory`] implements the core's
+//! [`ServiceDirectory`](bazaar_core::resilience::registry::ServiceDirectory)
+//! on a JetStream KV bucket (see its module docs).
 //!
 //! # Design
 //!
@@ -141,12 +144,14 @@
 //! ```
 
 mod bus;
+mod directory;
 mod held;
 mod names;
 mod options;
 mod receipt;
 
 pub use bus::JetStreamBus;
+pub use directory::{DirectoryOptions, NatsDirectory};
 pub use options::{JetStreamOptions, MAX_PULL_BATCH};
 
 /// The NATS client crate, for building the client passed to

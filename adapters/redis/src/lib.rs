@@ -30,6 +30,7 @@
 
 mod bus;
 mod cache;
+mod directory;
 mod exec;
 mod idempotency;
 mod licenses;
@@ -38,6 +39,7 @@ mod rate_limit;
 
 pub use bus::{RedisStreamBus, RedisStreamOptions};
 pub use cache::CacheConfig;
+pub use directory::RedisDirectory;
 pub use idempotency::RedisIdempotencyStore;
 pub use licenses::CachedLicenses;
 pub use products::CachedProducts;

@@ -2,6 +2,7 @@
 pub mod assets;
 pub mod blob_store;
 pub mod catalog;
+pub mod directory;
 pub mod events;
 pub mod flows;
 pub mod licensing;

@@ -116,8 +116,21 @@ impl Ewma {
         self.stamp_nanos = self.stamp_nanos.max(now);
     }
 
+    #[cfg(test)]
     pub(crate) fn rtt_nanos(&self) -> f64 {
         self.rtt_nanos
+    }
+
+    /// The estimate as read at `now`: decayed towards zero for the time
+    /// since the last observation, as tower's `PeakEwma` does on every
+    /// load read. Without it an endpoint that stopped being picked (after
+    /// one slow response, or a restart) keeps its old peak and P2C never
+    /// picks it again while others are faster; with it, idle endpoints
+    /// drift back into contention and get re-measured.
+    pub(crate) fn decayed_nanos(&self, now: u64, tau: Duration) -> f64 {
+        let elapsed = now.saturating_sub(self.stamp_nanos) as f64;
+        let tau = (tau.as_nanos() as f64).max(1.0);
+        self.rtt_nanos * (-elapsed / tau).exp()
     }
 }
 
@@ -154,9 +167,10 @@ impl EndpointState {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Peak-EWMA cost: estimated RTT scaled by the queue it would join.
-    pub(crate) fn ewma_cost(&self) -> f64 {
-        self.ewma.lock().rtt_nanos() * (self.pending() + 1) as f64
+    /// Peak-EWMA cost at `now`: the decayed RTT estimate scaled by the
+    /// queue it would join.
+    pub(crate) fn ewma_cost(&self, now: u64, tau: Duration) -> f64 {
+        self.ewma.lock().decayed_nanos(now, tau) * (self.pending() + 1) as f64
     }
 }
 
@@ -174,5 +188,16 @@ mod tests {
         e.observe(10_000_000_000, Duration::from_millis(100), tau);
         let expected = 500e6 * (-1.0f64).exp() + 100e6 * (1.0 - (-1.0f64).exp());
         assert!((e.rtt_nanos() - expected).abs() < 1.0);
+    }
+
+    #[test]
+    fn an_idle_estimate_decays_when_read() {
+        let tau = Duration::from_secs(10);
+        let mut e = Ewma::new(Duration::from_millis(10), 0);
+        e.observe(0, Duration::from_millis(500), tau);
+        assert_eq!(e.decayed_nanos(0, tau), 500e6);
+        let later = e.decayed_nanos(20_000_000_000, tau);
+        assert!((later - 500e6 * (-2.0f64).exp()).abs() < 1.0, "{later}");
+        assert_eq!(e.rtt_nanos(), 500e6, "reading changes nothing");
     }
 }

@@ -410,7 +410,7 @@ impl LoadBalancer {
             Strategy::Random => candidates.get(self.random_below(m)),
             Strategy::WeightedRoundRobin => self.smooth_wrr(&snap, &candidates),
             Strategy::LeastRequest => self.p2c(&candidates, |i| snap.endpoints[i].pending() as f64),
-            Strategy::PeakEwma { .. } => self.p2c(&candidates, |i| snap.endpoints[i].ewma_cost()),
+            Strategy::PeakEwma { decay, .. } => self.p2c(&candidates, |i| snap.endpoints[i].ewma_cost(now, decay)),
             Strategy::RingHash { .. } => {
                 let hash = self.key_hash(key);
                 snap.ring.as_ref()?.lookup(hash, |i| candidates.allows(i))?

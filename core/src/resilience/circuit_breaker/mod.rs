@@ -7,7 +7,9 @@
 //! half-open probes, a maximum time in half-open, manual states (disabled,
 //! forced open, metrics only), events and metrics. [`CircuitBreakerRegistry`]
 //! keeps one breaker per upstream key. With the `tower` feature,
-//! [`CircuitBreakerLayer`] wraps any service.
+//! [`CircuitBreakerLayer`] wraps any service. [`ConsecutiveBreaker`] is the
+//! simpler policy a proxy uses per upstream instance: open after N failures
+//! in a row (given a minimum volume), close after M successful probes.
 //!
 //! Choices worth knowing:
 //! - A count window smaller than the minimum number of calls uses its size
@@ -29,6 +31,7 @@
 mod breaker;
 mod classify;
 mod config;
+mod consecutive;
 mod events;
 mod registry;
 mod state;
@@ -48,6 +51,7 @@ pub use config::{
     CircuitBreakerConfig, CircuitBreakerConfigBuilder, ConfigError, MAX_COUNT_WINDOW_SIZE, MAX_TIME_WINDOW_SECONDS,
     SlidingWindow, WaitInOpen,
 };
+pub use consecutive::{ConsecutiveBreaker, ConsecutiveConfig, ConsecutiveMetrics, ConsecutivePermit};
 pub use events::{CircuitBreakerEvent, CircuitBreakerListener};
 #[cfg(feature = "tower")]
 pub use layer::CircuitBreakerLayer;

@@ -17,6 +17,9 @@
 //! - [`ServiceRegistry::sync_balancer`] makes a [`LoadBalancer`]'s endpoint
 //!   set mirror one service: every live instance by id and weight, critical
 //!   ones marked unhealthy (so the balancer's panic threshold still applies).
+//! - [`ServiceDirectory`] is the same idea as a port shared by processes
+//!   (NATS JetStream KV in `bazaar-nats`); [`InMemoryDirectory`] implements
+//!   it over this registry, and [`Advertiser`] keeps one replica registered.
 //!
 //! # Example
 //! ```
@@ -39,6 +42,12 @@
 //! registry.sync_balancer("catalog", &lb);
 //! assert_eq!(lb.pick(None).unwrap().id().as_str(), "catalog-1");
 //! ```
+
+mod directory;
+
+#[cfg(any(test, feature = "mocks"))]
+pub use directory::MockServiceDirectory;
+pub use directory::{Advertiser, DEFAULT_ADVERTISE_TTL, InMemoryDirectory, ServiceDirectory};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -1,0 +1,51 @@
+//! Bazaar's API gateway: a hyper reverse proxy over the core's resilience
+//! kit.
+//!
+//! - **Routing** by host and longest path prefix to named upstream pools
+//!   ([`config`]); instances from the config and from a
+//!   [`ServiceDirectory`](bazaar_core::resilience::registry::ServiceDirectory)
+//!   (NATS JetStream KV in `bazaar-nats`), where replicas register with a TTL
+//!   through the core's `Advertiser`.
+//! - **Per pool**: the kit's load balancer (round robin, weighted, random,
+//!   least request, P2C peak-EWMA by default) with passive outlier
+//!   ejection, a [`ConsecutiveBreaker`](bazaar_core::resilience::circuit_breaker::ConsecutiveBreaker)
+//!   per instance (5 failures in a row given 10 calls, open 60 s, 2 probes
+//!   to close), active health checks, a bulkhead, retries of idempotent
+//!   requests inside a retry budget, per-try and overall deadlines
+//!   ([`proxy`] describes exactly what is retried).
+//! - **Edge**: bearer tokens verified by a [`TokenVerifier`](auth::TokenVerifier)
+//!   the composition root supplies (cached, expiry respected; a bad or
+//!   expired token never reaches an upstream); rate limits per client
+//!   address (behind trusted proxies) and per user, in process or through a
+//!   shared store.
+//! - **Streaming**: bodies are streamed both ways; WebSocket upgrades are
+//!   tunnelled; h2c pools carry gRPC.
+//! - **Observability**: `x-request-id` and W3C `traceparent`, Prometheus
+//!   metrics at `/metrics`, `GET /gateway/status` (JSON) and `/gateway`
+//!   (page), `/health/live` and `/health/ready`.
+//! - **Shutdown** drains in-flight requests and open streams ([`serve`]).
+//!
+//! The CLI parses [`GatewayConfig`] (a file or the short form), builds a
+//! [`Gateway`] with the verifier, directory and store it has, binds and
+//! calls [`serve`]; a [`ConfigError`] exits with code 2.
+
+pub mod auth;
+mod background;
+pub mod body;
+pub mod client_ip;
+pub mod config;
+pub mod error;
+mod gateway;
+pub mod headers;
+pub mod limits;
+pub mod metrics;
+pub mod pool;
+pub mod proxy;
+mod server;
+mod status;
+mod websocket;
+
+pub use auth::{TokenRejection, TokenVerifier, VerifiedToken};
+pub use config::{ConfigError, GatewayConfig};
+pub use gateway::{Gateway, GatewayBuilder};
+pub use server::serve;
