@@ -126,10 +126,10 @@ impl Link {
     /// The channel of `group`, opened (with the prefetch) on first use and
     /// again once the broker closed it.
     pub(crate) async fn group_channel(&self, group: &str) -> Result<Channel> {
-        if let Some(channel) = self.groups.lock().get(group) {
-            if channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some(channel) = self.groups.lock().get(group)
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         let channel = self.channel().await?;
         within(self.request_timeout, "basic.qos", channel.basic_qos(self.prefetch, BasicQosOptions::default())).await?;

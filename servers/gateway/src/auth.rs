@@ -103,10 +103,10 @@ impl CachedVerifier {
     /// # Errors
     /// As [`TokenVerifier::verify`].
     pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<VerifiedToken, TokenRejection> {
-        if let Some(hit) = self.cache.lock().get(token) {
-            if hit.expires_at > now {
-                return Ok(hit.clone());
-            }
+        if let Some(hit) = self.cache.lock().get(token)
+            && hit.expires_at > now
+        {
+            return Ok(hit.clone());
         }
         let verified = match self.inner.verify(token) {
             Ok(v) if v.expires_at <= now => Err(TokenRejection::Expired),

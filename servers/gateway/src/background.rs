@@ -102,7 +102,7 @@ async fn sweep(shared: Arc<Shared>) {
             pool.refresh_all();
         }
         rounds += 1;
-        if rounds % 25 == 0 {
+        if rounds.is_multiple_of(25) {
             shared.metrics.upkeep();
             shared.limits.evict_idle();
         }
