@@ -71,7 +71,9 @@ fn map_store_error(e: object_store::Error) -> Error {
         object_store::Error::InvalidPath { .. } => Error::invalid("key", "is not a valid object key"),
         object_store::Error::AlreadyExists { .. }
         | object_store::Error::Precondition { .. }
-        | object_store::Error::NotModified { .. } => Error::conflict(ConflictReason::Contended, "the object changed meanwhile"),
+        | object_store::Error::NotModified { .. } => {
+            Error::conflict(ConflictReason::Contended, "the object changed meanwhile")
+        }
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
             Error::internal("the object store refused our credentials", e)
         }

@@ -100,7 +100,9 @@ pub(crate) fn map(op: Op, status: u16, error: &ApiError, retry_after: Option<Dur
     match status {
         401 => Error::internal("stripe rejected the secret key", failure(status, error)),
         403 => Error::internal("the stripe key lacks a permission", failure(status, error)),
-        409 if code == Some("lock_timeout") => Error::conflict(ConflictReason::Contended, "stripe is changing this object; try again"),
+        409 if code == Some("lock_timeout") => {
+            Error::conflict(ConflictReason::Contended, "stripe is changing this object; try again")
+        }
         409 => Error::InFlight,
         429 => Error::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(1)) },
         500..=599 => Error::unavailable(STRIPE, failure(status, error)),

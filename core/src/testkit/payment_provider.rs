@@ -122,7 +122,10 @@ pub async fn refund(provider: &dyn PaymentProvider, methods: TestMethods<'_>) {
     let mismatch = provider.refund(&paid_ref, usd(401), &k).await;
     assert!(matches!(mismatch, Err(Error::IdempotencyMismatch)), "a key reused with another amount: {mismatch:?}");
     let over = provider.refund(&paid_ref, usd(601), &key("refund")).await;
-    assert!(matches!(over, Err(Error::Conflict { reason: crate::ConflictReason::Exceeded, .. })), "refunds never exceed the capture: {over:?}");
+    assert!(
+        matches!(over, Err(Error::Conflict { reason: crate::ConflictReason::Exceeded, .. })),
+        "refunds never exceed the capture: {over:?}"
+    );
     let rest = provider.refund(&paid_ref, usd(600), &key("refund")).await.expect("the rest");
     assert_ne!(rest.refund_ref, part.refund_ref);
     assert_eq!(provider.retrieve(&paid_ref).await.unwrap().status, IntentStatus::Succeeded, "refunds keep the status");
