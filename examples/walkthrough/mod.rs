@@ -28,8 +28,8 @@ pub(crate) fn ensure(ok: bool, message: &str) -> Outcome {
 
 /// Signs up a vendor and a customer, takes a product through moderation,
 /// orders and pays it with the sandbox card, lets the event handlers issue
-/// the license, activates it on [`MACHINE`] and validates its key there. `tag` keeps the e-mails apart when
-/// several runs share one database.
+/// the license, activates it on [`MACHINE`] and validates its key there.
+/// `tag` keeps the e-mails apart when several runs share one database.
 ///
 /// The caller decides how events travel: `deliver` is awaited after the
 /// payment and must get the outbox's events to the handlers (on the
