@@ -15,6 +15,28 @@
 //! <url>` line, stderr (the logs) goes to `server.log` in the data dir, and
 //! dropping the [`Server`] (a failed assertion) kills the child and prints
 //! the end of that log, so a failure shows what the server was doing.
+//!
+//! # Example
+//! A scenario starts a server, talks to it and stops it (`no_run`: it
+//! builds and starts the real binary):
+//! ```no_run
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use bazaar_e2e::{Options, Server};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let server = Server::start(dir.path(), Options { demo: true, ..Options::default() }).await;
+//! let products = server.client().get("/v1/products?limit=1", None).await.expect(200, "search");
+//! assert_eq!(products["items"].as_array().map(Vec::len), Some(1));
+//! assert!(server.stop().await.success(), "SIGTERM exits 0");
+//! # });
+//! ```
+//! The helpers that need no server run anywhere:
+//! ```
+//! assert_eq!(
+//!     bazaar_e2e::sha256_hex(b"abc"),
+//!     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+//! );
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};

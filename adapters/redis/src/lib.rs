@@ -23,6 +23,29 @@
 //! license cache's id index), so these adapters target a single Redis
 //! (or a primary with replicas), not Redis Cluster.
 //!
+//! Of these, the `bazaar` binary wires only the bus (`REDIS_URL` without
+//! `NATS_URL`); the others are for programs that embed the core.
+//!
+//! # Example
+//! `no_run`: it needs a Redis at 127.0.0.1:6379.
+//! ```no_run
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use bazaar_core::clock::{Clock, SystemClock};
+//! use bazaar_core::events::{Event, EventPublisher, EventSubscriber, UserRegistered};
+//! use bazaar_core::ids::UserId;
+//! use bazaar_redis::{RedisStreamBus, RedisStreamOptions};
+//!
+//! let conn = bazaar_redis::connect("redis://127.0.0.1:6379").await?;
+//! let bus = RedisStreamBus::new(conn, RedisStreamOptions::new("example:"))?;
+//! let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, SystemClock.now());
+//! bus.publish(&[event.clone()]).await?;
+//! let delivery = bus.next("my-service", std::time::Duration::from_secs(1)).await?.expect("the event");
+//! assert_eq!(delivery.event.id, event.id);
+//! bus.ack(&delivery).await?;
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! [`RateLimitStore`]: bazaar_core::resilience::rate_limit::RateLimitStore
 //! [`IdempotencyStore`]: bazaar_core::orders::IdempotencyStore
 //! [`ProductRepository`]: bazaar_core::catalog::ProductRepository

@@ -44,6 +44,29 @@
 //! process can tell whether its on-disk index is missing or behind the store
 //! and [`rebuild`](CatalogIndex::rebuild) it.
 //!
+//! # Example
+//! ```
+//! use bazaar_core::catalog::{NewProduct, Pricing, Product, ProductKind, ProductStatus, SearchParams, SearchQuery};
+//! use bazaar_core::ids::{ProductId, UserId};
+//! use bazaar_tantivy::{CatalogIndex, Checkpoint};
+//!
+//! let index = CatalogIndex::in_memory().unwrap();
+//! let listing = NewProduct {
+//!     title: "Inbox triage agent".into(), description: "Sorts your e-mail.".into(),
+//!     short_description: String::new(), kind: ProductKind::AiAgent,
+//!     categories: vec!["email".into()], tags: vec!["Gmail".into()], pricing: Pricing::Free, media: vec![],
+//! };
+//! let mut product = Product::create(ProductId::new(), UserId::new(), listing, chrono::Utc::now()).unwrap();
+//! product.status = ProductStatus::Approved;
+//! index.upsert(&product).unwrap();
+//! index.advance(Checkpoint::new(1)); // the outbox position this write came from
+//! index.commit().unwrap();
+//!
+//! let query = SearchQuery::new(SearchParams { q: Some("triage".into()), ..Default::default() }).unwrap();
+//! let found = index.search(&query).unwrap();
+//! assert_eq!((found.total, found.items[0].id), (1, product.id));
+//! ```
+//!
 //! # Features
 //! tantivy is built with `mmap` only: no compression of the stored bodies
 //! (decompressing a block per hit costs more latency than the disk it

@@ -181,7 +181,8 @@ pub struct Config {
     pub demo: bool,
     /// The store.
     pub database: Database,
-    /// Redis, when set (rate limits, idempotency, caches, optionally the bus).
+    /// Redis, when set: the event bus (Redis Streams) unless `nats_url` is set,
+    /// in which case nothing reads it.
     pub redis_url: Option<String>,
     /// NATS, when set (the event bus).
     pub nats_url: Option<String>,

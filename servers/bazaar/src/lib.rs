@@ -3,6 +3,23 @@
 //! validates them (exit code 2 on a bad setting), sets up logging and a
 //! runtime, and [`commands::execute`] runs the subcommand until it is done
 //! or SIGINT/SIGTERM stops it gracefully.
+//!
+//! Every setting and its variable is listed in `docs/operations.md`
+//! (`.ci/check-config-docs` keeps that list and [`cli`] in step).
+//!
+//! # Example
+//! What `bazaar serve --http-addr localhost:8080` is told, and why it would
+//! stop with exit code 2 before opening anything:
+//! ```
+//! use bazaar::cli::{Cli, Command};
+//! use bazaar_app::Config;
+//! use clap::Parser as _;
+//!
+//! let cli = Cli::try_parse_from(["bazaar", "serve", "--demo", "--http-addr", "localhost:8080"]).unwrap();
+//! assert!(matches!(&cli.command, Command::Serve(args) if args.demo));
+//! let err = Config::validate(cli.global.raw_config(true)).unwrap_err();
+//! assert_eq!(err.to_string(), r#"invalid --http-addr: "localhost:8080" is not an address such as 127.0.0.1:8080"#);
+//! ```
 
 pub mod cli;
 pub mod commands;

@@ -25,9 +25,25 @@
 //!   (page), `/health/live` and `/health/ready`.
 //! - **Shutdown** drains in-flight requests and open streams ([`serve`]).
 //!
-//! The CLI parses [`GatewayConfig`] (a file or the short form), builds a
-//! [`Gateway`] with the verifier, directory and store it has, binds and
-//! calls [`serve`]; a [`ConfigError`] exits with code 2.
+//! The `bazaar` CLI has no `gateway` command: a program that embeds this
+//! crate parses a [`GatewayConfig`] (a TOML file or the short form), builds
+//! a [`Gateway`] with the verifier, directory and store it has, binds and
+//! calls [`serve`]; a [`ConfigError`] carries the exit code such a program
+//! should use ([`ConfigError::EXIT_CODE`], 2).
+//!
+//! # Example
+//! ```
+//! use bazaar_gateway::GatewayConfig;
+//!
+//! // The short form: every path to the pool named first.
+//! let upstreams = ["api=http://127.0.0.1:8081,http://127.0.0.1:8082".to_owned()];
+//! let config = GatewayConfig::short_form(Some("127.0.0.1:8000".parse().unwrap()), &upstreams).unwrap();
+//! assert_eq!(config.pools["api"].instances.len(), 2);
+//!
+//! // A mistake names the setting at fault.
+//! let err = GatewayConfig::from_toml("[pools.api]\nstrategy = \"fastest\"\n").unwrap_err();
+//! assert_eq!(err.setting, "pools.api.strategy");
+//! ```
 
 pub mod auth;
 mod background;

@@ -53,10 +53,8 @@ pub use crate::state::{AppState, HttpSettings};
 /// The whole API: every route, the OpenAPI document and the middleware.
 pub fn router(state: AppState) -> Router {
     let (api, document) = api_router().split_for_parts();
-    let docs = routes::ops::ApiDocs {
-        json: serde_json::to_vec(&document).expect("the OpenAPI document serializes").into(),
-        html: utoipa_scalar::Scalar::new(document).to_html().into(),
-    };
+    let docs =
+        routes::ops::ApiDocs::new(serde_json::to_vec(&document).expect("the OpenAPI document serializes").into());
     let settings = state.settings.clone();
     api.fallback(middleware::not_found)
         .layer(

@@ -48,6 +48,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/docs/"),
+    ("get", "/docs/{file}"),
 ];
 
 /// The operations whose request body is JSON.
@@ -234,4 +236,26 @@ async fn every_ref_resolves_to_a_component() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), count, "duplicate operationIds");
+}
+
+/// `docs/http-api.md` is the contract in prose; its table of operations
+/// (`| \`GET /v1/products\` | …`) must list exactly what the router serves.
+#[tokio::test]
+async fn http_contract_doc_lists_every_operation() {
+    let doc = document().await;
+    let served: std::collections::BTreeSet<String> =
+        operations(&doc).into_iter().map(|(method, path, _)| format!("{} {path}", method.to_uppercase())).collect();
+    let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/http-api.md");
+    let text = std::fs::read_to_string(page).expect("docs/http-api.md");
+    let documented: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .filter(|op| op.split(' ').next().is_some_and(|m| METHODS.contains(&m.to_lowercase().as_str())))
+        .map(str::to_owned)
+        .collect();
+    let undocumented: Vec<&String> = served.difference(&documented).collect();
+    let unserved: Vec<&String> = documented.difference(&served).collect();
+    assert!(undocumented.is_empty(), "served but missing from docs/http-api.md: {undocumented:?}");
+    assert!(unserved.is_empty(), "in docs/http-api.md but not served: {unserved:?}");
 }

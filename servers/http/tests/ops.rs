@@ -155,14 +155,30 @@ async fn slow_requests_are_408() {
 }
 
 #[tokio::test]
-async fn docs_page_embeds_the_document_and_loads_the_viewer() {
+async fn docs_page_and_its_assets_come_from_this_server() {
     let app = TestApp::new();
     let r = get(&app, "/docs").await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers[header::LOCATION], "docs/", "relative, so it works under a prefix");
+
+    let r = get(&app, "/docs/").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let html = String::from_utf8(r.bytes).unwrap();
-    assert!(html.contains("@scalar/api-reference"), "the viewer script");
-    assert!(html.contains("Bazaar API") && html.contains("/v1/products/{id}"), "the document is embedded");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no other origin in the page: {html}");
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
+        assert!(html.contains(asset), "the page loads {asset}");
+        let r = get(&app, &format!("/docs/{asset}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{asset}");
+        assert!(r.bytes.len() > 100, "{asset} is served from the binary");
+    }
+
+    let init = String::from_utf8(get(&app, "/docs/swagger-initializer.js").await.bytes).unwrap();
+    assert!(init.contains("\"../openapi.json\""), "the viewer reads the served document: {init}");
+    assert!(init.contains("\"validatorUrl\": \"none\""), "no call to swagger.io's validator: {init}");
+
+    let r = get(&app, "/docs/no-such-file.js").await;
+    assert_eq!((r.status, error_code(&r)), (StatusCode::NOT_FOUND, "not_found".into()));
 }
 
 /// Records the fields of every `http_request` span.

@@ -1,15 +1,22 @@
 //! Routes: ops — health (liveness, readiness over every backend probe),
 //! Prometheus metrics, the OpenAPI document and its interactive viewer.
 //!
-//! The document and the viewer page are built once by [`crate::router`]
-//! and handed to these handlers as an [`ApiDocs`] extension.
+//! The document is serialized once by [`crate::router`] and handed to these
+//! handlers, with the viewer's settings, as an [`ApiDocs`] extension.
+//!
+//! The viewer is Swagger UI, compiled into the binary (`utoipa-swagger-ui`
+//! with its `vendored` and `debug-embed` features), so `/docs` works offline:
+//! the page, its script, its styles and its icons all come from this server, and it reads the document from `../openapi.json`, a
+//! relative URL, so the page also works when the router is mounted under a prefix.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::json;
@@ -29,15 +36,32 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
+        .routes(routes!(docs_index))
+        .routes(routes!(docs_file))
 }
 
-/// The served OpenAPI document and viewer page.
-#[derive(Debug, Clone)]
+/// The served OpenAPI document and the viewer's settings.
+#[derive(Clone)]
 pub(crate) struct ApiDocs {
     /// `/openapi.json`, serialized once.
     pub(crate) json: Bytes,
-    /// `/docs`.
-    pub(crate) html: Bytes,
+    /// Swagger UI's settings, written into its `swagger-initializer.js`.
+    pub(crate) viewer: Arc<utoipa_swagger_ui::Config<'static>>,
+}
+
+impl ApiDocs {
+    /// The document and a viewer that reads it from `../openapi.json`
+    /// (relative to `/docs/`) and sends nothing to swagger.io's validator.
+    pub(crate) fn new(json: Bytes) -> Self {
+        let viewer = utoipa_swagger_ui::Config::new(["../openapi.json"]).validator_url("none");
+        Self { json, viewer: Arc::new(viewer) }
+    }
+}
+
+impl std::fmt::Debug for ApiDocs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiDocs").field("json_bytes", &self.json.len()).finish_non_exhaustive()
+    }
 }
 
 /// A health answer.
@@ -157,16 +181,66 @@ async fn openapi_json(Extension(docs): Extension<ApiDocs>) -> Response {
     ([(CONTENT_TYPE, "application/json")], docs.json).into_response()
 }
 
-/// The interactive API reference (Scalar; its script loads from a CDN).
+/// The interactive API reference: redirects to `docs/`, so the page's
+/// relative links resolve under it.
 #[utoipa::path(
     get,
     path = "/docs",
+    tag = "ops",
+    responses(
+        (status = 308, description = "Redirect to `/docs/`"),
+        (status = 408, description = "The request timed out", body = ErrorBody),
+    )
+)]
+async fn docs() -> Redirect {
+    // Relative, so it stays right when the router is nested under a prefix.
+    Redirect::permanent("docs/")
+}
+
+/// The interactive API reference (Swagger UI, served from the binary).
+#[utoipa::path(
+    get,
+    path = "/docs/",
     tag = "ops",
     responses(
         (status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 408, description = "The request timed out", body = ErrorBody),
     )
 )]
-async fn docs(Extension(docs): Extension<ApiDocs>) -> Html<Bytes> {
-    Html(docs.html)
+async fn docs_index(Extension(docs): Extension<ApiDocs>) -> Result<Response, ApiError> {
+    viewer_file(&docs, "index.html")
+}
+
+/// A script, style sheet or icon of the API reference page.
+#[utoipa::path(
+    get,
+    path = "/docs/{file}",
+    tag = "ops",
+    params(("file" = String, Path, description = "A file of the page, e.g. `swagger-ui-bundle.js`")),
+    responses(
+        (status = 200, description = "The file", body = String),
+        (status = 404, description = "No such file", body = ErrorBody),
+        (status = 408, description = "The request timed out", body = ErrorBody),
+    )
+)]
+async fn docs_file(Extension(docs): Extension<ApiDocs>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    viewer_file(&docs, &file)
+}
+
+/// One embedded file of the viewer, with its content type.
+fn viewer_file(docs: &ApiDocs, file: &str) -> Result<Response, ApiError> {
+    match utoipa_swagger_ui::serve(file, docs.viewer.clone()) {
+        Ok(Some(found)) => {
+            // Embedded files are borrowed from the binary: served without a copy.
+            let body = match found.bytes {
+                Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+                Cow::Owned(bytes) => Bytes::from(bytes),
+            };
+            Ok(([(CONTENT_TYPE, found.content_type), (CACHE_CONTROL, "no-cache".to_owned())], body).into_response())
+        }
+        Ok(None) => Err(ApiError::not_found("file")),
+        // Only the initializer is rendered, from settings fixed at start-up:
+        // a failure is a bug, logged with its cause by the core error mapping.
+        Err(cause) => Err(bazaar_core::Error::internal("rendering the API reference page", cause.to_string()).into()),
+    }
 }
