@@ -54,6 +54,7 @@ mod collector;
 mod committer;
 mod error;
 mod index;
+mod port;
 mod schema;
 mod table;
 mod text;
@@ -62,4 +63,4 @@ mod vocab;
 
 pub use checkpoint::Checkpoint;
 pub use committer::{Committer, DEFAULT_COMMIT_INTERVAL};
-pub use index::{CatalogIndex, IndexStats};
+pub use index::{CatalogIndex, IndexStats, SHARED_RESULTS};
