@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bazaar_core::catalog::{
-    Page, PageRequest, Product, ProductRepository, Review, ReviewRepository, SearchQuery, SearchResult, search,
+    Page, PageRequest, Product, ProductRepository, ProductStatus, Review, ReviewRepository, SearchQuery, SearchResult,
+    search,
 };
 use bazaar_core::events::Event;
 use bazaar_core::ids::{ProductId, ReviewId, UserId};
@@ -149,6 +150,20 @@ impl ProductRepository for MemoryProducts {
         };
         newest_first(&mut mine, |p| (p.created_at, p.id.as_uuid()));
         Ok(Page::of(&mine, page))
+    }
+
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        let mut found: Vec<Product> = {
+            let t = self.catalog.tables.lock();
+            t.products
+                .iter()
+                .filter(|p| p.status == ProductStatus::Approved && after.is_none_or(|a| p.id > a))
+                .cloned()
+                .collect()
+        };
+        found.sort_by_key(|p| p.id);
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {

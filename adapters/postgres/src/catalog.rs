@@ -33,6 +33,9 @@ use crate::codec::{db_err, from_json, int, to_json, ts, uint};
 use crate::outbox::append;
 use crate::store::{PgStore, WriteTx};
 
+// `id` is collated "C": its text order is the UUID order.
+pub(crate) const LIST_SEARCHABLE: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
+    WHERE status = 'approved' AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2";
 pub(crate) const INSERT_PRODUCT: &str = "INSERT INTO products
     (id, vendor_id, status, kind, price_minor, created_at, version, downloads, rating_sum, rating_count,
      search_title, search_tags, search_description, doc)
@@ -311,6 +314,20 @@ impl ProductRepository for PgProducts {
                     .map_err(db_err)?;
                 let items = rows.iter().map(product_row).collect::<Result<_>>()?;
                 Ok(Page { items, total: uint(total)?, page: page.page(), limit: page.limit() })
+            })
+            .await
+    }
+
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        self.store
+            .run(async {
+                let rows = sqlx::query(LIST_SEARCHABLE)
+                    .bind(after.map(|id| id.to_string()))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(product_row).collect()
             })
             .await
     }

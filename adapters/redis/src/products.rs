@@ -98,6 +98,14 @@ impl<P: ProductRepository> ProductRepository for CachedProducts<P> {
         result
     }
 
+    async fn insert_many(&self, products: &[(Product, Vec<Event>)]) -> Result<()> {
+        let result = self.inner.insert_many(products).await;
+        for (product, _) in products {
+            self.invalidate(product.id).await;
+        }
+        result
+    }
+
     async fn update(&self, product: &Product, expected_version: u64, events: &[Event]) -> Result<()> {
         let result = self.inner.update(product, expected_version, events).await;
         self.invalidate(product.id).await;
@@ -122,6 +130,10 @@ impl<P: ProductRepository> ProductRepository for CachedProducts<P> {
 
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {
         self.inner.list_by_vendor(vendor, page).await
+    }
+
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        self.inner.list_searchable(after, limit).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {

@@ -51,6 +51,9 @@ pub(crate) const GET_PRODUCT: &str = "SELECT doc, downloads, rating_sum, rating_
 pub(crate) const COUNT_BY_VENDOR: &str = "SELECT COUNT(*) FROM products WHERE vendor_id = ?1";
 pub(crate) const LIST_BY_VENDOR: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
     WHERE vendor_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3";
+// Ids are lower-case hyphenated UUIDs: their text order is the UUID order.
+pub(crate) const LIST_SEARCHABLE: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
+    WHERE status = 'approved' AND (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2";
 pub(crate) const RECORD_DOWNLOAD: &str = "UPDATE products SET downloads = downloads + 1 WHERE id = ?1";
 
 pub(crate) const ADD_RATING: &str =
@@ -281,6 +284,28 @@ fn product_row(row: &SqliteRow) -> Result<Product> {
     Ok(p)
 }
 
+/// Inserts a new product, its categories, its text and its events in `tx`.
+async fn insert_product(tx: &mut WriteTx, product: &Product, events: &[Event]) -> Result<()> {
+    let pk: i64 = sqlx::query_scalar(INSERT_PRODUCT)
+        .bind(product.id.to_string())
+        .bind(product.vendor_id.to_string())
+        .bind(product.status.as_str())
+        .bind(product.kind.as_str())
+        .bind(product.pricing.sort_minor())
+        .bind(ts(product.created_at)?)
+        .bind(int(product.version)?)
+        .bind(int(product.stats.downloads)?)
+        .bind(int(product.stats.rating_sum)?)
+        .bind(int(product.stats.rating_count)?)
+        .bind(to_json(product)?)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    write_categories_and_text(tx, pk, product, true).await?;
+    append(tx, events).await?;
+    Ok(())
+}
+
 async fn write_categories_and_text(tx: &mut WriteTx, pk: i64, p: &Product, fresh: bool) -> Result<()> {
     if !fresh {
         sqlx::query(DELETE_CATEGORIES).bind(pk).execute(&mut **tx).await.map_err(db_err)?;
@@ -323,23 +348,16 @@ fn facet(counts: BTreeMap<String, u64>) -> Vec<FacetCount> {
 impl ProductRepository for SqliteProducts {
     async fn insert(&self, product: &Product, events: &[Event]) -> Result<()> {
         let mut tx = self.store.write().await?;
-        let pk: i64 = sqlx::query_scalar(INSERT_PRODUCT)
-            .bind(product.id.to_string())
-            .bind(product.vendor_id.to_string())
-            .bind(product.status.as_str())
-            .bind(product.kind.as_str())
-            .bind(product.pricing.sort_minor())
-            .bind(ts(product.created_at)?)
-            .bind(int(product.version)?)
-            .bind(int(product.stats.downloads)?)
-            .bind(int(product.stats.rating_sum)?)
-            .bind(int(product.stats.rating_count)?)
-            .bind(to_json(product)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        write_categories_and_text(&mut tx, pk, product, true).await?;
-        append(&mut tx, events).await?;
+        insert_product(&mut tx, product, events).await?;
+        self.store.commit(tx).await
+    }
+
+    /// One transaction for the whole batch: all or none.
+    async fn insert_many(&self, products: &[(Product, Vec<Event>)]) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        for (product, events) in products {
+            insert_product(&mut tx, product, events).await?;
+        }
         self.store.commit(tx).await
     }
 
@@ -399,6 +417,16 @@ impl ProductRepository for SqliteProducts {
             .map_err(db_err)?;
         let items = rows.iter().map(product_row).collect::<Result<_>>()?;
         Ok(Page { items, total: uint(total)?, page: page.page(), limit: page.limit() })
+    }
+
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        let rows = sqlx::query(LIST_SEARCHABLE)
+            .bind(after.map(|id| id.to_string()))
+            .bind(i64::from(limit))
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(product_row).collect()
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {

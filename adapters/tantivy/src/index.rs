@@ -25,6 +25,10 @@ use crate::table::Tables;
 use crate::text::text_query;
 use crate::tokens::{SHORT_GRAMS, ShortGrams, WORDS, Words};
 
+/// Results kept by [`CatalogIndex::search_shared`] before it starts over
+/// (as many as the row store's search cache keeps).
+pub const SHARED_RESULTS: usize = 1024;
+
 /// The indexing arena. Larger means fewer, larger segments from a rebuild;
 /// tantivy allocates it as documents arrive, not up front.
 const WRITER_MEMORY: usize = 64 << 20;
@@ -76,6 +80,9 @@ struct Inner {
     /// Decoded segments; warmed by `reader`, which holds it weakly.
     tables: Arc<Tables>,
     write: Mutex<WriteSide>,
+    /// Results of [`CatalogIndex::search_shared`] by query, each with the
+    /// searcher generation it was computed on.
+    shared: Mutex<HashMap<String, (u64, Arc<SearchResult>)>>,
 }
 
 /// What a product's document was written from, for the staleness guard.
@@ -189,7 +196,10 @@ impl CatalogIndex {
         let committed = Payload::decode(payload.as_deref()).and_then(|p| p.checkpoint);
         let held = held_from(&reader.searcher()).map_err(index_err("read index"))?;
         let write = WriteSide { writer, held, dirty: false, staged: committed, committed };
-        Ok(Self { inner: Arc::new(Inner { index: index.clone(), fields, reader, tables, write: Mutex::new(write) }) })
+        let shared = Mutex::new(HashMap::new());
+        Ok(Self {
+            inner: Arc::new(Inner { index: index.clone(), fields, reader, tables, write: Mutex::new(write), shared }),
+        })
     }
 
     /// [`upsert_all`](Self::upsert_all) of one product.
@@ -352,10 +362,43 @@ impl CatalogIndex {
     /// [`Error::Unavailable`] when the index files cannot be read;
     /// [`Error::Internal`] when they are corrupt.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
+        self.search_on(&self.inner.reader.searcher(), query)
+    }
+
+    /// [`search`](Self::search), as a shared result: the same `Arc` comes
+    /// back for the same query for as long as no commit has changed what
+    /// searches see, so a caller can memoise work derived from it (the HTTP
+    /// server keeps each result's JSON). Exact, not a TTL: a result is
+    /// reused only on the searcher generation it was computed on. At most
+    /// [`SHARED_RESULTS`] queries are kept; a full cache starts over.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search).
+    pub fn search_shared(&self, query: &SearchQuery) -> Result<Arc<SearchResult>> {
         let searcher = self.inner.reader.searcher();
+        let generation = searcher.generation().generation_id();
+        let key = serde_json::to_string(query).map_err(|e| Error::internal("search index: query key", e))?;
+        if let Some((kept, result)) = self.inner.shared.lock().get(&key)
+            && *kept == generation
+        {
+            return Ok(Arc::clone(result));
+        }
+        let result = Arc::new(self.search_on(&searcher, query)?);
+        let mut shared = self.inner.shared.lock();
+        if shared.len() >= SHARED_RESULTS {
+            shared.retain(|_, (kept, _)| *kept == generation);
+            if shared.len() >= SHARED_RESULTS {
+                shared.clear();
+            }
+        }
+        shared.insert(key, (generation, Arc::clone(&result)));
+        Ok(result)
+    }
+
+    fn search_on(&self, searcher: &Searcher, query: &SearchQuery) -> Result<SearchResult> {
         let collector = SearchCollector::new(query, Arc::clone(&self.inner.tables));
         let found = if query.terms().is_empty() {
-            collector.browse(&searcher)
+            collector.browse(searcher)
         } else {
             searcher.search(&*text_query(&self.inner.fields, &self.inner.tables, query.terms()), &collector)
         }
@@ -366,7 +409,7 @@ impl CatalogIndex {
             .iter()
             .skip(offset)
             .map(|(table, at)| {
-                let body = table.body(at.doc_id, || self.product(&searcher, *at))?;
+                let body = table.body(at.doc_id, || self.product(searcher, *at))?;
                 Ok(Product::clone(&body))
             })
             .collect::<Result<Vec<_>>>()?;

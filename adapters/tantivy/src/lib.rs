@@ -77,6 +77,7 @@ mod collector;
 mod committer;
 mod error;
 mod index;
+mod port;
 mod schema;
 mod table;
 mod text;
@@ -85,4 +86,4 @@ mod vocab;
 
 pub use checkpoint::Checkpoint;
 pub use committer::{Committer, DEFAULT_COMMIT_INTERVAL};
-pub use index::{CatalogIndex, IndexStats};
+pub use index::{CatalogIndex, IndexStats, SHARED_RESULTS};

@@ -127,6 +127,12 @@ impl ProductRepository for CachedSearch {
         outcome
     }
 
+    async fn insert_many(&self, products: &[(Product, Vec<Event>)]) -> Result<()> {
+        let outcome = self.inner.insert_many(products).await;
+        self.invalidate();
+        outcome
+    }
+
     async fn update(&self, product: &Product, expected_version: u64, events: &[Event]) -> Result<()> {
         let outcome = self.inner.update(product, expected_version, events).await;
         self.invalidate();
@@ -139,6 +145,10 @@ impl ProductRepository for CachedSearch {
 
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {
         self.inner.list_by_vendor(vendor, page).await
+    }
+
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        self.inner.list_searchable(after, limit).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {

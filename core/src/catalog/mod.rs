@@ -9,9 +9,12 @@
 //!   semantics every adapter reproduces;
 //! - [`Review`], [`Rating`] and the Bayesian [`RatingPrior`];
 //! - [`ProductRepository`], [`ReviewRepository`] — the ports;
+//! - [`SearchIndex`] — where searches are answered (the store's own search,
+//!   [`StoreSearch`], or a read model kept by events);
 //! - [`CatalogService`] — the use cases with authorization.
 
 mod cache;
+mod index;
 mod moderation;
 
 mod product;
@@ -24,6 +27,7 @@ mod service;
 pub use crate::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use crate::pricing::{BillingInterval, Pricing};
 pub use cache::{CachedSearch, DEFAULT_SEARCH_CAPACITY, DEFAULT_SEARCH_TTL};
+pub use index::{SearchIndex, StoreSearch, rebuild_from_store};
 pub use moderation::{MAX_REJECTION_REASON_CHARS, ModerationAction, ProductStatus, transition};
 pub use product::{
     CATEGORY_COUNT, MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_MEDIA, MAX_MEDIA_URL_BYTES,

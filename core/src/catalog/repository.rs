@@ -64,6 +64,18 @@ pub trait ProductRepository: Send + Sync {
     /// with the same id exists, changing nothing and appending no event.
     async fn insert(&self, product: &Product, events: &[Event]) -> Result<()>;
 
+    /// Stores new products, each with its events, as
+    /// [`insert`](Self::insert) would one by one (bulk loads: imports, the
+    /// demo catalog). A store should write them in one unit of work (all or
+    /// none); this default inserts them one after another, so a failure
+    /// leaves the ones before it stored.
+    async fn insert_many(&self, products: &[(Product, Vec<Event>)]) -> Result<()> {
+        for (product, events) in products {
+            self.insert(product, events).await?;
+        }
+        Ok(())
+    }
+
     /// Replaces the stored product with `product` if its stored version is
     /// `expected_version`, committing `events` with it.
     ///
@@ -84,6 +96,12 @@ pub trait ProductRepository: Send + Sync {
     /// The products of `vendor`, every status, newest first (`created_at`
     /// desc, then `id` desc), paged.
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>>;
+
+    /// Up to `limit` approved products whose id is greater than `after`
+    /// (every one when `None`), in ascending id order: the pages a search
+    /// read model is rebuilt from. Keyset paging, so a product that changes
+    /// while the pages are read cannot shift another out of the scan.
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>>;
 
     /// Searches approved products with exactly the semantics of
     /// [`search::apply`](super::search::apply) (see the `search` module docs).

@@ -14,11 +14,22 @@
 //! `reinstate` emits `product.approved` as well, because for every consumer
 //! (search indexes, caches, the vendor's notifications) the product has just
 //! become live again, and the closed event set has no separate type for it.
-//! Creating, editing and reviewing emit nothing. Events are committed by the
-//! repository with the change (outbox); the service never publishes.
+//! `edit` emits `product.updated`; `add_review` emits `product.reviewed` (the
+//! product's rating stats changed). Creating emits nothing (a draft is seen
+//! by no consumer). Events are committed by the repository with the change
+//! (outbox); the service never publishes.
+//!
+//! # Search
+//! Searches go to the [`SearchIndex`] (by default the product store's own
+//! search, [`StoreSearch`]). After each write the service hands the
+//! product's new state to the index, so a read model in this process
+//! follows its own writes without waiting for the event to travel; a
+//! failure there is logged, not returned (the write is committed, and the
+//! event brings the index up to date).
 
 use std::sync::Arc;
 
+use super::index::{SearchIndex, StoreSearch};
 use super::moderation::{ModerationAction, ProductStatus, transition};
 use super::product::{NewProduct, Product, ProductPatch};
 use super::rating::RatingPrior;
@@ -28,7 +39,9 @@ use super::search::{SearchQuery, SearchResult};
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::clock::Clock;
 use crate::error::{Denial, Error, Result};
-use crate::events::{Event, ProductApproved, ProductRejected, ProductSubmitted, ProductSuspended};
+use crate::events::{
+    Event, ProductApproved, ProductRejected, ProductReviewed, ProductSubmitted, ProductSuspended, ProductUpdated,
+};
 use crate::ids::{ProductId, ReviewId, UserId};
 use crate::licensing::{LicenseRepository, LicenseStatus};
 use crate::page::{Page, PageRequest};
@@ -40,6 +53,7 @@ pub struct CatalogService {
     licenses: Arc<dyn LicenseRepository>,
     clock: Arc<dyn Clock>,
     prior: RatingPrior,
+    search: Arc<dyn SearchIndex>,
 }
 
 impl std::fmt::Debug for CatalogService {
@@ -58,7 +72,20 @@ impl CatalogService {
         licenses: Arc<dyn LicenseRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { products, reviews, licenses, clock, prior: RatingPrior::DEFAULT }
+        let search = Arc::new(StoreSearch::new(products.clone()));
+        Self { products, reviews, licenses, clock, prior: RatingPrior::DEFAULT, search }
+    }
+
+    /// Answers searches from `index` (a read model) instead of the product
+    /// store, and tells it of every product this service writes.
+    pub fn with_search_index(mut self, index: Arc<dyn SearchIndex>) -> Self {
+        self.search = index;
+        self
+    }
+
+    /// The index searches go to.
+    pub fn search_index(&self) -> &Arc<dyn SearchIndex> {
+        &self.search
     }
 
     /// Uses `prior` for [`CatalogService::display_rating`].
@@ -81,7 +108,42 @@ impl CatalogService {
         authorize(actor, Action::CreateProduct, &Resource::Marketplace)?;
         let product = Product::create(ProductId::new(), actor.user_id, input, self.clock.now())?;
         self.products.insert(&product, &[]).await?;
+        self.reindex(&product).await;
         Ok(product)
+    }
+
+    /// Lists `inputs` for `vendor` at once, approved (admin): bulk loads
+    /// such as the demo catalog or a migration from another store. Each
+    /// product goes through the moderation state machine (draft → pending
+    /// → approved) and emits `product.approved`; all are stored with one
+    /// [`ProductRepository::insert_many`]. Returns them in input order.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins; `Validation` naming every bad field of
+    /// the first invalid input (nothing is stored then); storage errors.
+    pub async fn import_approved(
+        &self,
+        actor: &Actor,
+        vendor: UserId,
+        inputs: Vec<NewProduct>,
+    ) -> Result<Vec<Product>> {
+        authorize(actor, Action::ModerateProduct, &Resource::Marketplace)?;
+        let now = self.clock.now();
+        let mut batch = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let mut product = Product::create(ProductId::new(), vendor, input, now)?;
+            let pending = transition(product.status, &ModerationAction::Submit)?;
+            product.status = transition(pending, &ModerationAction::Approve)?;
+            product.version += 2;
+            let event = Event::new(&ProductApproved { product_id: product.id, vendor_id: vendor }, now);
+            batch.push((product, vec![event]));
+        }
+        self.products.insert_many(&batch).await?;
+        let products: Vec<Product> = batch.into_iter().map(|(p, _)| p).collect();
+        if let Err(e) = self.search.index(&products).await {
+            tracing::warn!(error = %e, "search index update failed; the events will retry it");
+        }
+        Ok(products)
     }
 
     /// Applies `patch` to the owner's product if it is still at
@@ -109,7 +171,11 @@ impl CatalogService {
         }
         let status = transition(product.status, &ModerationAction::Edit)?;
         patch.apply_to(&mut product)?;
-        self.save(product, status, expected_version, Vec::new()).await
+        let event = Event::new(
+            &ProductUpdated { product_id: product.id, vendor_id: product.vendor_id, version: expected_version + 1 },
+            self.clock.now(),
+        );
+        self.save(product, status, expected_version, vec![event]).await
     }
 
     /// Submits the owner's product for review.
@@ -197,7 +263,7 @@ impl CatalogService {
     /// # Errors
     /// Storage errors.
     pub async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
-        self.products.search(query).await
+        self.search.search(query).await
     }
 
     /// [`search`](Self::search), as the shared result a caching product
@@ -207,7 +273,7 @@ impl CatalogService {
     /// # Errors
     /// Storage errors.
     pub async fn search_shared(&self, query: &SearchQuery) -> Result<Arc<SearchResult>> {
-        self.products.search_shared(query).await
+        self.search.search_shared(query).await
     }
 
     /// The actor's own products, every status, newest first.
@@ -254,7 +320,15 @@ impl CatalogService {
             return Err(Denial::LicenseRevoked.into());
         }
         let review = input.into_review(ReviewId::new(), product_id, actor.user_id, now)?;
-        self.reviews.insert(&review, &[]).await?;
+        let event =
+            Event::new(&ProductReviewed { product_id, review_id: review.id, rating: review.rating.stars() }, now);
+        self.reviews.insert(&review, &[event]).await?;
+        // The stats changed in the store; the index takes them from there.
+        match self.products.get(product_id).await {
+            Ok(Some(product)) => self.reindex(&product).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%product_id, error = %e, "re-reading a reviewed product for search failed"),
+        }
         Ok(review)
     }
 
@@ -302,7 +376,15 @@ impl CatalogService {
         product.version = expected + 1;
         product.updated_at = self.clock.now();
         self.products.update(&product, expected, &events).await?;
+        self.reindex(&product).await;
         Ok(product)
+    }
+
+    /// Hands `product`'s new state to the search index (see the module docs).
+    async fn reindex(&self, product: &Product) {
+        if let Err(e) = self.search.index(std::slice::from_ref(product)).await {
+            tracing::warn!(product_id = %product.id, error = %e, "search index update failed; the event will retry it");
+        }
     }
 
     async fn load_visible(&self, actor: Option<&Actor>, id: ProductId) -> Result<Product> {

@@ -54,6 +54,19 @@ impl ProductRepository for FakeStore {
         Ok(Page::of(&mine, page))
     }
 
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        let mut found: Vec<Product> = self
+            .products
+            .lock()
+            .iter()
+            .filter(|p| p.status == ProductStatus::Approved && after.is_none_or(|a| p.id > a))
+            .cloned()
+            .collect();
+        found.sort_by_key(|p| p.id);
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         Ok(search::apply(&self.products.lock(), query))
     }
@@ -412,4 +425,91 @@ async fn a_lost_race_surfaces_as_version_mismatch() {
     let admin = Actor::new(UserId::new(), Role::Admin);
     let err = mocked(products).reject(&admin, id, "late").await.unwrap_err();
     assert!(matches!(err, Error::VersionMismatch { expected: 2, current: 3 }));
+}
+
+/// A search index that answers from what it was told and records it.
+#[derive(Default)]
+struct RecordingIndex {
+    told: Mutex<Vec<Product>>,
+}
+
+#[async_trait]
+impl crate::catalog::SearchIndex for RecordingIndex {
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
+        // The latest state of each product told, as a read model keeps it.
+        let mut latest: Vec<Product> = Vec::new();
+        for p in self.told.lock().iter() {
+            latest.retain(|q| q.id != p.id);
+            latest.push(p.clone());
+        }
+        Ok(search::apply(&latest, query))
+    }
+
+    async fn index(&self, products: &[Product]) -> Result<()> {
+        self.told.lock().extend_from_slice(products);
+        Ok(())
+    }
+
+    async fn rebuild(&self, products: &[Product]) -> Result<()> {
+        *self.told.lock() = products.to_vec();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn searches_go_to_the_search_index_which_follows_every_write() {
+    let mut w = world();
+    let index = Arc::new(RecordingIndex::default());
+    w.service = CatalogService::new(
+        w.store.clone(),
+        w.store.clone(),
+        Arc::new(MockLicenseRepository::new()),
+        Arc::new(w.clock.clone()),
+    )
+    .with_search_index(index.clone());
+    let live = w.live_product().await;
+    let everything = SearchQuery::default();
+    assert_eq!(w.service.search(&everything).await.unwrap().items, [live.clone()]);
+    // The store alone would find it too; drop it from the store to prove
+    // the answer comes from the index.
+    w.store.products.lock().clear();
+    assert_eq!(w.service.search_shared(&everything).await.unwrap().total, 1);
+    let told: Vec<(ProductStatus, u64)> = index.told.lock().iter().map(|p| (p.status, p.version)).collect();
+    assert_eq!(told, [(ProductStatus::Draft, 1), (ProductStatus::Pending, 2), (ProductStatus::Approved, 3)]);
+}
+
+#[tokio::test]
+async fn edits_and_reviews_emit_the_events_search_indexes_follow() {
+    let w = world();
+    let live = w.live_product().await;
+    let patch = ProductPatch { title: Some("Renamed".into()), ..Default::default() };
+    let edited = w.service.edit(&w.vendor, live.id, live.version, patch).await.unwrap();
+    let updated: ProductUpdated = w.store.events.lock().last().unwrap().decode().unwrap();
+    assert_eq!((updated.product_id, updated.vendor_id, updated.version), (live.id, w.vendor.user_id, edited.version));
+
+    let other = w.live_product().await;
+    w.grant(&w.customer, other.id);
+    let review =
+        w.service.add_review(&w.customer, other.id, NewReview { rating: 4, body: String::new() }).await.unwrap();
+    let reviewed: ProductReviewed = w.store.events.lock().last().unwrap().decode().unwrap();
+    assert_eq!((reviewed.product_id, reviewed.review_id, reviewed.rating), (other.id, review.id, 4));
+}
+
+#[tokio::test]
+async fn an_admin_imports_approved_listings_in_one_batch() {
+    let w = world();
+    let inputs = vec![new_product(), NewProduct { title: "Second listing".into(), ..new_product() }];
+    assert_eq!(code(w.service.import_approved(&w.vendor, w.vendor.user_id, inputs.clone()).await), "forbidden");
+    let bad = vec![new_product(), NewProduct { title: "x".into(), ..new_product() }];
+    assert_eq!(code(w.service.import_approved(&w.admin, w.vendor.user_id, bad).await), "validation");
+    assert!(w.store.products.lock().is_empty(), "an invalid batch stores nothing");
+
+    let listed = w.service.import_approved(&w.admin, w.vendor.user_id, inputs).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|p| p.status == ProductStatus::Approved && p.version == 3 && p.vendor_id == w.vendor.user_id)
+    );
+    assert_eq!(listed[1].title, "Second listing");
+    assert_eq!(w.event_types(), [EventType::ProductApproved, EventType::ProductApproved]);
+    assert_eq!(w.service.search(&SearchQuery::default()).await.unwrap().total, 2);
 }

@@ -29,6 +29,12 @@ pub enum EventType {
     /// An admin suspended a product.
     #[serde(rename = "product.suspended")]
     ProductSuspended,
+    /// A vendor edited a product's listing.
+    #[serde(rename = "product.updated")]
+    ProductUpdated,
+    /// A buyer reviewed a product (its rating stats changed).
+    #[serde(rename = "product.reviewed")]
+    ProductReviewed,
     /// A buyer placed an order.
     #[serde(rename = "order.placed")]
     OrderPlaced,
@@ -54,12 +60,14 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in a stable order.
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 14] = [
         Self::UserRegistered,
         Self::ProductSubmitted,
         Self::ProductApproved,
         Self::ProductRejected,
         Self::ProductSuspended,
+        Self::ProductUpdated,
+        Self::ProductReviewed,
         Self::OrderPlaced,
         Self::PaymentSucceeded,
         Self::PaymentFailed,
@@ -77,6 +85,8 @@ impl EventType {
             Self::ProductApproved => "product.approved",
             Self::ProductRejected => "product.rejected",
             Self::ProductSuspended => "product.suspended",
+            Self::ProductUpdated => "product.updated",
+            Self::ProductReviewed => "product.reviewed",
             Self::OrderPlaced => "order.placed",
             Self::PaymentSucceeded => "payment.succeeded",
             Self::PaymentFailed => "payment.failed",

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{EventPayload, EventType};
-use crate::ids::{LicenseId, OrderId, PaymentIntentId, ProductId, UserId};
+use crate::ids::{LicenseId, OrderId, PaymentIntentId, ProductId, ReviewId, UserId};
 use crate::money::Money;
 
 macro_rules! payload {
@@ -67,6 +67,30 @@ pub struct ProductSuspended {
     pub vendor_id: UserId,
 }
 payload!(ProductSuspended => ProductSuspended);
+
+/// `product.updated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductUpdated {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its vendor.
+    pub vendor_id: UserId,
+    /// The version written.
+    pub version: u64,
+}
+payload!(ProductUpdated => ProductUpdated);
+
+/// `product.reviewed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductReviewed {
+    /// The product.
+    pub product_id: ProductId,
+    /// The review.
+    pub review_id: ReviewId,
+    /// Its stars, 1 to 5.
+    pub rating: u8,
+}
+payload!(ProductReviewed => ProductReviewed);
 
 /// `order.placed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

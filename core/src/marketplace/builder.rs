@@ -9,7 +9,7 @@ use crate::assets::{
     AssetLimits, DEFAULT_URL_TTL_SECS, DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner,
 };
 use crate::auth::{AuthConfig, AuthDeps, AuthService, PasswordHasher, TokenIssuer};
-use crate::catalog::{CatalogService, RatingPrior};
+use crate::catalog::{CatalogService, RatingPrior, SearchIndex};
 use crate::clock::{Clock, SystemClock};
 use crate::entropy::{Entropy, OsEntropy};
 use crate::error::{Error, FieldError, Result};
@@ -88,6 +88,7 @@ pub struct MarketplaceBuilder {
     auth: AuthConfig,
     dispatcher: DispatcherConfig,
     handlers: Vec<Arc<dyn EventHandler>>,
+    search: Option<Arc<dyn SearchIndex>>,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -124,6 +125,7 @@ impl MarketplaceBuilder {
             auth: AuthConfig::default(),
             dispatcher: DispatcherConfig::default(),
             handlers: Vec::new(),
+            search: None,
         }
     }
 
@@ -247,6 +249,22 @@ impl MarketplaceBuilder {
         self
     }
 
+    /// Where catalog searches are answered. Default: the product store's
+    /// own search ([`StoreSearch`](crate::catalog::StoreSearch)), so nothing
+    /// changes for an embedder who sets none. A read model set here is also
+    /// told of every product the catalog service writes; keeping it current
+    /// with other processes' writes (a
+    /// [`SearchIndexer`](crate::workflows::SearchIndexer) consuming the
+    /// product events) and rebuilding it at start
+    /// ([`rebuild_from_store`](crate::catalog::rebuild_from_store)) is the
+    /// composition root's part, because each process needs its own
+    /// consumer.
+    #[must_use]
+    pub fn search_index(mut self, index: Arc<dyn SearchIndex>) -> Self {
+        self.search = Some(index);
+        self
+    }
+
     /// Wires every service. The dispatcher runs fulfilment
     /// (`payment.succeeded` → licenses), revocation (refunds) and
     /// notifications, then the added handlers.
@@ -274,10 +292,12 @@ impl MarketplaceBuilder {
         let provider: Arc<dyn PaymentProvider> =
             provider.unwrap_or_else(|| Arc::new(SandboxProvider::new(clock.clone(), keys.webhook_secret.clone())));
 
-        let catalog = Arc::new(
-            CatalogService::new(p.products.clone(), p.reviews.clone(), p.licenses.clone(), clock.clone())
-                .with_rating_prior(self.rating_prior),
-        );
+        let mut catalog = CatalogService::new(p.products.clone(), p.reviews.clone(), p.licenses.clone(), clock.clone())
+            .with_rating_prior(self.rating_prior);
+        if let Some(index) = self.search {
+            catalog = catalog.with_search_index(index);
+        }
+        let catalog = Arc::new(catalog);
         let payments = Arc::new(PaymentService::new(p.payments.clone(), provider, clock.clone()));
         let orders = Arc::new(OrderService::new(
             OrderDeps {

@@ -5,6 +5,7 @@
 //! | [`FulfillmentHandler`] | `payment.succeeded` | order → paid, one license per line (`license.issued`), order → fulfilled (`order.fulfilled`, once) |
 //! | [`RevocationHandler`] | `order.refunded` | revokes the order's licenses (`license.revoked`) |
 //! | [`NotificationHandler`] | `order.placed`, `license.issued`, `order.refunded`, `product.approved`, `product.rejected` | notifies the buyer or vendor |
+//! | [`SearchIndexer`] | every `product.*` event | re-reads the product and hands its state to a search read model |
 //!
 //! Each is idempotent without the inbox: every step is a unique insert or
 //! a compare-and-set on a status, so concurrent or repeated deliveries of
@@ -15,7 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::catalog::{ProductRepository, SearchIndex};
+use crate::error::{Error, Result};
 use crate::events::{
     Event, EventHandler, EventType, LicenseIssued, OrderPlaced, OrderRefunded, PaymentSucceeded, ProductApproved,
     ProductRejected,
@@ -24,6 +26,90 @@ use crate::ids::OrderId;
 use crate::licensing::{LicenseService, Purchase};
 use crate::notifications::{Notice, NotificationService, Template};
 use crate::orders::{OrderService, OrderStatus};
+
+/// Keeps a search read model current with the product events: for each,
+/// re-reads the product from the store and hands its current state to the
+/// index (any status, so an approval adds it, a suspension or an edit back
+/// to draft removes it, a review updates its rating). Re-reading rather than
+/// trusting the payload makes redeliveries and reordering harmless: the
+/// index ignores a state older than the one it holds.
+///
+/// Each process keeps its own index, so each runs this handler as its own
+/// consumer group (a fan-out), apart from the shared worker dispatcher.
+pub struct SearchIndexer {
+    products: Arc<dyn ProductRepository>,
+    index: Arc<dyn SearchIndex>,
+}
+
+impl fmt::Debug for SearchIndexer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SearchIndexer").finish_non_exhaustive()
+    }
+}
+
+impl SearchIndexer {
+    /// The event types that change what a search finds.
+    pub const EVENTS: [EventType; 6] = [
+        EventType::ProductSubmitted,
+        EventType::ProductApproved,
+        EventType::ProductRejected,
+        EventType::ProductSuspended,
+        EventType::ProductUpdated,
+        EventType::ProductReviewed,
+    ];
+
+    /// A handler reading `products` and writing `index`.
+    pub fn new(products: Arc<dyn ProductRepository>, index: Arc<dyn SearchIndex>) -> Self {
+        Self { products, index }
+    }
+}
+
+#[async_trait]
+impl EventHandler for SearchIndexer {
+    fn name(&self) -> &'static str {
+        "search-index"
+    }
+
+    fn handles(&self, event_type: EventType) -> bool {
+        Self::EVENTS.contains(&event_type)
+    }
+
+    async fn handle(&self, event: &Event) -> Result<()> {
+        self.handle_batch(&[event]).await?.pop().unwrap_or(Ok(()))
+    }
+
+    /// One index write for the whole batch; each event's product read once.
+    async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(events.len());
+        let mut seen = std::collections::HashSet::new();
+        let mut current = Vec::new();
+        for event in events {
+            let read = match product_of(event) {
+                Ok(id) if !seen.insert(id) => Ok(()),
+                Ok(id) => self.products.get(id).await.map(|found| current.extend(found)),
+                Err(e) => Err(e),
+            };
+            results.push(read);
+        }
+        if !current.is_empty() {
+            // An index failure fails every event of the batch: each is retried.
+            if let Err(e) = self.index.index(&current).await {
+                let message = e.to_string();
+                return Ok(events.iter().map(|_| Err(Error::unavailable("search index", message.clone()))).collect());
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// The product a product event is about.
+fn product_of(event: &Event) -> Result<crate::ids::ProductId> {
+    event
+        .data
+        .get("product_id")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| Error::invalid("data", format!("{} event without a product_id", event.event_type)))
+}
 
 /// Why licenses are revoked on `order.refunded`.
 pub const REFUND_REASON: &str = "refund";
@@ -466,5 +552,66 @@ mod tests {
         assert!(handler.handles(event.event_type));
         assert!(!handler.handles(EventType::PaymentSucceeded));
         handler.handle(&event).await.unwrap();
+    }
+
+    /// Records what it is told.
+    #[derive(Default)]
+    struct Told(parking_lot::Mutex<Vec<crate::catalog::Product>>);
+
+    #[async_trait]
+    impl SearchIndex for Told {
+        async fn search(&self, query: &crate::catalog::SearchQuery) -> Result<crate::catalog::SearchResult> {
+            Ok(crate::catalog::search::apply(&self.0.lock(), query))
+        }
+
+        async fn index(&self, products: &[crate::catalog::Product]) -> Result<()> {
+            self.0.lock().extend_from_slice(products);
+            Ok(())
+        }
+
+        async fn rebuild(&self, products: &[crate::catalog::Product]) -> Result<()> {
+            *self.0.lock() = products.to_vec();
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_search_indexer_hands_each_changed_product_once_per_batch() {
+        use crate::catalog::{MockProductRepository, NewProduct, Pricing, Product, ProductKind, ProductStatus};
+        use crate::events::{ProductSuspended, ProductUpdated};
+        let clock = ManualClock::at_epoch_secs(1_700_000_000);
+        let input = NewProduct {
+            title: "Inbox triage agent".into(),
+            description: String::new(),
+            short_description: String::new(),
+            kind: ProductKind::AiAgent,
+            categories: vec!["email".into()],
+            tags: vec![],
+            pricing: Pricing::Free,
+            media: vec![],
+        };
+        let mut product = Product::create(ProductId::new(), UserId::new(), input, clock.now()).unwrap();
+        product.status = ProductStatus::Suspended;
+        let stored = product.clone();
+        let stored_id = stored.id;
+        let gone = ProductId::new();
+        let mut products = MockProductRepository::new();
+        products.expect_get().withf(move |id| *id == stored_id).times(1).returning(move |_| Ok(Some(stored.clone())));
+        products.expect_get().withf(move |id| *id == gone).times(1).returning(|_| Ok(None));
+        let index = Arc::new(Told::default());
+        let handler = SearchIndexer::new(Arc::new(products), index.clone());
+        let (id, vendor_id) = (product.id, product.vendor_id);
+        let suspended = Event::new(&ProductSuspended { product_id: id, vendor_id }, clock.now());
+        let edited = Event::new(&ProductUpdated { product_id: id, vendor_id, version: 2 }, clock.now());
+        let deleted = Event::new(&ProductSuspended { product_id: gone, vendor_id }, clock.now());
+        let mut malformed = edited.clone();
+        malformed.data = serde_json::json!({ "vendor_id": vendor_id });
+        assert!(SearchIndexer::EVENTS.iter().all(|t| handler.handles(*t)));
+        assert!(!handler.handles(EventType::OrderPlaced));
+
+        let results = handler.handle_batch(&[&suspended, &edited, &deleted, &malformed]).await.unwrap();
+        assert!(results[..3].iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(results[3].as_ref().unwrap_err().code(), "validation");
+        assert_eq!(*index.0.lock(), [product], "read once, handed once; a vanished product is skipped");
     }
 }

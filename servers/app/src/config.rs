@@ -114,6 +114,42 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// Where catalog searches are answered (`BAZAAR_SEARCH_INDEX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchIndexKind {
+    /// A tantivy read model held in memory, rebuilt from the store at
+    /// every start (the default: 10,000 products take well under a second).
+    #[default]
+    Ram,
+    /// A tantivy read model in `<data dir>/search`, memory-mapped.
+    Disk,
+    /// The database's own search behind the one-second result cache.
+    Store,
+}
+
+impl SearchIndexKind {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ram => "ram",
+            Self::Disk => "disk",
+            Self::Store => "store",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchIndexKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ram" => Ok(Self::Ram),
+            "disk" => Ok(Self::Disk),
+            "store" => Ok(Self::Store),
+            other => Err(ConfigError::new("BAZAAR_SEARCH_INDEX", format!("{other:?}: expected ram, disk or store"))),
+        }
+    }
+}
+
 /// The admin created at start (`BAZAAR_ADMIN_EMAIL` + `BAZAAR_ADMIN_PASSWORD`).
 #[derive(Clone)]
 pub struct AdminBootstrap {
@@ -160,6 +196,8 @@ pub struct RawConfig {
     pub log_level: Option<String>,
     /// `BAZAAR_LOG_FORMAT` / `--log-format`.
     pub log_format: Option<String>,
+    /// `BAZAAR_SEARCH_INDEX`: `ram`, `disk` or `store`.
+    pub search_index: Option<String>,
 }
 
 impl fmt::Debug for RawConfig {
@@ -201,6 +239,8 @@ pub struct Config {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Where catalog searches are answered.
+    pub search_index: SearchIndexKind,
 }
 
 impl fmt::Debug for Config {
@@ -220,6 +260,7 @@ impl fmt::Debug for Config {
             .field("admin", &self.admin)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("search_index", &self.search_index)
             .finish()
     }
 }
@@ -242,6 +283,7 @@ impl Config {
             admin: None,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
+            search_index: SearchIndexKind::default(),
         }
     }
 
@@ -312,6 +354,7 @@ impl Config {
         bazaar_telemetry::check_filter(&log_level)
             .map_err(|e| ConfigError::new("BAZAAR_LOG", format!("{log_level:?} is not a log filter: {e}")))?;
         let log_format = raw.log_format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+        let search_index = non_empty(raw.search_index).as_deref().map(str::parse).transpose()?.unwrap_or_default();
         Ok(Self {
             data_dir,
             http_addr,
@@ -326,6 +369,7 @@ impl Config {
             admin,
             log_level,
             log_format,
+            search_index,
         })
     }
 }

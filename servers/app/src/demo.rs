@@ -21,6 +21,7 @@ use bazaar_core::catalog::{
     BillingInterval, MAX_LIMIT, NewProduct, PageRequest, Pricing, Product, ProductKind, ProductStatus,
 };
 use bazaar_core::money::{Currency, Money};
+use futures::{StreamExt as _, TryStreamExt as _};
 
 use bazaar_core::marketplace::Marketplace;
 
@@ -78,9 +79,21 @@ impl fmt::Debug for SeedReport {
     }
 }
 
+/// Products listed per store transaction while seeding.
+pub const SEED_BATCH: usize = 500;
+/// Asset uploads in flight at once while seeding: each writes and syncs a
+/// file, so they overlap their waits on the disk.
+const UPLOADS_IN_FLIGHT: usize = 16;
+
 /// Seeds the demo accounts and tops the demo vendor's catalog up to
 /// `products` approved listings, calling `progress` with the number of
 /// listings ready so far (including those from earlier runs) after each one.
+///
+/// New listings are imported approved in batches of [`SEED_BATCH`] (one
+/// transaction each, [`CatalogService::import_approved`](bazaar_core::catalog::CatalogService::import_approved)),
+/// then their assets uploaded [`UPLOADS_IN_FLIGHT`] at a time; a listing
+/// is ready once its asset is stored. An approved demo listing without an
+/// asset (a run interrupted between the two) gets it on the next run.
 ///
 /// # Errors
 /// [`bazaar_core::Error::Conflict`] when a demo e-mail belongs to an account of another
@@ -105,16 +118,55 @@ pub async fn seed_demo(market: &Marketplace, products: usize, progress: impl Fn(
             progress(ready.min(products));
         }
     }
+    let approved: Vec<&Product> = mine.iter().filter(|p| p.status == ProductStatus::Approved).collect();
+    let owner = &vendor;
+    let missing = futures::stream::iter(approved)
+        .map(|p| async move {
+            let assets = market.downloads.list_assets(Some(owner), p.id, PageRequest::default()).await?;
+            Ok::<_, bazaar_core::Error>((assets.total == 0).then_some(p.clone()))
+        })
+        .buffer_unordered(UPLOADS_IN_FLIGHT)
+        .try_filter_map(|p| async move { Ok(p) })
+        .try_collect::<Vec<Product>>()
+        .await?;
+    upload_assets(market, &vendor, &missing, |_| {}).await?;
 
     let mut created = 0;
-    for i in mine.len()..products {
-        let product = market.catalog.create(&vendor, demo_product(i)).await?;
-        publish(market, &vendor, &admin, &product).await?;
-        created += 1;
-        ready += 1;
-        progress(ready.min(products));
+    let mut next = mine.len();
+    while next < products {
+        let end = (next + SEED_BATCH).min(products);
+        let listed =
+            market.catalog.import_approved(&admin, vendor.user_id, (next..end).map(demo_product).collect()).await?;
+        upload_assets(market, &vendor, &listed, |_| {
+            ready += 1;
+            progress(ready.min(products));
+        })
+        .await?;
+        created += listed.len();
+        next = end;
     }
     Ok(SeedReport { already_seeded, created, finished, total: ready })
+}
+
+/// Uploads each product's demo asset, [`UPLOADS_IN_FLIGHT`] at a time,
+/// calling `done` after each.
+async fn upload_assets(
+    market: &Marketplace,
+    vendor: &Actor,
+    products: &[Product],
+    mut done: impl FnMut(&Product),
+) -> Result<()> {
+    let mut uploads = futures::stream::iter(products)
+        .map(|product| async move {
+            let asset = demo_asset(product);
+            market.downloads.upload(vendor, product.id, &asset.file_name, asset.mime, asset.bytes, false).await?;
+            Ok::<_, bazaar_core::Error>(product)
+        })
+        .buffer_unordered(UPLOADS_IN_FLIGHT);
+    while let Some(product) = uploads.try_next().await? {
+        done(product);
+    }
+    Ok(())
 }
 
 fn email(s: &str) -> Result<Email> {

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod keys;
 pub mod market;
 pub mod ports;
+pub mod search;
 pub mod server;
 pub mod shutdown;
 
@@ -35,7 +36,7 @@ use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 
 pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH};
-pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig};
+pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig, SearchIndexKind};
 pub use crate::keys::Keys;
 pub use crate::market::AppOptions;
 
@@ -60,6 +61,10 @@ pub struct App {
     pub config: Config,
     /// The marketplace.
     pub market: Arc<Marketplace>,
+    /// The catalog search read model answering the marketplace's searches
+    /// (`None` with `BAZAAR_SEARCH_INDEX=store`). Keep the `App` alive while
+    /// serving: dropping the last clone stops the model's consumer.
+    pub search: Option<Arc<search::ReadModel>>,
 }
 
 impl fmt::Debug for App {
@@ -91,11 +96,24 @@ impl App {
         let broker = Broker::open(&config, options.clock.clone()).await?;
         tracing::info!(bus = broker.kind.as_str(), "event bus selected");
         let ports = ports::open(&config.database, &config.data_dir, options.clock.clone()).await?.with_bus(broker.bus);
+        let search = search::ReadModel::start(
+            config.search_index,
+            &config.data_dir,
+            ports.products.clone(),
+            ports.subscriber.clone(),
+            options.clock.clone(),
+        )
+        .await?
+        .map(Arc::new);
+        let mut options = options;
+        if let Some(model) = &search {
+            options.search = Some(model.index());
+        }
         let market = Arc::new(market::marketplace(ports, &keys, options)?);
         if let Some(admin) = &config.admin {
             market.auth.ensure_admin(&admin.email, &admin.password).await?;
             tracing::info!(email = admin.email.as_str(), "bootstrap admin ready");
         }
-        Ok(Self { config, market })
+        Ok(Self { config, market, search })
     }
 }

@@ -10,6 +10,7 @@ use bazaar_auth::{Argon2Passwords, JwtTokens};
 use bazaar_core::Result;
 use bazaar_core::assets::UrlSigner;
 use bazaar_core::auth::PasswordHasher;
+use bazaar_core::catalog::SearchIndex;
 use bazaar_core::clock::Clock;
 use bazaar_core::entropy::{Entropy, OsEntropy};
 use bazaar_core::events::{DispatcherConfig, EventHandler};
@@ -34,6 +35,8 @@ pub struct AppOptions {
     pub extra_handlers: Vec<Arc<dyn EventHandler>>,
     /// Password hashing (argon2id with production parameters by default).
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Where catalog searches are answered; `None` = the store's own search.
+    pub search: Option<Arc<dyn SearchIndex>>,
 }
 
 impl fmt::Debug for AppOptions {
@@ -53,6 +56,7 @@ impl AppOptions {
             dispatcher: DispatcherConfig::default(),
             extra_handlers: Vec::new(),
             passwords: Arc::new(Argon2Passwords::default()),
+            search: None,
         }
     }
 
@@ -67,7 +71,7 @@ impl AppOptions {
 /// The core's builder over `ports`, signing with `keys`, with `options`
 /// applied: callers may set more before building.
 pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBuilder {
-    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords } = options;
+    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords, search } = options;
     let signing = SigningKeys {
         license: LicenseSigner::from_seed(keys.license_signing.expose()),
         urls: UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key"),
@@ -81,6 +85,10 @@ pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBui
         .dispatcher(dispatcher)
         .passwords(passwords)
         .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())));
+    let builder = match search {
+        Some(index) => builder.search_index(index),
+        None => builder,
+    };
     extra_handlers.into_iter().fold(builder, MarketplaceBuilder::handler)
 }
 

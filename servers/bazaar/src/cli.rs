@@ -170,6 +170,11 @@ pub struct GlobalArgs {
     /// The Redis key prefix of the Redis Streams event bus [default: bazaar:].
     #[arg(long, global = true, env = "BAZAAR_REDIS_BUS_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
     pub redis_bus_prefix: Option<String>,
+    /// Where catalog searches are answered: `ram` (a search index rebuilt
+    /// at start, the default), `disk` (the index in <data dir>/search) or
+    /// `store` (the database's own search).
+    #[arg(long, global = true, env = "BAZAAR_SEARCH_INDEX", value_name = "KIND", help_heading = "Settings")]
+    pub search_index: Option<String>,
     /// E-mail of an admin to create at start (with the password).
     #[arg(long, global = true, env = "BAZAAR_ADMIN_EMAIL", value_name = "EMAIL", help_heading = "Settings")]
     pub admin_email: Option<String>,
@@ -210,6 +215,7 @@ impl GlobalArgs {
             admin_password: self.admin_password.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
+            search_index: self.search_index.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use bazaar_app::demo::{self, DEMO_LOGINS, DEMO_PASSWORD};
 use bazaar_app::server::{self, Listeners, Parts};
 use bazaar_app::shutdown::Shutdown;
-use bazaar_app::{App, Config};
+use bazaar_app::{App, Config, SearchIndexKind};
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,10 +34,16 @@ pub async fn execute(command: Command, global: &GlobalArgs, config: Config) -> a
     }
 }
 
-async fn build(config: Config) -> anyhow::Result<Arc<Marketplace>> {
+/// Commands that answer no catalog searches (the worker, `seed`, `worker
+/// dlq`) keep no search read model: it would only cost a rebuild.
+fn without_search_index(mut config: Config) -> Config {
+    config.search_index = SearchIndexKind::Store;
+    config
+}
+
+async fn build(config: Config) -> anyhow::Result<App> {
     tracing::info!(?config, "starting");
-    let app = App::build(config).await.context("cannot open the marketplace")?;
-    Ok(app.market)
+    App::build(config).await.context("cannot open the marketplace")
 }
 
 fn say(line: &str) {
@@ -50,31 +56,31 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         http: Some(Listeners::bind("--http-addr", config.http_addr).await?),
         grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?),
     };
-    let market = build(config).await?;
+    let app = build(config).await?;
     if args.demo {
-        seed_with_progress(&market, demo::DEFAULT_DEMO_PRODUCTS).await?;
+        seed_with_progress(&app.market, demo::DEFAULT_DEMO_PRODUCTS).await?;
         print_logins();
     }
     let parts = Parts { http: true, worker: true, consumers: args.consumers.into(), worker_http: false };
-    start(market, listeners, parts, "http").await
+    start(app, listeners, parts, "http").await
 }
 
 async fn http(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners { http: Some(Listeners::bind("--http-addr", config.http_addr).await?), grpc: None };
-    let market = build(config).await?;
-    start(market, listeners, Parts { http: true, worker: false, consumers: 0, worker_http: false }, "http").await
+    let app = build(config).await?;
+    start(app, listeners, Parts { http: true, worker: false, consumers: 0, worker_http: false }, "http").await
 }
 
 async fn grpc(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners { http: None, grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?) };
-    let market = build(config).await?;
-    start(market, listeners, Parts { http: false, worker: false, consumers: 0, worker_http: false }, "http").await
+    let app = build(config).await?;
+    start(app, listeners, Parts { http: false, worker: false, consumers: 0, worker_http: false }, "http").await
 }
 
 async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
     if let Some(WorkerCommand::Dlq { action }) = args.command {
-        let market = build(config).await?;
-        return dlq(&market, action).await;
+        let app = build(without_search_index(config)).await?;
+        return dlq(&app.market, action).await;
     }
     // The worker serves health and metrics only when asked: by default it
     // must not take the HTTP API's port on the same machine.
@@ -82,21 +88,24 @@ async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow
         Some(_) => Some(Listeners::bind("--http-addr", config.http_addr).await?),
         None => None,
     };
-    let market = build(config).await?;
+    let app = build(without_search_index(config)).await?;
     if http.is_none() {
         say("worker running");
     }
     let parts = Parts { http: false, worker: true, consumers: args.consumers.into(), worker_http: true };
-    start(market, Listeners { http, grpc: None }, parts, "worker").await
+    start(app, Listeners { http, grpc: None }, parts, "worker").await
 }
 
-async fn start(market: Arc<Marketplace>, listeners: Listeners, parts: Parts, http_name: &str) -> anyhow::Result<()> {
+/// Serves `app` (kept alive until the servers stop: it owns the search
+/// read model's consumer).
+async fn start(app: App, listeners: Listeners, parts: Parts, http_name: &str) -> anyhow::Result<()> {
     for line in listeners.announce(http_name) {
         say(&line);
     }
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
-    server::run(market, listeners, parts, shutdown).await?;
+    server::run(app.market.clone(), listeners, parts, shutdown).await?;
+    drop(app);
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -111,14 +120,33 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn seed(args: SeedArgs, config: Config) -> anyhow::Result<()> {
-    let market = build(config).await?;
-    seed_with_progress(&market, args.products).await?;
+    let app = build(without_search_index(config)).await?;
+    let market = &app.market;
+    seed_with_progress(market, args.products).await?;
     // Deliver what seeding caused (product.approved notifications) now
     // rather than whenever a worker next runs.
-    let delivered = market.pump().await.context("cannot deliver the seeding events")?;
+    let delivered = deliver(market).await.context("cannot deliver the seeding events")?;
     tracing::info!(delivered, "seeding events delivered");
     print_logins();
     Ok(())
+}
+
+/// Deliveries settled per dispatcher call while delivering a seed's events:
+/// one inbox read, one inbox write, one notification batch and one ack each.
+const SEED_DISPATCH_BATCH: usize = 256;
+
+/// Relays the outbox and dispatches the bus until nothing is due, like
+/// [`Marketplace::pump`] but in batches: a seed leaves one event per product.
+async fn deliver(market: &Marketplace) -> bazaar_core::Result<usize> {
+    let mut delivered = 0;
+    loop {
+        let relayed = market.relay.drain(Marketplace::RELAY_BATCH).await?;
+        let settled = market.dispatcher.process_batch(Marketplace::CONSUMER, SEED_DISPATCH_BATCH).await?.len();
+        delivered += settled;
+        if relayed == 0 && settled == 0 {
+            return Ok(delivered);
+        }
+    }
 }
 
 async fn seed_with_progress(market: &Marketplace, products: usize) -> anyhow::Result<()> {

@@ -54,6 +54,10 @@ impl ProductRepository for Indexed {
         self.store.list_by_vendor(vendor, page).await
     }
 
+    async fn list_searchable(&self, after: Option<ProductId>, limit: u32) -> Result<Vec<Product>> {
+        self.store.list_searchable(after, limit).await
+    }
+
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         self.index.search(query)
     }
