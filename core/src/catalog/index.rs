@@ -10,7 +10,7 @@
 //! - by [`CatalogService`](super::CatalogService) itself, right after each
 //!   of its writes (so a process sees its own changes within the index's
 //!   refresh interval);
-//! - by [`SearchIndexer`](crate::workflows::SearchIndexer), the event handler
+//! - by the `SearchIndexer` of the workflows module, the event handler
 //!   each process runs as its own fan-out consumer of the product events
 //!   (so it sees other processes' changes);
 //! - by a rebuild from the store when the process starts
