@@ -104,9 +104,9 @@ const STRIPE_KEYS: [(&str, &str); 2] =
 #[test]
 fn a_start_outside_the_embedded_setup_must_choose_its_payment_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let stripe_without_webhook: &[(&str, &str)] =
+    const STRIPE_WITHOUT_WEBHOOK: &[(&str, &str)] =
         &[("BAZAAR_PAYMENTS", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_cli51SecretValue")];
-    let cases: [(&[&str], &[(&str, &str)], &str); 12] = [
+    let cases: [Case; 12] = [
         (&["serve", "--http-addr", "0.0.0.0:0"], &[], "error: invalid BAZAAR_PAYMENTS: must be set"),
         (&["http"], &[("DATABASE_URL", "postgres://u@db:5432/bazaar")], "error: invalid BAZAAR_PAYMENTS: must be set"),
         (&["worker"], &[("NATS_URL", "nats://127.0.0.1:4222")], "error: invalid BAZAAR_PAYMENTS: must be set"),
@@ -114,7 +114,7 @@ fn a_start_outside_the_embedded_setup_must_choose_its_payment_provider() {
         (&["serve"], &[("BAZAAR_PAYMENTS", "paypal")], "error: invalid BAZAAR_PAYMENTS: "),
         (&["serve"], &STRIPE_KEYS, "error: invalid BAZAAR_PAYMENTS: Stripe keys are set"),
         (&["serve"], &[("BAZAAR_PAYMENTS", "stripe")], "error: invalid STRIPE_SECRET_KEY: "),
-        (&["serve"], stripe_without_webhook, "error: invalid STRIPE_WEBHOOK_SECRET: "),
+        (&["serve"], STRIPE_WITHOUT_WEBHOOK, "error: invalid STRIPE_WEBHOOK_SECRET: "),
         (&["serve"], &[("SMTP_URL", "smtp://127.0.0.1:2525")], "error: invalid SMTP_FROM: "),
         (
             &["serve"],
