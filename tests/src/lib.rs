@@ -104,12 +104,34 @@ fn test_profile() -> String {
 
 /// Prepares `command` with the environment every harness process starts
 /// from: the harness admin, JSON logs, and none of the developer's own
-/// settings (a `DATABASE_URL` from the shell must not leak in).
+/// settings (a `DATABASE_URL` from the shell must not leak in). Payments
+/// are the sandbox, chosen explicitly: the scenarios run on PostgreSQL and
+/// brokers, where there is no default; a test's own `env` may override it.
 fn harness_env(command: &mut Command) -> &mut Command {
-    for var in ["DATABASE_URL", "REDIS_URL", "NATS_URL", "BAZAAR_HTTP_ADDR", "BAZAAR_GRPC_ADDR", "BAZAAR_DEMO"] {
+    for var in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "NATS_URL",
+        "BAZAAR_HTTP_ADDR",
+        "BAZAAR_GRPC_ADDR",
+        "BAZAAR_DEMO",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_BASE",
+        "SMTP_URL",
+        "SMTP_FROM",
+        "S3_BUCKET",
+        "S3_REGION",
+        "S3_ENDPOINT",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+        "S3_SESSION_TOKEN",
+        "S3_PREFIX",
+    ] {
         command.env_remove(var);
     }
     command
+        .env("BAZAAR_PAYMENTS", "sandbox")
         .env("BAZAAR_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("BAZAAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("BAZAAR_LOG", "info")
@@ -246,6 +268,11 @@ impl Server {
                 panic!("bazaar serve ignored SIGTERM for {PATIENCE:?}\n{}", self.log_tail());
             }
         }
+    }
+
+    /// The server's whole log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The last lines of the server's log.

@@ -75,7 +75,7 @@ impl SmtpConfig {
     ///
     /// # Errors
     /// [`Error::Validation`] on `SMTP_URL` unless it is an `smtp://` or
-    /// `smtps://` URL with a host, and on `SMTP_FROM` unless it is a
+    /// `smtps://` URL with a host that lettre accepts (port, `tls=` mode), and on `SMTP_FROM` unless it is a
     /// mailbox (`Bazaar <noreply@example.com>` or a bare address).
     pub fn from_values(url: &str, from: &str) -> Result<Self> {
         let url = url.trim();
@@ -84,6 +84,10 @@ impl SmtpConfig {
         if host.is_empty() || host.starts_with(':') || host.starts_with('?') {
             return Err(Error::invalid("SMTP_URL", "must be smtp://host[:port] or smtps://host[:port]"));
         }
+        // lettre's own reading of the URL (port, `tls=` mode), so a URL the
+        // sender could not use fails here, with the settings, not at start.
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|_| Error::invalid("SMTP_URL", "is not a URL lettre can use (check the port and tls= mode)"))?;
         let from: Mailbox = from
             .trim()
             .parse()
@@ -131,7 +135,9 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2") && !shown.contains("mailer"), "{shown}");
         assert!(shown.contains("smtps://****@smtp.example.com:465"), "{shown}");
-        for bad in ["", "http://x", "smtp://", "smtp://user@", "smtp://:25"] {
+        for bad in
+            ["", "http://x", "smtp://", "smtp://user@", "smtp://:25", "smtp://mail:99999", "smtp://mail?tls=maybe"]
+        {
             let err = SmtpConfig::from_values(bad, "no@example.com").unwrap_err();
             assert!(matches!(&err, Error::Validation(f) if f[0].field == "SMTP_URL"), "{bad}: {err:?}");
         }

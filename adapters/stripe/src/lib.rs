@@ -21,6 +21,9 @@
 //!   `.payment_failed`, `.requires_action`, `.processing`, `.canceled` and
 //!   `charge.refunded`.
 //! - Secrets print as `****` ([`Secret`]); no key reaches a log.
+//! - Feature `fake`: `fake::FakeStripe`, a local server speaking Stripe's
+//!   wire format from recorded responses, for tests of this crate and of
+//!   the processes that pay through it.
 //!
 //! ```no_run
 //! use bazaar_stripe::{Secret, StripeConfig, StripeProvider};
@@ -33,6 +36,8 @@
 mod config;
 mod errors;
 mod events;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod provider;
 mod transport;
 mod wire;

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
 
+use crate::providers::{self, Blobs, Mail, Payments, RawProviders};
+
 /// The default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// The default gRPC listen address.
@@ -198,6 +200,11 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     /// `BAZAAR_SEARCH_INDEX`: `ram`, `disk` or `store`.
     pub search_index: Option<String>,
+    /// Payments, e-mail and blob storage (`BAZAAR_PAYMENTS`, `STRIPE_*`, `SMTP_*`, `S3_*`).
+    pub providers: RawProviders,
+    /// The process only migrates the database (`bazaar migrate`): it takes
+    /// no payments, so it needs no `BAZAAR_PAYMENTS`.
+    pub schema_only: bool,
 }
 
 impl fmt::Debug for RawConfig {
@@ -241,6 +248,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Where catalog searches are answered.
     pub search_index: SearchIndexKind,
+    /// Who takes payments.
+    pub payments: Payments,
+    /// Who delivers e-mail.
+    pub mail: Mail,
+    /// Where asset bytes live.
+    pub blobs: Blobs,
 }
 
 impl fmt::Debug for Config {
@@ -261,6 +274,9 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("search_index", &self.search_index)
+            .field("payments", &self.payments.name())
+            .field("mail", &matches!(self.mail, Mail::Smtp(_)))
+            .field("blobs", &matches!(self.blobs, Blobs::S3(_)))
             .finish()
     }
 }
@@ -284,6 +300,9 @@ impl Config {
             log_level: "info".into(),
             log_format: LogFormat::Auto,
             search_index: SearchIndexKind::default(),
+            payments: Payments::Sandbox,
+            mail: Mail::Log,
+            blobs: Blobs::Local,
         }
     }
 
@@ -355,6 +374,13 @@ impl Config {
             .map_err(|e| ConfigError::new("BAZAAR_LOG", format!("{log_level:?} is not a log filter: {e}")))?;
         let log_format = raw.log_format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
         let search_index = non_empty(raw.search_index).as_deref().map(str::parse).transpose()?.unwrap_or_default();
+        // The sandbox gives paid products away for a test card: it is the
+        // default only where nobody else can reach it.
+        let embedded = matches!(database, Database::Sqlite(_)) && nats_url.is_none() && redis_url.is_none();
+        let loopback = http_addr.ip().is_loopback() && grpc_addr.ip().is_loopback();
+        let payments = providers::payments(&raw.providers, raw.schema_only || (embedded && loopback))?;
+        let mail = providers::mail(&raw.providers)?;
+        let blobs = providers::blobs(&raw.providers)?;
         Ok(Self {
             data_dir,
             http_addr,
@@ -370,6 +396,9 @@ impl Config {
             log_level,
             log_format,
             search_index,
+            payments,
+            mail,
+            blobs,
         })
     }
 }
@@ -440,11 +469,39 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_is_the_default_only_for_the_embedded_setup_on_loopback() {
+        let embedded = Config::validate(RawConfig::default()).unwrap();
+        assert!(matches!(
+            (embedded.payments, embedded.mail, embedded.blobs),
+            (Payments::Sandbox, Mail::Log, Blobs::Local)
+        ));
+        let ipv6 =
+            RawConfig { http_addr: Some("[::1]:0".into()), grpc_addr: Some("[::1]:1".into()), ..Default::default() };
+        assert!(matches!(Config::validate(ipv6).unwrap().payments, Payments::Sandbox));
+        let elsewhere = [
+            RawConfig { http_addr: Some("0.0.0.0:8080".into()), ..Default::default() },
+            RawConfig { grpc_addr: Some("10.0.0.5:50051".into()), ..Default::default() },
+            RawConfig { database_url: Some("postgres://db/bazaar".into()), ..Default::default() },
+            RawConfig { nats_url: Some("nats://127.0.0.1:4222".into()), ..Default::default() },
+            RawConfig { redis_url: Some("redis://127.0.0.1:6379".into()), ..Default::default() },
+        ];
+        for raw in elsewhere {
+            let chosen = RawConfig {
+                providers: RawProviders { payments: Some("sandbox".into()), ..Default::default() },
+                ..raw.clone()
+            };
+            assert!(matches!(Config::validate(chosen).unwrap().payments, Payments::Sandbox));
+            assert_eq!(Config::validate(raw).unwrap_err().setting, "BAZAAR_PAYMENTS");
+        }
+    }
+
+    #[test]
     fn urls_pick_the_engine_and_stay_out_of_debug_output() {
         let raw = RawConfig {
             database_url: Some("postgres://app:hunter2@db:5432/bazaar".into()),
             admin_email: Some("Root@Example.com".into()),
             admin_password: Some("correct horse".into()),
+            providers: RawProviders { payments: Some("sandbox".into()), ..Default::default() },
             ..Default::default()
         };
         let config = Config::validate(raw).unwrap();

@@ -1,5 +1,6 @@
 //! The composition root of every Bazaar server: validated configuration,
-//! the adapters picked from URLs, generated keys, and the core's
+//! the adapters picked from URLs, the connectors picked by settings
+//! (Stripe or the sandbox, SMTP, S3), generated keys, and the core's
 //! [`Marketplace`] built over them, and [`server::run`], which serves it
 //! through the transports (`bazaar-http`, `bazaar-grpc`, `bazaar-worker`).
 //! `bazaar serve`, `bazaar http`, `bazaar grpc` and `bazaar worker` all
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod market;
 pub mod ports;
 pub mod search;
+pub mod providers;
 pub mod server;
 pub mod shutdown;
 
@@ -39,6 +41,7 @@ pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig, SearchIndexKind};
 pub use crate::keys::Keys;
 pub use crate::market::AppOptions;
+pub use crate::providers::{Blobs, Mail, Payments, RawProviders};
 
 /// Why a process could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +78,9 @@ impl fmt::Debug for App {
 
 impl App {
     /// Opens the configured stores (migrating them), loads or generates the
-    /// keys in the data dir, builds the marketplace and creates the
-    /// bootstrap admin, on the system clock.
+    /// keys in the data dir, opens the chosen connectors (payments, e-mail,
+    /// blobs: see [`providers`]; each choice is logged), builds the
+    /// marketplace and creates the bootstrap admin, on the system clock.
     ///
     /// # Errors
     /// [`StartError`] naming what could not be opened.
@@ -95,7 +99,8 @@ impl App {
         // The broker first: a bad NATS_URL / REDIS_URL fails before the database is migrated.
         let broker = Broker::open(&config, options.clock.clone()).await?;
         tracing::info!(bus = broker.kind.as_str(), "event bus selected");
-        let ports = ports::open(&config.database, &config.data_dir, options.clock.clone()).await?.with_bus(broker.bus);
+        let blobs = providers::open_blobs(&config.blobs, &config.data_dir).await?;
+        let ports = ports::open_with(&config.database, blobs, options.clock.clone()).await?.with_bus(broker.bus);
         let search = search::ReadModel::start(
             config.search_index,
             &config.data_dir,
@@ -109,7 +114,13 @@ impl App {
         if let Some(model) = &search {
             options.search = Some(model.index());
         }
-        let market = Arc::new(market::marketplace(ports, &keys, options)?);
+        let provider = providers::open_payments(&config.payments)?;
+        let sender = providers::open_mail(&config.mail, ports.users.clone(), options.sender.clone())?;
+        let mut builder = market::builder(ports, &keys, AppOptions { sender, ..options });
+        if let Some(provider) = provider {
+            builder = builder.payment_provider(provider);
+        }
+        let market = Arc::new(builder.build()?);
         if let Some(admin) = &config.admin {
             market.auth.ensure_admin(&admin.email, &admin.password).await?;
             tracing::info!(email = admin.email.as_str(), "bootstrap admin ready");

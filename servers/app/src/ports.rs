@@ -29,6 +29,14 @@ pub fn memory(clock: Arc<dyn Clock>) -> Ports {
 /// or migrated, or the blob directory cannot be created.
 pub async fn open(database: &Database, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Ports> {
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data_dir.join("blobs")).await?);
+    open_with(database, blobs, clock).await
+}
+
+/// [`open`] with asset bytes in `blobs` (a bucket, or a directory chosen elsewhere).
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_with(database: &Database, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>) -> Result<Ports> {
     let bus = Bus::new(Arc::new(InProcessBus::new(clock.clone())));
     let ports = match database {
         Database::Sqlite(url) => {

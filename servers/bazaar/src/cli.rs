@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use bazaar_app::RawConfig;
+use bazaar_app::{RawConfig, RawProviders};
 use clap::{Args, Parser, Subcommand};
 
 /// Bazaar: a digital-goods marketplace (AI agents, n8n workflows,
@@ -195,12 +195,100 @@ pub struct GlobalArgs {
     /// Log format: auto (pretty on a terminal, JSON otherwise), pretty or json.
     #[arg(long, global = true, env = "BAZAAR_LOG_FORMAT", value_name = "FORMAT", help_heading = "Settings")]
     pub log_format: Option<String>,
+    /// Who takes payments: stripe or sandbox (test cards, no real money).
+    /// Required unless the process is the embedded setup (SQLite, no NATS or
+    /// Redis) on loopback addresses, where the sandbox is the default.
+    #[arg(long, global = true, env = "BAZAAR_PAYMENTS", value_name = "PROVIDER", help_heading = "Connectors")]
+    pub payments: Option<String>,
+    /// Stripe secret API key (sk_… or rk_…), with --payments stripe. Prefer
+    /// the variable: flags are visible to other users in `ps`.
+    #[arg(
+        long,
+        global = true,
+        env = "STRIPE_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        help_heading = "Connectors"
+    )]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook signing secret(s) (whsec_…, comma-separated while
+    /// rotating) verifying POST /v1/webhooks/stripe.
+    #[arg(
+        long,
+        global = true,
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Connectors"
+    )]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe's API base URL [default: https://api.stripe.com].
+    #[arg(long, global = true, env = "STRIPE_API_BASE", value_name = "URL", help_heading = "Connectors")]
+    pub stripe_api_base: Option<String>,
+    /// SMTP server for e-mail notifications: smtps://user:pass@host:465,
+    /// smtp://user:pass@host:587?tls=required or smtp://host:25 [default:
+    /// none, e-mails are only logged].
+    #[arg(
+        long,
+        global = true,
+        env = "SMTP_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Connectors"
+    )]
+    pub smtp_url: Option<String>,
+    /// Sender of e-mail notifications, e.g. `Bazaar <noreply@example.com>` (with SMTP_URL).
+    #[arg(long, global = true, env = "SMTP_FROM", value_name = "MAILBOX", help_heading = "Connectors")]
+    pub smtp_from: Option<String>,
+    /// S3 bucket for asset bytes [default: none, the data dir's blobs/].
+    #[arg(long, global = true, env = "S3_BUCKET", value_name = "BUCKET", help_heading = "Connectors")]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region [default: us-east-1].
+    #[arg(long, global = true, env = "S3_REGION", value_name = "REGION", help_heading = "Connectors")]
+    pub s3_region: Option<String>,
+    /// S3 API URL when not AWS (MinIO, R2, Ceph): http(s)://host:port.
+    #[arg(long, global = true, env = "S3_ENDPOINT", value_name = "URL", help_heading = "Connectors")]
+    pub s3_endpoint: Option<String>,
+    /// S3 access key id.
+    #[arg(
+        long,
+        global = true,
+        env = "S3_ACCESS_KEY_ID",
+        hide_env_values = true,
+        value_name = "ID",
+        help_heading = "Connectors"
+    )]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key. Prefer the variable.
+    #[arg(
+        long,
+        global = true,
+        env = "S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        help_heading = "Connectors"
+    )]
+    pub s3_secret_access_key: Option<String>,
+    /// S3 session token of temporary credentials.
+    #[arg(
+        long,
+        global = true,
+        env = "S3_SESSION_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Connectors"
+    )]
+    pub s3_session_token: Option<String>,
+    /// Key prefix inside the bucket (to share one), e.g. `bazaar/`.
+    #[arg(long, global = true, env = "S3_PREFIX", value_name = "PREFIX", help_heading = "Connectors")]
+    pub s3_prefix: Option<String>,
 }
 
 impl GlobalArgs {
     /// The raw settings, with `demo` as the command asked.
     pub fn raw_config(&self, demo: bool) -> RawConfig {
         RawConfig {
+            schema_only: false,
             data_dir: self.data_dir.clone(),
             http_addr: self.http_addr.clone(),
             grpc_addr: self.grpc_addr.clone(),
@@ -216,6 +304,21 @@ impl GlobalArgs {
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
             search_index: self.search_index.clone(),
+            providers: RawProviders {
+                payments: self.payments.clone(),
+                stripe_secret_key: self.stripe_secret_key.clone(),
+                stripe_webhook_secret: self.stripe_webhook_secret.clone(),
+                stripe_api_base: self.stripe_api_base.clone(),
+                smtp_url: self.smtp_url.clone(),
+                smtp_from: self.smtp_from.clone(),
+                s3_bucket: self.s3_bucket.clone(),
+                s3_region: self.s3_region.clone(),
+                s3_endpoint: self.s3_endpoint.clone(),
+                s3_access_key_id: self.s3_access_key_id.clone(),
+                s3_secret_access_key: self.s3_secret_access_key.clone(),
+                s3_session_token: self.s3_session_token.clone(),
+                s3_prefix: self.s3_prefix.clone(),
+            },
         }
     }
 }

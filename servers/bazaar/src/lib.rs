@@ -26,7 +26,7 @@ pub mod commands;
 
 use std::process::ExitCode;
 
-use bazaar_app::Config;
+use bazaar_app::{Config, RawConfig, StartError};
 
 use crate::cli::{Cli, Command};
 
@@ -39,7 +39,8 @@ pub const EXIT_CONFIG: u8 = 2;
 /// the command fails.
 pub fn main_with(cli: Cli) -> ExitCode {
     let demo = matches!(&cli.command, Command::Serve(args) if args.demo);
-    let config = match Config::validate(cli.global.raw_config(demo)) {
+    let raw = RawConfig { schema_only: matches!(cli.command, Command::Migrate), ..cli.global.raw_config(demo) };
+    let config = match Config::validate(raw) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
@@ -56,6 +57,14 @@ pub fn main_with(cli: Cli) -> ExitCode {
     };
     match runtime.block_on(commands::execute(cli.command, &cli.global, config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting only an adapter could judge (lettre refusing an SMTP
+        // URL) is still a bad setting: the same message and exit code.
+        Err(e) if matches!(e.downcast_ref::<StartError>(), Some(StartError::Config(_))) => {
+            if let Some(StartError::Config(config)) = e.downcast_ref::<StartError>() {
+                eprintln!("error: {config}");
+            }
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "stopped with an error");
             eprintln!("error: {e:#}");

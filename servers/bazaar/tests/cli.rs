@@ -23,6 +23,19 @@ fn bazaar(data_dir: &Path) -> Command {
         "BAZAAR_HTTP_ADDR",
         "BAZAAR_GRPC_ADDR",
         "BAZAAR_DEMO",
+        "BAZAAR_PAYMENTS",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_BASE",
+        "SMTP_URL",
+        "SMTP_FROM",
+        "S3_BUCKET",
+        "S3_REGION",
+        "S3_ENDPOINT",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+        "S3_SESSION_TOKEN",
+        "S3_PREFIX",
     ] {
         command.env_remove(var);
     }
@@ -42,7 +55,21 @@ fn version_and_help_describe_the_commands_and_settings() {
     assert_eq!((code, out.trim()), (Some(0), concat!("bazaar ", env!("CARGO_PKG_VERSION"))));
     let (code, out, _) = run(bazaar(dir.path()).arg("--help"));
     assert_eq!(code, Some(0));
-    for word in ["serve", "http", "grpc", "worker", "migrate", "seed", "DATABASE_URL", "REDIS_URL", "NATS_URL"] {
+    for word in [
+        "serve",
+        "http",
+        "grpc",
+        "worker",
+        "migrate",
+        "seed",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "NATS_URL",
+        "BAZAAR_PAYMENTS",
+        "STRIPE_SECRET_KEY",
+        "SMTP_URL",
+        "S3_BUCKET",
+    ] {
         assert!(out.contains(word), "--help does not mention {word}:\n{out}");
     }
     let (code, out, _) = run(bazaar(dir.path()).args(["serve", "--help"]));
@@ -69,6 +96,94 @@ fn a_bad_setting_exits_with_code_2_and_names_it() {
         assert!(out.is_empty(), "nothing on stdout: {out}");
     }
     assert!(!dir.path().join("bazaar.db").exists(), "nothing is opened before the settings are valid");
+}
+
+const STRIPE_KEYS: [(&str, &str); 2] =
+    [("STRIPE_SECRET_KEY", "sk_test_cli51SecretValue"), ("STRIPE_WEBHOOK_SECRET", "whsec_cliSigningValue")];
+
+#[test]
+fn a_start_outside_the_embedded_setup_must_choose_its_payment_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    const STRIPE_WITHOUT_WEBHOOK: &[(&str, &str)] =
+        &[("BAZAAR_PAYMENTS", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_cli51SecretValue")];
+    let cases: [Case; 12] = [
+        (&["serve", "--http-addr", "0.0.0.0:0"], &[], "error: invalid BAZAAR_PAYMENTS: must be set"),
+        (&["http"], &[("DATABASE_URL", "postgres://u@db:5432/bazaar")], "error: invalid BAZAAR_PAYMENTS: must be set"),
+        (&["worker"], &[("NATS_URL", "nats://127.0.0.1:4222")], "error: invalid BAZAAR_PAYMENTS: must be set"),
+        (&["grpc", "--grpc-addr", "[::]:0"], &[], "error: invalid BAZAAR_PAYMENTS: must be set"),
+        (&["serve"], &[("BAZAAR_PAYMENTS", "paypal")], "error: invalid BAZAAR_PAYMENTS: "),
+        (&["serve"], &STRIPE_KEYS, "error: invalid BAZAAR_PAYMENTS: Stripe keys are set"),
+        (&["serve"], &[("BAZAAR_PAYMENTS", "stripe")], "error: invalid STRIPE_SECRET_KEY: "),
+        (&["serve"], STRIPE_WITHOUT_WEBHOOK, "error: invalid STRIPE_WEBHOOK_SECRET: "),
+        (&["serve"], &[("SMTP_URL", "smtp://127.0.0.1:2525")], "error: invalid SMTP_FROM: "),
+        (
+            &["serve"],
+            &[("SMTP_URL", "smtp://mail:99999"), ("SMTP_FROM", "no@example.com")],
+            "error: invalid SMTP_URL: ",
+        ),
+        (&["serve"], &[("S3_BUCKET", "assets")], "error: invalid S3_ACCESS_KEY_ID: "),
+        (&["serve"], &[("S3_BUCKET", "assets"), ("S3_ENDPOINT", "minio:9000")], "error: invalid S3_ENDPOINT: "),
+    ];
+    for (args, env, expected) in cases {
+        let (code, out, err) = run(bazaar(dir.path()).args(args).envs(env.iter().copied()));
+        assert_eq!(code, Some(2), "{args:?} {env:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?} {env:?}: stderr was {err:?}");
+        assert!(out.is_empty(), "nothing on stdout: {out}");
+        assert!(!err.contains("sk_test_cli51") && !err.contains("whsec_cli"), "a secret in {err}");
+    }
+    assert!(!dir.path().join("bazaar.db").exists(), "nothing is opened before the settings are valid");
+    // Migrating takes no payments: no choice needed there.
+    let (code, out, err) = run(bazaar(dir.path()).args(["migrate", "--http-addr", "0.0.0.0:0"]));
+    assert_eq!((code, out.trim()), (Some(0), "database migrated (sqlite)"), "{err}");
+}
+
+#[test]
+fn every_start_logs_the_live_connectors_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let logged = |env: &[(&str, &str)]| {
+        let (code, out, err) = run(bazaar(dir.path())
+            .args(["worker", "dlq", "list"])
+            .env("BAZAAR_LOG", "info")
+            .env("BAZAAR_LOG_FORMAT", "json")
+            .envs(env.iter().copied()));
+        assert_eq!((code, out.trim()), (Some(0), "0 dead letter(s)"), "{err}");
+        err
+    };
+    let err = logged(&[]);
+    for field in [r#""payments":"sandbox""#, r#""email":"log""#, r#""blobs":"local""#] {
+        assert!(err.contains(field), "{field} not logged: {err}");
+    }
+    let connectors = [
+        ("BAZAAR_PAYMENTS", "stripe"),
+        STRIPE_KEYS[0],
+        STRIPE_KEYS[1],
+        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+        ("SMTP_URL", "smtp://mailer:hunter2@127.0.0.1:9"),
+        ("SMTP_FROM", "Bazaar <noreply@example.com>"),
+        ("S3_BUCKET", "bazaar-assets"),
+        ("S3_ENDPOINT", "http://127.0.0.1:9"),
+        ("S3_ACCESS_KEY_ID", "AKIACLITEST"),
+        ("S3_SECRET_ACCESS_KEY", "s3cr3tCliValue"),
+    ];
+    // Nothing is contacted to start: every connector connects on first use.
+    let err = logged(&connectors);
+    for field in [
+        r#""payments":"stripe""#,
+        r#""mode":"test""#,
+        r#""email":"smtp""#,
+        r#""blobs":"s3""#,
+        r#""bucket":"bazaar-assets""#,
+    ] {
+        assert!(err.contains(field), "{field} not logged: {err}");
+    }
+    for secret in ["sk_test_cli51", "whsec_cli", "hunter2", "s3cr3tCli"] {
+        assert!(!err.contains(secret), "{secret} logged: {err}");
+    }
+    // An explicit sandbox may serve a network address and a shared database.
+    let (code, out, err) = run(bazaar(dir.path())
+        .args(["worker", "dlq", "list", "--http-addr", "0.0.0.0:0"])
+        .env("BAZAAR_PAYMENTS", "sandbox"));
+    assert_eq!((code, out.trim()), (Some(0), "0 dead letter(s)"), "{err}");
 }
 
 #[test]

@@ -242,7 +242,7 @@ async fn pay_order(
     path = "/v1/webhooks/{provider}",
     tag = "payments",
     params(
-        ("provider" = String, Path, description = "The provider's name (`sandbox`)"),
+        ("provider" = String, Path, description = "The live provider's name: `stripe` (with `Stripe-Signature`) or `sandbox`"),
         ("Bazaar-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{body}\">` (several `v1` allowed); `Stripe-Signature` is accepted too"),
     ),
     request_body(content = Object, description = "The provider's event, verbatim", content_type = "application/json"),
