@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
+use bazaar_core::orders::IdempotencyTerms;
 
 /// The default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -129,6 +130,10 @@ impl fmt::Debug for AdminBootstrap {
     }
 }
 
+/// The longest idempotency lease accepted: a key is remembered 24 h, so a
+/// longer lease could never end.
+pub const MAX_IDEMPOTENCY_LEASE_SECS: i64 = 86_400;
+
 /// Raw settings as flags and the environment give them.
 #[derive(Clone, Default)]
 pub struct RawConfig {
@@ -160,6 +165,8 @@ pub struct RawConfig {
     pub log_level: Option<String>,
     /// `BAZAAR_LOG_FORMAT` / `--log-format`.
     pub log_format: Option<String>,
+    /// `BAZAAR_IDEMPOTENCY_LEASE_SECS` / `--idempotency-lease-secs`.
+    pub idempotency_lease_secs: Option<String>,
 }
 
 impl fmt::Debug for RawConfig {
@@ -200,6 +207,9 @@ pub struct Config {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// How long a request holds an idempotency key before a retry may take
+    /// it over (the request died, say).
+    pub idempotency_lease: chrono::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -219,6 +229,7 @@ impl fmt::Debug for Config {
             .field("admin", &self.admin)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("idempotency_lease", &self.idempotency_lease)
             .finish()
     }
 }
@@ -241,6 +252,7 @@ impl Config {
             admin: None,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
+            idempotency_lease: IdempotencyTerms::default().lease,
         }
     }
 
@@ -311,6 +323,18 @@ impl Config {
         bazaar_telemetry::check_filter(&log_level)
             .map_err(|e| ConfigError::new("BAZAAR_LOG", format!("{log_level:?} is not a log filter: {e}")))?;
         let log_format = raw.log_format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+        let idempotency_lease = match non_empty(raw.idempotency_lease_secs) {
+            None => IdempotencyTerms::default().lease,
+            Some(secs) => match secs.parse::<i64>() {
+                Ok(n) if (1..=MAX_IDEMPOTENCY_LEASE_SECS).contains(&n) => chrono::Duration::seconds(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+                        format!("{secs:?}: expected whole seconds from 1 to {MAX_IDEMPOTENCY_LEASE_SECS}"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             data_dir,
             http_addr,
@@ -325,6 +349,7 @@ impl Config {
             admin,
             log_level,
             log_format,
+            idempotency_lease,
         })
     }
 }
@@ -388,6 +413,18 @@ mod tests {
             ),
             (RawConfig { log_level: Some("info,=[".into()), ..Default::default() }, "BAZAAR_LOG"),
             (RawConfig { log_format: Some("xml".into()), ..Default::default() }, "BAZAAR_LOG_FORMAT"),
+            (
+                RawConfig { idempotency_lease_secs: Some("0".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
+            (
+                RawConfig { idempotency_lease_secs: Some("1.5".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
+            (
+                RawConfig { idempotency_lease_secs: Some("86401".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
         ];
         for (raw, setting) in cases {
             assert_eq!(Config::validate(raw).unwrap_err().setting, setting);

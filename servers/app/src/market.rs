@@ -16,6 +16,7 @@ use bazaar_core::events::{DispatcherConfig, EventHandler};
 use bazaar_core::licensing::LicenseSigner;
 use bazaar_core::marketplace::{Marketplace, MarketplaceBuilder, Ports, SigningKeys};
 use bazaar_core::notifications::{LogSender, NotificationSender};
+use bazaar_core::orders::OrderConfig;
 
 use crate::keys::Keys;
 
@@ -34,6 +35,8 @@ pub struct AppOptions {
     pub extra_handlers: Vec<Arc<dyn EventHandler>>,
     /// Password hashing (argon2id with production parameters by default).
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Fee rate, currency and idempotency terms ([`OrderConfig::default`]).
+    pub orders: OrderConfig,
 }
 
 impl fmt::Debug for AppOptions {
@@ -53,6 +56,7 @@ impl AppOptions {
             dispatcher: DispatcherConfig::default(),
             extra_handlers: Vec::new(),
             passwords: Arc::new(Argon2Passwords::default()),
+            orders: OrderConfig::default(),
         }
     }
 
@@ -67,7 +71,7 @@ impl AppOptions {
 /// The core's builder over `ports`, signing with `keys`, with `options`
 /// applied: callers may set more before building.
 pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBuilder {
-    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords } = options;
+    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords, orders } = options;
     let signing = SigningKeys {
         license: LicenseSigner::from_seed(keys.license_signing.expose()),
         urls: UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key"),
@@ -80,6 +84,7 @@ pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBui
         .notification_sender(sender)
         .dispatcher(dispatcher)
         .passwords(passwords)
+        .orders(orders)
         .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())));
     extra_handlers.into_iter().fold(builder, MarketplaceBuilder::handler)
 }

@@ -190,6 +190,10 @@ pub struct GlobalArgs {
     /// Log format: auto (pretty on a terminal, JSON otherwise), pretty or json.
     #[arg(long, global = true, env = "BAZAAR_LOG_FORMAT", value_name = "FORMAT", help_heading = "Settings")]
     pub log_format: Option<String>,
+    /// How long a request holds an idempotency key before a retry may take
+    /// it over, in seconds [default: 60].
+    #[arg(long, global = true, env = "BAZAAR_IDEMPOTENCY_LEASE_SECS", value_name = "SECS", help_heading = "Settings")]
+    pub idempotency_lease_secs: Option<String>,
 }
 
 impl GlobalArgs {
@@ -210,6 +214,7 @@ impl GlobalArgs {
             admin_password: self.admin_password.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
+            idempotency_lease_secs: self.idempotency_lease_secs.clone(),
         }
     }
 }
