@@ -99,15 +99,16 @@ impl MemoryBackend {
         let bus = Arc::new(InProcessBus::new(clock));
         let orders: Arc<dyn OrderRepository> = Arc::new(MemoryOrders::new(outbox.clone()));
         let payments: Arc<dyn PaymentRepository> = Arc::new(MemoryPayments::new(outbox.clone()));
+        let idempotency: Arc<dyn IdempotencyStore> = Arc::new(MemoryIdempotency::new());
         Self {
             users: Arc::new(MemoryUsers::new(outbox.clone())),
             refresh_tokens: Arc::new(MemoryRefreshTokens::new()),
             products: Arc::new(catalog.products()),
             reviews: Arc::new(catalog.reviews()),
-            checkout: Arc::new(SeparateCheckout::new(orders.clone(), payments.clone())),
+            checkout: Arc::new(SeparateCheckout::new(orders.clone(), payments.clone(), idempotency.clone())),
             orders,
             payments,
-            idempotency: Arc::new(MemoryIdempotency::new()),
+            idempotency,
             licenses: Arc::new(MemoryLicenses::new(outbox.clone())),
             assets: Arc::new(MemoryAssets::new(outbox.clone())),
             blobs: Arc::new(MemoryBlobStore::new()),

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::error::{Error, Result};
-use bazaar_core::orders::{IdempotencyBegin, IdempotencyRecord, IdempotencyStore, StoredResponse};
-use chrono::Duration;
+use bazaar_core::orders::{
+    IdempotencyBegin, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, IdempotencyTerms, StoredResponse,
+};
 use parking_lot::Mutex;
 
 /// Idempotency records keyed by (scope, key) behind one lock, so deciding
@@ -34,36 +35,38 @@ fn slot(scope: &str, key: &str) -> (String, String) {
 impl IdempotencyStore for MemoryIdempotency {
     async fn begin(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim,
         request_hash: &str,
         now: Timestamp,
-        ttl: Duration,
+        terms: IdempotencyTerms,
     ) -> Result<IdempotencyBegin> {
         let mut table = self.table.lock();
-        let slot = slot(scope, key);
+        let slot = slot(&claim.scope, &claim.key);
         let outcome = IdempotencyRecord::decide(table.get(&slot), request_hash, now);
         if outcome == IdempotencyBegin::Started {
-            table.insert(slot, IdempotencyRecord::started(request_hash, now, ttl));
+            table.insert(slot, IdempotencyRecord::started(claim, request_hash, now, terms));
         }
         Ok(outcome)
     }
 
-    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()> {
+    async fn complete(&self, claim: &IdempotencyClaim, response: StoredResponse) -> Result<()> {
         let mut table = self.table.lock();
-        match table.get_mut(&slot(scope, key)) {
-            Some(record) if record.response.is_none() => {
+        match table.get_mut(&slot(&claim.scope, &claim.key)) {
+            Some(record) if record.is_held_by(&claim.token) => {
                 record.response = Some(response);
                 Ok(())
             }
-            _ => Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is not in flight"))),
+            _ => Err(Error::conflict(
+                ConflictReason::Contended,
+                format!("idempotency key {:?} is not held by this request", claim.key),
+            )),
         }
     }
 
-    async fn abandon(&self, scope: &str, key: &str) -> Result<()> {
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<()> {
         let mut table = self.table.lock();
-        let slot = slot(scope, key);
-        if table.get(&slot).is_some_and(|r| r.response.is_none()) {
+        let slot = slot(&claim.scope, &claim.key);
+        if table.get(&slot).is_some_and(|r| r.is_held_by(&claim.token)) {
             table.remove(&slot);
         }
         Ok(())

@@ -35,6 +35,8 @@ async fn checkout_contract() {
     let outbox = MemoryOutbox::new();
     let orders = Arc::new(MemoryOrders::new(outbox.clone()));
     let payments = Arc::new(MemoryPayments::new(outbox.clone()));
-    let checkout = SeparateCheckout::new(orders.clone(), payments.clone());
-    suite::checkout_contract(&checkout, orders.as_ref(), payments.as_ref(), &|| outbox.events()).await;
+    let idempotency = Arc::new(MemoryIdempotency::new());
+    let checkout = SeparateCheckout::new(orders.clone(), payments.clone(), idempotency.clone());
+    suite::checkout_contract(&checkout, orders.as_ref(), payments.as_ref(), idempotency.as_ref(), &|| outbox.events())
+        .await;
 }

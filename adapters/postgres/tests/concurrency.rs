@@ -4,6 +4,8 @@
 //! - 50 concurrent placements with one idempotency key → one order; every
 //!   caller that got an order got the same one, the rest were told the key
 //!   is in flight, and a retry afterwards replays the same order.
+//! - A keyed placement dropped after its claim, or after its order is
+//!   written (a killed request) → the retry ends with exactly one order.
 //! - One `payment.succeeded` handled by 4 tasks at once → one license per
 //!   order line, one `order.fulfilled`, one `license.issued` per line.
 //! - Two overlapping batches of payments handled at once → every order
@@ -25,6 +27,7 @@ fn ports(store: &PgStore) -> CommercePorts {
         licenses: Arc::new(store.licenses()),
         payments: Arc::new(store.payments()),
         idempotency: Arc::new(store.idempotency()),
+        checkout: Arc::new(store.checkout()),
     }
 }
 
@@ -52,5 +55,12 @@ async fn overlapping_payment_batches_fulfil_each_order_once() {
     let db = fresh().await;
     testkit::flows::overlapping_payment_batches_fulfil_each_order_once(ports(&db.store), &committed(&db.store), &spawn)
         .await;
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_placement_leaves_its_key_to_a_retry() {
+    let db = fresh().await;
+    testkit::flows::a_killed_placement_leaves_its_key_to_a_retry(ports(&db.store), &committed(&db.store)).await;
     db.drop_schema().await;
 }

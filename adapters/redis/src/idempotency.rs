@@ -4,7 +4,9 @@
 //! length makes the split unambiguous whatever characters scope and key
 //! hold) with the fields `hash`, `exp_s`/`exp_ns` (the `expires_at` of the
 //! contract, as whole seconds and nanoseconds so Lua's doubles compare them
-//! exactly) and, once completed, `response` (the [`StoredResponse`] as JSON).
+//! exactly), `token` and `lock_s`/`lock_ns` (the claim holding the key and
+//! its lease's end, as the contract's `token` and `locked_until`) and, once
+//! completed, `response` (the [`StoredResponse`] as JSON).
 //!
 //! Each operation is one Lua script, so `begin`'s read-decide-write is
 //! atomic across every replica of the application. Liveness is judged
@@ -18,9 +20,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
-use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use bazaar_core::orders::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms, StoredResponse};
 use bazaar_core::{Error, Result};
-use chrono::Duration;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -28,44 +29,46 @@ use crate::exec::Exec;
 use crate::unavailable;
 
 const BEGIN_LUA: &str = r"
--- KEYS[1] record. ARGV: request hash, now (s, ns), expires_at (s, ns), ttl (ms).
-local r = redis.call('HMGET', KEYS[1], 'hash', 'exp_s', 'exp_ns', 'response')
-if r[1] then
-  local exp_s, exp_ns = tonumber(r[2]), tonumber(r[3])
-  local now_s, now_ns = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if now_s < exp_s or (now_s == exp_s and now_ns < exp_ns) then
-    if r[1] ~= ARGV[1] then
-      return { 'mismatch' }
-    end
-    if r[4] then
-      return { 'replay', r[4] }
-    end
+-- KEYS[1] record. ARGV: request hash, now (s, ns), expires_at (s, ns), ttl (ms),
+-- token, locked_until (s, ns).
+local function before(a_s, a_ns, b_s, b_ns)
+  return a_s < b_s or (a_s == b_s and a_ns < b_ns)
+end
+local r = redis.call('HMGET', KEYS[1], 'hash', 'exp_s', 'exp_ns', 'response', 'lock_s', 'lock_ns')
+local now_s, now_ns = tonumber(ARGV[2]), tonumber(ARGV[3])
+if r[1] and before(now_s, now_ns, tonumber(r[2]), tonumber(r[3])) then
+  if r[1] ~= ARGV[1] then
+    return { 'mismatch' }
+  end
+  if r[4] then
+    return { 'replay', r[4] }
+  end
+  if before(now_s, now_ns, tonumber(r[5] or 0), tonumber(r[6] or 0)) then
     return { 'in_flight' }
   end
 end
--- Absent or expired: this caller takes the key.
+-- Absent, expired, or a lapsed claim: this caller takes the key.
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'exp_s', ARGV[4], 'exp_ns', ARGV[5])
+redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'exp_s', ARGV[4], 'exp_ns', ARGV[5], 'token', ARGV[7],
+  'lock_s', ARGV[8], 'lock_ns', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return { 'started' }
 ";
 
 const COMPLETE_LUA: &str = r"
--- KEYS[1] record. ARGV[1] response JSON. HSET keeps the record's TTL.
-local r = redis.call('HMGET', KEYS[1], 'hash', 'response')
-if not r[1] then
-  return 'absent'
+-- KEYS[1] record. ARGV[1] token, ARGV[2] response JSON. HSET keeps the record's TTL.
+local r = redis.call('HMGET', KEYS[1], 'token', 'response')
+if r[1] ~= ARGV[1] or r[2] then
+  return 'not_held'
 end
-if r[2] then
-  return 'completed'
-end
-redis.call('HSET', KEYS[1], 'response', ARGV[1])
+redis.call('HSET', KEYS[1], 'response', ARGV[2])
 return 'ok'
 ";
 
 const ABANDON_LUA: &str = r"
--- KEYS[1] record. Only an in-flight record is dropped.
-if redis.call('HEXISTS', KEYS[1], 'hash') == 1 and redis.call('HEXISTS', KEYS[1], 'response') == 0 then
+-- KEYS[1] record. ARGV[1] token. Only the holder's unfinished record is dropped.
+local r = redis.call('HMGET', KEYS[1], 'token', 'response')
+if r[1] == ARGV[1] and not r[2] then
   redis.call('DEL', KEYS[1])
 end
 return 1
@@ -75,13 +78,13 @@ return 1
 ///
 /// # Example
 /// ```no_run
-/// use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore};
+/// use bazaar_core::orders::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms};
 /// use bazaar_redis::{RedisIdempotencyStore, connect};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisIdempotencyStore::new(connect("redis://127.0.0.1:6379").await?, "bazaar:idem:");
-/// let now = chrono::Utc::now();
-/// let begun = store.begin("buyer-1", "key-1", "request-hash", now, chrono::Duration::hours(24)).await?;
+/// let claim = IdempotencyClaim::new("buyer-1", "key-1");
+/// let begun = store.begin(&claim, "request-hash", chrono::Utc::now(), IdempotencyTerms::default()).await?;
 /// assert_eq!(begun, IdempotencyBegin::Started);
 /// # Ok(()) }
 /// ```
@@ -129,18 +132,18 @@ impl RedisIdempotencyStore {
 impl IdempotencyStore for RedisIdempotencyStore {
     async fn begin(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim,
         request_hash: &str,
         now: Timestamp,
-        ttl: Duration,
+        terms: IdempotencyTerms,
     ) -> Result<IdempotencyBegin> {
-        let expires_at = now + ttl;
+        let (expires_at, locked_until) = (now + terms.ttl, now + terms.lease);
         // A non-positive TTL gives a record that is never live; it is still
         // stored (briefly) so the reply is `Started` like every adapter's.
-        let gc_ms = ttl.num_milliseconds().max(1);
-        let (mut conn, scripts, record) = (self.conn.clone(), self.scripts.clone(), self.redis_key(scope, key));
-        let request_hash = request_hash.to_owned();
+        let gc_ms = terms.ttl.num_milliseconds().max(1);
+        let (mut conn, scripts, record) =
+            (self.conn.clone(), self.scripts.clone(), self.redis_key(&claim.scope, &claim.key));
+        let (request_hash, token) = (request_hash.to_owned(), claim.token.clone());
         let reply: Vec<String> = self
             .exec
             .run(async move {
@@ -153,6 +156,9 @@ impl IdempotencyStore for RedisIdempotencyStore {
                     .arg(expires_at.timestamp())
                     .arg(expires_at.timestamp_subsec_nanos())
                     .arg(gc_ms)
+                    .arg(token)
+                    .arg(locked_until.timestamp())
+                    .arg(locked_until.timestamp_subsec_nanos())
                     .invoke_async(&mut conn)
                     .await
             })
@@ -169,31 +175,33 @@ impl IdempotencyStore for RedisIdempotencyStore {
         }
     }
 
-    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()> {
+    async fn complete(&self, claim: &IdempotencyClaim, response: StoredResponse) -> Result<()> {
         let json =
             serde_json::to_string(&response).map_err(|e| Error::internal("encoding an idempotent response", e))?;
-        let (mut conn, scripts, record) = (self.conn.clone(), self.scripts.clone(), self.redis_key(scope, key));
+        let (mut conn, scripts, record) =
+            (self.conn.clone(), self.scripts.clone(), self.redis_key(&claim.scope, &claim.key));
+        let token = claim.token.clone();
         let outcome: String = self
             .exec
-            .run(async move { scripts.complete.key(record).arg(json).invoke_async(&mut conn).await })
+            .run(async move { scripts.complete.key(record).arg(token).arg(json).invoke_async(&mut conn).await })
             .await
             .map_err(unavailable)?;
         match outcome.as_str() {
             "ok" => Ok(()),
-            "absent" => {
-                Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is not in flight")))
-            }
-            "completed" => {
-                Err(Error::conflict(ConflictReason::Contended, format!("idempotency key {key:?} is already completed")))
-            }
+            "not_held" => Err(Error::conflict(
+                ConflictReason::Contended,
+                format!("idempotency key {:?} is not held by this request", claim.key),
+            )),
             other => Err(Error::internal("idempotency complete script", format!("unexpected reply {other:?}"))),
         }
     }
 
-    async fn abandon(&self, scope: &str, key: &str) -> Result<()> {
-        let (mut conn, scripts, record) = (self.conn.clone(), self.scripts.clone(), self.redis_key(scope, key));
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<()> {
+        let (mut conn, scripts, record) =
+            (self.conn.clone(), self.scripts.clone(), self.redis_key(&claim.scope, &claim.key));
+        let token = claim.token.clone();
         self.exec
-            .run(async move { scripts.abandon.key(record).invoke_async::<i64>(&mut conn).await })
+            .run(async move { scripts.abandon.key(record).arg(token).invoke_async::<i64>(&mut conn).await })
             .await
             .map(drop)
             .map_err(unavailable)

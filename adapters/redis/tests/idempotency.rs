@@ -29,27 +29,35 @@ async fn idempotency_random_sequences() {
 
 #[tokio::test]
 async fn records_carry_a_ttl_and_complete_keeps_it() {
-    use bazaar_core::orders::{IdempotencyStore, StoredResponse};
+    use bazaar_core::orders::{IdempotencyClaim, IdempotencyStore, IdempotencyTerms, StoredResponse};
     use redis::AsyncCommands;
 
     let store = store("idem-ttl").await;
     let mut conn = common::connect().await;
-    store.begin("s", "k", "h", chrono::Utc::now(), chrono::Duration::seconds(30)).await.unwrap();
+    let claim = IdempotencyClaim::new("s", "k");
+    let terms = IdempotencyTerms { ttl: chrono::Duration::seconds(30), lease: chrono::Duration::seconds(10) };
+    store.begin(&claim, "h", chrono::Utc::now(), terms).await.unwrap();
     let key = store.redis_key("s", "k");
     let before: i64 = conn.pttl(&key).await.unwrap();
     assert!(before > 0 && before <= 30_000, "a started record expires with its TTL, pttl {before}");
-    store.complete("s", "k", StoredResponse { body: serde_json::json!({}) }).await.unwrap();
+    store.complete(&claim, StoredResponse { body: serde_json::json!({}) }).await.unwrap();
     let after: i64 = conn.pttl(&key).await.unwrap();
     assert!(after > 0 && after <= before, "complete keeps the expiry, pttl {after}");
 }
 
 #[tokio::test]
 async fn scope_and_key_cannot_be_confused() {
-    use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore};
+    use bazaar_core::orders::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms};
 
     let store = store("idem-split").await;
     let now = chrono::Utc::now();
-    let ttl = chrono::Duration::seconds(30);
-    assert_eq!(store.begin("a:b", "c", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Started);
-    assert_eq!(store.begin("a", "b:c", "h2", now, ttl).await.unwrap(), IdempotencyBegin::Started);
+    let terms = IdempotencyTerms::default();
+    assert_eq!(
+        store.begin(&IdempotencyClaim::new("a:b", "c"), "h1", now, terms).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store.begin(&IdempotencyClaim::new("a", "b:c"), "h2", now, terms).await.unwrap(),
+        IdempotencyBegin::Started
+    );
 }

@@ -4,23 +4,27 @@
 use async_trait::async_trait;
 use bazaar_core::ConflictReason;
 use bazaar_core::clock::Timestamp;
-use bazaar_core::orders::{IdempotencyBegin, IdempotencyRecord, IdempotencyStore, StoredResponse};
+use bazaar_core::orders::{
+    IdempotencyBegin, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, IdempotencyTerms, StoredResponse,
+};
 use bazaar_core::{Error, Result};
-use chrono::Duration;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, from_ts, to_json, ts};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, WriteTx};
 
-pub(crate) const GET: &str =
-    "SELECT request_hash, response, expires_at FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
-// REPLACE: an expired record counts as absent and is overwritten.
+pub(crate) const GET: &str = "SELECT request_hash, response, expires_at, token, locked_until
+    FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+// REPLACE: an expired record counts as absent, and a lapsed claim is taken
+// over; either is overwritten.
 pub(crate) const START: &str =
-    "INSERT OR REPLACE INTO idempotency_keys (scope, key, request_hash, response, expires_at)
-    VALUES (?1, ?2, ?3, NULL, ?4)";
-pub(crate) const COMPLETE: &str =
-    "UPDATE idempotency_keys SET response = ?3 WHERE scope = ?1 AND key = ?2 AND response IS NULL";
-pub(crate) const ABANDON: &str = "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND response IS NULL";
+    "INSERT OR REPLACE INTO idempotency_keys (scope, key, request_hash, response, expires_at, token, locked_until)
+    VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6)";
+// The token guard: only the claim holding the key answers or frees it.
+pub(crate) const COMPLETE: &str = "UPDATE idempotency_keys SET response = ?4
+    WHERE scope = ?1 AND key = ?2 AND token = ?3 AND response IS NULL";
+pub(crate) const ABANDON: &str =
+    "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND token = ?3 AND response IS NULL";
 
 /// Idempotency records in SQLite.
 #[derive(Debug, Clone)]
@@ -34,22 +38,41 @@ impl SqliteIdempotency {
     }
 }
 
+/// Completes `claim` with `response` inside `tx`.
+///
+/// # Errors
+/// [`Error::Conflict`] when the claim does not hold its key unfinished.
+pub(crate) async fn complete_in(tx: &mut WriteTx, claim: &IdempotencyClaim, response: &StoredResponse) -> Result<()> {
+    let done = sqlx::query(COMPLETE)
+        .bind(claim.scope.clone())
+        .bind(claim.key.clone())
+        .bind(claim.token.clone())
+        .bind(to_json(response)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if done.rows_affected() == 0 { Err(not_held(claim)) } else { Ok(()) }
+}
+
+fn not_held(claim: &IdempotencyClaim) -> Error {
+    Error::conflict(ConflictReason::Contended, format!("idempotency key {:?} is not held by this request", claim.key))
+}
+
 #[async_trait]
 impl IdempotencyStore for SqliteIdempotency {
     async fn begin(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim,
         request_hash: &str,
         now: Timestamp,
-        ttl: Duration,
+        terms: IdempotencyTerms,
     ) -> Result<IdempotencyBegin> {
         // The read and the insert must be one atomic step: under the write
         // lock no other `begin` can slip in between.
         let mut tx = self.store.write().await?;
         let row = sqlx::query(GET)
-            .bind(scope.to_owned())
-            .bind(key.to_owned())
+            .bind(claim.scope.clone())
+            .bind(claim.key.clone())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -60,17 +83,21 @@ impl IdempotencyStore for SqliteIdempotency {
                     request_hash: r.get(0),
                     response: response.map(from_json::<StoredResponse>).transpose()?,
                     expires_at: from_ts(r.get(2)),
+                    token: r.get(3),
+                    locked_until: from_ts(r.get(4)),
                 })
             })
             .transpose()?;
         let outcome = IdempotencyRecord::decide(existing.as_ref(), request_hash, now);
         if outcome == IdempotencyBegin::Started {
-            let record = IdempotencyRecord::started(request_hash, now, ttl);
+            let record = IdempotencyRecord::started(claim, request_hash, now, terms);
             sqlx::query(START)
-                .bind(scope.to_owned())
-                .bind(key.to_owned())
+                .bind(claim.scope.clone())
+                .bind(claim.key.clone())
                 .bind(request_hash.to_owned())
                 .bind(ts(record.expires_at)?)
+                .bind(record.token)
+                .bind(ts(record.locked_until)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -79,20 +106,16 @@ impl IdempotencyStore for SqliteIdempotency {
         Ok(outcome)
     }
 
-    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()> {
-        let statement = sqlx::query(COMPLETE).bind(scope.to_owned()).bind(key.to_owned()).bind(to_json(&response)?);
-        let done = self.store.write_one(statement).await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::conflict(
-                ConflictReason::Contended,
-                format!("idempotency key {key:?} is not in flight"),
-            ));
-        }
-        Ok(())
+    async fn complete(&self, claim: &IdempotencyClaim, response: StoredResponse) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        complete_in(&mut tx, claim, &response).await?;
+        self.store.commit(tx).await
     }
 
-    async fn abandon(&self, scope: &str, key: &str) -> Result<()> {
-        self.store.write_one(sqlx::query(ABANDON).bind(scope.to_owned()).bind(key.to_owned())).await?;
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<()> {
+        let statement =
+            sqlx::query(ABANDON).bind(claim.scope.clone()).bind(claim.key.clone()).bind(claim.token.clone());
+        self.store.write_one(statement).await?;
         Ok(())
     }
 }

@@ -52,6 +52,7 @@
 
 mod assets;
 mod catalog;
+mod checkout;
 mod codec;
 mod events;
 mod idempotency;
@@ -68,6 +69,7 @@ mod users;
 
 pub use assets::SqliteAssets;
 pub use catalog::{SqliteProducts, SqliteReviews};
+pub use checkout::SqliteCheckout;
 pub use events::{SqliteDeadLetters, SqliteInbox};
 pub use idempotency::SqliteIdempotency;
 pub use licensing::SqliteLicenses;

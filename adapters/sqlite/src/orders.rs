@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
 use crate::outbox::append;
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, WriteTx};
 
 pub(crate) const INSERT: &str =
     "INSERT INTO orders (id, buyer_id, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -21,6 +21,20 @@ pub(crate) const LIST_FOR_BUYER: &str =
 // The status guard makes the write a compare-and-set even without the
 // write lock; under `BEGIN IMMEDIATE` it also can never lose a race.
 pub(crate) const SET_STATUS: &str = "UPDATE orders SET status = ?3, doc = ?4 WHERE id = ?1 AND status = ?2";
+
+/// Inserts `order` and appends its `events` inside `tx`.
+pub(crate) async fn insert_in(tx: &mut WriteTx, order: &Order, events: &[Event]) -> Result<()> {
+    sqlx::query(INSERT)
+        .bind(order.id.to_string())
+        .bind(order.buyer_id.to_string())
+        .bind(order.status.as_str())
+        .bind(ts(order.created_at)?)
+        .bind(to_json(order)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    append(tx, events).await
+}
 
 /// Orders in SQLite.
 #[derive(Debug, Clone)]
@@ -38,16 +52,7 @@ impl SqliteOrders {
 impl OrderRepository for SqliteOrders {
     async fn insert(&self, order: &Order, events: &[Event]) -> Result<()> {
         let mut tx = self.store.write().await?;
-        sqlx::query(INSERT)
-            .bind(order.id.to_string())
-            .bind(order.buyer_id.to_string())
-            .bind(order.status.as_str())
-            .bind(ts(order.created_at)?)
-            .bind(to_json(order)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        append(&mut tx, events).await?;
+        insert_in(&mut tx, order, events).await?;
         self.store.commit(tx).await
     }
 

@@ -23,6 +23,21 @@ pub(crate) const UPDATE: &str = "UPDATE payment_intents
     WHERE id = ?1 AND version = ?2";
 pub(crate) const RECORD_WEBHOOK: &str = "INSERT OR IGNORE INTO webhook_inbox (provider, event_id) VALUES (?1, ?2)";
 
+/// Inserts `intent` inside `tx`.
+pub(crate) async fn insert_in(tx: &mut WriteTx, intent: &PaymentIntent) -> Result<()> {
+    sqlx::query(INSERT)
+        .bind(intent.id.to_string())
+        .bind(intent.order_id.to_string())
+        .bind(intent.provider.as_str())
+        .bind(intent.provider_ref.as_deref())
+        .bind(int(intent.version)?)
+        .bind(to_json(intent)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 /// Payment intents in SQLite.
 #[derive(Debug, Clone)]
 pub struct SqlitePayments {
@@ -75,16 +90,7 @@ async fn update_in(tx: &mut WriteTx, intent: &PaymentIntent, expected_version: u
 impl PaymentRepository for SqlitePayments {
     async fn insert(&self, intent: &PaymentIntent, events: &[Event]) -> Result<()> {
         let mut tx = self.store.write().await?;
-        sqlx::query(INSERT)
-            .bind(intent.id.to_string())
-            .bind(intent.order_id.to_string())
-            .bind(intent.provider.as_str())
-            .bind(intent.provider_ref.as_deref())
-            .bind(int(intent.version)?)
-            .bind(to_json(intent)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        insert_in(&mut tx, intent).await?;
         append(&mut tx, events).await?;
         self.store.commit(tx).await
     }

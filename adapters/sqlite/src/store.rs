@@ -21,8 +21,8 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::codec::{WHAT, db_err, is_busy};
 use crate::{
-    SqliteAssets, SqliteDeadLetters, SqliteIdempotency, SqliteInbox, SqliteLicenses, SqliteNotifications, SqliteOrders,
-    SqliteOutbox, SqlitePayments, SqliteProducts, SqliteReviews, SqliteUsers,
+    SqliteAssets, SqliteCheckout, SqliteDeadLetters, SqliteIdempotency, SqliteInbox, SqliteLicenses,
+    SqliteNotifications, SqliteOrders, SqliteOutbox, SqlitePayments, SqliteProducts, SqliteReviews, SqliteUsers,
 };
 
 /// How long a connection waits for another writer before SQLite reports busy.
@@ -183,14 +183,10 @@ impl SqliteStore {
         SqlitePayments::new(self.clone())
     }
 
-    /// Orders with their payment intents ([`bazaar_core::payments::Checkout`]):
-    /// the order, then the intent, as separate writes. Embedded, a round
-    /// trip is a function call, so one statement for both would save little.
-    pub fn checkout(&self) -> bazaar_core::orders::SeparateCheckout {
-        bazaar_core::orders::SeparateCheckout::new(
-            std::sync::Arc::new(self.orders()),
-            std::sync::Arc::new(self.payments()),
-        )
+    /// Orders with their payment intents and idempotency keys
+    /// ([`bazaar_core::orders::Checkout`]): placing is one transaction.
+    pub fn checkout(&self) -> SqliteCheckout {
+        SqliteCheckout::new(self.clone())
     }
 
     /// Idempotency keys ([`bazaar_core::orders::IdempotencyStore`]).

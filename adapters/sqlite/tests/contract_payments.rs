@@ -28,5 +28,12 @@ async fn payment_writes_are_atomic() {
 async fn checkout_contract() {
     let db = fresh().await;
     let s = &db.store;
-    suite::checkout_contract(&s.checkout(), &s.orders(), &s.payments(), &committed(s)).await;
+    suite::checkout_contract(&s.checkout(), &s.orders(), &s.payments(), &s.idempotency(), &committed(s)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_completes_keys_in_one_unit() {
+    let db = fresh().await;
+    let s = &db.store;
+    suite::checkout_completes_keys_in_one_unit(&s.checkout(), &s.orders(), &s.idempotency(), &committed(s)).await;
 }

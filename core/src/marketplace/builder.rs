@@ -61,7 +61,7 @@ impl SigningKeys {
 /// | [`scanner`](Self::scanner) | [`EicarScanner`] |
 /// | [`notification_sender`](Self::notification_sender) | [`LogSender`] |
 /// | [`passwords`](Self::passwords), [`tokens`](Self::tokens) | none: required (`bazaar-auth` has argon2id and JWT) |
-/// | [`orders`](Self::orders) / [`fee_rate`](Self::fee_rate) | [`OrderConfig::default`]: 20 % fee, USD for free orders, keys kept 24 h |
+/// | [`orders`](Self::orders) / [`fee_rate`](Self::fee_rate) | [`OrderConfig::default`]: 20 % fee, USD for free orders, keys kept 24 h and held 60 s by a request |
 /// | [`license_terms`](Self::license_terms) | [`Permissions::default`], [`Limits::default`]: 20 downloads, 5 machines, no expiry |
 /// | [`asset_limits`](Self::asset_limits) | [`AssetLimits::default`]: 50 MiB, common archive, document and image types |
 /// | [`download_url_ttl`](Self::download_url_ttl) | 5 minutes |

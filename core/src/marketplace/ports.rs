@@ -70,7 +70,9 @@ pub struct Ports {
     pub payments: Arc<dyn PaymentRepository>,
     /// Orders with their intents, for placing and paying (a
     /// [`SeparateCheckout`](crate::orders::SeparateCheckout) of `orders`
-    /// and `payments` where the store has nothing better).
+    /// and `payments` where the store has nothing better). A store that
+    /// holds orders and keys together completes keys in the same unit of
+    /// work as the order.
     pub checkout: Arc<dyn Checkout>,
     /// `Idempotency-Key` records.
     pub idempotency: Arc<dyn IdempotencyStore>,

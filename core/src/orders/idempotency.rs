@@ -72,16 +72,58 @@ pub struct StoredResponse {
     pub body: serde_json::Value,
 }
 
+/// One request's hold on an idempotency key: the key, its scope (the
+/// buyer's id for orders) and a token naming this holder.
+///
+/// The token makes a takeover safe: once a claim's lease runs out, a retry
+/// takes the key over with a token of its own, and the first holder, should
+/// it still be running, can no longer complete or abandon the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Whose keys these are; two scopes never share a key.
+    pub scope: String,
+    /// The client's key.
+    pub key: String,
+    /// This holder's token, unique per claim.
+    pub token: String,
+}
+
+impl IdempotencyClaim {
+    /// A new claim on `(scope, key)` with a fresh random token.
+    pub fn new(scope: impl Into<String>, key: impl Into<String>) -> Self {
+        Self { scope: scope.into(), key: key.into(), token: uuid::Uuid::now_v7().simple().to_string() }
+    }
+}
+
+/// How long records and claims last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyTerms {
+    /// How long a key is remembered once taken (Stripe's 24 h).
+    pub ttl: Duration,
+    /// How long an unfinished claim holds its key. A request that dies
+    /// holding a key (its process killed, say) frees it when the lease ends:
+    /// the next retry takes the key over and places the order itself.
+    pub lease: Duration,
+}
+
+impl Default for IdempotencyTerms {
+    fn default() -> Self {
+        Self { ttl: Duration::hours(24), lease: Duration::seconds(60) }
+    }
+}
+
 /// What [`IdempotencyStore::begin`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
-    /// No live record: this caller owns the key and must `complete` or `abandon` it.
+    /// No live record, or an unfinished one whose lease ran out: the claim
+    /// now holds the key and must be completed (see
+    /// [`Checkout::place`](super::Checkout::place)) or abandoned.
     Started,
     /// A completed record with the same request: answer with it.
     Replay(StoredResponse),
     /// A live record with a different request hash.
     Mismatch,
-    /// A live record with the same request, still being processed.
+    /// A live record with the same request, still held by a running request.
     InFlight,
 }
 
@@ -95,12 +137,23 @@ pub struct IdempotencyRecord {
     pub response: Option<StoredResponse>,
     /// After this instant the record counts as absent.
     pub expires_at: Timestamp,
+    /// The token of the claim holding the key.
+    pub token: String,
+    /// Until this instant an unfinished record is held by its claim; after
+    /// it, a retry takes the key over.
+    pub locked_until: Timestamp,
 }
 
 impl IdempotencyRecord {
-    /// A fresh in-flight record for a request started at `now`.
-    pub fn started(request_hash: &str, now: Timestamp, ttl: Duration) -> Self {
-        Self { request_hash: request_hash.to_owned(), response: None, expires_at: now + ttl }
+    /// A fresh in-flight record for `claim`'s request started at `now`.
+    pub fn started(claim: &IdempotencyClaim, request_hash: &str, now: Timestamp, terms: IdempotencyTerms) -> Self {
+        Self {
+            request_hash: request_hash.to_owned(),
+            response: None,
+            expires_at: now + terms.ttl,
+            token: claim.token.clone(),
+            locked_until: now + terms.lease,
+        }
     }
 
     /// Whether the record still counts at `now`.
@@ -108,67 +161,82 @@ impl IdempotencyRecord {
         now < self.expires_at
     }
 
+    /// Whether `token` holds this record unfinished (the only holder that
+    /// may complete or abandon it).
+    pub fn is_held_by(&self, token: &str) -> bool {
+        self.response.is_none() && self.token == token
+    }
+
     /// The outcome of a `begin` with `request_hash` at `now` given what is stored.
     /// [`IdempotencyBegin::Started`] means the caller must store
-    /// [`IdempotencyRecord::started`] in the same atomic step.
+    /// [`IdempotencyRecord::started`] in the same atomic step, replacing
+    /// what was there.
     pub fn decide(existing: Option<&Self>, request_hash: &str, now: Timestamp) -> IdempotencyBegin {
         match existing.filter(|r| r.is_live(now)) {
             None => IdempotencyBegin::Started,
             Some(r) if r.request_hash != request_hash => IdempotencyBegin::Mismatch,
             Some(IdempotencyRecord { response: Some(resp), .. }) => IdempotencyBegin::Replay(resp.clone()),
-            Some(_) => IdempotencyBegin::InFlight,
+            Some(r) if now < r.locked_until => IdempotencyBegin::InFlight,
+            Some(_) => IdempotencyBegin::Started,
         }
     }
 }
 
 /// Where idempotency records live.
 ///
+/// A store that also holds the orders should complete keys inside its
+/// [`Checkout::place`](super::Checkout::place), so the order, its events
+/// and the key's answer commit as one unit of work.
+///
 /// # Example
 /// ```
 /// use bazaar_core::clock::{Clock, ManualClock};
-/// use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+/// use bazaar_core::orders::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms, StoredResponse};
 /// use bazaar_memory::MemoryIdempotency;
 /// # futures::executor::block_on(async {
 /// let store = MemoryIdempotency::new();
 /// let now = ManualClock::at_epoch_secs(1_700_000_000).now();
-/// let ttl = chrono::Duration::hours(24);
-/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Started);
-/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::InFlight);
+/// let terms = IdempotencyTerms::default();
+/// let first = IdempotencyClaim::new("buyer", "k1");
+/// assert_eq!(store.begin(&first, "h1", now, terms).await.unwrap(), IdempotencyBegin::Started);
+/// let retry = IdempotencyClaim::new("buyer", "k1");
+/// assert_eq!(store.begin(&retry, "h1", now, terms).await.unwrap(), IdempotencyBegin::InFlight);
 /// let resp = StoredResponse { body: serde_json::json!({"id": 1}) };
-/// store.complete("buyer", "k1", resp.clone()).await.unwrap();
-/// assert_eq!(store.begin("buyer", "k1", "h1", now, ttl).await.unwrap(), IdempotencyBegin::Replay(resp));
-/// assert_eq!(store.begin("buyer", "k1", "other", now, ttl).await.unwrap(), IdempotencyBegin::Mismatch);
+/// store.complete(&first, resp.clone()).await.unwrap();
+/// assert_eq!(store.begin(&retry, "h1", now, terms).await.unwrap(), IdempotencyBegin::Replay(resp));
+/// assert_eq!(store.begin(&retry, "other", now, terms).await.unwrap(), IdempotencyBegin::Mismatch);
 /// # });
 /// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `(scope, key)` for a request hashing to `request_hash`.
+    /// Claims `(claim.scope, claim.key)` for a request hashing to `request_hash`.
     ///
-    /// MUST be atomic: of any number of concurrent `begin`s on one absent
+    /// MUST be atomic: of any number of concurrent `begin`s on one free
     /// key exactly one gets [`IdempotencyBegin::Started`]. MUST follow
     /// [`IdempotencyRecord::decide`]: a record with `expires_at <= now` is
-    /// absent (and is replaced by the new one); a started record expires at
-    /// `now + ttl`.
+    /// absent, and an unfinished one with `locked_until <= now` is taken
+    /// over; either is replaced by [`IdempotencyRecord::started`] for `claim`.
     async fn begin(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim,
         request_hash: &str,
         now: Timestamp,
-        ttl: Duration,
+        terms: IdempotencyTerms,
     ) -> Result<IdempotencyBegin>;
 
-    /// Stores the response of the request that started `(scope, key)`;
-    /// later identical requests replay it. Keeps the record's expiry.
+    /// Stores the response of the request holding `claim`; later identical
+    /// requests replay it. Keeps the record's expiry.
     ///
-    /// MUST return [`Error::Conflict`] and change nothing when no in-flight
-    /// record exists for the key (never started, abandoned, or completed).
-    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()>;
+    /// MUST return [`Error::Conflict`] and change nothing unless `claim`
+    /// holds the key unfinished (never started, abandoned, completed, or
+    /// taken over by another claim).
+    async fn complete(&self, claim: &IdempotencyClaim, response: StoredResponse) -> Result<()>;
 
-    /// Forgets an in-flight `(scope, key)` so the request can be retried.
-    /// MUST NOT remove a completed record; abandoning an absent key is a no-op.
-    async fn abandon(&self, scope: &str, key: &str) -> Result<()>;
+    /// Frees the key `claim` holds so the request can be retried. MUST NOT
+    /// remove a completed record or one another claim holds; anything else
+    /// is a no-op.
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<()>;
 }
 
 /// The SHA-256 (lower-case hex) of `request`'s canonical JSON: object keys
@@ -249,11 +317,27 @@ mod tests {
     #[test]
     fn expired_records_are_absent() {
         let now = ManualClock::at_epoch_secs(1_000).now();
-        let rec = IdempotencyRecord::started("h", now, Duration::seconds(10));
+        let terms = IdempotencyTerms { ttl: Duration::seconds(10), lease: Duration::seconds(10) };
+        let rec = IdempotencyRecord::started(&IdempotencyClaim::new("s", "k"), "h", now, terms);
         assert_eq!(IdempotencyRecord::decide(Some(&rec), "h", now), IdempotencyBegin::InFlight);
         assert_eq!(IdempotencyRecord::decide(Some(&rec), "x", now), IdempotencyBegin::Mismatch);
         let later = now + Duration::seconds(10);
         assert_eq!(IdempotencyRecord::decide(Some(&rec), "x", later), IdempotencyBegin::Started);
+    }
+
+    #[test]
+    fn a_lapsed_lease_is_taken_over_but_the_request_stays_bound() {
+        let now = ManualClock::at_epoch_secs(1_000).now();
+        let terms = IdempotencyTerms { ttl: Duration::hours(1), lease: Duration::seconds(5) };
+        let first = IdempotencyClaim::new("s", "k");
+        let rec = IdempotencyRecord::started(&first, "h", now, terms);
+        let almost = now + Duration::seconds(4);
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "h", almost), IdempotencyBegin::InFlight);
+        let lapsed = now + Duration::seconds(5);
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "h", lapsed), IdempotencyBegin::Started);
+        assert_eq!(IdempotencyRecord::decide(Some(&rec), "other", lapsed), IdempotencyBegin::Mismatch);
+        assert!(rec.is_held_by(&first.token));
+        assert!(!rec.is_held_by(&IdempotencyClaim::new("s", "k").token), "tokens are unique per claim");
     }
 
     #[derive(Debug, Clone)]
@@ -284,10 +368,12 @@ mod tests {
 
     proptest! {
         /// Any sequence of begin/complete/abandon over a few keys and bodies
-        /// follows the rules, with a 30 s TTL.
+        /// follows the rules, with a 30 s TTL and a 10 s lease.
         #[test]
         fn begin_follows_the_rules(ops in proptest::collection::vec(op(), 1..60)) {
             const TTL: i64 = 30;
+            const LEASE: i64 = 10;
+            let terms = IdempotencyTerms { ttl: Duration::seconds(TTL), lease: Duration::seconds(LEASE) };
             let clock = ManualClock::at_epoch_secs(0);
             let mut store: HashMap<u8, IdempotencyRecord> = HashMap::new();
             let mut claims: HashMap<u8, Claim> = HashMap::new();
@@ -305,11 +391,13 @@ mod tests {
                             Some(Claim { answer: Some(a), .. }) => IdempotencyBegin::Replay(StoredResponse {
                                 body: serde_json::json!({ "key": key, "body": c_body(&claims, key), "answer": a }),
                             }),
-                            Some(_) => IdempotencyBegin::InFlight,
+                            Some(c) if t < c.at + LEASE => IdempotencyBegin::InFlight,
+                            Some(_) => IdempotencyBegin::Started,
                         };
                         prop_assert_eq!(&got, &expected);
                         if got == IdempotencyBegin::Started {
-                            store.insert(key, IdempotencyRecord::started(&hash, now, Duration::seconds(TTL)));
+                            let claim = IdempotencyClaim::new("scope", format!("key-{key}"));
+                            store.insert(key, IdempotencyRecord::started(&claim, &hash, now, terms));
                             claims.insert(key, Claim { body, at: t, answer: None });
                         }
                     }

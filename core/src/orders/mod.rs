@@ -18,9 +18,10 @@ mod repository;
 mod service;
 mod state;
 
-pub use checkout::{Checkout, SeparateCheckout, check_intent_for};
+pub use checkout::{Checkout, KeyAnswer, Placement, SeparateCheckout, check_intent_for};
 pub use idempotency::{
-    IdempotencyBegin, IdempotencyKey, IdempotencyRecord, IdempotencyStore, MAX_KEY_LEN, StoredResponse, request_hash,
+    IdempotencyBegin, IdempotencyClaim, IdempotencyKey, IdempotencyRecord, IdempotencyStore, IdempotencyTerms,
+    MAX_KEY_LEN, StoredResponse, request_hash,
 };
 pub use order::{MAX_ORDER_ITEMS, Order, OrderLine, PlaceOrder, PlaceOrderItem};
 pub use pricing::price_lines;

@@ -10,10 +10,12 @@ use crate::error::ConflictReason;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::Duration;
-
 use super::checkout::{Checkout, SeparateCheckout};
-use super::idempotency::{IdempotencyBegin, IdempotencyKey, IdempotencyStore, StoredResponse, request_hash};
+use super::checkout::{KeyAnswer, Placement};
+use super::idempotency::{
+    IdempotencyBegin, IdempotencyClaim, IdempotencyKey, IdempotencyStore, IdempotencyTerms, StoredResponse,
+    request_hash,
+};
 use super::pricing::price_lines;
 use super::repository::{OrderRepository, StatusChange, check_total};
 use super::state::{OrderEvent, OrderStatus, transition};
@@ -41,13 +43,15 @@ pub struct OrderConfig {
     pub fee_rate: FeeRate,
     /// The currency of an order whose lines are all free (default USD).
     pub default_currency: Currency,
-    /// How long an idempotency key is remembered (default 24 h, Stripe's).
-    pub idempotency_ttl: Duration,
+    /// How long an idempotency key is remembered (default 24 h, Stripe's)
+    /// and how long a request holds one before a retry may take it over
+    /// (default 60 s).
+    pub idempotency: IdempotencyTerms,
 }
 
 impl Default for OrderConfig {
     fn default() -> Self {
-        Self { fee_rate: FeeRate::DEFAULT, default_currency: Currency::USD, idempotency_ttl: Duration::hours(24) }
+        Self { fee_rate: FeeRate::DEFAULT, default_currency: Currency::USD, idempotency: IdempotencyTerms::default() }
     }
 }
 
@@ -98,7 +102,7 @@ impl OrderDeps {
         idempotency: Arc<dyn IdempotencyStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.repository()));
+        let checkout = Arc::new(SeparateCheckout::new(orders.clone(), payments.repository(), idempotency.clone()));
         Self { orders, products, licenses, payments, checkout, idempotency, clock }
     }
 }
@@ -170,13 +174,13 @@ impl OrderService {
     ) -> Result<Placed> {
         authorize(actor, Action::PlaceOrder, &Resource::Marketplace)?;
         let Some(key) = idempotency_key else {
-            return self.place_once(actor, &request).await;
+            return self.place_once(actor, &request, None).await;
         };
         let key = IdempotencyKey::parse(key)?;
-        let scope = actor.user_id.to_string();
+        let claim = IdempotencyClaim::new(actor.user_id.to_string(), key.as_str());
         let hash = request_hash(&request)?;
         let now = self.clock.now();
-        match self.idempotency.begin(&scope, key.as_str(), &hash, now, self.config.idempotency_ttl).await? {
+        match self.idempotency.begin(&claim, &hash, now, self.config.idempotency).await? {
             IdempotencyBegin::Started => {}
             IdempotencyBegin::Replay(first) => {
                 let order: Order =
@@ -187,27 +191,20 @@ impl OrderService {
             IdempotencyBegin::Mismatch => return Err(Error::IdempotencyMismatch),
             IdempotencyBegin::InFlight => return Err(Error::InFlight),
         }
-        match self.place_once(actor, &request).await {
-            Ok(placed) => {
-                let order = &placed.order;
-                let body = serde_json::to_value(order).map_err(|e| Error::internal("storing a placed order", e))?;
-                // The order exists either way; failing the request now would
-                // invite a retry that places a second one.
-                if let Err(e) = self.idempotency.complete(&scope, key.as_str(), StoredResponse { body }).await {
-                    tracing::warn!(order = %order.id, error = %e, "could not store the idempotent response");
-                }
-                Ok(placed)
-            }
-            Err(e) => {
-                if let Err(abandon) = self.idempotency.abandon(&scope, key.as_str()).await {
-                    tracing::warn!(error = %abandon, "could not free an idempotency key; it frees itself at expiry");
-                }
-                Err(e)
-            }
+        // The key's answer commits with the order (`Checkout::place`), so
+        // from here either both exist or neither: a request that dies before
+        // the commit leaves only its claim, which a retry takes over once
+        // the lease runs out.
+        let placed = self.place_once(actor, &request, Some(claim.clone())).await;
+        if placed.is_err()
+            && let Err(abandon) = self.idempotency.abandon(&claim).await
+        {
+            tracing::warn!(error = %abandon, "could not free an idempotency key; its lease frees it");
         }
+        placed
     }
 
-    async fn place_once(&self, actor: &Actor, request: &PlaceOrder) -> Result<Placed> {
+    async fn place_once(&self, actor: &Actor, request: &PlaceOrder, claim: Option<IdempotencyClaim>) -> Result<Placed> {
         request.validate()?;
         let now = self.clock.now();
         let products = self.purchasable_products(actor, request).await?;
@@ -223,6 +220,13 @@ impl OrderService {
             created_at: now,
             updated_at: now,
         };
+        let answer = match claim {
+            None => None,
+            Some(claim) => {
+                let body = serde_json::to_value(&order).map_err(|e| Error::internal("storing a placed order", e))?;
+                Some(KeyAnswer { claim, response: StoredResponse { body } })
+            }
+        };
         let placed = Event::new(&OrderPlaced { order_id: order.id, buyer_id: order.buyer_id, total }, now)
             .correlated(Some(order.id.as_uuid()));
         if free {
@@ -232,22 +236,24 @@ impl OrderService {
             let intent = self.payments.record_free_order(order.id, order.total).await?;
             let paid = PaymentSucceeded { order_id: order.id, payment_intent_id: intent.id, amount: total };
             let paid = Event::new(&paid, now).caused_by(&placed);
-            self.orders.insert(&order, &[placed, paid]).await?;
-            Ok(Placed { order, payment: Some(intent) })
+            let placement = Placement { order, events: vec![placed, paid], intent: None, answer };
+            self.checkout.place(&placement).await?;
+            Ok(Placed { order: placement.order, payment: Some(intent) })
         } else {
             // The intent is opened at the provider first so the order and
             // the intent can be stored together. Should storing the order
             // then fail, the provider keeps an intent nobody pays, which is
             // harmless; an order without an intent gets one when paid.
-            let payment = match self.payments.open_intent(order.id, order.total).await {
-                Ok(intent) => self.checkout.insert_order_with_intent(&order, &[placed], &intent).await?,
+            let intent = match self.payments.open_intent(order.id, order.total).await {
+                Ok(intent) => Some(intent),
                 Err(e) => {
                     tracing::warn!(order = %order.id, error = %e, "no payment intent yet; paying will create it");
-                    self.orders.insert(&order, &[placed]).await?;
                     None
                 }
             };
-            Ok(Placed { order, payment })
+            let placement = Placement { order, events: vec![placed], intent, answer };
+            let payment = self.checkout.place(&placement).await?;
+            Ok(Placed { order: placement.order, payment })
         }
     }
 
@@ -683,9 +689,9 @@ mod tests {
         let body = serde_json::to_value(&stored).unwrap();
         m.idempotency
             .expect_begin()
-            .withf(move |scope, key, _, _, _| scope == me.user_id.to_string() && key == "k")
+            .withf(move |claim, _, _, _| claim.scope == me.user_id.to_string() && claim.key == "k")
             .times(1)
-            .returning(move |_, _, _, _, _| Ok(IdempotencyBegin::Replay(StoredResponse { body: body.clone() })));
+            .returning(move |_, _, _, _| Ok(IdempotencyBegin::Replay(StoredResponse { body: body.clone() })));
         m.products.expect_get().times(0);
         m.orders.expect_insert().times(0);
         m.idempotency.expect_complete().times(0);
@@ -700,11 +706,15 @@ mod tests {
     fn a_failed_placement_abandons_its_key_and_never_completes_it() {
         let me = buyer();
         let mut m = Mocks::default();
-        m.idempotency.expect_begin().times(1).returning(|_, _, _, _, _| Ok(IdempotencyBegin::Started));
+        m.idempotency.expect_begin().times(1).returning(|_, _, _, _| Ok(IdempotencyBegin::Started));
         m.products.expect_get().times(1).returning(|_| Ok(None));
         m.orders.expect_insert().times(0);
         m.idempotency.expect_complete().times(0);
-        m.idempotency.expect_abandon().with(eq(me.user_id.to_string()), eq("k")).times(1).returning(|_, _| Ok(()));
+        m.idempotency
+            .expect_abandon()
+            .withf(move |claim| claim.scope == me.user_id.to_string() && claim.key == "k")
+            .times(1)
+            .returning(|_| Ok(()));
         let err = block_on(m.service().place(&me, PlaceOrder::new([ProductId::new()]), Some("k"))).unwrap_err();
         assert_eq!(err.code(), "validation");
     }
@@ -715,7 +725,7 @@ mod tests {
         let product = approved("Workflow pack", 0);
         let price = product.pricing.price().unwrap();
         let mut m = Mocks::default();
-        m.idempotency.expect_begin().times(1).returning(|_, _, _, _, _| Ok(IdempotencyBegin::Started));
+        m.idempotency.expect_begin().times(1).returning(|_, _, _, _| Ok(IdempotencyBegin::Started));
         let p = product.clone();
         m.products.expect_get().with(eq(product.id)).times(1).returning(move |_| Ok(Some(p.clone())));
         m.licenses
@@ -750,9 +760,9 @@ mod tests {
         m.intents.expect_insert().times(1).returning(|_, _| Ok(()));
         m.idempotency
             .expect_complete()
-            .withf(|_, key, resp| key == "k" && resp.body["status"] == "pending_payment")
+            .withf(|claim, resp| claim.key == "k" && resp.body["status"] == "pending_payment")
             .times(1)
-            .returning(|_, _, _| Ok(()));
+            .returning(|_, _| Ok(()));
         m.idempotency.expect_abandon().times(0);
         let placed = block_on(m.service().place_with_payment(&me, PlaceOrder::new([product.id]), Some("k"))).unwrap();
         assert_eq!(placed.order.total, price);

@@ -17,8 +17,11 @@ use crate::events::{Event, EventHandler, EventType, PaymentSucceeded};
 use crate::ids::{ProductId, UserId};
 use crate::licensing::{LicenseRepository, LicenseService, LicenseSigner};
 use crate::money::{Currency, Money};
-use crate::orders::{IdempotencyStore, OrderConfig, OrderDeps, OrderRepository, OrderService, OrderStatus, PlaceOrder};
-use crate::payments::{PaymentRepository, PaymentService, SandboxProvider};
+use crate::orders::{
+    Checkout, IdempotencyStore, OrderConfig, OrderDeps, OrderRepository, OrderService, OrderStatus, PlaceOrder,
+    Placement,
+};
+use crate::payments::{PaymentIntent, PaymentRepository, PaymentService, SandboxProvider};
 use crate::pricing::Pricing;
 use crate::workflows::FulfillmentHandler;
 
@@ -35,6 +38,8 @@ pub struct CommercePorts {
     pub payments: Arc<dyn PaymentRepository>,
     /// Idempotency keys of order placement.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The backend's checkout over the stores above.
+    pub checkout: Arc<dyn Checkout>,
 }
 
 impl std::fmt::Debug for CommercePorts {
@@ -54,14 +59,15 @@ fn marketplace(ports: &CommercePorts) -> Marketplace {
     let provider = Arc::new(SandboxProvider::new(clock.clone(), b"whsec_test".to_vec()));
     let payments = Arc::new(PaymentService::new(ports.payments.clone(), provider, clock.clone()));
     let orders = Arc::new(OrderService::new(
-        OrderDeps::separate(
-            ports.orders.clone(),
-            ports.products.clone(),
-            ports.licenses.clone(),
+        OrderDeps {
+            orders: ports.orders.clone(),
+            products: ports.products.clone(),
+            licenses: ports.licenses.clone(),
             payments,
-            ports.idempotency.clone(),
-            clock.clone(),
-        ),
+            checkout: ports.checkout.clone(),
+            idempotency: ports.idempotency.clone(),
+            clock: clock.clone(),
+        },
         OrderConfig::default(),
     ));
     let licenses =
@@ -275,4 +281,112 @@ pub async fn overlapping_payment_batches_fulfil_each_order_once(
     let count = |t: EventType| events.iter().filter(|e| e.event_type == t).count();
     assert_eq!(count(EventType::LicenseIssued), licenses, "license.issued once per license");
     assert_eq!(count(EventType::OrderFulfilled), paid.len(), "order.fulfilled once per order");
+}
+
+/// Where a [`Stalling`] checkout stops the request placing an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StallAt {
+    /// Let every placement through.
+    Nowhere,
+    /// After the key is claimed, before anything is written.
+    BeforeTheWrite,
+    /// After the order (and its key's answer) is written, before the answer returns.
+    AfterTheWrite,
+}
+
+/// A checkout that stops placements where told and never returns from
+/// there, so the test can drop the request at that point: what a process
+/// killed there leaves behind.
+struct Stalling {
+    inner: Arc<dyn Checkout>,
+    at: parking_lot::Mutex<StallAt>,
+    reached: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl Checkout for Stalling {
+    async fn place(&self, placement: &Placement) -> crate::Result<Option<PaymentIntent>> {
+        let at = *self.at.lock();
+        if at == StallAt::BeforeTheWrite {
+            self.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        let placed = self.inner.place(placement).await;
+        if at == StallAt::AfterTheWrite {
+            self.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        placed
+    }
+
+    async fn order_with_intent(
+        &self,
+        id: crate::ids::OrderId,
+    ) -> crate::Result<Option<(crate::orders::Order, Option<PaymentIntent>)>> {
+        self.inner.order_with_intent(id).await
+    }
+}
+
+/// An idempotent placement whose request dies (its future dropped, as a
+/// `kill -9` would end it) after claiming the key, and another that dies
+/// after its order is written. In both, a retry with the same key ends with
+/// exactly one order: the first is refused as in flight until the lease
+/// ends, then takes the key over and places the order; the second replays
+/// the order already written.
+///
+/// # Panics
+/// When a retry fails, or a key ends with no order or more than one.
+pub async fn a_killed_placement_leaves_its_key_to_a_retry(ports: CommercePorts, committed: &dyn Fn() -> Vec<Event>) {
+    let stalling = Arc::new(Stalling {
+        inner: ports.checkout.clone(),
+        at: parking_lot::Mutex::new(StallAt::Nowhere),
+        reached: tokio::sync::Notify::new(),
+    });
+    let m = marketplace(&CommercePorts { checkout: stalling.clone(), ..ports.clone() });
+    let lease = OrderConfig::default().idempotency.lease;
+    let placed_events = |buyer: UserId| {
+        committed()
+            .iter()
+            .filter(|e| e.event_type == EventType::OrderPlaced && e.data["buyer_id"] == buyer.to_string())
+            .count()
+    };
+
+    for at in [StallAt::BeforeTheWrite, StallAt::AfterTheWrite] {
+        let product = approved_product(ports.products.as_ref(), "Invoice bot", 2_500, m.clock.now()).await;
+        let buyer = Actor::new(UserId::new(), Role::Customer);
+        let request = || PlaceOrder::new([product.id]);
+        *stalling.at.lock() = at;
+        let placing = std::pin::pin!(m.orders.place(&buyer, request(), Some("crash-key")));
+        let reached = std::pin::pin!(stalling.reached.notified());
+        // The stall reached drops the placing future: the request dies there.
+        let killed = match futures::future::select(placing, reached).await {
+            futures::future::Either::Left((placed, _)) => Some(placed),
+            futures::future::Either::Right(((), _)) => None,
+        };
+        assert!(killed.is_none(), "{at:?}: the request stopped where it was told, got {killed:?}");
+        *stalling.at.lock() = StallAt::Nowhere;
+
+        let order = if at == StallAt::BeforeTheWrite {
+            let (stored, _) = ports.orders.list_for_buyer(buyer.user_id, 1, 10).await.expect("list");
+            assert!(stored.is_empty(), "{at:?}: nothing was written");
+            let early = m.orders.place(&buyer, request(), Some("crash-key")).await;
+            assert!(
+                matches!(early, Err(crate::Error::InFlight)),
+                "{at:?}: the dead request holds the key until its lease ends, got {early:?}"
+            );
+            m.clock.advance(lease);
+            m.orders.place(&buyer, request(), Some("crash-key")).await.expect("the retry takes the key over")
+        } else {
+            let (stored, _) = ports.orders.list_for_buyer(buyer.user_id, 1, 10).await.expect("list");
+            assert_eq!(stored.len(), 1, "{at:?}: the order was written before the request died");
+            let replayed = m.orders.place(&buyer, request(), Some("crash-key")).await.expect("the retry replays");
+            assert_eq!(replayed.id, stored[0].id, "{at:?}: the retry answers the order already written");
+            replayed
+        };
+        let again = m.orders.place(&buyer, request(), Some("crash-key")).await.expect("a later retry");
+        assert_eq!(again.id, order.id, "{at:?}: every later retry replays the one order");
+        let (stored, total) = ports.orders.list_for_buyer(buyer.user_id, 1, 10).await.expect("list");
+        assert_eq!((total, stored[0].id), (1, order.id), "{at:?}: exactly one order for the key");
+        assert_eq!(placed_events(buyer.user_id), 1, "{at:?}: exactly one order.placed committed");
+    }
 }

@@ -20,7 +20,8 @@ use crate::events::{Event, OrderPlaced};
 use crate::ids::{OrderId, UserId};
 use crate::money::{Currency, Money};
 use crate::orders::{
-    IdempotencyBegin, IdempotencyStore, Order, OrderRepository, OrderStatus, StatusChange, StoredResponse,
+    IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms, Order, OrderRepository, OrderStatus,
+    StatusChange, StoredResponse,
 };
 
 fn t0() -> Timestamp {
@@ -261,45 +262,95 @@ fn response(n: u16) -> StoredResponse {
 }
 
 /// The idempotency rules: start, in flight, replay, mismatch, abandon,
-/// expiry, scopes, and `complete` only on an in-flight key.
+/// expiry, lease takeover, scopes, and `complete`/`abandon` only by the
+/// claim holding the key.
 ///
 /// # Panics
 /// When the store breaks the [`IdempotencyStore`] contract.
 pub async fn idempotency_store_contract(store: &dyn IdempotencyStore) {
     use IdempotencyBegin::*;
     let now = t0();
-    let ttl = Duration::seconds(60);
-    assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), Started, "a new key starts");
-    assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), InFlight, "same request while running");
-    assert_eq!(store.begin("a", "k", "h2", now, ttl).await.unwrap(), Mismatch, "other request while running");
-    assert_eq!(store.begin("b", "k", "h2", now, ttl).await.unwrap(), Started, "scopes are independent");
-    store.complete("a", "k", response(1)).await.expect("complete an in-flight key");
-    assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), Replay(response(1)), "replays the first response");
-    assert_eq!(store.begin("a", "k", "h2", now, ttl).await.unwrap(), Mismatch, "other request after completion");
-    let again = store.complete("a", "k", response(2)).await;
+    let terms = IdempotencyTerms { ttl: Duration::seconds(60), lease: Duration::seconds(20) };
+    let claim = |scope: &str, key: &str| IdempotencyClaim::new(scope, key);
+    let (a_k, b_k) = (claim("a", "k"), claim("b", "k"));
+    assert_eq!(store.begin(&a_k, "h1", now, terms).await.unwrap(), Started, "a new key starts");
+    assert_eq!(store.begin(&claim("a", "k"), "h1", now, terms).await.unwrap(), InFlight, "same request while running");
+    assert_eq!(store.begin(&claim("a", "k"), "h2", now, terms).await.unwrap(), Mismatch, "other request while running");
+    assert_eq!(store.begin(&b_k, "h2", now, terms).await.unwrap(), Started, "scopes are independent");
+    let intruder = store.complete(&claim("a", "k"), response(9)).await;
+    assert!(matches!(intruder, Err(Error::Conflict { .. })), "only the holder completes, got {intruder:?}");
+    store.complete(&a_k, response(1)).await.expect("complete an in-flight key");
+    let replay = store.begin(&claim("a", "k"), "h1", now, terms).await.unwrap();
+    assert_eq!(replay, Replay(response(1)), "replays the first response");
+    assert_eq!(
+        store.begin(&claim("a", "k"), "h2", now, terms).await.unwrap(),
+        Mismatch,
+        "other request after completion"
+    );
+    let again = store.complete(&a_k, response(2)).await;
     assert!(matches!(again, Err(Error::Conflict { .. })), "completing twice is Conflict, got {again:?}");
-    assert_eq!(store.begin("a", "k", "h1", now, ttl).await.unwrap(), Replay(response(1)), "the first response stays");
-    let never = store.complete("a", "never", response(3)).await;
+    let replay = store.begin(&claim("a", "k"), "h1", now, terms).await.unwrap();
+    assert_eq!(replay, Replay(response(1)), "the first response stays");
+    let never = store.complete(&claim("a", "never"), response(3)).await;
     assert!(matches!(never, Err(Error::Conflict { .. })), "completing an unknown key is Conflict, got {never:?}");
 
-    // Abandon frees an in-flight key, but never a completed one.
-    assert_eq!(store.begin("a", "retry", "h1", now, ttl).await.unwrap(), Started);
-    store.abandon("a", "retry").await.unwrap();
-    assert_eq!(store.begin("a", "retry", "h2", now, ttl).await.unwrap(), Started, "an abandoned key can be retried");
-    store.abandon("a", "k").await.unwrap();
+    // Abandon frees an in-flight key for its holder only, and never a completed one.
+    let retry = claim("a", "retry");
+    assert_eq!(store.begin(&retry, "h1", now, terms).await.unwrap(), Started);
+    store.abandon(&claim("a", "retry")).await.unwrap();
     assert_eq!(
-        store.begin("a", "k", "h1", now, ttl).await.unwrap(),
-        Replay(response(1)),
-        "abandon keeps completed keys"
+        store.begin(&claim("a", "retry"), "h1", now, terms).await.unwrap(),
+        InFlight,
+        "another's abandon is a no-op"
     );
-    store.abandon("a", "nothing").await.expect("abandoning an absent key is a no-op");
+    store.abandon(&retry).await.unwrap();
+    assert_eq!(
+        store.begin(&claim("a", "retry"), "h2", now, terms).await.unwrap(),
+        Started,
+        "an abandoned key can be retried"
+    );
+    store.abandon(&a_k).await.unwrap();
+    let kept = store.begin(&claim("a", "k"), "h1", now, terms).await.unwrap();
+    assert_eq!(kept, Replay(response(1)), "abandon keeps completed keys");
+    store.abandon(&claim("a", "nothing")).await.expect("abandoning an absent key is a no-op");
+
+    // The lease: a claim whose request died frees its key when the lease
+    // ends; the retry holds it from then, and the first holder cannot
+    // complete or abandon it any more.
+    let dead = claim("a", "lease");
+    assert_eq!(store.begin(&dead, "h1", now, terms).await.unwrap(), Started);
+    let held = now + terms.lease - Duration::seconds(1);
+    assert_eq!(
+        store.begin(&claim("a", "lease"), "h1", held, terms).await.unwrap(),
+        InFlight,
+        "held until the lease ends"
+    );
+    let lapsed = now + terms.lease;
+    assert_eq!(store.begin(&claim("a", "lease"), "h2", lapsed, terms).await.unwrap(), Mismatch, "the key stays bound");
+    let heir = claim("a", "lease");
+    assert_eq!(store.begin(&heir, "h1", lapsed, terms).await.unwrap(), Started, "a retry takes a lapsed claim over");
+    assert_eq!(
+        store.begin(&claim("a", "lease"), "h1", lapsed, terms).await.unwrap(),
+        InFlight,
+        "with a lease of its own"
+    );
+    let late = store.complete(&dead, response(4)).await;
+    assert!(matches!(late, Err(Error::Conflict { .. })), "the first holder lost the key, got {late:?}");
+    store.abandon(&dead).await.unwrap();
+    store.complete(&heir, response(5)).await.expect("the heir completes");
+    let replay = store.begin(&claim("a", "lease"), "h1", lapsed, terms).await.unwrap();
+    assert_eq!(replay, Replay(response(5)), "the heir's answer, not the dead request's");
 
     // Expiry: at `now + ttl` the record is absent and the key starts afresh.
-    let almost = now + ttl - Duration::seconds(1);
-    assert_eq!(store.begin("a", "k", "h2", almost, ttl).await.unwrap(), Mismatch, "still live before expiry");
-    let expired = now + ttl;
-    assert_eq!(store.begin("a", "k", "h2", expired, ttl).await.unwrap(), Started, "expired records are absent");
-    assert_eq!(store.begin("a", "k", "h2", expired, ttl).await.unwrap(), InFlight, "the new record counts");
+    let almost = now + terms.ttl - Duration::seconds(1);
+    assert_eq!(store.begin(&claim("a", "k"), "h2", almost, terms).await.unwrap(), Mismatch, "still live before expiry");
+    let expired = now + terms.ttl;
+    assert_eq!(
+        store.begin(&claim("a", "k"), "h2", expired, terms).await.unwrap(),
+        Started,
+        "expired records are absent"
+    );
+    assert_eq!(store.begin(&claim("a", "k"), "h2", expired, terms).await.unwrap(), InFlight, "the new record counts");
 }
 
 /// 50 threads begin the same key at once: exactly one is `Started`, the
@@ -315,7 +366,8 @@ pub async fn idempotency_begin_is_atomic(store: &dyn IdempotencyStore) {
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    futures::executor::block_on(store.begin("race", "key", "hash", t0(), Duration::seconds(60)))
+                    let claim = IdempotencyClaim::new("race", "key");
+                    futures::executor::block_on(store.begin(&claim, "hash", t0(), IdempotencyTerms::default()))
                         .expect("begin")
                 })
             })
@@ -334,10 +386,13 @@ pub async fn idempotency_begin_is_atomic(store: &dyn IdempotencyStore) {
 /// When any answer differs from the model's.
 pub async fn idempotency_random_sequences(store: &dyn IdempotencyStore) {
     const TTL: i64 = 30;
+    const LEASE: i64 = 12;
+    let terms = IdempotencyTerms { ttl: Duration::seconds(TTL), lease: Duration::seconds(LEASE) };
     struct Claim {
         body: u8,
         at: i64,
         answer: Option<u16>,
+        holder: IdempotencyClaim,
     }
     for seed in 0..32u64 {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -353,23 +408,28 @@ pub async fn idempotency_random_sequences(store: &dyn IdempotencyStore) {
             match rng.random_range(0..10u8) {
                 0..=4 => {
                     let body = rng.random_range(0..3u8);
-                    let got =
-                        store.begin(&scope, &name, &format!("hash-{body}"), now, Duration::seconds(TTL)).await.unwrap();
+                    let claim = IdempotencyClaim::new(&scope, &name);
+                    let got = store.begin(&claim, &format!("hash-{body}"), now, terms).await.unwrap();
                     let expected = match model.get(&key) {
                         None => IdempotencyBegin::Started,
                         Some(c) if c.body != body => IdempotencyBegin::Mismatch,
                         Some(Claim { answer: Some(n), .. }) => IdempotencyBegin::Replay(response(*n)),
-                        Some(_) => IdempotencyBegin::InFlight,
+                        Some(c) if t < c.at + LEASE => IdempotencyBegin::InFlight,
+                        Some(_) => IdempotencyBegin::Started,
                     };
                     assert_eq!(got, expected, "seed {seed} step {step}: begin({name}, body {body})");
                     if got == IdempotencyBegin::Started {
-                        model.insert(key, Claim { body, at: t, answer: None });
+                        model.insert(key, Claim { body, at: t, answer: None, holder: claim });
                     }
                 }
                 5..=7 => {
                     let n = rng.random_range(0..1000u16);
                     let in_flight = model.get(&key).is_some_and(|c| c.answer.is_none());
-                    let got = store.complete(&scope, &name, response(n)).await;
+                    // The holder completes; a key the model forgot is
+                    // completed by a stranger, which must never succeed.
+                    let holder =
+                        model.get(&key).map_or_else(|| IdempotencyClaim::new(&scope, &name), |c| c.holder.clone());
+                    let got = store.complete(&holder, response(n)).await;
                     // An expired, uncompleted record may still be stored;
                     // completing it is allowed but the model treats it as gone,
                     // so only judge keys the model knows about.
@@ -378,12 +438,14 @@ pub async fn idempotency_random_sequences(store: &dyn IdempotencyStore) {
                         if let Some(c) = model.get_mut(&key) {
                             c.answer = Some(n);
                         }
-                    } else if model.contains_key(&key) {
-                        assert!(got.is_err(), "seed {seed} step {step}: completing a completed key must fail");
+                    } else {
+                        assert!(got.is_err(), "seed {seed} step {step}: completing {name} must fail: {got:?}");
                     }
                 }
                 8 => {
-                    store.abandon(&scope, &name).await.unwrap();
+                    let holder =
+                        model.get(&key).map_or_else(|| IdempotencyClaim::new(&scope, &name), |c| c.holder.clone());
+                    store.abandon(&holder).await.unwrap();
                     if model.get(&key).is_some_and(|c| c.answer.is_none()) {
                         model.remove(&key);
                     }

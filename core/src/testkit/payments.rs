@@ -13,7 +13,10 @@ use crate::error::Error;
 use crate::events::{Event, OrderPlaced, PaymentSucceeded};
 use crate::ids::{EventId, OrderId, PaymentIntentId, UserId};
 use crate::money::{Currency, Money};
-use crate::orders::Checkout;
+use crate::orders::{
+    Checkout, IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms, KeyAnswer, Placement,
+    StoredResponse,
+};
 use crate::orders::{Order, OrderRepository, OrderStatus};
 use crate::payments::{IntentStatus, PaymentIntent, PaymentRepository, WebhookReceipt};
 
@@ -201,6 +204,7 @@ pub async fn checkout_contract(
     checkout: &dyn Checkout,
     orders: &dyn OrderRepository,
     payments: &dyn PaymentRepository,
+    idempotency: &dyn IdempotencyStore,
     committed: &dyn Fn() -> Vec<Event>,
 ) {
     let now = ManualClock::at_epoch_secs(1_700_000_000).now();
@@ -220,14 +224,27 @@ pub async fn checkout_contract(
 
     let before = committed().len();
     let event = placed(&first);
-    let stored = checkout
-        .insert_order_with_intent(&first, std::slice::from_ref(&event), &opened)
-        .await
-        .expect("a new order with its intent");
+    let claim = IdempotencyClaim::new(first.buyer_id.to_string(), "checkout-key");
+    let terms = IdempotencyTerms::default();
+    assert_eq!(idempotency.begin(&claim, "hash", now, terms).await.unwrap(), IdempotencyBegin::Started);
+    let response = StoredResponse { body: serde_json::json!({ "order": first.id }) };
+    let answer = KeyAnswer { claim: claim.clone(), response: response.clone() };
+    let placement = Placement {
+        order: first.clone(),
+        events: vec![event.clone()],
+        intent: Some(opened.clone()),
+        answer: Some(answer),
+    };
+    let stored = checkout.place(&placement).await.expect("a new order with its intent");
     assert_eq!(stored.as_ref(), Some(&opened), "it answers the intent it stored");
     assert_eq!(orders.get(first.id).await.unwrap().as_ref(), Some(&first), "the order is stored");
     assert_eq!(payments.get_by_order(first.id).await.unwrap().as_ref(), Some(&opened), "the intent is stored");
     assert_eq!(ids(&committed()[before..]), vec![event.id], "the order's events are committed with it");
+    assert_eq!(
+        idempotency.begin(&IdempotencyClaim::new(&claim.scope, &claim.key), "hash", now, terms).await.unwrap(),
+        IdempotencyBegin::Replay(response),
+        "the key's answer is stored with the order"
+    );
     assert_eq!(
         checkout.order_with_intent(first.id).await.unwrap(),
         Some((first.clone(), Some(opened.clone()))),
@@ -237,23 +254,106 @@ pub async fn checkout_contract(
     let before = committed().len();
     let mut again = intent("pi_checkout_2");
     again.order_id = first.id;
-    let taken = checkout.insert_order_with_intent(&first, &[placed(&first)], &again).await;
+    let taken = checkout
+        .place(&Placement {
+            order: first.clone(),
+            events: vec![placed(&first)],
+            intent: Some(again.clone()),
+            answer: None,
+        })
+        .await;
     assert!(matches!(taken, Err(Error::Conflict { .. })), "a taken order id is Conflict, got {taken:?}");
     assert_eq!(payments.get(again.id).await.unwrap(), None, "a refused order stores no intent");
     assert_eq!(committed().len(), before, "a refused order commits no events");
 
     let second = order(Money::new(500, Currency::EUR));
     let elsewhere = intent("pi_checkout_3");
-    let wrong = checkout.insert_order_with_intent(&second, &[placed(&second)], &elsewhere).await;
+    let wrong = checkout
+        .place(&Placement {
+            order: second.clone(),
+            events: vec![placed(&second)],
+            intent: Some(elsewhere),
+            answer: None,
+        })
+        .await;
     assert!(matches!(wrong, Err(Error::Validation(_))), "an intent for another order is Validation, got {wrong:?}");
     assert_eq!(orders.get(second.id).await.unwrap(), None, "a refused pair stores no order");
     assert_eq!(committed().len(), before, "a refused pair commits no events");
 
-    orders.insert(&second, &[]).await.unwrap();
+    let before = committed().len();
+    let alone = Placement { order: second.clone(), events: vec![placed(&second)], intent: None, answer: None };
+    assert_eq!(checkout.place(&alone).await.expect("an order without an intent"), None);
+    assert_eq!(committed().len() - before, 1, "its event is committed");
     assert_eq!(
         checkout.order_with_intent(second.id).await.unwrap(),
         Some((second.clone(), None)),
         "an order without an intent reads back alone"
     );
     assert_eq!(checkout.order_with_intent(OrderId::new()).await.unwrap(), None, "an unknown order is None");
+}
+
+/// A checkout that writes the order and its key's answer as one unit of
+/// work: a claim a retry took over (its lease ran out) stores nothing, so the
+/// retry's own order is the only one; the retry's claim completes.
+///
+/// For stores that hold orders and idempotency keys together (SQLite,
+/// PostgreSQL); [`SeparateCheckout`](crate::orders::SeparateCheckout) cannot
+/// pass it.
+///
+/// # Panics
+/// When a taken-over claim still stores its order or completes the key.
+pub async fn checkout_completes_keys_in_one_unit(
+    checkout: &dyn Checkout,
+    orders: &dyn OrderRepository,
+    idempotency: &dyn IdempotencyStore,
+    committed: &dyn Fn() -> Vec<Event>,
+) {
+    let now = ManualClock::at_epoch_secs(1_700_000_000).now();
+    let terms = IdempotencyTerms { ttl: chrono::Duration::hours(24), lease: chrono::Duration::seconds(30) };
+    let buyer = UserId::new();
+    let order = || Order {
+        id: OrderId::new(),
+        buyer_id: buyer,
+        lines: Vec::new(),
+        total: Money::new(700, Currency::USD),
+        status: OrderStatus::PendingPayment,
+        created_at: now,
+        updated_at: now,
+    };
+    let placement = |o: &Order, claim: &IdempotencyClaim| Placement {
+        order: o.clone(),
+        events: vec![Event::new(&OrderPlaced { order_id: o.id, buyer_id: o.buyer_id, total: o.total }, now)],
+        intent: None,
+        answer: Some(KeyAnswer {
+            claim: claim.clone(),
+            response: StoredResponse { body: serde_json::json!({ "order": o.id }) },
+        }),
+    };
+
+    let stale = IdempotencyClaim::new(buyer.to_string(), "taken-over");
+    assert_eq!(idempotency.begin(&stale, "h", now, terms).await.unwrap(), IdempotencyBegin::Started);
+    let later = now + terms.lease;
+    let retry = IdempotencyClaim::new(buyer.to_string(), "taken-over");
+    assert_eq!(idempotency.begin(&retry, "h", later, terms).await.unwrap(), IdempotencyBegin::Started, "lease over");
+
+    let before = committed().len();
+    let late = order();
+    let refused = checkout.place(&placement(&late, &stale)).await;
+    assert!(matches!(refused, Err(Error::Conflict { .. })), "a taken-over claim is Conflict, got {refused:?}");
+    assert_eq!(orders.get(late.id).await.unwrap(), None, "a taken-over claim stores no order");
+    assert_eq!(committed().len(), before, "and commits no events");
+
+    let winner = order();
+    checkout.place(&placement(&winner, &retry)).await.expect("the retry's claim places its order");
+    assert_eq!(orders.get(winner.id).await.unwrap().as_ref(), Some(&winner));
+    assert_eq!(
+        idempotency.begin(&IdempotencyClaim::new(buyer.to_string(), "taken-over"), "h", later, terms).await.unwrap(),
+        IdempotencyBegin::Replay(StoredResponse { body: serde_json::json!({ "order": winner.id }) }),
+        "the key answers the retry's order"
+    );
+
+    let done = checkout.place(&placement(&order(), &retry)).await;
+    assert!(matches!(done, Err(Error::Conflict { .. })), "a completed claim places nothing more, got {done:?}");
+    let (mine, total) = orders.list_for_buyer(buyer, 1, 10).await.unwrap();
+    assert_eq!((mine.len(), total), (1, 1), "exactly one order for the key");
 }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
+use bazaar_core::orders::IdempotencyTerms;
 
 use crate::providers::{self, Blobs, Mail, Payments, RawProviders};
 
@@ -167,6 +168,10 @@ impl fmt::Debug for AdminBootstrap {
     }
 }
 
+/// The longest idempotency lease accepted: a key is remembered 24 h, so a
+/// longer lease could never end.
+pub const MAX_IDEMPOTENCY_LEASE_SECS: i64 = 86_400;
+
 /// Raw settings as flags and the environment give them.
 #[derive(Clone, Default)]
 pub struct RawConfig {
@@ -205,6 +210,8 @@ pub struct RawConfig {
     /// The process only migrates the database (`bazaar migrate`): it takes
     /// no payments, so it needs no `BAZAAR_PAYMENTS`.
     pub schema_only: bool,
+    /// `BAZAAR_IDEMPOTENCY_LEASE_SECS` / `--idempotency-lease-secs`.
+    pub idempotency_lease_secs: Option<String>,
 }
 
 impl fmt::Debug for RawConfig {
@@ -254,6 +261,9 @@ pub struct Config {
     pub mail: Mail,
     /// Where asset bytes live.
     pub blobs: Blobs,
+    /// How long a request holds an idempotency key before a retry may take
+    /// it over (the request died, say).
+    pub idempotency_lease: chrono::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -277,6 +287,7 @@ impl fmt::Debug for Config {
             .field("payments", &self.payments.name())
             .field("mail", &matches!(self.mail, Mail::Smtp(_)))
             .field("blobs", &matches!(self.blobs, Blobs::S3(_)))
+            .field("idempotency_lease", &self.idempotency_lease)
             .finish()
     }
 }
@@ -303,6 +314,7 @@ impl Config {
             payments: Payments::Sandbox,
             mail: Mail::Log,
             blobs: Blobs::Local,
+            idempotency_lease: IdempotencyTerms::default().lease,
         }
     }
 
@@ -381,6 +393,18 @@ impl Config {
         let payments = providers::payments(&raw.providers, raw.schema_only || (embedded && loopback))?;
         let mail = providers::mail(&raw.providers)?;
         let blobs = providers::blobs(&raw.providers)?;
+        let idempotency_lease = match non_empty(raw.idempotency_lease_secs) {
+            None => IdempotencyTerms::default().lease,
+            Some(secs) => match secs.parse::<i64>() {
+                Ok(n) if (1..=MAX_IDEMPOTENCY_LEASE_SECS).contains(&n) => chrono::Duration::seconds(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+                        format!("{secs:?}: expected whole seconds from 1 to {MAX_IDEMPOTENCY_LEASE_SECS}"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             data_dir,
             http_addr,
@@ -399,6 +423,7 @@ impl Config {
             payments,
             mail,
             blobs,
+            idempotency_lease,
         })
     }
 }
@@ -462,6 +487,18 @@ mod tests {
             ),
             (RawConfig { log_level: Some("info,=[".into()), ..Default::default() }, "BAZAAR_LOG"),
             (RawConfig { log_format: Some("xml".into()), ..Default::default() }, "BAZAAR_LOG_FORMAT"),
+            (
+                RawConfig { idempotency_lease_secs: Some("0".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
+            (
+                RawConfig { idempotency_lease_secs: Some("1.5".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
+            (
+                RawConfig { idempotency_lease_secs: Some("86401".into()), ..Default::default() },
+                "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
         ];
         for (raw, setting) in cases {
             assert_eq!(Config::validate(raw).unwrap_err().setting, setting);

@@ -26,8 +26,8 @@ pub mod demo;
 pub mod keys;
 pub mod market;
 pub mod ports;
-pub mod search;
 pub mod providers;
+pub mod search;
 pub mod server;
 pub mod shutdown;
 
@@ -93,7 +93,8 @@ impl App {
     ///
     /// # Errors
     /// As [`build`](Self::build).
-    pub async fn build_with(config: Config, options: AppOptions) -> Result<Self, StartError> {
+    pub async fn build_with(config: Config, mut options: AppOptions) -> Result<Self, StartError> {
+        options.orders.idempotency.lease = config.idempotency_lease;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| bazaar_core::Error::unavailable("data directory", e))?;
         let keys = Keys::load_or_generate(&config.data_dir)?;
         // The broker first: a bad NATS_URL / REDIS_URL fails before the database is migrated.

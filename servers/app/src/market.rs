@@ -17,6 +17,7 @@ use bazaar_core::events::{DispatcherConfig, EventHandler};
 use bazaar_core::licensing::LicenseSigner;
 use bazaar_core::marketplace::{Marketplace, MarketplaceBuilder, Ports, SigningKeys};
 use bazaar_core::notifications::{LogSender, NotificationSender};
+use bazaar_core::orders::OrderConfig;
 
 use crate::keys::Keys;
 
@@ -37,6 +38,8 @@ pub struct AppOptions {
     pub passwords: Arc<dyn PasswordHasher>,
     /// Where catalog searches are answered; `None` = the store's own search.
     pub search: Option<Arc<dyn SearchIndex>>,
+    /// Fee rate, currency and idempotency terms ([`OrderConfig::default`]).
+    pub orders: OrderConfig,
 }
 
 impl fmt::Debug for AppOptions {
@@ -57,6 +60,7 @@ impl AppOptions {
             extra_handlers: Vec::new(),
             passwords: Arc::new(Argon2Passwords::default()),
             search: None,
+            orders: OrderConfig::default(),
         }
     }
 
@@ -71,7 +75,7 @@ impl AppOptions {
 /// The core's builder over `ports`, signing with `keys`, with `options`
 /// applied: callers may set more before building.
 pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBuilder {
-    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords, search } = options;
+    let AppOptions { clock, entropy, sender, dispatcher, extra_handlers, passwords, search, orders } = options;
     let signing = SigningKeys {
         license: LicenseSigner::from_seed(keys.license_signing.expose()),
         urls: UrlSigner::new(keys.url_signing.expose()).expect("32 bytes is a valid URL signing key"),
@@ -84,6 +88,7 @@ pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBui
         .notification_sender(sender)
         .dispatcher(dispatcher)
         .passwords(passwords)
+        .orders(orders)
         .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())));
     let builder = match search {
         Some(index) => builder.search_index(index),

@@ -282,6 +282,10 @@ pub struct GlobalArgs {
     /// Key prefix inside the bucket (to share one), e.g. `bazaar/`.
     #[arg(long, global = true, env = "S3_PREFIX", value_name = "PREFIX", help_heading = "Connectors")]
     pub s3_prefix: Option<String>,
+    /// How long a request holds an idempotency key before a retry may take
+    /// it over, in seconds [default: 60].
+    #[arg(long, global = true, env = "BAZAAR_IDEMPOTENCY_LEASE_SECS", value_name = "SECS", help_heading = "Settings")]
+    pub idempotency_lease_secs: Option<String>,
 }
 
 impl GlobalArgs {
@@ -319,6 +323,7 @@ impl GlobalArgs {
                 s3_session_token: self.s3_session_token.clone(),
                 s3_prefix: self.s3_prefix.clone(),
             },
+            idempotency_lease_secs: self.idempotency_lease_secs.clone(),
         }
     }
 }

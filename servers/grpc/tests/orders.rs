@@ -112,11 +112,10 @@ async fn place_order_is_idempotent_per_key() {
         .ports
         .idempotency
         .begin(
-            &buyer.actor.user_id.to_string(),
-            "key-2",
+            &bazaar_core::orders::IdempotencyClaim::new(buyer.actor.user_id.to_string(), "key-2"),
             &request_hash(&request).unwrap(),
             w.market.clock.now(),
-            Duration::hours(1),
+            bazaar_core::orders::IdempotencyTerms::default(),
         )
         .await
         .unwrap();

@@ -100,7 +100,7 @@ async fn the_same_key_with_another_body_is_409_idempotency_mismatch() {
 }
 
 #[tokio::test]
-async fn a_key_still_in_flight_is_409_conflict() {
+async fn a_key_still_in_flight_is_409_conflict_until_its_lease_ends_then_a_retry_places_one_order() {
     let app = TestApp::new();
     let item = listing(&app, one_time(500)).await;
     let buyer = customer(&app).await;
@@ -108,13 +108,30 @@ async fn a_key_still_in_flight_is_409_conflict() {
     let request = PlaceOrder::new([item.product_id.parse().unwrap()]);
     let hash = request_hash(&request).unwrap();
     let now = app.market().clock.now();
-    let begun =
-        app.ports.idempotency.begin(&buyer.user_id, "k-busy", &hash, now, chrono::Duration::hours(1)).await.unwrap();
+    let dead = bazaar_core::orders::IdempotencyClaim::new(buyer.user_id.clone(), "k-busy");
+    let terms = bazaar_core::orders::IdempotencyTerms::default();
+    let begun = app.ports.idempotency.begin(&dead, &hash, now, terms).await.unwrap();
     assert_eq!(begun, bazaar_core::orders::IdempotencyBegin::Started);
-    let r = place_keyed(&app, &buyer.token, "k-busy", json!({"items": [{"product_id": item.product_id}]})).await;
+    let body = json!({"items": [{"product_id": item.product_id}]});
+    let r = place_keyed(&app, &buyer.token, "k-busy", body.clone()).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
     let list = app.send("GET", "/v1/orders", Some(&buyer.token), None).await;
     assert_eq!(list.json["total"], 0);
+
+    // The first request died holding the key: once its lease ends, the
+    // retry takes the key over and places the order, exactly once.
+    app.clock.advance(terms.lease - chrono::Duration::seconds(1));
+    let r = place_keyed(&app, &buyer.token, "k-busy", body.clone()).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    app.clock.advance(chrono::Duration::seconds(1));
+    let placed = place_keyed(&app, &buyer.token, "k-busy", body.clone()).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.json);
+    let again = place_keyed(&app, &buyer.token, "k-busy", body).await;
+    assert_eq!(again.json["id"], placed.json["id"], "later retries replay the one order");
+    let late = app.ports.idempotency.complete(&dead, bazaar_core::orders::StoredResponse { body: json!({}) }).await;
+    assert!(late.is_err(), "the dead request's claim lost the key");
+    let list = app.send("GET", "/v1/orders", Some(&buyer.token), None).await;
+    assert_eq!(list.json["total"], 1);
 }
 
 #[tokio::test]

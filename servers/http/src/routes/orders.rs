@@ -223,7 +223,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         (status = 201, description = "The order (also for a replayed key)", body = OrderResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or invalid bearer token", body = ErrorBody),
-        (status = 409, description = "`idempotency_mismatch` (same key, another body), `conflict` (key in flight, or a product already licensed)", body = ErrorBody),
+        (status = 409, description = "`idempotency_mismatch` (same key, another body), `conflict` (key held by a request still running or, if it died, until its lease ends; or a product already licensed)", body = ErrorBody),
         (status = 422, description = "`validation`: `items`, `items[i].product_id` (unknown, not approved, your own, repeated), `idempotency_key`", body = ErrorBody),
     )
 )]
