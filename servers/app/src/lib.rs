@@ -111,7 +111,6 @@ impl App {
         )
         .await?
         .map(Arc::new);
-        let mut options = options;
         if let Some(model) = &search {
             options.search = Some(model.index());
         }
