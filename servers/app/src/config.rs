@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
 use bazaar_core::orders::IdempotencyTerms;
 
+pub use crate::config_error::ConfigError;
 use crate::providers::{self, Blobs, Mail, Payments, RawProviders};
 
 /// The default HTTP listen address.
@@ -20,22 +21,6 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// The default data directory (SQLite file, keys, asset blobs).
 pub const DEFAULT_DATA_DIR: &str = "./data";
-
-/// A setting that cannot be used, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {setting}: {reason}")]
-pub struct ConfigError {
-    /// The flag or variable, as the user spells it (`DATABASE_URL`).
-    pub setting: &'static str,
-    /// What is wrong and what is expected.
-    pub reason: String,
-}
-
-impl ConfigError {
-    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
-        Self { setting, reason: reason.into() }
-    }
-}
 
 /// Which engine holds the marketplace's state.
 #[derive(Clone, PartialEq, Eq)]

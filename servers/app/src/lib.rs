@@ -22,6 +22,7 @@
 pub mod blobs;
 pub mod bus;
 pub mod config;
+mod config_error;
 pub mod demo;
 pub mod keys;
 pub mod market;

@@ -24,7 +24,7 @@ use bazaar_smtp::{SmtpConfig, SmtpSender};
 use bazaar_stripe::{StripeConfig, StripeProvider};
 
 use crate::blobs::LocalBlobStore;
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Who takes payments.
 #[derive(Clone, Debug)]
