@@ -469,7 +469,7 @@ async fn searches_go_to_the_search_index_which_follows_every_write() {
     .with_search_index(index.clone());
     let live = w.live_product().await;
     let everything = SearchQuery::default();
-    assert_eq!(w.service.search(&everything).await.unwrap().items, [live.clone()]);
+    assert_eq!(w.service.search(&everything).await.unwrap().items, std::slice::from_ref(&live));
     // The store alone would find it too; drop it from the store to prove
     // the answer comes from the index.
     w.store.products.lock().clear();

@@ -171,7 +171,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BAZAAR_REDIS_BUS_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
     pub redis_bus_prefix: Option<String>,
     /// Where catalog searches are answered: `ram` (a search index rebuilt
-    /// at start, the default), `disk` (the index in <data dir>/search) or
+    /// at start, the default), `disk` (the index in `<data dir>/search`) or
     /// `store` (the database's own search).
     #[arg(long, global = true, env = "BAZAAR_SEARCH_INDEX", value_name = "KIND", help_heading = "Settings")]
     pub search_index: Option<String>,
@@ -222,7 +222,7 @@ pub struct GlobalArgs {
         help_heading = "Connectors"
     )]
     pub stripe_webhook_secret: Option<String>,
-    /// Stripe's API base URL [default: https://api.stripe.com].
+    /// Stripe's API base URL [default: `https://api.stripe.com`].
     #[arg(long, global = true, env = "STRIPE_API_BASE", value_name = "URL", help_heading = "Connectors")]
     pub stripe_api_base: Option<String>,
     /// SMTP server for e-mail notifications: smtps://user:pass@host:465,

@@ -13,7 +13,7 @@
 //!   to close), active health checks, a bulkhead, retries of idempotent
 //!   requests inside a retry budget, per-try and overall deadlines
 //!   ([`proxy`] describes exactly what is retried).
-//! - **Edge**: bearer tokens verified by a [`TokenVerifier`](auth::TokenVerifier)
+//! - **Edge**: bearer tokens verified by a [`auth::TokenVerifier`]
 //!   the composition root supplies (cached, expiry respected; a bad or
 //!   expired token never reaches an upstream); rate limits per client
 //!   address (behind trusted proxies) and per user, in process or through a
