@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bazaar_core::orders::SeparateCheckout;
 use bazaar_core::testkit::payments as suite;
-use bazaar_memory::{MemoryOrders, MemoryOutbox, MemoryPayments};
+use bazaar_memory::{MemoryIdempotency, MemoryOrders, MemoryOutbox, MemoryPayments};
 
 fn payments() -> (MemoryPayments, MemoryOutbox) {
     let outbox = MemoryOutbox::new();

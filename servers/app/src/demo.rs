@@ -91,7 +91,7 @@ const UPLOADS_IN_FLIGHT: usize = 16;
 ///
 /// New listings are imported approved in batches of [`SEED_BATCH`] (one
 /// transaction each, [`CatalogService::import_approved`](bazaar_core::catalog::CatalogService::import_approved)),
-/// then their assets uploaded [`UPLOADS_IN_FLIGHT`] at a time; a listing
+/// then their assets uploaded `UPLOADS_IN_FLIGHT` at a time; a listing
 /// is ready once its asset is stored. An approved demo listing without an
 /// asset (a run interrupted between the two) gets it on the next run.
 ///

@@ -12,10 +12,12 @@ use bazaar_core::Result;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::events::Event;
 use bazaar_core::ids::{OrderId, PaymentIntentId, UserId};
-use bazaar_core::orders::{IdempotencyBegin, IdempotencyStore, Order, OrderRepository, OrderStatus, StoredResponse};
+use bazaar_core::orders::{
+    IdempotencyBegin, IdempotencyClaim, IdempotencyStore, IdempotencyTerms, Order, OrderRepository, OrderStatus,
+    StoredResponse,
+};
 use bazaar_core::payments::{PaymentIntent, PaymentRepository, WebhookReceipt};
 use bazaar_sqlite::SqliteStore;
-use chrono::Duration;
 use futures::future::BoxFuture;
 use tempfile::TempDir;
 
@@ -77,24 +79,23 @@ impl<T> OnRuntime<T> {
 impl<T: IdempotencyStore + 'static> IdempotencyStore for OnRuntime<T> {
     async fn begin(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim,
         request_hash: &str,
         now: Timestamp,
-        ttl: Duration,
+        terms: IdempotencyTerms,
     ) -> Result<IdempotencyBegin> {
-        let (inner, scope, key, hash) = (self.inner.clone(), scope.to_owned(), key.to_owned(), request_hash.to_owned());
-        self.run(async move { inner.begin(&scope, &key, &hash, now, ttl).await }).await
+        let (inner, claim, hash) = (self.inner.clone(), claim.clone(), request_hash.to_owned());
+        self.run(async move { inner.begin(&claim, &hash, now, terms).await }).await
     }
 
-    async fn complete(&self, scope: &str, key: &str, response: StoredResponse) -> Result<()> {
-        let (inner, scope, key) = (self.inner.clone(), scope.to_owned(), key.to_owned());
-        self.run(async move { inner.complete(&scope, &key, response).await }).await
+    async fn complete(&self, claim: &IdempotencyClaim, response: StoredResponse) -> Result<()> {
+        let (inner, claim) = (self.inner.clone(), claim.clone());
+        self.run(async move { inner.complete(&claim, response).await }).await
     }
 
-    async fn abandon(&self, scope: &str, key: &str) -> Result<()> {
-        let (inner, scope, key) = (self.inner.clone(), scope.to_owned(), key.to_owned());
-        self.run(async move { inner.abandon(&scope, &key).await }).await
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<()> {
+        let (inner, claim) = (self.inner.clone(), claim.clone());
+        self.run(async move { inner.abandon(&claim).await }).await
     }
 }
 
