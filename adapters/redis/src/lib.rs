@@ -15,7 +15,7 @@
 //! Every store takes a [`ConnectionManager`] (see [`connect`]) and a key
 //! prefix, so several applications (or test runs) can share one Redis
 //! without seeing each other's keys. Driver errors become
-//! [`Error::Unavailable`](bazaar_core::Error::Unavailable) (`"redis"`), or
+//! [`Error::Unavailable`] (`"redis"`), or
 //! [`StoreError::Unavailable`](bazaar_core::resilience::rate_limit::StoreError)
 //! for the rate limiter, whose port has its own error type.
 //!
