@@ -163,7 +163,7 @@ impl PgStore {
         PgPayments::new(self.clone())
     }
 
-    /// Orders with their payment intents ([`bazaar_core::payments::Checkout`]), one statement per step.
+    /// Orders with their payment intents ([`bazaar_core::orders::Checkout`]), one statement per step.
     pub fn checkout(&self) -> PgCheckout {
         PgCheckout::new(self.clone())
     }

@@ -30,7 +30,7 @@
 //!
 //! Handlers must themselves be idempotent: the inbox mark is written after
 //! the handler succeeds, so a crash in between runs the handler again. The
-//! handlers of this crate ([`handlers`]) rely on unique keys and
+//! handlers of this crate (in `workflows`) rely on unique keys and
 //! compare-and-set status changes in the stores for that.
 //!
 //! # Example
