@@ -18,6 +18,7 @@
 //! Needs PostgreSQL (`BAZAAR_TEST_DATABASE_URL`); each run has its own schema.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -91,8 +92,12 @@ async fn keys_held_by_a_killed_process_are_taken_over_after_their_lease() {
     let client = first.client();
     let product = str_of(&one_time_product(&client, "customer-support").await["id"]);
     let mut buyers = Vec::new();
+    // Each buyer registers from an address of its own (127.0.2.x): the auth
+    // routes allow 5 registrations at once per client IP.
     for i in 0..BUYERS {
-        let (id, token) = client.register(&format!("crash-{i}@e2e.test"), "correct-horse-battery").await;
+        let local = IpAddr::V4(Ipv4Addr::new(127, 0, 2, u8::try_from(i + 1).expect("few buyers")));
+        let email = format!("crash-{i}@e2e.test");
+        let (id, token) = first.client_from(local).register(&email, "correct-horse-battery").await;
         buyers.push((id, token));
     }
     let http = reqwest::Client::new();
