@@ -1,11 +1,10 @@
 //! In-memory [`IdempotencyStore`].
 
-use bazaar_core::ConflictReason;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use bazaar_core::clock::Timestamp;
-use bazaar_core::error::{Error, Result};
+use bazaar_core::error::Result;
 use bazaar_core::orders::{
     IdempotencyBegin, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, IdempotencyTerms, StoredResponse,
 };
@@ -56,10 +55,7 @@ impl IdempotencyStore for MemoryIdempotency {
                 record.response = Some(response);
                 Ok(())
             }
-            _ => Err(Error::conflict(
-                ConflictReason::Contended,
-                format!("idempotency key {:?} is not held by this request", claim.key),
-            )),
+            _ => Err(claim.not_held()),
         }
     }
 

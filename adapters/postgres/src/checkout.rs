@@ -10,7 +10,6 @@ use bazaar_core::payments::PaymentIntent;
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, int, to_json, ts};
-use crate::idempotency::not_held;
 use crate::outbox::EventRows;
 use crate::store::PgStore;
 
@@ -103,7 +102,7 @@ impl Checkout for PgCheckout {
                     .await?;
                 let placed: i64 = rows.first().map_or(0, |r| r.get(0));
                 match claim {
-                    Some(claim) if placed == 0 => Err(not_held(claim)),
+                    Some(claim) if placed == 0 => Err(claim.not_held()),
                     _ => Ok(intent.clone()),
                 }
             })

@@ -2,12 +2,11 @@
 //! rules of [`IdempotencyRecord::decide`] applied under a row lock.
 
 use async_trait::async_trait;
-use bazaar_core::ConflictReason;
+use bazaar_core::Result;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::orders::{
     IdempotencyBegin, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, IdempotencyTerms, StoredResponse,
 };
-use bazaar_core::{Error, Result};
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, from_ts, to_json, ts};
@@ -48,10 +47,6 @@ impl PgIdempotency {
     pub(crate) fn new(store: PgStore) -> Self {
         Self { store }
     }
-}
-
-pub(crate) fn not_held(claim: &IdempotencyClaim) -> Error {
-    Error::conflict(ConflictReason::Contended, format!("idempotency key {:?} is not held by this request", claim.key))
 }
 
 #[async_trait]
@@ -137,7 +132,7 @@ impl IdempotencyStore for PgIdempotency {
                             .bind(response.as_str())
                     })
                     .await?;
-                if done.rows_affected() == 0 { Err(not_held(claim)) } else { Ok(()) }
+                if done.rows_affected() == 0 { Err(claim.not_held()) } else { Ok(()) }
             })
             .await
     }

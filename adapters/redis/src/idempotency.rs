@@ -14,7 +14,6 @@
 //! TTL (`ttl` from `begin`, on the server's clock, kept by `complete`) only
 //! garbage-collects it, at about the time it stops counting anyway.
 
-use bazaar_core::ConflictReason;
 use std::fmt;
 use std::sync::Arc;
 
@@ -188,10 +187,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
             .map_err(unavailable)?;
         match outcome.as_str() {
             "ok" => Ok(()),
-            "not_held" => Err(Error::conflict(
-                ConflictReason::Contended,
-                format!("idempotency key {:?} is not held by this request", claim.key),
-            )),
+            "not_held" => Err(claim.not_held()),
             other => Err(Error::internal("idempotency complete script", format!("unexpected reply {other:?}"))),
         }
     }

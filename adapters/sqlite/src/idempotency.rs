@@ -2,12 +2,11 @@
 //! rules of [`IdempotencyRecord::decide`] applied under the write lock.
 
 use async_trait::async_trait;
-use bazaar_core::ConflictReason;
+use bazaar_core::Result;
 use bazaar_core::clock::Timestamp;
 use bazaar_core::orders::{
     IdempotencyBegin, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, IdempotencyTerms, StoredResponse,
 };
-use bazaar_core::{Error, Result};
 use sqlx::Row;
 
 use crate::codec::{db_err, from_json, from_ts, to_json, ts};
@@ -41,7 +40,7 @@ impl SqliteIdempotency {
 /// Completes `claim` with `response` inside `tx`.
 ///
 /// # Errors
-/// [`Error::Conflict`] when the claim does not hold its key unfinished.
+/// [`Error::Conflict`](bazaar_core::Error::Conflict) when the claim does not hold its key unfinished.
 pub(crate) async fn complete_in(tx: &mut WriteTx, claim: &IdempotencyClaim, response: &StoredResponse) -> Result<()> {
     let done = sqlx::query(COMPLETE)
         .bind(claim.scope.clone())
@@ -51,11 +50,7 @@ pub(crate) async fn complete_in(tx: &mut WriteTx, claim: &IdempotencyClaim, resp
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-    if done.rows_affected() == 0 { Err(not_held(claim)) } else { Ok(()) }
-}
-
-fn not_held(claim: &IdempotencyClaim) -> Error {
-    Error::conflict(ConflictReason::Contended, format!("idempotency key {:?} is not held by this request", claim.key))
+    if done.rows_affected() == 0 { Err(claim.not_held()) } else { Ok(()) }
 }
 
 #[async_trait]

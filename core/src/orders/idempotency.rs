@@ -93,6 +93,15 @@ impl IdempotencyClaim {
     pub fn new(scope: impl Into<String>, key: impl Into<String>) -> Self {
         Self { scope: scope.into(), key: key.into(), token: uuid::Uuid::now_v7().simple().to_string() }
     }
+
+    /// The refusal of a `complete` (or a checkout) by a claim that does not
+    /// hold its key unfinished, worded the same by every adapter.
+    pub fn not_held(&self) -> Error {
+        Error::conflict(
+            crate::ConflictReason::Contended,
+            format!("idempotency key {:?} is not held by this request", self.key),
+        )
+    }
 }
 
 /// How long records and claims last.
