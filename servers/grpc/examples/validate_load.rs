@@ -81,6 +81,7 @@ async fn seeded(store: &str, dir: &std::path::Path) -> Result<(Arc<Marketplace>,
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports: Ports = match store {
         "sqlite" => {
+            std::fs::create_dir_all(dir)?;
             let db = SqliteStore::open(&dir.join("bazaar.db")).await?;
             db.migrate().await?;
             let bus = Bus::new(Arc::new(InProcessBus::new(clock.clone())));
