@@ -4,7 +4,7 @@
 //!
 //! Every published event is appended to one log. Each consumer group keeps
 //! a cursor into it (starting at the beginning, so a group created late
-//! still sees everything) and a pending list of delivered, unacked
+//! still sees everything; a fan-out group starts at the end) and a pending list of delivered, unacked
 //! messages. A pending message comes back when it is nacked and its delay
 //! has passed, or when it was left unacknowledged for the ack wait. Time
 //! comes from the injected clock, so tests move it by hand. The log is never
@@ -36,6 +36,8 @@ struct Group {
     cursor: usize,
     /// Delivered, unacked messages by log index.
     pending: BTreeMap<usize, Pending>,
+    /// A fan-out group's idle limit and the time of its last request.
+    fanout: Option<(chrono::Duration, Timestamp)>,
 }
 
 #[derive(Debug, Default)]
@@ -95,11 +97,21 @@ impl InProcessBus {
         self.state.lock().groups.get(consumer).map_or(0, |g| g.pending.len())
     }
 
+    /// The names of the consumer groups, sorted.
+    pub fn groups(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.state.lock().groups.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     fn try_next(&self, consumer: &str) -> Option<Delivery> {
         let now = self.clock.now();
         let mut guard = self.state.lock();
         let State { log, groups } = &mut *guard;
         let group = groups.entry(consumer.to_owned()).or_default();
+        if let Some((_, last)) = &mut group.fanout {
+            *last = now;
+        }
         let index = match group.pending.iter_mut().find(|(_, p)| p.due <= now) {
             Some((index, pending)) => {
                 pending.attempt = pending.attempt.saturating_add(1);
@@ -181,6 +193,26 @@ impl EventSubscriber for InProcessBus {
             }
         }
         Ok(batch)
+    }
+
+    /// Starts the group at the end of the log. Fan-out groups idle for
+    /// longer than their limit are removed whenever another one opens.
+    async fn open_fanout(&self, consumer: &str, idle: Duration) -> Result<()> {
+        let now = self.clock.now();
+        let mut guard = self.state.lock();
+        let State { log, groups } = &mut *guard;
+        groups.retain(|_, g| g.fanout.is_none_or(|(idle, last)| now - last <= idle));
+        groups.entry(consumer.to_owned()).or_insert_with(|| Group {
+            cursor: log.len(),
+            pending: BTreeMap::new(),
+            fanout: Some((to_chrono(idle), now)),
+        });
+        Ok(())
+    }
+
+    async fn leave(&self, consumer: &str) -> Result<()> {
+        self.state.lock().groups.remove(consumer);
+        Ok(())
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<()> {

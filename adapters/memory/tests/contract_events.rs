@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_core::clock::ManualClock;
-use bazaar_core::events::Event;
+use bazaar_core::clock::{Clock as _, ManualClock};
+use bazaar_core::events::{Event, EventPublisher as _, EventSubscriber as _, UserRegistered};
+use bazaar_core::ids::UserId;
 use bazaar_core::testkit::events as suite;
 use bazaar_memory::{InProcessBus, MemoryDeadLetters, MemoryInbox, MemoryOutbox};
 
@@ -63,6 +64,29 @@ async fn bus_batches() {
     let bus = InProcessBus::new(Arc::new(clock.clone())).with_ack_wait(ack_wait);
     let advance = move |d: Duration| clock.advance(chrono::Duration::from_std(d).expect("small duration"));
     suite::bus_batches(&bus, &bus, ack_wait, &advance).await;
+}
+
+#[tokio::test]
+async fn bus_fanout_groups() {
+    let bus = InProcessBus::new(Arc::new(ManualClock::at_epoch_secs(1_700_000_000)));
+    suite::bus_fanout_groups(&bus, &bus).await;
+}
+
+#[tokio::test]
+async fn idle_fanout_groups_are_removed_when_another_opens() {
+    let clock = ManualClock::at_epoch_secs(1_700_000_000);
+    let bus = InProcessBus::new(Arc::new(clock.clone()));
+    bus.open_fanout("replica-a", Duration::from_secs(60)).await.unwrap();
+    bus.open_fanout("replica-b", Duration::from_secs(60)).await.unwrap();
+    let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, clock.now());
+    bus.publish(std::slice::from_ref(&event)).await.unwrap();
+    // replica-a keeps asking (and leaves its message pending); replica-b has died.
+    clock.advance(chrono::Duration::seconds(40));
+    assert!(bus.next("replica-a", Duration::ZERO).await.unwrap().is_some());
+    clock.advance(chrono::Duration::seconds(40));
+    bus.open_fanout("replica-c", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(bus.pending("replica-a"), 1, "a group in use is kept with what it holds");
+    assert_eq!(bus.groups(), vec!["replica-a".to_owned(), "replica-c".to_owned()], "the idle group is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

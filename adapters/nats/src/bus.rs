@@ -103,6 +103,10 @@ pub struct JetStreamBus {
     /// With `pull_batch` above 1: per durable name, the messages batch
     /// pulls brought that no caller has taken yet, and the batch in flight.
     held: Mutex<HashMap<String, Arc<Held<jetstream::Message>>>>,
+    /// Fan-out groups opened here, by durable name, with their idle limit:
+    /// a fan-out consumer the server removed (idle too long) is created
+    /// again as a fan-out one, never as a group that replays the stream.
+    fanout: Mutex<HashMap<String, Duration>>,
 }
 
 impl fmt::Debug for JetStreamBus {
@@ -184,6 +188,7 @@ impl JetStreamBus {
             consumers: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
             held: Mutex::new(HashMap::new()),
+            fanout: Mutex::new(HashMap::new()),
         })
     }
 
@@ -215,6 +220,25 @@ impl JetStreamBus {
         format!("{}.{}", self.options.subject_prefix, event.event_type.as_str())
     }
 
+    /// The settings of `durable`'s consumer: from the start of the stream,
+    /// or, for a fan-out group, from now on and removed by the server after
+    /// `idle` without a pull.
+    fn consumer_config(&self, group: &str, durable: &str, fanout: Option<Duration>) -> pull::Config {
+        pull::Config {
+            durable_name: Some(durable.to_owned()),
+            description: Some(match fanout {
+                None => format!("bazaar consumer group {group:?}"),
+                Some(_) => format!("bazaar fan-out group {group:?}"),
+            }),
+            deliver_policy: if fanout.is_some() { DeliverPolicy::New } else { DeliverPolicy::All },
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.options.ack_wait,
+            max_deliver: self.options.max_deliver.map_or(-1, i64::from),
+            inactive_threshold: fanout.unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
     /// The durable pull consumer of `durable`, created on first use.
     async fn consumer(&self, group: &str, durable: &str) -> Result<PullConsumer> {
         if let Some(consumer) = self.consumers.lock().get(durable) {
@@ -224,15 +248,8 @@ impl JetStreamBus {
         if let Some(consumer) = self.consumers.lock().get(durable) {
             return Ok(consumer.clone());
         }
-        let config = pull::Config {
-            durable_name: Some(durable.to_owned()),
-            description: Some(format!("bazaar consumer group {group:?}")),
-            deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::Explicit,
-            ack_wait: self.options.ack_wait,
-            max_deliver: self.options.max_deliver.map_or(-1, i64::from),
-            ..Default::default()
-        };
+        let fanout = self.fanout.lock().get(durable).copied();
+        let config = self.consumer_config(group, durable, fanout);
         let consumer: PullConsumer = self.stream.get_or_create_consumer(durable, config).await.map_err(unavailable)?;
         self.consumers.lock().insert(durable.to_owned(), consumer.clone());
         Ok(consumer)
@@ -441,6 +458,37 @@ impl EventSubscriber for JetStreamBus {
             if let Some(delivery) = self.delivery(consumer, &durable, message).await? {
                 return Ok(Some(delivery));
             }
+        }
+    }
+
+    /// Creates the group's durable consumer with `DeliverPolicy::New` and
+    /// `inactive_threshold` = `idle`: the server deletes it after `idle`
+    /// without a pull.
+    async fn open_fanout(&self, consumer: &str, idle: Duration) -> Result<()> {
+        if idle.is_zero() {
+            return Err(Error::invalid("idle", "a fan-out group's idle limit must be above zero"));
+        }
+        let durable = names::durable_name(consumer)?;
+        self.fanout.lock().insert(durable.clone(), idle);
+        self.consumer(consumer, &durable).await.map(drop)
+    }
+
+    /// Deletes the group's durable consumer (its pending messages go with it).
+    async fn leave(&self, consumer: &str) -> Result<()> {
+        let durable = names::durable_name(consumer)?;
+        let _creating = self.creating.lock().await;
+        self.consumers.lock().remove(&durable);
+        self.held.lock().remove(&durable);
+        self.fanout.lock().remove(&durable);
+        match self.stream.delete_consumer(&durable).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(e.kind(), stream::ConsumerErrorKind::JetStream(ref js)
+                if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 

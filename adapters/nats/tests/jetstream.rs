@@ -13,7 +13,7 @@ use bazaar_core::ErrorKind;
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::events::{Delivery, Event, EventPublisher, EventSubscriber, Receipt, UserRegistered};
 use bazaar_core::ids::UserId;
-use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery};
+use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery, bus_fanout_groups};
 use bazaar_nats::{JetStreamBus, JetStreamOptions, async_nats};
 use common::TestBus;
 
@@ -52,6 +52,51 @@ async fn bus_competing_consumers_contract() {
         tokio::spawn(f);
     })
     .await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_fanout_groups_contract() {
+    let t = TestBus::new(ACK_WAIT).await;
+    bus_fanout_groups(&*t.bus, &*t.bus).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_fanout_groups_contract_with_batched_pulls() {
+    let t = TestBus::with_options(batched(ACK_WAIT)).await;
+    bus_fanout_groups(&*t.bus, &*t.bus).await;
+    t.cleanup().await;
+}
+
+/// A process that dies leaves its fan-out group behind; the server deletes
+/// it once nobody has pulled for the idle limit, while a durable group of
+/// the same stream stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_removes_an_idle_fanout_group() {
+    let t = TestBus::new(ACK_WAIT).await;
+    t.bus.open_fanout("replica-gone", Duration::from_secs(1)).await.expect("open");
+    assert!(t.bus.next("durable", Duration::ZERO).await.expect("next").is_none());
+    let stream = t.jetstream().get_stream(&t.options.stream).await.expect("stream");
+    let names = || async {
+        let mut names: Vec<String> = futures::StreamExt::collect::<Vec<_>>(stream.consumer_names())
+            .await
+            .into_iter()
+            .map(|n| n.expect("name"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names().await, ["durable", "replica-gone"]);
+    let mut left = names().await;
+    for _ in 0..100 {
+        if left == ["durable"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = names().await;
+    }
+    assert_eq!(left, ["durable"], "the idle fan-out group is deleted by the server, the durable one kept");
     t.cleanup().await;
 }
 

@@ -80,6 +80,9 @@ struct Inner {
     /// Every group this bus has set up or found set up, also those
     /// dropped from `ready` after a failure (for `delete_topology`).
     used: Mutex<HashSet<String>>,
+    /// Fan-out groups opened here, with their idle limit: set up again as
+    /// fan-out groups if the broker expired their queues.
+    fanout: Mutex<HashMap<String, Duration>>,
     /// One group creation at a time in this process.
     creating: tokio::sync::Mutex<()>,
     /// Handed out, not settled.
@@ -140,6 +143,7 @@ impl RabbitBus {
             ready: Mutex::new(HashSet::new()),
             used: Mutex::new(HashSet::new()),
             creating: tokio::sync::Mutex::new(()),
+            fanout: Mutex::new(HashMap::new()),
             pending: Pending::default(),
             held: Mutex::new(HashMap::new()),
         });
@@ -331,7 +335,11 @@ impl Inner {
         if self.ready.lock().contains(group) {
             return Ok(());
         }
-        groups::ensure(link, &self.options, group).await?;
+        let fanout = self.fanout.lock().get(group).copied();
+        match fanout {
+            Some(idle) => groups::ensure_fanout(link, &self.options, group, idle).await?,
+            None => groups::ensure(link, &self.options, group).await?,
+        }
         self.ready.lock().insert(group.to_owned());
         self.used.lock().insert(group.to_owned());
         Ok(())
@@ -709,6 +717,35 @@ impl EventSubscriber for RabbitBus {
     /// or both queues are empty; waiting (for the first only) as `next`.
     async fn next_batch(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
         self.inner.fetch(consumer, max, wait).await
+    }
+
+    /// Declares the group's work and redelivery queues with `x-expires` =
+    /// `idle`, with no copy from the archive (see the crate docs).
+    async fn open_fanout(&self, consumer: &str, idle: Duration) -> Result<()> {
+        names::check_group(consumer)?;
+        if idle < Duration::from_millis(1) {
+            return Err(Error::invalid("idle", "a fan-out group's idle limit must be at least 1 ms"));
+        }
+        let inner = &self.inner;
+        inner.fanout.lock().insert(consumer.to_owned(), idle);
+        let link = inner.link().await?;
+        inner.ensure_group(&link, consumer).await
+    }
+
+    /// Deletes both queues of the group; what this process held or had
+    /// handed out of it is forgotten.
+    async fn leave(&self, consumer: &str) -> Result<()> {
+        names::check_group(consumer)?;
+        let inner = &self.inner;
+        let _one_at_a_time = inner.creating.lock().await;
+        inner.fanout.lock().remove(consumer);
+        inner.ready.lock().remove(consumer);
+        inner.held.lock().remove(consumer);
+        inner.pending.forget_group(consumer);
+        let link = inner.link().await?;
+        groups::delete(&link, &inner.options, consumer).await?;
+        inner.used.lock().remove(consumer);
+        Ok(())
     }
 
     /// Acks the delivery unless it is settled already (acked, nacked,

@@ -118,6 +118,47 @@ pub(crate) async fn ensure(link: &Link, options: &RabbitOptions, group: &str) ->
     created
 }
 
+/// Sets up fan-out group `group`: its work queue, bound, and its
+/// redelivery queue, both with `x-expires` = `idle` (the broker deletes a
+/// queue nobody has read for that long) and no copy from the archive: the
+/// group starts with what is published from now on. Declaring them again
+/// with the same arguments changes nothing.
+///
+/// # Errors
+/// [`Error::Unavailable`] when the broker fails (also when a queue of that
+/// name exists with other arguments, e.g. a durable group of the same name).
+pub(crate) async fn ensure_fanout(link: &Link, options: &RabbitOptions, group: &str, idle: Duration) -> Result<()> {
+    let names = Names::new(options);
+    let limit = options.request_timeout;
+    let channel = link.channel().await?;
+    let mut args = topology::group_queue_args(options);
+    args.insert("x-expires".into(), AMQPValue::LongLongInt(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX)));
+    let queue = names.group_queue(group);
+    topology::declare_queue(&channel, limit, &queue, args.clone()).await?;
+    for key in &options.binding_keys(group) {
+        topology::bind(&channel, limit, &queue, names.exchange(), key, FieldTable::default()).await?;
+    }
+    topology::declare_queue(&channel, limit, &names.redelivery_queue(group), args).await?;
+    let _ = channel.close(200, "fan-out group set up").await;
+    Ok(())
+}
+
+/// Deletes `group`'s work and redelivery queues with what they hold; a
+/// missing queue is nothing to delete.
+///
+/// # Errors
+/// [`Error::Unavailable`] when the broker fails.
+pub(crate) async fn delete(link: &Link, options: &RabbitOptions, group: &str) -> Result<()> {
+    let names = Names::new(options);
+    let limit = options.request_timeout;
+    let channel = link.channel().await?;
+    for queue in [names.redelivery_queue(group), names.group_queue(group)] {
+        within(limit, "queue.delete", channel.queue_delete(&queue, QueueDeleteOptions::default())).await?;
+    }
+    let _ = channel.close(200, "group deleted").await;
+    Ok(())
+}
+
 /// Copies the archived events matching `keys` into `queue`, oldest first,
 /// up to a marker published now; returns how many.
 async fn backfill(link: &Link, names: &Names, limit: Duration, queue: &str, keys: &[String]) -> Result<u64> {

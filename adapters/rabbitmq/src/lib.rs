@@ -36,6 +36,15 @@
 //! the core's inbox. Groups created with the topology (a worker started
 //! before the first publish) copy nothing.
 //!
+//! # Fan-out groups
+//!
+//! A group opened with `open_fanout` (one process's own view, such as a
+//! replica's search read model) gets its two queues with `x-expires` set to
+//! its idle limit and copies nothing from the archive: it starts with what
+//! is published from then on, and the broker deletes its queues once
+//! nobody has read them for that long (a process that died). `leave`
+//! deletes them at once.
+//!
 //! # Consuming
 //!
 //! | port | AMQP |

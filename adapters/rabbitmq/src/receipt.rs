@@ -97,6 +97,12 @@ impl Pending {
         gone.into_iter().filter_map(|receipt| entries.remove(&receipt)).collect()
     }
 
+    /// Forgets every delivery pending for `group` (its queues are being
+    /// deleted, so there is nothing left to settle them against).
+    pub(crate) fn forget_group(&self, group: &str) {
+        self.entries.lock().retain(|_, received| received.group != group);
+    }
+
     /// How many deliveries are pending.
     pub(crate) fn len(&self) -> usize {
         self.entries.lock().len()

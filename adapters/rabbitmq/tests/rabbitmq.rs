@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bazaar_core::ErrorKind;
 use bazaar_core::events::{Delivery, Event, EventPublisher, EventSubscriber, Receipt};
-use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery};
+use bazaar_core::testkit::events::{bus_batches, bus_competing_consumers, bus_delivery, bus_fanout_groups};
 use bazaar_rabbitmq::lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use bazaar_rabbitmq::lapin::types::{FieldTable, ShortString};
 use bazaar_rabbitmq::lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -171,6 +171,47 @@ async fn redeliveries_come_before_the_backlog() {
     t.bus.ack(&again).await.expect("ack");
     let rest = drain(&t.bus, "backlog").await;
     assert_eq!(ids(&rest), events[1..].iter().map(|e| e.id).collect::<Vec<_>>(), "then the backlog in order");
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_fanout_groups_contract() {
+    let t = TestBus::new(ACK_WAIT).await;
+    bus_fanout_groups(&*t.bus, &*t.bus).await;
+    t.cleanup().await;
+}
+
+/// A process that dies leaves its fan-out group's queues behind; the broker
+/// deletes them once nobody has read them for the idle limit, while a
+/// durable group's queues stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_deletes_an_idle_fanout_groups_queues() {
+    let t = TestBus::new(LONG_ACK_WAIT).await;
+    assert!(t.bus.next("durable", Duration::ZERO).await.expect("next").is_none(), "durable group set up");
+    t.bus.open_fanout("replica-gone", Duration::from_secs(1)).await.expect("open");
+    let connection = Connection::connect(&common::amqp_url(), tokio_properties()).await.expect("inspector");
+    let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    let exists = |queue: String| {
+        let connection = &connection;
+        async move {
+            // A passive declare of a missing queue closes its channel: one channel per look.
+            let channel = connection.create_channel().await.expect("channel");
+            channel.queue_declare(&queue, passive, FieldTable::default()).await.is_ok()
+        }
+    };
+    let (work, redelivery) =
+        (t.bus.group_queue("replica-gone"), format!("{}.redelivery", t.bus.group_queue("replica-gone")));
+    assert!(exists(work.clone()).await && exists(redelivery.clone()).await, "both queues of the fan-out group exist");
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !exists(work.clone()).await && !exists(redelivery.clone()).await {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the broker deletes the idle fan-out group's queues");
+    assert!(exists(t.bus.group_queue("durable")).await, "the durable group's queue stays");
     t.cleanup().await;
 }
 

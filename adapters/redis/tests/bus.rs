@@ -104,6 +104,66 @@ async fn bus_competing_consumers_contract() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_fanout_groups_contract() {
+    let (bus, _cleanup) = bus("bus-fanout").await;
+    let _registry = Cleanup { conn: common::connect().await, key: registry_key(&bus) };
+    suite::bus_fanout_groups(&bus, &bus).await;
+}
+
+/// The sorted set of fan-out group deadlines beside the bus's stream.
+fn registry_key(bus: &RedisStreamBus) -> String {
+    format!("{}fanout-groups", bus.stream_key().strip_suffix("events").expect("the stream key ends in `events`"))
+}
+
+async fn group_names(conn: &mut ConnectionManager, bus: &RedisStreamBus) -> Vec<String> {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("GROUPS").arg(bus.stream_key()).query_async(conn).await.expect("XINFO GROUPS");
+    let mut names: Vec<String> = groups
+        .iter()
+        .map(|g| redis::from_redis_value(g.get("name").expect("a group name").clone()).expect("a string"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A dead process's fan-out group is destroyed when the next one opens,
+/// once its idle limit has passed; a group still asking for messages and
+/// the durable groups are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_fanout_groups_are_destroyed_when_another_opens() {
+    let prefix = common::fresh_prefix("bus-fanout-idle");
+    let mut conn = common::connect().await;
+    let dead = RedisStreamBus::new(common::connect().await, options(&prefix, "dead")).unwrap();
+    let alive = RedisStreamBus::new(common::connect().await, options(&prefix, "alive")).unwrap();
+    let _cleanup = Cleanup { conn: conn.clone(), key: dead.stream_key().to_owned() };
+    let _registry = Cleanup { conn: conn.clone(), key: registry_key(&dead) };
+    let idle = Duration::from_millis(600);
+    alive.publish(&[event()]).await.unwrap();
+    assert!(alive.next("durable", Duration::ZERO).await.unwrap().is_some(), "a durable group sees the history");
+    dead.open_fanout("replica-dead", idle).await.unwrap();
+    alive.open_fanout("replica-alive", idle).await.unwrap();
+    // The live replica keeps asking, past its idle limit; the other never does.
+    for _ in 0..6 {
+        assert!(alive.next("replica-alive", Duration::ZERO).await.unwrap().is_none());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(group_names(&mut conn, &alive).await, ["durable", "replica-alive", "replica-dead"]);
+    alive.open_fanout("replica-new", idle).await.unwrap();
+    assert_eq!(
+        group_names(&mut conn, &alive).await,
+        ["durable", "replica-alive", "replica-new"],
+        "only the idle fan-out group is destroyed"
+    );
+    let registered: Vec<String> = conn.zrange(registry_key(&alive), 0, -1).await.unwrap();
+    assert_eq!(registered.len(), 2, "the registry lists the live fan-out groups: {registered:?}");
+    alive.leave("replica-alive").await.unwrap();
+    alive.leave("replica-new").await.unwrap();
+    assert_eq!(group_names(&mut conn, &alive).await, ["durable"]);
+    let registered: Vec<String> = conn.zrange(registry_key(&alive), 0, -1).await.unwrap();
+    assert!(registered.is_empty(), "leaving removes the registry entry: {registered:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_processes_share_a_group() {
     // Separate bus instances (consumer names) on separate connections, as

@@ -164,6 +164,23 @@ pub trait EventSubscriber: Send + Sync {
         Ok(self.next(consumer, wait).await?.into_iter().collect())
     }
 
+    /// Opens group `consumer` as a *fan-out* group: one process's own view
+    /// of the bus (each replica's search read model), which starts at the
+    /// messages published from now on rather than at the bus's history —
+    /// the process has just read the earlier state from the store.
+    ///
+    /// The group lives only as long as its process: it is gone after
+    /// [`Self::leave`], and the broker also removes it once no request has
+    /// been made for it for `idle`, so a process that dies leaves nothing
+    /// behind for long. A process must therefore ask for messages (`next`
+    /// with a wait is enough) more often than every `idle`. Opening a group
+    /// that exists changes nothing; reading it with [`Self::next`] as usual.
+    async fn open_fanout(&self, consumer: &str, idle: Duration) -> Result<()>;
+
+    /// Removes group `consumer` with everything it still holds. Removing a
+    /// group that does not exist is `Ok`.
+    async fn leave(&self, consumer: &str) -> Result<()>;
+
     /// Acknowledges every delivery in `deliveries`, as [`Self::ack`] does
     /// each; buses may send them together. On `Err` some may be acked
     /// already; acking them again is harmless.

@@ -232,6 +232,37 @@ pub async fn bus_batches(
     );
 }
 
+/// Fan-out groups: a group opened with `open_fanout` sees what is
+/// published from then on, not the history; opening it again changes
+/// nothing; `leave` removes it with everything it held (a group opened
+/// again under that name starts afresh); leaving a missing group is fine.
+pub async fn bus_fanout_groups(publisher: &dyn EventPublisher, subscriber: &dyn EventSubscriber) {
+    const GROUP: &str = "fanout";
+    const IDLE: Duration = Duration::from_secs(60);
+    let before = event();
+    publisher.publish(std::slice::from_ref(&before)).await.expect("publish");
+    subscriber.open_fanout(GROUP, IDLE).await.expect("open a fan-out group");
+    subscriber.open_fanout(GROUP, IDLE).await.expect("opening it again changes nothing");
+    let after = event();
+    publisher.publish(std::slice::from_ref(&after)).await.expect("publish");
+    let d = take(subscriber, GROUP).await.expect("the event published after opening");
+    assert_eq!((d.event.id, d.attempt), (after.id, 1), "a fan-out group starts after the history");
+    assert!(take(subscriber, GROUP).await.is_none(), "nothing else: the earlier event is not delivered");
+
+    // Left with a message due again: a group opened anew must not see it.
+    subscriber.nack(&d, Duration::ZERO).await.expect("nack");
+    subscriber.leave(GROUP).await.expect("leave");
+    subscriber.leave(GROUP).await.expect("leaving a missing group is fine");
+    subscriber.open_fanout(GROUP, IDLE).await.expect("open the group again");
+    let later = event();
+    publisher.publish(std::slice::from_ref(&later)).await.expect("publish");
+    let fresh = take(subscriber, GROUP).await.expect("the event published after opening again");
+    assert_eq!((fresh.event.id, fresh.attempt), (later.id, 1), "the left group's messages are gone with it");
+    subscriber.ack(&fresh).await.expect("ack");
+    assert!(take(subscriber, GROUP).await.is_none(), "nothing else");
+    subscriber.leave(GROUP).await.expect("leave");
+}
+
 /// Many consumers of one group pulling at once: each message goes to
 /// exactly one of them.
 pub async fn bus_competing_consumers(

@@ -21,6 +21,8 @@
 //! |---|---|
 //! | `publish` | `XADD {stream} MAXLEN ~ max_len * event <json>` per event, all in one `MULTI`/`EXEC` |
 //! | group | `XGROUP CREATE {stream} <group> 0 MKSTREAM` on first use (`BUSYGROUP` ignored) |
+//! | `open_fanout` | `XGROUP CREATE {stream} <group> $ MKSTREAM`, and a deadline in the sorted set `{prefix}fanout-groups` that every `next` moves on; opening one destroys the fan-out groups past their deadline |
+//! | `leave` | `XGROUP DESTROY`, and its deadline removed |
 //! | `next` | `XAUTOCLAIM … <ack wait> …` (redeliveries first), else `XREADGROUP … COUNT 1 STREAMS {stream} >` |
 //! | `attempt` | the entry's delivery count (`XPENDING`), which `XAUTOCLAIM` increments |
 //! | receipt | `"{entry id}:{delivery count}"` |
@@ -103,10 +105,11 @@
 //! others after the ack wait; its now-empty consumer record stays in the
 //! group until removed with `XGROUP DELCONSUMER`.
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -120,6 +123,8 @@ use crate::unavailable;
 
 const NEXT_LUA: &str = include_str!("next.lua");
 const NACK_LUA: &str = include_str!("nack.lua");
+const FANOUT_LUA: &str = include_str!("fanout.lua");
+const LEAVE_LUA: &str = include_str!("leave.lua");
 
 /// Settings of a [`RedisStreamBus`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +205,10 @@ pub struct RedisStreamBus {
     ack_wait_ms: u64,
     max_len: u64,
     poll_interval: Duration,
+    /// The fan-out registry: a sorted set of fan-out groups by deadline.
+    fanout_key: Arc<str>,
+    /// Fan-out groups opened by this process, with their idle limit in ms.
+    fanout: Arc<Mutex<HashMap<String, u64>>>,
     scripts: Arc<Scripts>,
     exec: Exec,
 }
@@ -207,6 +216,8 @@ pub struct RedisStreamBus {
 struct Scripts {
     next: Script,
     nack: Script,
+    fanout: Script,
+    leave: Script,
 }
 
 impl fmt::Debug for RedisStreamBus {
@@ -246,11 +257,18 @@ impl RedisStreamBus {
         Ok(Self {
             conn,
             stream: format!("{}events", options.prefix).into(),
+            fanout_key: format!("{}fanout-groups", options.prefix).into(),
+            fanout: Arc::default(),
             consumer_name: options.consumer_name.into(),
             ack_wait_ms,
             max_len: options.max_len,
             poll_interval: options.poll_interval,
-            scripts: Arc::new(Scripts { next: Script::new(NEXT_LUA), nack: Script::new(NACK_LUA) }),
+            scripts: Arc::new(Scripts {
+                next: Script::new(NEXT_LUA),
+                nack: Script::new(NACK_LUA),
+                fanout: Script::new(FANOUT_LUA),
+                leave: Script::new(LEAVE_LUA),
+            }),
             exec: Exec::capture(),
         })
     }
@@ -285,16 +303,20 @@ impl RedisStreamBus {
         loop {
             let (mut conn, scripts) = (self.conn.clone(), self.scripts.clone());
             let (stream, group_arg, consumer) = (self.stream.clone(), group.to_owned(), self.consumer_name.clone());
+            let registry = self.fanout_key.clone();
             let ack_wait_ms = self.ack_wait_ms;
+            let fanout_idle_ms = self.fanout_idle_ms(group);
             let reply: Option<(String, i64, Vec<u8>)> = self
                 .exec
                 .run(async move {
                     scripts
                         .next
                         .key(&*stream)
+                        .key(&*registry)
                         .arg(group_arg)
                         .arg(&*consumer)
                         .arg(ack_wait_ms)
+                        .arg(fanout_idle_ms)
                         .invoke_async(&mut conn)
                         .await
                 })
@@ -325,6 +347,12 @@ impl RedisStreamBus {
                 }
             }
         }
+    }
+
+    /// The idle limit in ms of `group` if this process opened it as a
+    /// fan-out group, else 0.
+    fn fanout_idle_ms(&self, group: &str) -> u64 {
+        self.fanout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(group).copied().unwrap_or(0)
     }
 
     async fn xack(&self, group: &str, id: &str) -> Result<()> {
@@ -409,6 +437,47 @@ impl EventSubscriber for RedisStreamBus {
             }
             self.sleep(left.min(self.poll_interval)).await?;
         }
+    }
+
+    /// `XGROUP CREATE … $` and an entry in the fan-out registry (a sorted
+    /// set `{prefix}fanout-groups` of deadlines in server time, moved on by
+    /// every `next`); opening one also destroys the groups whose deadline
+    /// has passed, so a dead process's group lasts until the next replica
+    /// starts.
+    async fn open_fanout(&self, consumer: &str, idle: Duration) -> Result<()> {
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        if idle_ms == 0 {
+            return Err(Error::invalid("idle", "a fan-out group's idle limit must be at least 1 ms"));
+        }
+        if consumer.is_empty() {
+            return Err(Error::invalid("consumer", "the consumer group name must not be empty"));
+        }
+        let (mut conn, scripts) = (self.conn.clone(), self.scripts.clone());
+        let (stream, registry, group) = (self.stream.clone(), self.fanout_key.clone(), consumer.to_owned());
+        let removed: i64 = self
+            .exec
+            .run(async move {
+                scripts.fanout.key(&*stream).key(&*registry).arg(group).arg(idle_ms).invoke_async(&mut conn).await
+            })
+            .await
+            .map_err(unavailable)?;
+        if removed > 0 {
+            tracing::info!(stream = %self.stream, removed, "removed idle fan-out consumer groups");
+        }
+        self.fanout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(consumer.to_owned(), idle_ms);
+        Ok(())
+    }
+
+    /// `XGROUP DESTROY` (its pending list goes with it) and its registry entry.
+    async fn leave(&self, consumer: &str) -> Result<()> {
+        self.fanout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(consumer);
+        let (mut conn, scripts) = (self.conn.clone(), self.scripts.clone());
+        let (stream, registry, group) = (self.stream.clone(), self.fanout_key.clone(), consumer.to_owned());
+        self.exec
+            .run(async move { scripts.leave.key(&*stream).key(&*registry).arg(group).invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<()> {

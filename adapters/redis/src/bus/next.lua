@@ -1,12 +1,27 @@
 -- The next delivery for one member of a consumer group, in one atomic step.
--- KEYS[1] the stream. ARGV: group, consumer, min idle in ms (the ack wait).
+-- KEYS[1] the stream, KEYS[2] the fan-out registry. ARGV: group, consumer,
+-- min idle in ms (the ack wait), and for a fan-out group its idle limit in
+-- ms ('0' for a durable group).
 -- Reply: { entry id, delivery count, event JSON } or nil when nothing is due.
-local stream, group, consumer, ack_wait = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local stream, registry = KEYS[1], KEYS[2]
+local group, consumer, ack_wait, fanout_idle = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
--- Create the group on first use, at id 0 so it sees every retained entry.
-local created = redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+-- Create the group on first use: a durable group at id 0, so it sees every
+-- retained entry; a fan-out group (removed while its process was away) at
+-- '$', as when it was opened.
+local start = '0'
+if fanout_idle > 0 then
+  start = '$'
+end
+local created = redis.pcall('XGROUP', 'CREATE', stream, group, start, 'MKSTREAM')
 if type(created) == 'table' and created.err and not string.find(created.err, 'BUSYGROUP', 1, true) then
   return created
+end
+-- A fan-out group in use moves its deadline on with every request.
+if fanout_idle > 0 then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('ZADD', registry, now + fanout_idle, group)
 end
 
 -- The envelope field of an entry ('' when absent: Rust reports it).
