@@ -128,4 +128,29 @@ impl App {
         }
         Ok(Self { config, market, search })
     }
+
+    /// Stops what the app runs in the background and leaves its consumer
+    /// group of the bus (the search read model's); for a clean stop.
+    pub async fn close(&self) {
+        if let Some(model) = &self.search {
+            match model.close().await {
+                Ok(()) => tracing::info!(group = model.group(), "left the search index's consumer group"),
+                Err(e) => {
+                    tracing::warn!(error = %e, group = model.group(), "could not leave the search index's consumer group")
+                }
+            }
+        }
+    }
+
+    /// Makes every catalog write so far visible to searches at once (see
+    /// [`search::ReadModel::refresh`]); a no-op without a read model.
+    ///
+    /// # Errors
+    /// The search index cannot be committed.
+    pub fn refresh_search(&self) -> bazaar_core::Result<()> {
+        if let Some(model) = &self.search {
+            model.refresh()?;
+        }
+        Ok(())
+    }
 }

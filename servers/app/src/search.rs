@@ -11,9 +11,12 @@
 //! 2. **its own writes** reach it through the catalog service (the core
 //!    hands every written product to the index);
 //! 3. **other processes' writes** reach it through the product events: a
-//!    per-process consumer group (`search-index-<uuid>`, a fan-out: every
-//!    replica sees every event) runs the core's [`SearchIndexer`] with a
-//!    private inbox and dead-letter list;
+//!    per-process fan-out group (`search-index-<uuid>`: every replica sees
+//!    every event), opened before the rebuild reads the store so nothing
+//!    published in between is missed, runs the core's [`SearchIndexer`]
+//!    with a private inbox and dead-letter list. The group lives as long
+//!    as the process: [`ReadModel::close`] leaves it, and the broker
+//!    removes the group of a process that died after [`FANOUT_IDLE`];
 //! 4. a [`Committer`] makes writes visible every 250 ms.
 //!
 //! With the in-process bus (no broker configured) only the events relayed
@@ -43,12 +46,16 @@ pub const CONSUMER_BATCH: usize = 64;
 const CONSUMER_WAIT: Duration = Duration::from_millis(500);
 /// Pause after a failed bus request, so a broken broker is not spun on.
 const CONSUMER_PAUSE: Duration = Duration::from_millis(500);
+/// How long the broker keeps the fan-out group of a process that stopped
+/// asking for events (it asks at least every [`CONSUMER_WAIT`] while alive).
+pub const FANOUT_IDLE: Duration = Duration::from_secs(300);
 
 /// A running read model: the index, its committer and its event consumer.
 /// Dropping it stops the consumer and makes a final commit.
 pub struct ReadModel {
     index: CatalogIndex,
     group: String,
+    subscriber: Arc<dyn EventSubscriber>,
     consumer: tokio::task::JoinHandle<()>,
     _committer: Committer,
 }
@@ -85,8 +92,21 @@ impl ReadModel {
             SearchIndexKind::Ram => CatalogIndex::in_memory()?,
             SearchIndexKind::Disk => CatalogIndex::open(data_dir.join("search"))?,
         };
+        // The group first: an event published while the store is read is
+        // then replayed afterwards, which the index's staleness rule makes
+        // harmless; opened after the read, it would be missed.
+        let group = format!("search-index-{}", uuid::Uuid::now_v7().simple());
+        subscriber.open_fanout(&group, FANOUT_IDLE).await?;
         let started = Instant::now();
-        let count = rebuild_from_store(products.as_ref(), &index, REBUILD_PAGE).await?;
+        let count = match rebuild_from_store(products.as_ref(), &index, REBUILD_PAGE).await {
+            Ok(count) => count,
+            Err(e) => {
+                if let Err(left) = subscriber.leave(&group).await {
+                    tracing::warn!(error = %left, group, "could not leave the search index's consumer group");
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(
             products = count,
             kind = kind.as_str(),
@@ -96,7 +116,7 @@ impl ReadModel {
         let committer = index.spawn_committer(DEFAULT_COMMIT_INTERVAL)?;
         let shared: Arc<dyn SearchIndex> = Arc::new(index.clone());
         let dispatcher = Dispatcher::new(
-            subscriber,
+            subscriber.clone(),
             // Private to this process: the shared inbox would let one
             // replica's index mark an event done for every replica's.
             Arc::new(MemoryInbox::new()),
@@ -105,9 +125,8 @@ impl ReadModel {
             clock,
             DispatcherConfig { wait: CONSUMER_WAIT, ..DispatcherConfig::default() },
         );
-        let group = format!("search-index-{}", uuid::Uuid::now_v7().simple());
         let consumer = tokio::spawn(consume(dispatcher, group.clone()));
-        Ok(Some(Self { index, group, consumer, _committer: committer }))
+        Ok(Some(Self { index, group, subscriber, consumer, _committer: committer }))
     }
 
     /// The index, as the core's port.
@@ -118,6 +137,27 @@ impl ReadModel {
     /// The index itself (sizes, checkpoint).
     pub fn catalog_index(&self) -> &CatalogIndex {
         &self.index
+    }
+
+    /// Makes every write so far visible to searches now rather than at the
+    /// committer's next tick: for a process that wrote to the catalog
+    /// itself (a demo seed) before it starts listening.
+    ///
+    /// # Errors
+    /// The index cannot be committed (see [`CatalogIndex::commit`]).
+    pub fn refresh(&self) -> Result<()> {
+        self.index.commit()
+    }
+
+    /// Stops the consumer and leaves this process's group on the bus (a
+    /// clean stop; after a crash the broker removes it after
+    /// [`FANOUT_IDLE`]).
+    ///
+    /// # Errors
+    /// The broker did not remove the group.
+    pub async fn close(&self) -> Result<()> {
+        self.consumer.abort();
+        self.subscriber.leave(&self.group).await
     }
 
     /// This process's consumer group on the bus.

@@ -39,20 +39,13 @@ impl Shop {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let app = App::build_with(config, AppOptions::new(clock).fast_passwords()).await.unwrap();
         demo::seed_demo(&app.market, 1, |_| {}).await.unwrap();
+        app.refresh_search().unwrap();
         let buyer = app.market.auth.login(DEMO_BUYER_EMAIL, DEMO_PASSWORD).await.unwrap().access.token;
         let mut shop = Self { app, buyer, product: String::new(), _dir: dir };
-        // The catalog's search index shows a new listing within its refresh
-        // interval (250 ms); wait for it, with a hang guard.
-        for _ in 0..100 {
-            let products = shop.send("GET", "/v1/products", None, None, &[]).await;
-            assert_eq!(products.status, StatusCode::OK, "{}", products.json);
-            if let Some(id) = products.json["items"][0]["id"].as_str() {
-                shop.product = id.to_owned();
-                return shop;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the demo product never became searchable")
+        let products = shop.send("GET", "/v1/products", None, None, &[]).await;
+        assert_eq!(products.status, StatusCode::OK, "{}", products.json);
+        shop.product = products.json["items"][0]["id"].as_str().expect("the seeded product is searchable").to_owned();
+        shop
     }
 
     async fn send(

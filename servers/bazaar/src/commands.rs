@@ -59,6 +59,8 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     let app = build(config).await?;
     if args.demo {
         seed_with_progress(&app.market, demo::DEFAULT_DEMO_PRODUCTS).await?;
+        // Listening starts only once the seeded catalog is searchable.
+        app.refresh_search().context("cannot refresh the search index")?;
         print_logins();
     }
     let parts = Parts { http: true, worker: true, consumers: args.consumers.into(), worker_http: false };
@@ -105,6 +107,7 @@ async fn start(app: App, listeners: Listeners, parts: Parts, http_name: &str) ->
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     server::run(app.market.clone(), listeners, parts, shutdown).await?;
+    app.close().await;
     drop(app);
     tracing::info!("stopped cleanly");
     Ok(())
