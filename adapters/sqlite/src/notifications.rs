@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use bazaar_core::catalog::{Page, PageRequest};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
-use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences};
+use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
 use bazaar_core::{Error, Result};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use crate::codec::{db_err, from_json, int, to_json, ts, uint};
 use crate::store::SqliteStore;
@@ -41,26 +41,25 @@ impl SqliteNotifications {
 impl NotificationRepository for SqliteNotifications {
     async fn insert(&self, notification: &Notification) -> Result<Notification> {
         let mut tx = self.store.write().await?;
-        let existing = sqlx::query(BY_DEDUP_KEY)
-            .bind(notification.dedup_key.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if let Some(row) = existing {
-            return from_json(row.get::<&str, _>(0));
-        }
-        sqlx::query(INSERT)
-            .bind(notification.id.to_string())
-            .bind(notification.dedup_key.as_str())
-            .bind(notification.user_id.to_string())
-            .bind(notification.order_id.map(|o| o.to_string()))
-            .bind(ts(notification.created_at)?)
-            .bind(to_json(notification)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let stored = insert_one(&mut tx, notification).await?;
         self.store.commit(tx).await?;
-        Ok(notification.clone())
+        Ok(stored)
+    }
+
+    /// One transaction for the batch (a dispatcher step's notifications):
+    /// a transaction per notification cost a commit and a hop to SQLite's
+    /// thread each. All or nothing, which the port allows.
+    async fn insert_all(&self, notifications: &[Notification]) -> Result<Vec<Notification>> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.write().await?;
+        let mut stored = Vec::with_capacity(notifications.len());
+        for notification in notifications {
+            stored.push(insert_one(&mut tx, notification).await?);
+        }
+        self.store.commit(tx).await?;
+        Ok(stored)
     }
 
     async fn get(&self, id: NotificationId) -> Result<Option<Notification>> {
@@ -97,19 +96,28 @@ impl NotificationRepository for SqliteNotifications {
         sent_at: Option<Timestamp>,
     ) -> Result<Notification> {
         let mut tx = self.store.write().await?;
-        let row = sqlx::query(GET)
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found("notification"))?;
-        let mut n: Notification = from_json(row.get::<&str, _>(0))?;
-        n.status = status;
-        n.attempts = attempts;
-        n.sent_at = sent_at;
-        sqlx::query(SET_DOC).bind(id.to_string()).bind(to_json(&n)?).execute(&mut *tx).await.map_err(db_err)?;
+        let n = update_one(&mut tx, &StatusUpdate { id, status, attempts, sent_at }).await?;
         self.store.commit(tx).await?;
         Ok(n)
+    }
+
+    /// One transaction for the batch, as [`insert_all`](Self::insert_all);
+    /// nothing is changed when one of them is missing.
+    async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
+        let mut ids = std::collections::HashSet::with_capacity(updates.len());
+        if !updates.iter().all(|u| ids.insert(u.id)) {
+            return Err(Error::invalid("updates", "names a notification more than once"));
+        }
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.write().await?;
+        let mut updated = Vec::with_capacity(updates.len());
+        for update in updates {
+            updated.push(update_one(&mut tx, update).await?);
+        }
+        self.store.commit(tx).await?;
+        Ok(updated)
     }
 
     async fn get_preferences(&self, user: UserId) -> Result<Preferences> {
@@ -125,4 +133,43 @@ impl NotificationRepository for SqliteNotifications {
         self.store.write_one(sqlx::query(SET_PREFERENCES).bind(user.to_string()).bind(to_json(&preferences)?)).await?;
         Ok(())
     }
+}
+
+/// Stores `notification` unless one with its `dedup_key` exists, which is
+/// returned instead.
+async fn insert_one(tx: &mut SqliteConnection, notification: &Notification) -> Result<Notification> {
+    let existing = sqlx::query(BY_DEDUP_KEY)
+        .bind(notification.dedup_key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if let Some(row) = existing {
+        return from_json(row.get::<&str, _>(0));
+    }
+    sqlx::query(INSERT)
+        .bind(notification.id.to_string())
+        .bind(notification.dedup_key.as_str())
+        .bind(notification.user_id.to_string())
+        .bind(notification.order_id.map(|o| o.to_string()))
+        .bind(ts(notification.created_at)?)
+        .bind(to_json(notification)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    Ok(notification.clone())
+}
+
+async fn update_one(tx: &mut SqliteConnection, update: &StatusUpdate) -> Result<Notification> {
+    let row = sqlx::query(GET)
+        .bind(update.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::not_found("notification"))?;
+    let mut n: Notification = from_json(row.get::<&str, _>(0))?;
+    n.status = update.status;
+    n.attempts = update.attempts;
+    n.sent_at = update.sent_at;
+    sqlx::query(SET_DOC).bind(update.id.to_string()).bind(to_json(&n)?).execute(&mut *tx).await.map_err(db_err)?;
+    Ok(n)
 }
