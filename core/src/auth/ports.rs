@@ -15,15 +15,22 @@ use crate::error::Result;
 /// once, so a burst of logins cannot stall the rest of the process.
 ///
 /// # Example
+/// The argon2id adapter from `bazaar-auth` (with its cheap test
+/// parameters):
 /// ```
-/// # futures::executor::block_on(async {
-/// use bazaar_core::auth::{MockPasswordHasher, PasswordHasher};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use bazaar_auth::Argon2Passwords;
+/// use bazaar_core::auth::PasswordHasher;
 ///
-/// let mut hasher = MockPasswordHasher::new();
-/// hasher.expect_verify().returning(|password, phc| Ok(phc == format!("plain:{password}")));
-/// assert!(hasher.verify("secret", "plain:secret").await.unwrap());
-/// assert!(!hasher.verify("secret", "plain:guess").await.unwrap());
-/// # });
+/// let hasher = Argon2Passwords::fast_for_tests();
+/// let phc = hasher.hash("correct horse battery").await?;
+/// assert!(phc.starts_with("$argon2id$"));
+/// assert!(hasher.verify("correct horse battery", &phc).await?);
+/// assert!(!hasher.verify("correct horse battery staple", &phc).await?);
+/// // A fresh salt each time: the same password never hashes alike.
+/// assert_ne!(hasher.hash("correct horse battery").await?, phc);
+/// # Ok::<(), bazaar_core::Error>(())
+/// # }).unwrap();
 /// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

@@ -3,8 +3,10 @@
 //! dependency cannot take every task or connection.
 //!
 //! A full bulkhead rejects with `ResilienceError::Rejected("bulkhead_full")`,
-//! at once or after an optional maximum wait for a slot. With the `tower`
-//! feature, [`BulkheadLayer`] wraps any service.
+//! at once or after an optional maximum wait for a slot.
+// The layer exists only with the feature, so only then is its name a link.
+#![cfg_attr(feature = "tower", doc = "With the `tower` feature, [`BulkheadLayer`] wraps any service.")]
+#![cfg_attr(not(feature = "tower"), doc = "With the `tower` feature, `BulkheadLayer` wraps any service.")]
 
 use std::convert::Infallible;
 use std::future::Future;

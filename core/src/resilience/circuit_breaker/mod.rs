@@ -6,10 +6,13 @@
 //! of calls, a fixed or growing wait in open with jitter, a fixed number of
 //! half-open probes, a maximum time in half-open, manual states (disabled,
 //! forced open, metrics only), events and metrics. [`CircuitBreakerRegistry`]
-//! keeps one breaker per upstream key. With the `tower` feature,
-//! [`CircuitBreakerLayer`] wraps any service. [`ConsecutiveBreaker`] is the
-//! simpler policy a proxy uses per upstream instance: open after N failures
-//! in a row (given a minimum volume), close after M successful probes.
+//! keeps one breaker per upstream key.
+// The layer exists only with the feature, so only then is its name a link.
+#![cfg_attr(feature = "tower", doc = "With the `tower` feature, [`CircuitBreakerLayer`] wraps any service.")]
+#![cfg_attr(not(feature = "tower"), doc = "With the `tower` feature, `CircuitBreakerLayer` wraps any service.")]
+//! [`ConsecutiveBreaker`] is the simpler policy a proxy uses per upstream
+//! instance: open after N failures in a row (given a minimum volume), close
+//! after M successful probes.
 //!
 //! Choices worth knowing:
 //! - A count window smaller than the minimum number of calls uses its size

@@ -4,7 +4,9 @@
 //! Layout follows tower: [`backoff`](Backoff) schedules, [`RetryPolicy`]
 //! limits, [`RetryBudget`] implementations ([`TpsBudget`],
 //! [`TokenBucketBudget`]), the [`Retrier`] executor, and (feature `tower`)
-//! [`RetryLayer`] + [`Retry`].
+// The layer exists only with the feature, so only then are these links.
+#![cfg_attr(feature = "tower", doc = "[`RetryLayer`] + [`Retry`].")]
+#![cfg_attr(not(feature = "tower"), doc = "`RetryLayer` + `Retry`.")]
 //!
 //! Rules, in the order the executor applies them after each attempt:
 //! 1. the classifier sees the result (`Ok` too) and says [`RetryDecision`];
