@@ -131,16 +131,25 @@
 //! back empty or, if the server refuses the pull, with `Unavailable`.
 //!
 //! # Example
+//! `no_run`: it needs a NATS server with JetStream at 127.0.0.1:4222.
 //! ```no_run
-//! # async fn run() -> bazaar_core::Result<()> {
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::time::Duration;
+//!
+//! use bazaar_core::clock::{Clock, SystemClock};
+//! use bazaar_core::events::{Event, EventPublisher, EventSubscriber, UserRegistered};
+//! use bazaar_core::ids::UserId;
 //! use bazaar_nats::{JetStreamBus, JetStreamOptions};
 //!
 //! let options = JetStreamOptions { ack_wait: Duration::from_secs(60), ..JetStreamOptions::default() };
 //! let bus = JetStreamBus::connect("nats://127.0.0.1:4222", options).await?;
-//! bus.ping().await?;
-//! # Ok(())
-//! # }
+//! let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, SystemClock.now());
+//! bus.publish(&[event.clone()]).await?; // returns once JetStream has stored it
+//! let delivery = bus.next("my-service", Duration::from_secs(1)).await?.expect("the event");
+//! assert_eq!((delivery.event.id, delivery.attempt), (event.id, 1));
+//! bus.ack(&delivery).await?;
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
 //! ```
 
 mod bus;

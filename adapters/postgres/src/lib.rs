@@ -47,6 +47,7 @@
 //! `futures::executor::block_on`) runs in that runtime's context.
 //!
 //! # Example
+//! `no_run`: it needs a PostgreSQL server at 127.0.0.1:5432.
 //! ```no_run
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! use bazaar_core::auth::{Email, Role, User, UserRepository};

@@ -101,25 +101,33 @@
 //! in the core's `DeadLetterStore` after `max_attempts`.
 //!
 //! # Example
+//! `no_run`: it needs a RabbitMQ broker at 127.0.0.1:5672.
 //! ```no_run
-//! # async fn run() -> bazaar_core::Result<()> {
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::time::Duration;
-//! use bazaar_core::events::{EventPublisher, EventSubscriber};
+//!
+//! use bazaar_core::clock::{Clock, SystemClock};
+//! use bazaar_core::events::{Event, EventPublisher, EventSubscriber, UserRegistered};
+//! use bazaar_core::ids::UserId;
 //! use bazaar_rabbitmq::{RabbitBus, RabbitOptions};
 //!
 //! let options = RabbitOptions { prefetch: 32, ack_wait: Duration::from_secs(60), ..RabbitOptions::default() };
 //! let bus = RabbitBus::connect("amqp://guest:guest@127.0.0.1:5672/%2f", options).await?;
-//! bus.ping().await?;
-//! for delivery in bus.next_batch("mailer", 32, Duration::from_secs(1)).await? {
-//!     // handle delivery.event, then:
-//!     bus.ack(&delivery).await?;
+//! let event = Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, SystemClock.now());
+//! bus.publish(&[event.clone()]).await?; // returns once the broker confirmed it
+//! // A group created after the publish still gets the event (from the archive).
+//! let batch = bus.next_batch("mailer", 32, Duration::from_secs(1)).await?;
+//! assert!(batch.iter().any(|delivery| delivery.event.id == event.id));
+//! for delivery in &batch {
+//!     bus.ack(delivery).await?;
 //! }
+//! // What the broker gave up on, and sending all of it back to its groups.
 //! for dead in bus.list_dead(10).await? {
 //!     println!("{} died in {:?}: {:?}", dead.id, dead.queue, dead.reason);
 //! }
 //! bus.replay_dead(None).await?;
-//! # Ok(())
-//! # }
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
 //! ```
 
 mod bus;

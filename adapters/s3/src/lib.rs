@@ -9,12 +9,28 @@
 //! missing bucket `Internal` (a configuration fault); a key that cannot
 //! name an object `Validation`.
 //!
-//! ```no_run
+//! # Example
+//! Signing a download URL is local (no request), so this runs without a
+//! bucket; `put`, `get` and `delete` are requests to the store.
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::time::Duration;
+//!
+//! use bazaar_core::assets::BlobStore;
 //! use bazaar_s3::{S3BlobStore, S3Config};
-//! # fn main() -> bazaar_core::Result<()> {
-//! let config = S3Config::from_values("bazaar-assets", "eu-west-1", None, "AKIA…", "…")?;
-//! let blobs = S3BlobStore::new(config)?;
-//! # let _ = blobs; Ok(()) }
+//!
+//! let config = S3Config::from_values("bazaar-assets", "eu-west-1", None, "AKIDEXAMPLE", "s3cr3t")?;
+//! let blobs = S3BlobStore::new(config)?; // connects on the first request
+//!
+//! let url = blobs.presigned_get("assets/p/manual.pdf", Duration::from_secs(300)).await?.expect("S3 serves downloads");
+//! assert!(url.starts_with("https://bazaar-assets.s3.eu-west-1.amazonaws.com/assets/p/manual.pdf?"), "{url}");
+//! assert!(url.contains("X-Amz-Expires=300") && url.contains("X-Amz-Signature="), "{url}");
+//! assert!(!url.contains("s3cr3t"), "the secret key never leaves the process");
+//!
+//! // A key that cannot name an object is refused before any request.
+//! assert_eq!(blobs.put("../escape", b"x".to_vec()).await.unwrap_err().code(), "validation");
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
 //! ```
 
 mod config;

@@ -14,15 +14,28 @@
 //! | 530/534/535/538: our credentials | `Internal` | retried, then dead-lettered; replayable once fixed |
 //! | unknown user, undeliverable address | `Validation` | dead-lettered at once |
 //!
-//! ```no_run
+//! # Example
+//! Building the sender opens no connection (that happens on the first
+//! send, which needs a mail server); a bad setting is refused up front.
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use bazaar_smtp::{SmtpConfig, SmtpSender};
-//! # fn main() -> bazaar_core::Result<()> {
-//! # let users: Arc<dyn bazaar_core::auth::UserRepository> = unimplemented_users();
-//! let config = SmtpConfig::from_values("smtps://mailer:secret@smtp.example.com:465", "Bazaar <noreply@example.com>")?;
+//!
+//! use bazaar_core::notifications::Template;
+//! use bazaar_memory::{MemoryOutbox, MemoryUsers};
+//! use bazaar_smtp::{SmtpConfig, SmtpSender, subject};
+//!
+//! let config = SmtpConfig::from_values("smtps://mailer:s3cr3t@smtp.example.com:465", "Bazaar <noreply@example.com>")?;
+//! assert!(!format!("{config:?}").contains("s3cr3t"), "the password never prints");
+//! let users = Arc::new(MemoryUsers::new(MemoryOutbox::new())); // whom notifications are for
 //! let sender = SmtpSender::new(config, users)?;
-//! # let _ = sender; Ok(()) }
-//! # fn unimplemented_users() -> Arc<dyn bazaar_core::auth::UserRepository> { panic!() }
+//! assert!(!format!("{sender:?}").contains("s3cr3t"));
+//! assert_eq!(subject(Template::LicenseIssued), "Your license is ready");
+//!
+//! let wrong = SmtpConfig::from_values("https://smtp.example.com", "noreply@example.com").unwrap_err();
+//! assert!(matches!(&wrong, bazaar_core::Error::Validation(fields) if fields[0].field == "SMTP_URL"));
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
 //! ```
 
 mod config;

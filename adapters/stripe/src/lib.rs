@@ -25,12 +25,35 @@
 //!   wire format from recorded responses, for tests of this crate and of
 //!   the processes that pay through it.
 //!
-//! ```no_run
-//! use bazaar_stripe::{Secret, StripeConfig, StripeProvider};
-//! # fn main() -> bazaar_core::Result<()> {
-//! let config = StripeConfig::from_values("sk_test_…", "whsec_…", None)?;
-//! let stripe = StripeProvider::new(config)?;
-//! # let _ = stripe; Ok(()) }
+//! # Example
+//! A payment and its webhook, against the local fake of feature `fake` (as
+//! this crate's tests run); with a real key the same calls go to Stripe.
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use bazaar_core::clock::{Clock, SystemClock};
+//! use bazaar_core::ids::OrderId;
+//! use bazaar_core::money::{Currency, Money};
+//! use bazaar_core::payments::{IntentStatus, PaymentProvider, WebhookKind};
+//! use bazaar_stripe::StripeProvider;
+//! use bazaar_stripe::fake::{FakeStripe, PM_VISA};
+//!
+//! let fake = FakeStripe::start().await;
+//! // In production: StripeConfig::from_values("sk_live_…", "whsec_…", None)?
+//! let stripe = StripeProvider::new(fake.config())?;
+//!
+//! let order = OrderId::new();
+//! let intent = stripe.create_intent(Money::new(1_999, Currency::USD), order, &format!("order:{order}:create")).await?;
+//! let paid = stripe.confirm(&intent.provider_ref, PM_VISA, &format!("order:{order}:confirm:1")).await?;
+//! assert_eq!((paid.status, paid.amount), (IntentStatus::Succeeded, 1_999));
+//!
+//! // Stripe's webhook about it: the signature is checked, then the event read.
+//! let now = SystemClock.now();
+//! let (signature, body) = fake.signed_event("payment_intent.succeeded", &intent.provider_ref, now.timestamp());
+//! let event = stripe.verify_and_parse_webhook(&signature, &body, now)?;
+//! assert_eq!((event.kind, event.provider_ref.as_str()), (WebhookKind::PaymentSucceeded, intent.provider_ref.as_str()));
+//! assert!(stripe.verify_and_parse_webhook(&signature, b"{}", now).is_err(), "a changed body fails the check");
+//! # Ok::<(), bazaar_core::Error>(())
+//! # }).unwrap();
 //! ```
 
 mod config;
