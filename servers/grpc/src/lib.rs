@@ -20,14 +20,40 @@
 //! `google.protobuf.Timestamp`, every enum has an `_UNSPECIFIED` zero.
 //!
 //! # Example
-//! ```no_run
-//! # async fn run(market: std::sync::Arc<bazaar_core::marketplace::Marketplace>) -> Result<(), Box<dyn std::error::Error>> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+//! [`serve`] on a loopback port over an in-memory marketplace, one call
+//! with the generated client, then a graceful stop (running calls finish).
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//!
+//! use bazaar_auth::{Argon2Passwords, JwtTokens};
+//! use bazaar_core::clock::SystemClock;
+//! use bazaar_core::marketplace::Marketplace;
+//! use bazaar_grpc::pb::{ValidateLicenseRequest, ValidationCode};
+//! use bazaar_grpc::pb::licensing_service_client::LicensingServiceClient;
+//! use bazaar_memory::MemoryBackend;
+//!
+//! let market = Marketplace::builder(MemoryBackend::new(Arc::new(SystemClock)).ports())
+//!     .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+//!     .tokens(Arc::new(JwtTokens::new([7; 32])))
+//!     .build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! // Elsewhere: `stop.send(())` on SIGTERM; running calls then finish.
-//! # drop(stop);
-//! bazaar_grpc::serve(listener, market, async move { stopped.await.ok(); }).await?;
-//! # Ok(()) }
+//! let server = tokio::spawn(bazaar_grpc::serve(listener, Arc::new(market), async {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! let mut licensing = LicensingServiceClient::connect(format!("http://{addr}")).await?;
+//! let request = ValidateLicenseRequest { key: "key/not-a-license".into(), fingerprint: None };
+//! let answer = licensing.validate_license(request).await?.into_inner();
+//! // A key that does not verify is an answer, not an error.
+//! assert_eq!((answer.valid, answer.code(), answer.license), (false, ValidationCode::NotFound, None));
+//!
+//! stop.send(()).unwrap();
+//! server.await??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 
 pub mod auth;

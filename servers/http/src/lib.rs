@@ -17,11 +17,42 @@
 //! matched route template is known to the span and the metrics.
 //!
 //! # Example
-//! ```no_run
-//! # async fn run(state: bazaar_http::AppState) -> std::io::Result<()> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! bazaar_http::serve(listener, state, bazaar_http::shutdown_signal()).await
-//! # }
+//! [`serve`] on a loopback port over an in-memory marketplace, one request,
+//! then a graceful stop (in a server the stop is [`shutdown_signal`]). For
+//! in-process calls, [`router`] is the same app as a tower service.
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//!
+//! use bazaar_auth::{Argon2Passwords, JwtTokens};
+//! use bazaar_core::clock::SystemClock;
+//! use bazaar_core::marketplace::Marketplace;
+//! use bazaar_http::AppState;
+//! use bazaar_memory::MemoryBackend;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let market = Marketplace::builder(MemoryBackend::new(Arc::new(SystemClock)).ports())
+//!     .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
+//!     .tokens(Arc::new(JwtTokens::new([7; 32])))
+//!     .build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(bazaar_http::serve(listener, AppState::new(Arc::new(market)), async {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! let mut client = tokio::net::TcpStream::connect(addr).await?;
+//! client.write_all(b"GET /v1/nope HTTP/1.1\r\nHost: localhost\r\nx-request-id: req-7\r\nConnection: close\r\n\r\n").await?;
+//! let mut response = String::new();
+//! client.read_to_string(&mut response).await?;
+//! assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+//! assert!(response.contains(r#""request_id":"req-7""#), "the one error shape: {response}");
+//!
+//! stop.send(()).unwrap();
+//! server.await??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 //!
 //! [`Marketplace`]: bazaar_core::marketplace::Marketplace
