@@ -299,7 +299,16 @@ impl JetStreamBus {
         let info = message.info().map_err(|e| Error::internal("JetStream message without ack subject", e))?;
         let (stream_seq, delivered) = (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(0));
         let event = match Event::from_json(&message.payload) {
-            Ok(event) => event,
+            // A publisher that sent the trace context in headers only still joins the trace.
+            Ok(mut event) => {
+                if event.traceparent.is_none()
+                    && let Some(headers) = &message.headers
+                {
+                    event.traceparent = headers.get("traceparent").map(|v| v.as_str().to_owned());
+                    event.tracestate = headers.get("tracestate").map(|v| v.as_str().to_owned());
+                }
+                event
+            }
             Err(e) => {
                 tracing::warn!(
                     consumer, stream_seq, subject = %message.subject, error = %e,
@@ -400,13 +409,22 @@ fn stream_config(options: &JetStreamOptions) -> stream::Config {
 #[async_trait]
 impl EventPublisher for JetStreamBus {
     /// Publishes each event on `<prefix>.<event type>` with `Nats-Msg-Id` =
-    /// the event id, pipelined, and returns once JetStream has acked every
+    /// the event id (and `traceparent`/`tracestate` headers when traced), pipelined, and returns once JetStream has acked every
     /// one (a duplicate within the window is acked as such: stored once).
     async fn publish(&self, events: &[Event]) -> Result<()> {
         for chunk in events.chunks(PIPELINE) {
             let mut acks = Vec::with_capacity(chunk.len());
             for event in chunk {
-                let message = PublishMessage::build().message_id(event.id.to_string()).payload(event.to_json().into());
+                let mut message = PublishMessage::build().message_id(event.id.to_string());
+                // The W3C trace context as headers too (the envelope carries
+                // it as well), for anything that traces NATS traffic.
+                if let Some(traceparent) = &event.traceparent {
+                    message = message.header("traceparent", traceparent.as_str());
+                }
+                if let Some(tracestate) = &event.tracestate {
+                    message = message.header("tracestate", tracestate.as_str());
+                }
+                let message = message.payload(event.to_json().into());
                 acks.push(self.jetstream.send_publish(self.subject_for(event), message).await.map_err(unavailable)?);
             }
             for (ack, event) in acks.into_iter().zip(chunk) {

@@ -126,7 +126,7 @@ async fn save(tx: &mut WriteTx, license: &License, expected_version: u64) -> Res
 impl LicenseRepository for PgLicenses {
     async fn insert(&self, license: &License, events: &[Event]) -> Result<()> {
         self.store
-            .run(async {
+            .traced("INSERT licenses", "INSERT", "licenses", async {
                 let (id, buyer) = (license.id.to_string(), license.buyer_id.to_string());
                 let (product, order) = (license.product_id.to_string(), license.order_id.to_string());
                 let (version, doc) = (int(license.version)?, to_json(license)?);
@@ -156,7 +156,7 @@ impl LicenseRepository for PgLicenses {
             return Ok(Vec::new());
         }
         self.store
-            .run(async {
+            .traced("INSERT licenses", "INSERT", "licenses", async {
                 let n = licenses.len();
                 let (mut ids, mut keys, mut buyers) =
                     (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));

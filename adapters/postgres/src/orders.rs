@@ -148,7 +148,7 @@ fn unmoved(current: &Order, from: OrderStatus, to: OrderStatus, total: Option<Mo
 impl OrderRepository for PgOrders {
     async fn insert(&self, order: &Order, events: &[Event]) -> Result<()> {
         self.store
-            .run(async {
+            .traced("INSERT orders", "INSERT", "orders", async {
                 let (id, buyer, status) = (order.id.to_string(), order.buyer_id.to_string(), order.status.as_str());
                 let (created_at, doc) = (ts(order.created_at)?, to_json(order)?);
                 let events = EventRows::new(events)?;

@@ -19,6 +19,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgQue
 use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 use tokio::runtime::Handle;
+use tracing::Instrument as _;
 
 use crate::codec::{WHAT, db_err, is_retryable};
 use crate::{
@@ -235,6 +236,27 @@ impl PgStore {
             }
             _ => call.await,
         }
+    }
+
+    /// [`PgStore::run`] inside a database client span (OpenTelemetry
+    /// semantic conventions: `db.system.name`, the operation and the
+    /// table; never a statement's parameters).
+    pub(crate) async fn traced<F: Future>(
+        &self,
+        name: &'static str,
+        operation: &'static str,
+        table: &'static str,
+        call: F,
+    ) -> F::Output {
+        let span = tracing::info_span!(
+            "db",
+            otel.name = name,
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = operation,
+            db.collection.name = table,
+        );
+        self.run(call.instrument(span)).await
     }
 
     /// Starts a write transaction.

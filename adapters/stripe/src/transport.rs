@@ -11,10 +11,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_core::events::{TraceContext, propagator};
 use bazaar_core::resilience::ResilienceError;
 use bazaar_core::resilience::circuit_breaker::{CircuitBreaker, Outcome};
 use bazaar_core::resilience::clock::MonotonicClock;
 use bazaar_core::resilience::retry::{Idempotency, Retrier, RetryDecision, Sleeper, TokenBucketBudget};
+
+use tracing::Instrument as _;
 
 use crate::config::{API_VERSION, Secret, StripeConfig};
 use crate::errors::StripeFailure;
@@ -123,7 +126,34 @@ impl Transport {
         }
     }
 
+    /// One HTTP exchange in its client span, whose W3C context goes along
+    /// in `traceparent` (the caller's, unchanged, when this process does
+    /// not trace).
     async fn attempt(&self, request: &Request<'_>) -> Result<Reply, StripeFailure> {
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let span = tracing::info_span!(
+            "http_client",
+            otel.name = method,
+            otel.kind = "client",
+            http.request.method = method,
+            server.address = "stripe",
+            http.response.status_code = tracing::field::Empty,
+        );
+        let context = match propagator() {
+            Some(propagator) => propagator.context_of(&span),
+            None => TraceContext::current(),
+        };
+        let reply = self.exchange(request, context).instrument(span.clone()).await;
+        if let Ok(reply) = &reply {
+            span.record("http.response.status_code", reply.status);
+        }
+        reply
+    }
+
+    async fn exchange(&self, request: &Request<'_>, trace: Option<TraceContext>) -> Result<Reply, StripeFailure> {
         let url = format!("{}{}", self.base, request.path);
         let builder = match request.method {
             Method::Get => self.http.get(url),
@@ -132,6 +162,12 @@ impl Transport {
         let mut builder = builder.bearer_auth(self.key.expose()).header("Stripe-Version", API_VERSION);
         if let Some(key) = request.idempotency_key {
             builder = builder.header("Idempotency-Key", key);
+        }
+        if let Some(trace) = &trace {
+            builder = builder.header("traceparent", trace.traceparent());
+            if let Some(state) = trace.tracestate() {
+                builder = builder.header("tracestate", state);
+            }
         }
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();

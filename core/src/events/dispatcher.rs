@@ -6,8 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use super::{
     DeadLetter, DeadLetterId, DeadLetterStore, Delivery, Event, EventHandler, EventSubscriber, EventType, Inbox,
+    TraceContext, continue_trace,
 };
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
@@ -127,6 +130,29 @@ impl fmt::Debug for Dispatcher {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// The `<type> process` span (semantic conventions for messaging) of one
+/// handler call on `batch`: a child of the first event's trace, linked to
+/// the others', and the context the handler's own events carry.
+fn process_span(consumer: &str, handler: &str, batch: &[&Event]) -> (tracing::Span, Option<TraceContext>) {
+    let first = batch.first();
+    let span = tracing::info_span!(
+        parent: None,
+        "event_process",
+        otel.name = format!("{} process", first.map_or("event", |e| e.event_type.as_str())),
+        otel.kind = "consumer",
+        messaging.operation.r#type = "process",
+        messaging.consumer.group.name = consumer,
+        messaging.batch.message_count = batch.len(),
+        messaging.message.id = first.map(|e| tracing::field::display(e.id)),
+        cloudevents.event_id = first.map(|e| tracing::field::display(e.id)),
+        cloudevents.event_type = first.map(|e| e.event_type.as_str()),
+        bazaar.handler = handler,
+    );
+    let contexts: Vec<TraceContext> = batch.iter().filter_map(|e| e.trace_context()).collect();
+    let context = continue_trace(&span, &contexts.iter().collect::<Vec<_>>());
+    (span, context)
 }
 
 impl Dispatcher {
@@ -390,7 +416,9 @@ impl Dispatcher {
             }
             let calls = round.iter().map(|(handler, ks)| {
                 let batch: Vec<&Event> = ks.iter().map(|&k| events[pairs[k].0]).collect();
-                async move { handler.handle_batch(&batch).await }
+                let (span, context) = process_span(consumer, handler.name(), &batch);
+                let call = async move { handler.handle_batch(&batch).await };
+                TraceContext::maybe_scope(context, call.instrument(span))
             });
             for ((_, ks), results) in round.iter().zip(futures::future::join_all(calls).await) {
                 let results = results.and_then(|results| {

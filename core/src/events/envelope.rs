@@ -11,6 +11,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::EventId;
 
+use super::TraceContext;
+
 /// Every event type the marketplace emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
@@ -122,7 +124,8 @@ pub trait EventPayload: Serialize + DeserializeOwned {
 
 /// A domain event, serialized as a CloudEvents 1.0 JSON envelope
 /// (`specversion`, `id`, `source`, `type`, `time`, `data`, plus the
-/// `correlationid` / `causationid` extensions).
+/// `correlationid` / `causationid` extensions and the distributed-tracing
+/// extension's `traceparent` / `tracestate`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// CloudEvents spec version; always `"1.0"`.
@@ -145,6 +148,14 @@ pub struct Event {
     /// The event that caused this one, if any.
     #[serde(rename = "causationid", default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<EventId>,
+    /// The W3C trace context of the work that created the event (the
+    /// CloudEvents distributed-tracing extension); set from
+    /// [`TraceContext::current`] when the event is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The vendor trace state that goes with `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     /// The content type of `data`.
     #[serde(default = "json_content_type")]
     pub datacontenttype: String,
@@ -168,6 +179,7 @@ impl Event {
     /// # Panics
     /// Never for the payload types of this crate: they serialize infallibly.
     pub fn new<P: EventPayload>(payload: &P, at: Timestamp) -> Self {
+        let trace = TraceContext::current();
         Self {
             specversion: spec_version(),
             id: EventId::new(),
@@ -176,6 +188,8 @@ impl Event {
             occurred_at: at,
             correlation_id: None,
             causation_id: None,
+            traceparent: trace.as_ref().map(|t| t.traceparent().to_owned()),
+            tracestate: trace.and_then(|t| t.tracestate().map(str::to_owned)),
             datacontenttype: json_content_type(),
             data: serde_json::to_value(payload).expect("event payloads serialize"),
         }
@@ -187,11 +201,25 @@ impl Event {
         self
     }
 
-    /// Marks this event as caused by `cause`, inheriting its correlation id.
+    /// Marks this event as caused by `cause`, inheriting its correlation id,
+    /// and its trace unless this event already belongs to the same one
+    /// (created while handling `cause`): a handler given a batch of events
+    /// of several traces keeps each effect in its cause's trace.
     pub fn caused_by(mut self, cause: &Event) -> Self {
         self.causation_id = Some(cause.id);
         self.correlation_id = cause.correlation_id.or(Some(cause.id.as_uuid()));
+        if let Some(cause_trace) = cause.trace_context()
+            && self.trace_context().is_none_or(|own| own.trace_id() != cause_trace.trace_id())
+        {
+            self.traceparent = Some(cause_trace.traceparent().to_owned());
+            self.tracestate = cause_trace.tracestate().map(str::to_owned);
+        }
         self
+    }
+
+    /// The trace context the event carries, when it carries a valid one.
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        TraceContext::parse(self.traceparent.as_deref()?, self.tracestate.as_deref())
     }
 
     /// Decodes the payload as `P`.

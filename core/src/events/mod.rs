@@ -72,6 +72,7 @@ mod inbox;
 mod outbox;
 mod payloads;
 mod relay;
+mod trace;
 
 pub use bus::{Delivery, EventPublisher, EventSubscriber, Receipt};
 pub use dead_letter::{DeadLetter, DeadLetterId, DeadLetterStore};
@@ -82,6 +83,7 @@ pub use inbox::Inbox;
 pub use outbox::{OutboxEntry, OutboxStore};
 pub use payloads::*;
 pub use relay::{Relay, pump};
+pub use trace::{Propagator, TraceContext, continue_trace, install_propagator, propagator};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use bus::{MockEventPublisher, MockEventSubscriber};

@@ -218,6 +218,37 @@ mod tests {
         assert_eq!(effect.correlation_id, cause.correlation_id);
     }
 
+    #[tokio::test]
+    async fn events_carry_the_trace_context_they_are_created_in_through_json() {
+        use crate::events::TraceContext;
+        let now = ManualClock::at_epoch_secs(0).now();
+        let request =
+            TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some("k=v")).unwrap();
+        let event = TraceContext::scope(request.clone(), async {
+            Event::new(&UserRegistered { user_id: UserId::new(), role: "customer".into() }, now)
+        })
+        .await;
+        assert_eq!(event.trace_context(), Some(request.clone()));
+        let json = String::from_utf8(event.to_json()).unwrap();
+        assert!(json.contains(r#""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01""#), "{json}");
+        assert!(json.contains(r#""tracestate":"k=v""#), "{json}");
+        assert_eq!(Event::from_json(json.as_bytes()).unwrap(), event);
+
+        // Outside any scope nothing is carried, and an effect keeps its cause's trace.
+        let untraced = Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, now);
+        assert_eq!(untraced.traceparent, None);
+        assert!(!String::from_utf8(untraced.to_json()).unwrap().contains("traceparent"));
+        assert_eq!(untraced.caused_by(&event).trace_context(), Some(request.clone()));
+
+        // Created while handling the cause (a child span of its trace), the effect keeps its own.
+        let handling = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01", None).unwrap();
+        let effect = TraceContext::scope(handling.clone(), async {
+            Event::new(&UserRegistered { user_id: UserId::new(), role: "vendor".into() }, now).caused_by(&event)
+        })
+        .await;
+        assert_eq!(effect.trace_context(), Some(handling));
+    }
+
     #[test]
     fn every_type_parses_from_its_name() {
         for t in crate::events::EventType::ALL {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Dispatcher, EventPublisher, OutboxStore};
+use super::{Dispatcher, Event, EventPublisher, OutboxStore, continue_trace, propagator};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
@@ -28,6 +28,33 @@ impl fmt::Debug for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Relay").field("lease", &self.lease).finish_non_exhaustive()
     }
+}
+
+/// The `<type> publish` spans (semantic conventions for messaging) of the
+/// traced events of a batch; none when no propagator is installed.
+fn publish_spans(events: &[Event]) -> Vec<tracing::Span> {
+    if propagator().is_none() {
+        return Vec::new();
+    }
+    events
+        .iter()
+        .filter_map(|event| {
+            let parent = event.trace_context()?;
+            let span = tracing::info_span!(
+                parent: None,
+                "event_publish",
+                otel.name = format!("{} publish", event.event_type),
+                otel.kind = "producer",
+                messaging.operation.r#type = "send",
+                messaging.operation.name = "publish",
+                messaging.message.id = %event.id,
+                cloudevents.event_id = %event.id,
+                cloudevents.event_type = event.event_type.as_str(),
+            );
+            continue_trace(&span, &[&parent]);
+            Some(span)
+        })
+        .collect()
 }
 
 impl Relay {
@@ -77,6 +104,9 @@ impl Relay {
         }
         let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
         let events: Vec<_> = batch.into_iter().map(|e| e.event).collect();
+        // One publish span per traced event, in the trace of the request
+        // that caused it; they end when the bus has accepted the batch.
+        let _publish_spans = publish_spans(&events);
         if let Err(err) = self.publisher.publish(&events).await {
             tracing::warn!(error = %err, batch = seqs.len(), "outbox publish failed; releasing the batch");
             // Best effort: if the release fails too, the lease runs out.

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
 use bazaar_core::orders::IdempotencyTerms;
+pub use bazaar_telemetry::{RawTraceSettings, TraceSettings};
 
 pub use crate::config_error::ConfigError;
 use crate::providers::{self, Blobs, Mail, Payments, RawProviders};
@@ -197,6 +198,8 @@ pub struct RawConfig {
     pub schema_only: bool,
     /// `BAZAAR_IDEMPOTENCY_LEASE_SECS` / `--idempotency-lease-secs`.
     pub idempotency_lease_secs: Option<String>,
+    /// The `OTEL_*` trace export variables.
+    pub traces: RawTraceSettings,
 }
 
 impl fmt::Debug for RawConfig {
@@ -249,6 +252,8 @@ pub struct Config {
     /// How long a request holds an idempotency key before a retry may take
     /// it over (the request died, say).
     pub idempotency_lease: chrono::Duration,
+    /// OpenTelemetry trace export, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub traces: Option<TraceSettings>,
 }
 
 impl fmt::Debug for Config {
@@ -273,6 +278,7 @@ impl fmt::Debug for Config {
             .field("mail", &matches!(self.mail, Mail::Smtp(_)))
             .field("blobs", &matches!(self.blobs, Blobs::S3(_)))
             .field("idempotency_lease", &self.idempotency_lease)
+            .field("traces", &self.traces.as_ref().map(|t| (t.protocol, t.sampler)))
             .finish()
     }
 }
@@ -300,6 +306,7 @@ impl Config {
             mail: Mail::Log,
             blobs: Blobs::Local,
             idempotency_lease: IdempotencyTerms::default().lease,
+            traces: None,
         }
     }
 
@@ -390,6 +397,7 @@ impl Config {
                 }
             },
         };
+        let traces = raw.traces.validate().map_err(|e| ConfigError::new(e.setting, e.reason))?;
         Ok(Self {
             data_dir,
             http_addr,
@@ -409,6 +417,7 @@ impl Config {
             mail,
             blobs,
             idempotency_lease,
+            traces,
         })
     }
 }
@@ -483,6 +492,20 @@ mod tests {
             (
                 RawConfig { idempotency_lease_secs: Some("86401".into()), ..Default::default() },
                 "BAZAAR_IDEMPOTENCY_LEASE_SECS",
+            ),
+            (
+                RawConfig {
+                    traces: RawTraceSettings { endpoint: Some("collector:4318".into()), ..Default::default() },
+                    ..Default::default()
+                },
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                RawConfig {
+                    traces: RawTraceSettings { sampler: Some("most".into()), ..Default::default() },
+                    ..Default::default()
+                },
+                "OTEL_TRACES_SAMPLER",
             ),
         ];
         for (raw, setting) in cases {

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use bazaar_app::config::RawTraceSettings;
 use bazaar_app::{RawConfig, RawProviders};
 use clap::{Args, Parser, Subcommand};
 
@@ -324,7 +325,22 @@ impl GlobalArgs {
                 s3_prefix: self.s3_prefix.clone(),
             },
             idempotency_lease_secs: self.idempotency_lease_secs.clone(),
+            traces: trace_settings_from_env(),
         }
+    }
+}
+
+/// The standard OpenTelemetry variables (no flags: every OpenTelemetry
+/// SDK reads these, and operators set them per deployment).
+fn trace_settings_from_env() -> RawTraceSettings {
+    let var = |value: Result<String, std::env::VarError>| value.ok();
+    RawTraceSettings {
+        endpoint: var(std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")),
+        protocol: var(std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL")),
+        service_name: var(std::env::var("OTEL_SERVICE_NAME")),
+        sampler: var(std::env::var("OTEL_TRACES_SAMPLER")),
+        sampler_arg: var(std::env::var("OTEL_TRACES_SAMPLER_ARG")),
+        resource_attributes: var(std::env::var("OTEL_RESOURCE_ATTRIBUTES")),
     }
 }
 

@@ -33,6 +33,21 @@ use crate::cli::{Cli, Command};
 /// Exit code of a setting that cannot be used (clap uses it for usage errors too).
 pub const EXIT_CONFIG: u8 = 2;
 
+/// How long a stopping process waits for the collector to take its last spans.
+const TRACE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The `service.name` (and `bazaar.role`) of the process's traces.
+fn role(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) => "bazaar",
+        Command::Http => "bazaar-http",
+        Command::Grpc => "bazaar-grpc",
+        Command::Worker(_) => "bazaar-worker",
+        Command::Migrate => "bazaar-migrate",
+        Command::Seed(_) => "bazaar-seed",
+    }
+}
+
 /// Runs a parsed command line to completion and returns the process's exit
 /// code: 0 on success (including a graceful stop), [`EXIT_CONFIG`] when a
 /// setting is invalid (`error: invalid DATABASE_URL: …` on stderr), 1 when
@@ -47,7 +62,6 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    bazaar_telemetry::init(&config.log_level, config.log_format.is_json());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -55,7 +69,22 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::execute(cli.command, &cli.global, config)) {
+    // Inside the runtime: the span export task runs on it.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        let role = role(&cli.command);
+        bazaar_telemetry::init_with_traces(&config.log_level, config.log_format.is_json(), config.traces.as_ref(), role)
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let outcome = runtime.block_on(commands::execute(cli.command, &cli.global, config));
+    runtime.block_on(telemetry.shutdown(TRACE_FLUSH_TIMEOUT));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         // A setting only an adapter could judge (lettre refusing an SMTP
         // URL) is still a bad setting: the same message and exit code.

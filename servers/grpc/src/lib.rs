@@ -62,6 +62,7 @@ pub mod error;
 pub mod health;
 pub mod pb;
 pub mod services;
+pub mod trace;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -162,6 +163,7 @@ pub async fn serve_with(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = Server::builder()
         .timeout(options.request_timeout)
+        .layer(trace::TraceLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;

@@ -7,7 +7,10 @@
 //!    echoed on the response.
 //! 2. [`render_errors`](error::render_errors): every error leaves as
 //!    `{"error":{…},"request_id"}` with that id.
-//! 3. The `http_request` tracing span (method, matched route, request id).
+//! 3. The `http_request` tracing span (method, matched route, request id,
+//!    trace id), continuing the caller's W3C `traceparent` when it sends
+//!    one; the response carries the span's `traceparent`, and events the
+//!    request causes carry it too (see [`middleware::trace_context`]).
 //! 4. Request metrics (`http_requests_total`,
 //!    `http_request_duration_seconds`, by method, route template, status).
 //! 5. The request timeout (`408 timeout`).
@@ -94,6 +97,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(error::render_errors))
                 .layer(TraceLayer::new_for_http().make_span_with(middleware::RequestSpan))
+                .layer(axum::middleware::from_fn(middleware::trace_context))
                 .layer(axum::middleware::from_fn(middleware::track_metrics))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
                 .layer(DefaultBodyLimit::max(settings.json_limit))

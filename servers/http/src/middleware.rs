@@ -13,7 +13,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::trace::MakeSpan;
 
+use axum::http::HeaderValue;
+use bazaar_core::events::{TraceContext, continue_trace, propagator};
+
 use crate::error::{ApiError, REQUEST_ID};
+
+/// The W3C trace context header.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C vendor trace state header.
+pub const TRACESTATE: &str = "tracestate";
 use crate::state::AppState;
 
 /// The route label of requests that matched no route: one label for all of
@@ -26,22 +34,63 @@ fn route_of<B>(request: &axum::http::Request<B>) -> &str {
     request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
 }
 
-/// Makes the `http_request` span of each request: method, matched route and
-/// request id (set by `SetRequestIdLayer`, which runs first), so every log
-/// line of a request can be tied to the id the client saw.
+/// Makes the `http_request` span of each request: method, matched route,
+/// request id (set by `SetRequestIdLayer`, which runs first) and the trace
+/// id, so every log line of a request can be tied to the id the client saw
+/// and to its trace. The span continues the caller's trace when the request
+/// carries a valid W3C `traceparent` (a new trace starts otherwise), with
+/// the HTTP server semantic-convention attributes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestSpan;
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
         let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        tracing::info_span!(
+        let route = route_of(request);
+        let span = tracing::info_span!(
             "http_request",
             method = %request.method(),
-            route = route_of(request),
+            route,
             request_id,
-        )
+            trace_id = tracing::field::Empty,
+            otel.name = format!("{} {route}", request.method()),
+            otel.kind = "server",
+            http.request.method = %request.method(),
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let caller = incoming_trace(request.headers());
+        let context = continue_trace(&span, &caller.iter().collect::<Vec<_>>());
+        if let Some(context) = &context {
+            span.record("trace_id", context.trace_id());
+        }
+        span
     }
+}
+
+/// The caller's W3C trace context, when its `traceparent` is valid.
+pub fn incoming_trace(headers: &axum::http::HeaderMap) -> Option<TraceContext> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    TraceContext::parse(header(TRACEPARENT)?, header(TRACESTATE))
+}
+
+/// Middleware, inside the request span: runs the request with the span's
+/// trace context current (the events it causes carry it), answers with
+/// the `traceparent` of the request span so a client (or a user's error
+/// report) can name the trace, and records the status on the span.
+pub async fn trace_context(request: Request, next: Next) -> Response {
+    let span = tracing::Span::current();
+    let context = match propagator() {
+        Some(propagator) => propagator.context_of(&span),
+        // Not tracing here: the caller's trace is still handed on.
+        None => incoming_trace(request.headers()),
+    };
+    let mut response = TraceContext::maybe_scope(context.clone(), next.run(request)).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if let Some(value) = context.and_then(|c| HeaderValue::from_str(c.traceparent()).ok()) {
+        response.headers_mut().insert(TRACEPARENT, value);
+    }
+    response
 }
 
 /// Middleware: counts every response in `http_requests_total` and times it

@@ -14,7 +14,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         title = "Bazaar API",
         description = "A digital-goods marketplace: catalog, orders, payments, licenses, downloads, notifications.\n\n\
             JSON under `/v1`, bearer JWTs from `/v1/auth/*`. Every error is \
-            `{\"error\":{\"code\",\"message\",\"details\"?},\"request_id\"}`; every response carries `x-request-id`.",
+            `{\"error\":{\"code\",\"message\",\"details\"?},\"request_id\"}`; every response carries `x-request-id`, and a W3C `traceparent` naming its trace (a request may send its own `traceparent` to join a trace).",
         license(name = "MIT OR Apache-2.0"),
     ),
     modifiers(&BearerScheme),

@@ -95,6 +95,24 @@ async fn metrics_count_requests_by_route_template() {
 }
 
 #[tokio::test]
+async fn a_callers_trace_context_is_answered_and_a_malformed_one_ignored() {
+    // This test process installs no tracing backend: the caller's context
+    // passes through unchanged (what a non-tracing hop must do).
+    let app = TestApp::new();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = Request::get("/nowhere").header("traceparent", traceparent).body(Body::empty()).unwrap();
+    let r = app.call(req).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.headers["traceparent"], traceparent);
+    assert!(!r.json["request_id"].as_str().unwrap_or_default().is_empty());
+
+    let req = Request::get("/health").header("traceparent", "00-not-a-trace-01").body(Body::empty()).unwrap();
+    let r = app.call(req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.headers.contains_key("traceparent"), "no trace here without a backend or a valid caller");
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_or_generated_and_reach_error_bodies() {
     let app = TestApp::new();
     let req = Request::get("/nowhere").header("x-request-id", "client-chosen-42").body(Body::empty()).unwrap();

@@ -19,7 +19,7 @@
 //!
 //! | port | Redis |
 //! |---|---|
-//! | `publish` | `XADD {stream} MAXLEN ~ max_len * event <json>` per event, all in one `MULTI`/`EXEC` |
+//! | `publish` | `XADD {stream} MAXLEN ~ max_len * event <json> [traceparent <w3c> [tracestate <w3c>]]` per event, all in one `MULTI`/`EXEC` |
 //! | group | `XGROUP CREATE {stream} <group> 0 MKSTREAM` on first use (`BUSYGROUP` ignored) |
 //! | `open_fanout` | `XGROUP CREATE {stream} <group> $ MKSTREAM`, and a deadline in the sorted set `{prefix}fanout-groups` that every `next` moves on; opening one destroys the fan-out groups past their deadline |
 //! | `leave` | `XGROUP DESTROY`, and its deadline removed |
@@ -408,6 +408,14 @@ impl EventPublisher for RedisStreamBus {
                 .arg("*")
                 .arg("event")
                 .arg(event.to_json());
+            // The trace context as fields of their own too, so tools that
+            // read the stream see it without parsing the envelope.
+            if let Some(traceparent) = &event.traceparent {
+                pipe.arg("traceparent").arg(traceparent);
+            }
+            if let Some(tracestate) = &event.tracestate {
+                pipe.arg("tracestate").arg(tracestate);
+            }
         }
         let mut conn = self.conn.clone();
         let ids: Vec<String> =
