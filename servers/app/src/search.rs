@@ -47,7 +47,7 @@ const CONSUMER_WAIT: Duration = Duration::from_millis(500);
 /// Pause after a failed bus request, so a broken broker is not spun on.
 const CONSUMER_PAUSE: Duration = Duration::from_millis(500);
 /// How long the broker keeps the fan-out group of a process that stopped
-/// asking for events (it asks at least every [`CONSUMER_WAIT`] while alive).
+/// asking for events (it asks at least every 500 ms while alive).
 pub const FANOUT_IDLE: Duration = Duration::from_secs(300);
 
 /// A running read model: the index, its committer and its event consumer.
