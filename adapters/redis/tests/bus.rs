@@ -113,7 +113,7 @@ async fn bus_fanout_groups_contract() {
 
 /// The sorted set of fan-out group deadlines beside the bus's stream.
 fn registry_key(bus: &RedisStreamBus) -> String {
-    format!("{}fanout-groups", bus.stream_key().strip_suffix("events").expect("the stream key ends in `events`"))
+    bus.fanout_registry_key().to_owned()
 }
 
 async fn group_names(conn: &mut ConnectionManager, bus: &RedisStreamBus) -> Vec<String> {

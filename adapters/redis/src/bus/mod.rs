@@ -21,7 +21,7 @@
 //! |---|---|
 //! | `publish` | `XADD {stream} MAXLEN ~ max_len * event <json> [traceparent <w3c> [tracestate <w3c>]]` per event, all in one `MULTI`/`EXEC` |
 //! | group | `XGROUP CREATE {stream} <group> 0 MKSTREAM` on first use (`BUSYGROUP` ignored) |
-//! | `open_fanout` | `XGROUP CREATE {stream} <group> $ MKSTREAM`, and a deadline in the sorted set `{prefix}fanout-groups` that every `next` moves on; opening one destroys the fan-out groups past their deadline |
+//! | `open_fanout` | `XGROUP CREATE {stream} <group> $ MKSTREAM`, and a deadline in the fan-out registry, a sorted set in the stream's hash slot (`{<stream>}:fanout-groups`) that every `next` moves on; opening one destroys the fan-out groups past their deadline |
 //! | `leave` | `XGROUP DESTROY`, and its deadline removed |
 //! | `next` | `XAUTOCLAIM … <ack wait> …` (redeliveries first), else `XREADGROUP … COUNT 1 STREAMS {stream} >` |
 //! | `attempt` | the entry's delivery count (`XPENDING`), which `XAUTOCLAIM` increments |
@@ -239,7 +239,8 @@ impl RedisStreamBus {
     ///
     /// # Errors
     /// [`Error::Validation`] when `ack_wait` or `poll_interval` is under
-    /// 1 ms, `max_len` is 0 or `consumer_name` is empty.
+    /// 1 ms, `max_len` is 0, `consumer_name` is empty or the prefix has
+    /// braces that form no Redis hash tag.
     pub fn new(conn: ConnectionManager, options: RedisStreamOptions) -> Result<Self> {
         let ack_wait_ms = u64::try_from(options.ack_wait.as_millis()).unwrap_or(u64::MAX);
         if ack_wait_ms == 0 {
@@ -257,7 +258,11 @@ impl RedisStreamBus {
         Ok(Self {
             conn,
             stream: format!("{}events", options.prefix).into(),
-            fanout_key: format!("{}fanout-groups", options.prefix).into(),
+            fanout_key: fanout_registry_key(&options.prefix)
+                .ok_or_else(|| {
+                    Error::invalid("prefix", "braces in the prefix must form a Redis hash tag, such as `{bazaar}:`")
+                })?
+                .into(),
             fanout: Arc::default(),
             consumer_name: options.consumer_name.into(),
             ack_wait_ms,
@@ -276,6 +281,12 @@ impl RedisStreamBus {
     /// The stream's key.
     pub fn stream_key(&self) -> &str {
         &self.stream
+    }
+
+    /// The key of the fan-out registry (a sorted set of fan-out groups by
+    /// deadline), in the stream's hash slot.
+    pub fn fanout_registry_key(&self) -> &str {
+        &self.fanout_key
     }
 
     /// This process's consumer name within the groups.
@@ -377,6 +388,23 @@ impl RedisStreamBus {
     }
 }
 
+/// The fan-out registry's key, in the stream's hash slot so the scripts
+/// that touch both work on Redis Cluster: `{prefix}fanout-groups` when the
+/// prefix carries a hash tag (then both keys share it), else
+/// `{<stream key>}:fanout-groups`, whose tag is the whole stream key.
+/// `None` for a prefix with braces that form no hash tag (`x{}y:`, `a}b:`):
+/// no key could then share the stream's slot.
+fn fanout_registry_key(prefix: &str) -> Option<String> {
+    let has_tag = prefix.find('{').is_some_and(|open| prefix[open + 1..].find('}').is_some_and(|len| len > 0));
+    if has_tag {
+        Some(format!("{prefix}fanout-groups"))
+    } else if prefix.contains(['{', '}']) {
+        None
+    } else {
+        Some(format!("{{{prefix}events}}:fanout-groups"))
+    }
+}
+
 /// Splits a receipt into its entry id and delivery count, checking both.
 fn parse_receipt(receipt: &Receipt) -> Result<(&str, i64)> {
     let bad = || Error::invalid("receipt", format!("{receipt:?} is not a receipt of this bus"));
@@ -448,7 +476,7 @@ impl EventSubscriber for RedisStreamBus {
     }
 
     /// `XGROUP CREATE … $` and an entry in the fan-out registry (a sorted
-    /// set `{prefix}fanout-groups` of deadlines in server time, moved on by
+    /// set of deadlines in server time, [`Self::fanout_registry_key`], moved on by
     /// every `next`); opening one also destroys the groups whose deadline
     /// has passed, so a dead process's group lasts until the next replica
     /// starts.
@@ -521,6 +549,30 @@ impl EventSubscriber for RedisStreamBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The part of a key Redis Cluster hashes: the first non-empty `{…}`.
+    fn hashed(key: &str) -> &str {
+        match key.find('{') {
+            Some(open) => match key[open + 1..].find('}') {
+                Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+                _ => key,
+            },
+            None => key,
+        }
+    }
+
+    #[test]
+    fn the_fanout_registry_shares_the_streams_hash_slot() {
+        for prefix in ["bazaar:", "", "{shop}:", "a{b}c:", "{a}}:"] {
+            let stream = format!("{prefix}events");
+            let registry = fanout_registry_key(prefix).expect("a usable prefix");
+            assert_ne!(registry, stream, "prefix {prefix:?}");
+            assert_eq!(hashed(&registry), hashed(&stream), "prefix {prefix:?}: {registry} vs {stream}");
+        }
+        for prefix in ["x{}y:", "a}b:", "{open:"] {
+            assert_eq!(fanout_registry_key(prefix), None, "prefix {prefix:?} has braces but no hash tag");
+        }
+    }
 
     #[test]
     fn receipts_round_trip_and_reject_garbage() {
