@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use bazaar_core::catalog::{Page, PageRequest};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
-use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
+use bazaar_core::notifications::{
+    Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate, check_distinct_updates,
+};
 use bazaar_core::{Error, Result};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
@@ -242,14 +244,11 @@ impl NotificationRepository for PgNotifications {
     async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
         self.store
             .run(async {
+                check_distinct_updates(updates)?;
                 let mut ids = Vec::with_capacity(updates.len());
                 let mut patches = Vec::with_capacity(updates.len());
                 for u in updates {
-                    let id = u.id.to_string();
-                    if ids.contains(&id) {
-                        return Err(Error::invalid("updates", "names a notification more than once"));
-                    }
-                    ids.push(id);
+                    ids.push(u.id.to_string());
                     patches.push(to_json(&DeliveryPatch {
                         status: u.status,
                         attempts: u.attempts,

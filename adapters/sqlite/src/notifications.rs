@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use bazaar_core::catalog::{Page, PageRequest};
 use bazaar_core::clock::Timestamp;
 use bazaar_core::ids::{NotificationId, OrderId, UserId};
-use bazaar_core::notifications::{Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate};
+use bazaar_core::notifications::{
+    Notification, NotificationRepository, NotificationStatus, Preferences, StatusUpdate, check_distinct_updates,
+};
 use bazaar_core::{Error, Result};
 use sqlx::{Row, SqliteConnection};
 
@@ -104,10 +106,7 @@ impl NotificationRepository for SqliteNotifications {
     /// One transaction for the batch, as [`insert_all`](Self::insert_all);
     /// nothing is changed when one of them is missing.
     async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
-        let mut ids = std::collections::HashSet::with_capacity(updates.len());
-        if !updates.iter().all(|u| ids.insert(u.id)) {
-            return Err(Error::invalid("updates", "names a notification more than once"));
-        }
+        check_distinct_updates(updates)?;
         if updates.is_empty() {
             return Ok(Vec::new());
         }

@@ -18,7 +18,7 @@ mod service;
 pub use model::{Channel, Notification, NotificationStatus, Preferences, StatusUpdate, Template, dedup_key};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockNotificationRepository, MockNotificationSender};
-pub use ports::{NotificationRepository, NotificationSender};
+pub use ports::{NotificationRepository, NotificationSender, check_distinct_updates};
 pub use render::render;
 pub use sender::LogSender;
 pub use service::{Notice, NotificationService};

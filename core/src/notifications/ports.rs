@@ -126,10 +126,7 @@ pub trait NotificationRepository: Send + Sync {
     /// twice. The default calls `update_status` once per update; a store
     /// with a network round trip per call overrides it to make one.
     async fn update_statuses(&self, updates: &[StatusUpdate]) -> Result<Vec<Notification>> {
-        let mut ids = std::collections::HashSet::with_capacity(updates.len());
-        if !updates.iter().all(|u| ids.insert(u.id)) {
-            return Err(crate::Error::invalid("updates", "names a notification more than once"));
-        }
+        check_distinct_updates(updates)?;
         let mut updated = Vec::with_capacity(updates.len());
         for u in updates {
             updated.push(self.update_status(u.id, u.status, u.attempts, u.sent_at).await?);
@@ -142,6 +139,15 @@ pub trait NotificationRepository: Send + Sync {
 
     /// Replaces `user`'s preferences.
     async fn set_preferences(&self, user: UserId, preferences: Preferences) -> Result<()>;
+}
+
+/// The distinct-ids rule of [`NotificationRepository::update_statuses`],
+/// shared so every adapter judges and words it the same.
+///
+/// # Errors
+/// [`crate::Error::Validation`] on `updates` when two name one notification.
+pub fn check_distinct_updates(updates: &[StatusUpdate]) -> Result<()> {
+    crate::batch::distinct(updates.iter().map(|u| u.id), "updates", "names a notification more than once")
 }
 
 /// Delivers a notification on its channel.
