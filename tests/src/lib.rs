@@ -115,6 +115,8 @@ fn harness_env(command: &mut Command) -> &mut Command {
         "BAZAAR_HTTP_ADDR",
         "BAZAAR_GRPC_ADDR",
         "BAZAAR_DEMO",
+        "BAZAAR_ADVERTISE_ADDR",
+        "BAZAAR_GATEWAY_CONFIG",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "STRIPE_API_BASE",
@@ -608,9 +610,14 @@ pub mod services {
             let name = unique("bazaar_e2e");
             // The extension is database-wide; created in `public` first so the
             // migration's `CREATE EXTENSION IF NOT EXISTS` finds it on the path.
-            let sql = format!("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public; CREATE SCHEMA {name};");
             let schema = Self { admin_url, name };
-            schema.query(&sql).await;
+            // Two runs creating it at once on a fresh database race on the
+            // catalog's unique index; the loser finds it there on retry.
+            if let Err(why) = schema.try_query("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").await {
+                assert!(why.contains("pg_extension_name_index"), "{why}");
+                schema.query("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").await;
+            }
+            schema.query(&format!("CREATE SCHEMA {}", schema.name)).await;
             schema
         }
 
@@ -626,6 +633,15 @@ pub mod services {
         /// # Panics
         /// When psql cannot run or the statement fails.
         pub async fn query(&self, sql: &str) -> String {
+            self.try_query(sql).await.unwrap_or_else(|why| unreachable("PostgreSQL", &self.admin_url, &why, START_PG))
+        }
+
+        /// [`query`](Self::query), returning psql's complaint instead of
+        /// panicking when the statement fails.
+        ///
+        /// # Panics
+        /// When psql cannot run at all.
+        pub async fn try_query(&self, sql: &str) -> Result<String, String> {
             let sql = format!("SET search_path TO {}, public; {sql}", self.name);
             let output = Command::new("psql")
                 .args([self.admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", &sql])
@@ -635,10 +651,9 @@ pub mod services {
                     unreachable("PostgreSQL", &self.admin_url, &format!("cannot run psql: {e}"), START_PG)
                 });
             if !output.status.success() {
-                let why = String::from_utf8_lossy(&output.stderr).into_owned();
-                unreachable("PostgreSQL", &self.admin_url, why.trim(), START_PG);
+                return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
             }
-            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
         }
 
         /// The single number `sql` selects.

@@ -8,6 +8,9 @@
 //! the processing. With the collector down, the same purchase completes and
 //! both processes still stop cleanly.
 //!
+//! Through `bazaar gateway`, a request is one trace too: the replica's
+//! request span is a child of the gateway's, which continues the client's.
+//!
 //! Needs PostgreSQL, NATS and Redis (`BAZAAR_TEST_*_URL`).
 
 use std::collections::HashMap;
@@ -280,4 +283,55 @@ async fn with_the_collector_down_the_purchase_completes_and_the_processes_stop_c
     let deployment = deploy(bus, &closed).await;
     purchase(&deployment, "trace-down@e2e.test").await;
     stop(deployment).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_through_the_gateway_is_one_trace_with_the_replica_under_the_gateway() {
+    let schema = Schema::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, spans) = collector().await;
+    let mut env = vec![("DATABASE_URL".to_owned(), schema.url()), nats_env().await];
+    let (code, out, err) = run_bazaar(dir.path(), &["seed", "--products", "3"], env.clone()).await;
+    assert_eq!(code, Some(0), "seed: {out}{err}");
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), url),
+        ("OTEL_TRACES_SAMPLER".to_owned(), "parentbased_always_on".to_owned()),
+    ]);
+    let http =
+        Server::start_with(dir.path(), &["http", "--http-addr", "127.0.0.1:0"], env.clone(), "http listening on ")
+            .await;
+    let upstream = format!("api={}", http.base);
+    // Same data dir: the gateway verifies tokens with the replica's keys.json.
+    let gateway = Server::start_with(
+        dir.path(),
+        &["gateway", "--upstream", upstream.as_str(), "--http-addr", "127.0.0.1:0"],
+        env,
+        "gateway listening on ",
+    )
+    .await;
+
+    let traceparent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    let reply = gateway
+        .client()
+        .send(Method::GET, "/v1/products?limit=2", None, None, &[("traceparent", traceparent.as_str())])
+        .await;
+    reply.expect(200, "search through the gateway");
+
+    let trace = eventually("the gateway and the replica to export their spans", || async {
+        let trace: Vec<Received> =
+            spans.lock().expect("spans").iter().filter(|s| s.trace_id == TRACE_ID).cloned().collect();
+        let has = |service: &str| trace.iter().any(|s| s.service == service);
+        (has("bazaar-gateway") && has("bazaar-http")).then_some(trace)
+    })
+    .await;
+    let edge = trace.iter().find(|s| s.service == "bazaar-gateway").expect("a gateway span");
+    assert_eq!(edge.parent, CLIENT_SPAN, "the gateway continues the client's span: {edge:?}");
+    assert_eq!(edge.attributes.get("http.request.method").map(String::as_str), Some("GET"));
+    assert_eq!(edge.attributes.get("http.response.status_code").map(String::as_str), Some("200"));
+    let replica = one(&trace, "bazaar-http", "GET /v1/products");
+    assert_eq!(replica.parent, edge.span_id, "the replica's request span is a child of the gateway's");
+
+    assert_eq!(gateway.stop().await.code(), Some(0), "the gateway stops gracefully");
+    assert_eq!(http.stop().await.code(), Some(0));
+    schema.drop().await;
 }

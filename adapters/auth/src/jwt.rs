@@ -41,6 +41,23 @@ impl JwtTokens {
     pub fn new(secret: [u8; 32]) -> Self {
         Self { encoding: EncodingKey::from_secret(&secret), decoding: DecodingKey::from_secret(&secret) }
     }
+
+    /// The claims of a token signed with this secret, expired or not: for a
+    /// verifier that must tell an expired token from a forged one, or cache
+    /// a verification until `exp` (the API gateway's edge check).
+    ///
+    /// # Errors
+    /// [`Error::Unauthenticated`] when the token is malformed or signed
+    /// with another key.
+    pub fn claims(&self, token: &str) -> Result<Claims> {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        // Expiry is the caller's to judge, against its own clock.
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| Error::Unauthenticated("invalid access token".into()))
+    }
 }
 
 impl TokenIssuer for JwtTokens {
@@ -52,16 +69,12 @@ impl TokenIssuer for JwtTokens {
     }
 
     fn verify(&self, token: &str, now: Timestamp) -> Result<Actor> {
-        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
-        // Expiry is checked below against the injected clock, not the OS clock.
-        validation.validate_exp = false;
-        validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| Error::Unauthenticated("invalid access token".into()))?;
-        if now.timestamp() >= data.claims.exp {
+        // Expiry is checked against the injected clock, not the OS clock.
+        let claims = self.claims(token)?;
+        if now.timestamp() >= claims.exp {
             return Err(Error::Unauthenticated("access token expired".into()));
         }
-        Ok(Actor::new(data.claims.sub, data.claims.role))
+        Ok(Actor::new(claims.sub, claims.role))
     }
 }
 
@@ -90,5 +103,18 @@ mod tests {
         let forged = theirs.issue(Actor::new(UserId::new(), Role::Admin), t(0), t(900)).unwrap();
         assert_eq!(ours.verify(&forged.token, t(1)).unwrap_err().code(), "unauthenticated");
         assert_eq!(ours.verify("a.b.c", t(1)).unwrap_err().code(), "unauthenticated");
+        assert_eq!(ours.claims(&forged.token).unwrap_err().code(), "unauthenticated");
+    }
+
+    #[test]
+    fn claims_are_read_past_expiry_but_never_from_a_forgery() {
+        let tokens = JwtTokens::new([7; 32]);
+        let actor = Actor::new(UserId::new(), Role::Customer);
+        let issued = tokens.issue(actor, t(1_000), t(1_900)).unwrap();
+        let claims = tokens.claims(&issued.token).unwrap();
+        assert_eq!((claims.sub, claims.role, claims.exp), (actor.user_id, Role::Customer, 1_900));
+        let mut tampered = issued.token.clone();
+        tampered.pop();
+        assert!(tokens.claims(&tampered).is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bazaar_core::auth::UserRepository;
+use bazaar_core::events::{TraceContext, propagator};
 use bazaar_core::notifications::{Channel, LogSender, Notification, NotificationSender};
 use bazaar_core::resilience::ResilienceError;
 use bazaar_core::resilience::circuit_breaker::{CircuitBreaker, Outcome};
@@ -16,6 +17,8 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use tracing::Instrument as _;
 
 use crate::config::SmtpConfig;
 use crate::message;
@@ -228,8 +231,21 @@ impl NotificationSender for SmtpSender {
             .get(notification.user_id)
             .await?
             .ok_or_else(|| Error::invalid("user_id", "no such user: the e-mail cannot be addressed"))?;
-        let message = message::build(notification, &user, &self.from)?;
-        let result = self.deliver(&message).await;
+        // The client span of the delivery; its context travels in the
+        // message (the caller's, unchanged, when this process does not trace).
+        let span = tracing::info_span!(
+            "smtp_send",
+            otel.name = "smtp send",
+            otel.kind = "client",
+            network.protocol.name = "smtp",
+            notification.id = %notification.id,
+        );
+        let trace = match propagator() {
+            Some(propagator) => propagator.context_of(&span),
+            None => TraceContext::current(),
+        };
+        let message = message::build(notification, &user, &self.from, trace.as_ref())?;
+        let result = self.deliver(&message).instrument(span).await;
         match &result {
             Ok(()) => tracing::debug!(notification_id = %notification.id, "e-mail accepted by the server"),
             Err(e) => tracing::warn!(notification_id = %notification.id, error = %e, "e-mail not accepted"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bazaar_core::auth::{Email, Role, User, UserRepository};
 use bazaar_core::clock::{Clock, ManualClock};
-use bazaar_core::events::{Event, ProductApproved};
+use bazaar_core::events::{Event, ProductApproved, TraceContext};
 use bazaar_core::ids::{ProductId, UserId};
 use bazaar_core::notifications::{
     Channel, NotificationRepository, NotificationSender, NotificationService, NotificationStatus, Template, render,
@@ -111,6 +111,25 @@ async fn the_mail_carries_the_rendered_body_a_subject_and_a_stable_message_id() 
         assert_eq!(mail.notification_id(), Some(n.id));
         assert!(mail.text().contains("Your license is ready. Find it under Licenses."), "{}", mail.text());
     }
+}
+
+#[tokio::test]
+async fn a_mail_sent_inside_a_trace_carries_its_context() {
+    let server = common::server();
+    let users = users();
+    let ada = user(&users, "traced").await;
+    let sender = SmtpSender::new(config(server.port), users).unwrap();
+    let n = notification(ada.id, Channel::Email, Template::OrderPlaced, "Your order was placed.");
+    // This process exports no traces, so the caller's context goes on unchanged.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let context = TraceContext::parse(traceparent, Some("vendor=opaque")).unwrap();
+    TraceContext::scope(context, sender.send(&n)).await.unwrap();
+    sender.send(&n).await.unwrap();
+    let mails = server.mails_to(ada.email.as_str());
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[0].header("traceparent").as_deref(), Some(traceparent));
+    assert_eq!(mails[0].header("tracestate").as_deref(), Some("vendor=opaque"));
+    assert_eq!(mails[1].header("traceparent"), None, "no trace, no header");
 }
 
 #[tokio::test]

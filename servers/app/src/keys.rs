@@ -155,6 +155,29 @@ impl Keys {
         Ok(keys)
     }
 
+    /// The JWT secret alone, for a process that only verifies tokens (the
+    /// API gateway): `BAZAAR_JWT_SECRET` (read through `var`) when set,
+    /// else the one in `<data_dir>/keys.json` when that file exists. Never
+    /// generates one: a secret of its own would verify no token the API
+    /// issued.
+    ///
+    /// # Errors
+    /// When the variable or the file is malformed, or the file unreadable.
+    pub fn jwt_secret_with(data_dir: &Path, var: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, KeysError> {
+        let name = KEY_VARS[0];
+        if let Some(value) = var(name).filter(|v| !v.trim().is_empty()) {
+            let secret = Secret::from_hex(&value)
+                .ok_or_else(|| KeysError::Malformed { source_name: name.to_owned(), what: "the JWT secret" })?;
+            return Ok(Some(secret));
+        }
+        let path = data_dir.join(KEYS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(Self::parse_file(&path, &bytes)?.jwt)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(KeysError::Io { path, source }),
+        }
+    }
+
     fn parse_file(path: &Path, bytes: &[u8]) -> Result<Self, KeysError> {
         let file: KeysFile =
             serde_json::from_slice(bytes).map_err(|source| KeysError::Format { path: path.to_owned(), source })?;
@@ -228,6 +251,20 @@ mod tests {
         assert_eq!(keys.jwt.expose(), &[0xab; 32]);
         let err = Keys::load_with(dir.path(), |n| (n == "BAZAAR_URL_SIGNING_KEY").then(|| "abc".into())).unwrap_err();
         assert!(err.to_string().contains("BAZAAR_URL_SIGNING_KEY"), "{err}");
+    }
+
+    #[test]
+    fn a_verifier_reads_the_jwt_secret_but_never_makes_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Keys::jwt_secret_with(dir.path(), |_| None).unwrap(), None);
+        assert!(!dir.path().join(KEYS_FILE).exists(), "nothing generated");
+        let keys = Keys::load_with(dir.path(), |_| None).unwrap();
+        assert_eq!(Keys::jwt_secret_with(dir.path(), |_| None).unwrap(), Some(keys.jwt));
+        let hex = "ef".repeat(32);
+        let from_env = Keys::jwt_secret_with(dir.path(), |n| (n == "BAZAAR_JWT_SECRET").then(|| hex.clone())).unwrap();
+        assert_eq!(from_env.unwrap().expose(), &[0xef; 32], "the variable wins over the file");
+        let err = Keys::jwt_secret_with(dir.path(), |_| Some("zz".into())).unwrap_err();
+        assert!(err.to_string().contains("BAZAAR_JWT_SECRET"), "{err}");
     }
 
     #[test]

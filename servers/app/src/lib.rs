@@ -2,7 +2,8 @@
 //! the adapters picked from URLs, the connectors picked by settings
 //! (Stripe or the sandbox, SMTP, S3), generated keys, and the core's
 //! [`Marketplace`] built over them, and [`server::run`], which serves it
-//! through the transports (`bazaar-http`, `bazaar-grpc`, `bazaar-worker`).
+//! through the transports (`bazaar-http`, `bazaar-grpc`, `bazaar-worker`),
+//! and [`edge`], the API gateway's composition (`bazaar gateway`).
 //! `bazaar serve`, `bazaar http`, `bazaar grpc` and `bazaar worker` all
 //! start from [`App::build`]; the transports themselves know only the core.
 //!
@@ -24,6 +25,7 @@ pub mod bus;
 pub mod config;
 mod config_error;
 pub mod demo;
+pub mod edge;
 pub mod keys;
 pub mod market;
 pub mod ports;
@@ -56,6 +58,9 @@ pub enum StartError {
     /// A backend could not be opened.
     #[error("{0}")]
     Backend(#[from] bazaar_core::Error),
+    /// The gateway's configuration is wrong (it names the setting).
+    #[error(transparent)]
+    Gateway(#[from] bazaar_gateway::ConfigError),
 }
 
 /// A built marketplace and the configuration it was built from.

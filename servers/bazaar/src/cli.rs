@@ -34,9 +34,13 @@ pub enum Command {
     /// by default).
     Serve(ServeArgs),
     /// Run the HTTP API alone (pair it with `bazaar worker`).
-    Http,
+    Http(ReplicaArgs),
     /// Run the gRPC API alone.
-    Grpc,
+    Grpc(ReplicaArgs),
+    /// Run the API gateway in front of `bazaar http` / `bazaar grpc`
+    /// replicas (routing, balancing, breakers, retries, edge auth, rate
+    /// limits, WebSocket and gRPC proxying).
+    Gateway(GatewayArgs),
     /// Run the event worker alone (outbox relay and event handlers), or
     /// manage its dead letters.
     Worker(WorkerArgs),
@@ -61,6 +65,33 @@ pub struct ServeArgs {
     #[arg(long, env = "BAZAAR_WORKER_CONSUMERS", default_value_t = DEFAULT_CONSUMERS, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub consumers: u16,
+}
+
+/// `bazaar http` and `bazaar grpc`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReplicaArgs {
+    /// Register this replica in the service directory (NATS JetStream KV
+    /// with NATS_URL, else Redis with REDIS_URL) under this URL, e.g.
+    /// http://10.0.0.5:8080, so gateways send it traffic; it heartbeats and
+    /// deregisters on SIGTERM. Port 0 stands for the port it listens on.
+    #[arg(long, env = "BAZAAR_ADVERTISE_ADDR", value_name = "URL")]
+    pub advertise_addr: Option<String>,
+}
+
+/// `bazaar gateway`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = "Either --config FILE or one or more --upstream; --http-addr overrides the file's \
+                        server.http_addr [default: 127.0.0.1:8000].")]
+pub struct GatewayArgs {
+    /// The gateway's TOML configuration (pools, routes, auth, rate limits;
+    /// see servers/gateway/gateway.example.toml).
+    #[arg(long, env = "BAZAAR_GATEWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The short form: a pool and its instances, e.g.
+    /// api=http://127.0.0.1:8081,http://127.0.0.1:8082; every path goes to
+    /// the first pool given. Repeatable.
+    #[arg(long, value_name = "NAME=URL[,URL...]")]
+    pub upstream: Vec<String>,
 }
 
 /// `bazaar seed`.
@@ -124,7 +155,8 @@ pub struct GlobalArgs {
     /// Where the SQLite file, generated keys and asset blobs live.
     #[arg(long, global = true, env = "BAZAAR_DATA_DIR", value_name = "DIR", help_heading = "Settings")]
     pub data_dir: Option<PathBuf>,
-    /// HTTP listen address (port 0 picks a free port) [default: 127.0.0.1:8080].
+    /// HTTP listen address (port 0 picks a free port) [default: 127.0.0.1:8080;
+    /// for `gateway`, 127.0.0.1:8000].
     #[arg(long, global = true, env = "BAZAAR_HTTP_ADDR", value_name = "ADDR", help_heading = "Settings")]
     pub http_addr: Option<String>,
     /// gRPC listen address (port 0 picks a free port) [default: 127.0.0.1:50051].

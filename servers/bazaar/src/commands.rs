@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bazaar_app::demo::{self, DEMO_LOGINS, DEMO_PASSWORD};
+use bazaar_app::edge::{self, Advertisement, GatewaySettings};
 use bazaar_app::server::{self, Listeners, Parts};
 use bazaar_app::shutdown::Shutdown;
 use bazaar_app::{App, Config, SearchIndexKind};
@@ -16,7 +17,9 @@ use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Command, DlqAction, GlobalArgs, SeedArgs, ServeArgs, WorkerArgs, WorkerCommand};
+use crate::cli::{
+    Command, DlqAction, GatewayArgs, GlobalArgs, ReplicaArgs, SeedArgs, ServeArgs, WorkerArgs, WorkerCommand,
+};
 
 /// Runs `command` with `config` until it is done or, for servers, until
 /// SIGINT/SIGTERM.
@@ -26,8 +29,9 @@ use crate::cli::{Command, DlqAction, GlobalArgs, SeedArgs, ServeArgs, WorkerArgs
 pub async fn execute(command: Command, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args, config).await,
-        Command::Http => http(config).await,
-        Command::Grpc => grpc(config).await,
+        Command::Http(args) => http(args, config).await,
+        Command::Grpc(args) => grpc(args, config).await,
+        Command::Gateway(args) => gateway(args, global, config).await,
         Command::Worker(args) => worker(args, global, config).await,
         Command::Migrate => migrate(config).await,
         Command::Seed(args) => seed(args, config).await,
@@ -67,16 +71,60 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     start(app, listeners, parts, "http").await
 }
 
-async fn http(config: Config) -> anyhow::Result<()> {
-    let listeners = Listeners { http: Some(Listeners::bind("--http-addr", config.http_addr).await?), grpc: None };
+async fn http(args: ReplicaArgs, config: Config) -> anyhow::Result<()> {
+    let listener = Listeners::bind("--http-addr", config.http_addr).await?;
+    let advertised = advertisement(&args, &config, edge::HTTP_SERVICE, &listener).await?;
+    let listeners = Listeners { http: Some(listener), grpc: None };
     let app = build(config).await?;
-    start(app, listeners, Parts { http: true, worker: false, consumers: 0, worker_http: false }, "http").await
+    let parts = Parts { http: true, worker: false, consumers: 0, worker_http: false };
+    start_advertised(app, listeners, parts, "http", advertised).await
 }
 
-async fn grpc(config: Config) -> anyhow::Result<()> {
-    let listeners = Listeners { http: None, grpc: Some(Listeners::bind("--grpc-addr", config.grpc_addr).await?) };
+async fn grpc(args: ReplicaArgs, config: Config) -> anyhow::Result<()> {
+    let listener = Listeners::bind("--grpc-addr", config.grpc_addr).await?;
+    let advertised = advertisement(&args, &config, edge::GRPC_SERVICE, &listener).await?;
+    let listeners = Listeners { http: None, grpc: Some(listener) };
     let app = build(config).await?;
-    start(app, listeners, Parts { http: false, worker: false, consumers: 0, worker_http: false }, "http").await
+    let parts = Parts { http: false, worker: false, consumers: 0, worker_http: false };
+    start_advertised(app, listeners, parts, "http", advertised).await
+}
+
+/// The replica's directory entry, when `--advertise-addr` asks for one.
+async fn advertisement(
+    args: &ReplicaArgs,
+    config: &Config,
+    service: &str,
+    listener: &tokio::net::TcpListener,
+) -> anyhow::Result<Option<Advertisement>> {
+    let Some(url) = &args.advertise_addr else { return Ok(None) };
+    let bound = listener.local_addr().context("the listener has no address")?;
+    Ok(Some(Advertisement::connect(config, service, url, bound).await?))
+}
+
+async fn gateway(args: GatewayArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
+    let settings = GatewaySettings {
+        config_file: args.config,
+        upstreams: args.upstream,
+        // Only an address the user gave overrides the file's.
+        http_addr: global.http_addr.as_ref().map(|_| config.http_addr.to_string()),
+        data_dir: config.data_dir.clone(),
+        nats_url: config.nats_url.clone(),
+        redis_url: config.redis_url.clone(),
+    };
+    let gateway = settings.build().await?;
+    let listener = Listeners::bind("--http-addr", gateway.config().server.http_addr).await?;
+    tracing::info!(
+        pools = ?gateway.config().pools.keys().collect::<Vec<_>>(),
+        routes = gateway.config().routes.len(),
+        directory = if config.nats_url.is_some() { "nats" } else if config.redis_url.is_some() { "redis" } else { "none" },
+        "gateway configured"
+    );
+    say(&format!("gateway listening on http://{}", listener.local_addr().context("the listener has no address")?));
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    bazaar_gateway::serve(listener, gateway, shutdown.wait()).await.context("the gateway failed")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }
 
 async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
@@ -101,12 +149,42 @@ async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow
 /// Serves `app` (kept alive until the servers stop: it owns the search
 /// read model's consumer).
 async fn start(app: App, listeners: Listeners, parts: Parts, http_name: &str) -> anyhow::Result<()> {
+    start_advertised(app, listeners, parts, http_name, None).await
+}
+
+/// [`start`], keeping `advertised` in the service directory while serving:
+/// registered before the first request can arrive, removed as soon as the
+/// stop begins (so gateways stop routing here while in-flight requests
+/// drain).
+async fn start_advertised(
+    app: App,
+    listeners: Listeners,
+    parts: Parts,
+    http_name: &str,
+    advertised: Option<Advertisement>,
+) -> anyhow::Result<()> {
     for line in listeners.announce(http_name) {
         say(&line);
     }
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
-    server::run(app.market.clone(), listeners, parts, shutdown).await?;
+    let advertising = match advertised {
+        Some(advertised) => {
+            Some(advertised.start(shutdown.wait()).await.context("cannot register in the service directory")?)
+        }
+        None => None,
+    };
+    let served = server::run(app.market.clone(), listeners, parts, shutdown.clone()).await;
+    // Whatever stopped the servers, the entry goes too.
+    shutdown.trigger();
+    if let Some(advertising) = advertising {
+        match advertising.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not deregister from the service directory (its TTL will)"),
+            Err(e) => tracing::warn!(error = %e, "the service directory task failed"),
+        }
+    }
+    served?;
     app.close().await;
     drop(app);
     tracing::info!("stopped cleanly");

@@ -40,8 +40,9 @@ const TRACE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 fn role(command: &Command) -> &'static str {
     match command {
         Command::Serve(_) => "bazaar",
-        Command::Http => "bazaar-http",
-        Command::Grpc => "bazaar-grpc",
+        Command::Http(_) => "bazaar-http",
+        Command::Grpc(_) => "bazaar-grpc",
+        Command::Gateway(_) => "bazaar-gateway",
         Command::Worker(_) => "bazaar-worker",
         Command::Migrate => "bazaar-migrate",
         Command::Seed(_) => "bazaar-seed",
@@ -54,7 +55,10 @@ fn role(command: &Command) -> &'static str {
 /// the command fails.
 pub fn main_with(cli: Cli) -> ExitCode {
     let demo = matches!(&cli.command, Command::Serve(args) if args.demo);
-    let raw = RawConfig { schema_only: matches!(cli.command, Command::Migrate), ..cli.global.raw_config(demo) };
+    // Neither migrating nor proxying takes a payment, so neither needs a
+    // payment provider chosen.
+    let schema_only = matches!(cli.command, Command::Migrate | Command::Gateway(_));
+    let raw = RawConfig { schema_only, ..cli.global.raw_config(demo) };
     let config = match Config::validate(raw) {
         Ok(config) => config,
         Err(e) => {
@@ -87,11 +91,10 @@ pub fn main_with(cli: Cli) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         // A setting only an adapter could judge (lettre refusing an SMTP
-        // URL) is still a bad setting: the same message and exit code.
-        Err(e) if matches!(e.downcast_ref::<StartError>(), Some(StartError::Config(_))) => {
-            if let Some(StartError::Config(config)) = e.downcast_ref::<StartError>() {
-                eprintln!("error: {config}");
-            }
+        // URL) or a gateway file is still a bad setting: the same message
+        // and exit code.
+        Err(e) if matches!(e.downcast_ref::<StartError>(), Some(StartError::Config(_) | StartError::Gateway(_))) => {
+            eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
         }
         Err(e) => {

@@ -36,6 +36,9 @@ fn bazaar(data_dir: &Path) -> Command {
         "S3_SECRET_ACCESS_KEY",
         "S3_SESSION_TOKEN",
         "S3_PREFIX",
+        "BAZAAR_ADVERTISE_ADDR",
+        "BAZAAR_GATEWAY_CONFIG",
+        "BAZAAR_JWT_SECRET",
     ] {
         command.env_remove(var);
     }
@@ -59,6 +62,7 @@ fn version_and_help_describe_the_commands_and_settings() {
         "serve",
         "http",
         "grpc",
+        "gateway",
         "worker",
         "migrate",
         "seed",
@@ -239,6 +243,101 @@ fn dead_letter_commands_work_without_a_running_worker() {
         run(bazaar(dir.path()).args(["worker", "dlq", "replay", "01a22bc8-528a-75a9-b6b8-ead41cac74b1"]));
     assert_eq!(code, Some(1));
     assert!(err.contains("not found"), "{err}");
+}
+
+/// Environment variables of one case.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+#[test]
+fn gateway_and_advertising_mistakes_exit_with_code_2_and_name_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, "[pools.api]\nstrategy = \"fastest\"\n").unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let discovering = dir.path().join("discovering.toml");
+    std::fs::write(&discovering, "[pools.api]\nservice = \"http\"\n[[routes]]\nprefix = \"/\"\npool = \"api\"\n")
+        .unwrap();
+    let discovering = discovering.to_str().unwrap().to_owned();
+    let secret = "ab".repeat(32);
+    let with_secret: &[(&str, &str)] = &[("BAZAAR_JWT_SECRET", &secret)];
+    let cases: [(Vec<&str>, Env<'_>, &str); 7] = [
+        (vec!["gateway"], &[], "error: invalid --config: the gateway needs a config file"),
+        (vec!["gateway", "--config", &file], with_secret, "error: invalid gateway configuration: pools.api.strategy: "),
+        (
+            vec!["gateway", "--config", &discovering],
+            with_secret,
+            "error: invalid gateway configuration: pools.api.service: discovery needs a service directory",
+        ),
+        (vec!["gateway", "--upstream", "api"], with_secret, "error: invalid gateway configuration: upstream: "),
+        // No secret: it would verify no token the API issued.
+        (
+            vec!["gateway", "--upstream", "api=http://127.0.0.1:1"],
+            &[],
+            "error: invalid BAZAAR_JWT_SECRET: the gateway verifies bearer tokens",
+        ),
+        (
+            vec!["http", "--http-addr", "127.0.0.1:0", "--advertise-addr", "http://127.0.0.1:0"],
+            &[],
+            "error: invalid --advertise-addr: a replica registers in a shared service directory",
+        ),
+        (
+            vec!["grpc", "--grpc-addr", "127.0.0.1:0", "--advertise-addr", "grpc.local"],
+            &[],
+            "error: invalid --advertise-addr: ",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (code, out, err) = run(bazaar(dir.path()).args(&args).envs(env.iter().copied()));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?}: stderr was {err:?}");
+        assert!(out.is_empty(), "{args:?}: nothing on stdout: {out}");
+    }
+}
+
+#[test]
+fn a_gateway_proxies_to_its_upstream_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut api = bazaar(dir.path())
+        .args(["http", "--http-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let api_line = BufReader::new(api.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
+    let api_url = api_line.strip_prefix("http listening on ").unwrap_or_else(|| panic!("{api_line}")).to_owned();
+    // The same data dir: the gateway verifies tokens with the API's keys.json.
+    let upstream = format!("api={api_url}");
+    let mut gateway = bazaar(dir.path())
+        .args(["gateway", "--upstream", &upstream, "--http-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(gateway.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
+    let addr = line.strip_prefix("gateway listening on http://").unwrap_or_else(|| panic!("{line}")).to_owned();
+
+    let get = |path: &str, token: Option<&str>| {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let proxied = get("/v1/products?limit=1", None);
+    assert!(proxied.starts_with("HTTP/1.1 200"), "{proxied}");
+    assert!(proxied.contains("\"items\""), "the API's answer came back: {proxied}");
+    let refused = get("/v1/orders", Some("not.a.token"));
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("\"code\":\"unauthenticated\""), "{refused}");
+    let status = get("/gateway/status", None);
+    assert!(status.contains(&format!("\"address\":\"{api_url}\"")), "{status}");
+
+    for child in [&mut gateway, &mut api] {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "graceful stop");
+    }
 }
 
 #[test]

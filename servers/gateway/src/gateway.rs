@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use bazaar_core::events::{TraceContext, continue_trace, propagator};
 use bazaar_core::resilience::rate_limit::RateLimitStore;
 use bazaar_core::resilience::registry::ServiceDirectory;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::auth::{CachedVerifier, TokenRejection, TokenVerifier, VerifiedToken, find_token};
 use crate::body::ProxyBody;
@@ -136,6 +138,10 @@ pub(crate) struct Context {
     pub(crate) request_id: http::HeaderValue,
     pub(crate) peer: SocketAddr,
     pub(crate) client_ip: std::net::IpAddr,
+    /// The gateway span's own trace context, handed upstream; `None` when
+    /// traces are not exported (the hop then continues the caller's trace
+    /// with a span id of its own, see [`crate::headers::traceparent`]).
+    pub(crate) trace: Option<TraceContext>,
 }
 
 impl Gateway {
@@ -165,15 +171,51 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`.
+    ///
+    /// When traces are exported (a trace propagator is installed), the
+    /// request runs in a server span that continues the caller's W3C
+    /// `traceparent`, and upstreams receive that span's context; otherwise
+    /// no span is made at all, so tracing costs nothing when it is off.
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        if propagator().is_none() {
+            return self.handle_in(request, peer, None, &tracing::Span::none()).await;
+        }
+        let span = tracing::info_span!(
+            "gateway_request",
+            otel.name = tracing::field::Empty,
+            otel.kind = "server",
+            http.request.method = %request.method(),
+            url.path = request.uri().path(),
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            client.address = %peer.ip(),
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        let caller = crate::headers::incoming_trace(request.headers());
+        let trace = continue_trace(&span, &caller.iter().collect::<Vec<_>>());
+        if let Some(trace) = &trace {
+            span.record("trace_id", trace.trace_id());
+        }
+        self.handle_in(request, peer, trace, &span).instrument(span.clone()).await
+    }
+
+    async fn handle_in(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        trace: Option<TraceContext>,
+        span: &tracing::Span,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let request_id = request_id(request.headers());
+        let method = request.method().clone();
         let shared = &self.shared;
         let (route_name, mut response) = match own_endpoint(shared, &request) {
             Some(response) => ("gateway".to_owned(), response),
             None => {
                 let client_ip = shared.client_ip.resolve(peer.ip(), request.headers());
-                let ctx = Context { request_id: request_id.clone(), peer, client_ip };
+                let ctx = Context { request_id: request_id.clone(), peer, client_ip, trace };
                 match self.route(&request) {
                     None => ("unmatched".to_owned(), GatewayError::NoRoute.into_response(id_str(&ctx.request_id))),
                     Some(route) => {
@@ -190,6 +232,12 @@ impl Gateway {
                 }
             }
         };
+        if !span.is_disabled() {
+            span.record("otel.name", format!("{method} {route_name}").as_str());
+            span.record("http.route", route_name.as_str());
+            span.record("http.response.status_code", response.status().as_u16());
+            span.record("request_id", id_str(&request_id));
+        }
         response.headers_mut().insert(REQUEST_ID, request_id);
         shared.metrics.route(&route_name, response.status().as_u16(), started.elapsed());
         response

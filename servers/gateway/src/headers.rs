@@ -10,6 +10,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The W3C trace context header.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// W3C trace context: vendor-specific trace state, handed on as received.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -72,6 +75,13 @@ pub fn traceparent(headers: &HeaderMap) -> HeaderValue {
     };
     HeaderValue::try_from(text)
         .unwrap_or(HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01"))
+}
+
+/// The caller's W3C trace context (`traceparent` and `tracestate`), when
+/// its `traceparent` is valid.
+pub fn incoming_trace(headers: &HeaderMap) -> Option<bazaar_core::events::TraceContext> {
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    bazaar_core::events::TraceContext::parse(header(&TRACEPARENT)?, header(&TRACESTATE))
 }
 
 /// `(trace id, flags)` of a valid version-00 traceparent.

@@ -20,16 +20,20 @@
 //!   shared store.
 //! - **Streaming**: bodies are streamed both ways; WebSocket upgrades are
 //!   tunnelled; h2c pools carry gRPC.
-//! - **Observability**: `x-request-id` and W3C `traceparent`, Prometheus
+//! - **Observability**: `x-request-id` and W3C `traceparent` (with traces
+//!   exported, each request is a server span continuing the caller's trace,
+//!   and upstreams see that span as their parent), Prometheus
 //!   metrics at `/metrics`, `GET /gateway/status` (JSON) and `/gateway`
 //!   (page), `/health/live` and `/health/ready`.
 //! - **Shutdown** drains in-flight requests and open streams ([`serve`]).
 //!
-//! The `bazaar` CLI has no `gateway` command: a program that embeds this
-//! crate parses a [`GatewayConfig`] (a TOML file or the short form), builds
-//! a [`Gateway`] with the verifier, directory and store it has, binds and
-//! calls [`serve`]; a [`ConfigError`] carries the exit code such a program
-//! should use ([`ConfigError::EXIT_CODE`], 2).
+//! `bazaar gateway` (in the `bazaar` CLI, composed in `bazaar-app`) runs
+//! this crate: it parses a [`GatewayConfig`] (a TOML file or the short
+//! form), builds a [`Gateway`] with the API's token verifier, the service
+//! directory and the shared rate-limit store, binds and calls [`serve`]. A
+//! program embedding the crate does the same with what it has; a
+//! [`ConfigError`] carries the exit code such a program should use
+//! ([`ConfigError::EXIT_CODE`], 2).
 //!
 //! # Example
 //! ```

@@ -17,7 +17,7 @@ use std::time::Instant;
 use bazaar_core::resilience::balance::EndpointId;
 use bazaar_core::resilience::retry::{Idempotency, RetryDecision};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -72,7 +72,10 @@ impl Template {
         add_forwarded(&mut headers, ctx.peer.ip());
         headers.remove(http::header::HOST);
         headers.insert(REQUEST_ID, ctx.request_id.clone());
-        headers.insert(TRACEPARENT, traceparent(request.headers()));
+        // The gateway span's own context when traced; the caller's
+        // `tracestate` travels on unchanged with the cloned headers.
+        let own = ctx.trace.as_ref().and_then(|t| HeaderValue::from_str(t.traceparent()).ok());
+        headers.insert(TRACEPARENT, own.unwrap_or_else(|| traceparent(request.headers())));
         let uri = request.uri();
         let mut path = uri.path();
         if route.config.strip_prefix {
