@@ -456,3 +456,43 @@ async fn setup_errors_are_classified() {
     assert_eq!(refused.unwrap_err().kind(), ErrorKind::Conflict, "overlapping subjects");
     assert!(js.delete_stream(&options.stream).await.expect("delete").success);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_context_travels_in_headers_and_is_read_back_from_them() {
+    let t = TestBus::new(Duration::from_secs(30)).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let context = bazaar_core::events::TraceContext::parse(traceparent, Some("vendor=opaque")).expect("valid");
+
+    // Published by us inside a trace: the envelope and the headers carry it.
+    let traced = bazaar_core::events::TraceContext::scope(context, async { event() }).await;
+    assert_eq!(traced.traceparent.as_deref(), Some(traceparent));
+    t.bus.publish(std::slice::from_ref(&traced)).await.expect("publish");
+    let stored =
+        t.jetstream().get_stream(&t.options.stream).await.expect("stream").get_raw_message(1).await.expect("stored");
+    assert_eq!(stored.headers.get("traceparent").map(|v| v.as_str().to_owned()).as_deref(), Some(traceparent));
+    assert_eq!(stored.headers.get("tracestate").map(|v| v.as_str().to_owned()).as_deref(), Some("vendor=opaque"));
+
+    // Published by someone who traces NATS headers only: read back from them.
+    let untraced = event();
+    assert_eq!(untraced.traceparent, None);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("traceparent", traceparent);
+    headers.insert("tracestate", "vendor=opaque");
+    t.jetstream()
+        .publish_with_headers(t.bus.subject_for(&untraced), headers, untraced.to_json().into())
+        .await
+        .expect("publish with headers")
+        .await
+        .expect("stored");
+
+    let first = t.bus.next("traced", Duration::ZERO).await.expect("next").expect("the traced event");
+    let second = t.bus.next("traced", Duration::ZERO).await.expect("next").expect("the header-only event");
+    assert_eq!(first.event.id, traced.id);
+    assert_eq!(second.event.id, untraced.id);
+    for delivery in [&first, &second] {
+        assert_eq!(delivery.event.traceparent.as_deref(), Some(traceparent), "{:?}", delivery.event.id);
+        assert_eq!(delivery.event.tracestate.as_deref(), Some("vendor=opaque"));
+        t.bus.ack(delivery).await.expect("ack");
+    }
+    t.cleanup().await;
+}

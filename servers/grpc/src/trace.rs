@@ -87,3 +87,57 @@ where
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    /// Answers each call with the trace context current while its future
+    /// runs (where a tonic handler does its work).
+    #[derive(Clone)]
+    struct Seen;
+
+    impl Service<http::Request<()>> for Seen {
+        type Response = http::Response<Option<TraceContext>>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            Box::pin(async { Ok(http::Response::new(TraceContext::current())) })
+        }
+    }
+
+    fn call(headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut request = http::Request::builder().uri("/bazaar.v1.OrderService/PlaceOrder");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[tokio::test]
+    async fn a_call_runs_in_its_callers_trace_context() {
+        let mut traced = TraceLayer.layer(Seen);
+        // This process installs no propagator: the caller's context is handed on unchanged.
+        let seen = traced.call(call(&[("traceparent", PARENT), ("tracestate", "vendor=x")])).await.unwrap();
+        let seen = seen.into_body().expect("the caller's context inside the call");
+        assert_eq!((seen.traceparent(), seen.tracestate()), (PARENT, Some("vendor=x")));
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_valid_traceparent_starts_no_foreign_trace() {
+        let mut traced = TraceLayer.layer(Seen);
+        assert_eq!(traced.call(call(&[])).await.unwrap().into_body(), None);
+        let garbled = [("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")];
+        assert_eq!(traced.call(call(&garbled)).await.unwrap().into_body(), None, "an all-zero trace id is invalid");
+        assert_eq!(incoming_trace(call(&[("traceparent", "not a header")]).headers()), None);
+    }
+}
