@@ -174,10 +174,9 @@ pub(crate) async fn forward(
     request: Request<Incoming>,
     ctx: &Context,
 ) -> Response<ProxyBody> {
-    let request_id = id_str(&ctx.request_id).to_owned();
     match forward_inner(shared, route, request, ctx).await {
         Ok(response) => response,
-        Err(e) => e.into_response(&request_id),
+        Err(e) => e.into_response(id_str(&ctx.request_id)),
     }
 }
 
