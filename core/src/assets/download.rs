@@ -5,7 +5,7 @@
 //! atomically (the store never goes over `max_downloads`, even under
 //! concurrency) before it signs the URL. Fetching the URL again within its
 //! lifetime costs nothing more; a holder who never fetches has still used a
-//! download. Counting at fetch time instead would let one license mint any
+//! download. The product's `stats.downloads` counts the same way. Counting at fetch time instead would let one license mint any
 //! number of URLs and race them.
 //!
 //! # Checks, in order
@@ -231,6 +231,12 @@ impl DownloadService {
             return Err(Denial::AssetNotClean.into());
         }
         self.deps.licenses.consume_download(license_id, now).await?;
+        // The product's public download count follows the license's. It is
+        // a statistic: a failed write costs one count, not the buyer's
+        // download, which the license has already paid for.
+        if let Err(e) = self.deps.products.record_download(license.product_id).await {
+            tracing::warn!(product_id = %license.product_id, error = %e, "counting a product download failed");
+        }
         Ok(self.urls.sign(license_id, asset_id, now + self.url_ttl))
     }
 
@@ -303,6 +309,8 @@ mod tests {
         vendor: Actor,
         buyer: Actor,
         product_id: ProductId,
+        /// Product downloads counted through the product store.
+        counted: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl World {
@@ -316,6 +324,7 @@ mod tests {
                 vendor: Actor::new(product.vendor_id, Role::Vendor),
                 buyer: Actor::new(UserId::new(), Role::Customer),
                 product_id: product.id,
+                counted: Arc::default(),
             }
         }
 
@@ -325,6 +334,13 @@ mod tests {
             product.id = self.product_id;
             product.vendor_id = self.vendor.user_id;
             products.expect_get().returning(move |id| Ok((id == product.id).then(|| product.clone())));
+            let (counted, expected) = (self.counted.clone(), self.product_id);
+            products.expect_record_download().returning(move |id| {
+                assert_eq!(id, expected, "the download counts for the license's product");
+                let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // The third count fails: a statistic must not cost the buyer a download.
+                if n == 2 { Err(Error::unavailable("products", "the store is down")) } else { Ok(()) }
+            });
             Arc::new(products)
         }
 
@@ -432,6 +448,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_product_count_does_not_cost_the_buyer_the_download() {
+        let w = World::new();
+        let s = w.service();
+        let asset =
+            s.upload(&w.vendor, w.product_id, "agent.zip", "application/zip", b"bytes".to_vec(), false).await.unwrap();
+        let l = w.default_license().await;
+        for n in 1..=4 {
+            let url = s.create_download(&w.buyer, l.id, asset.id).await;
+            assert!(url.is_ok(), "download {n}: {url:?}");
+        }
+        assert_eq!(w.counted.load(std::sync::atomic::Ordering::SeqCst), 4, "the third count failed, the rest went on");
+        assert_eq!(w.licenses.get(l.id).await.unwrap().unwrap().downloads_used, 4);
+    }
+
+    #[tokio::test]
     async fn download_round_trip_counts_at_issue() {
         let w = World::new();
         let s = w.service();
@@ -454,6 +485,8 @@ mod tests {
         s.create_download(&w.buyer, l.id, asset.id).await.unwrap();
         let err = s.create_download(&w.buyer, l.id, asset.id).await.unwrap_err();
         assert_eq!(err.code(), "download_limit_reached");
+        let counted = w.counted.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(counted, 2, "the product counts each issued URL, not fetches nor refusals");
 
         w.clock.advance(Duration::seconds(DEFAULT_URL_TTL_SECS));
         assert_eq!(s.fetch(&url.token).await.unwrap_err().code(), "url_expired");
