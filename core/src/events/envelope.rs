@@ -58,11 +58,15 @@ pub enum EventType {
     /// A license was revoked.
     #[serde(rename = "license.revoked")]
     LicenseRevoked,
+    /// A notification was stored for a user (its in-app record, as stored
+    /// and sent), for the live notification streams of every process.
+    #[serde(rename = "notification.created")]
+    NotificationCreated,
 }
 
 impl EventType {
     /// Every type, in a stable order.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         Self::UserRegistered,
         Self::ProductSubmitted,
         Self::ProductApproved,
@@ -77,6 +81,7 @@ impl EventType {
         Self::OrderRefunded,
         Self::LicenseIssued,
         Self::LicenseRevoked,
+        Self::NotificationCreated,
     ];
 
     /// The dotted wire name, e.g. `payment.succeeded`.
@@ -96,6 +101,7 @@ impl EventType {
             Self::OrderRefunded => "order.refunded",
             Self::LicenseIssued => "license.issued",
             Self::LicenseRevoked => "license.revoked",
+            Self::NotificationCreated => "notification.created",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::events::{Dispatcher, DispatcherConfig, EventHandler, Relay};
 use crate::licensing::{LicenseService, LicenseSigner, Limits, Permissions};
 use crate::money::FeeRate;
-use crate::notifications::{LogSender, NotificationSender, NotificationService};
+use crate::notifications::{LiveNotifications, LogSender, NotificationSender, NotificationService};
 use crate::orders::{OrderConfig, OrderDeps, OrderService};
 use crate::payments::{PaymentProvider, PaymentService, SandboxProvider};
 use crate::workflows::{FulfillmentHandler, NotificationHandler, RevocationHandler};
@@ -69,6 +69,8 @@ impl SigningKeys {
 /// | [`auth`](Self::auth) | [`AuthConfig::default`]: 15-minute access tokens, 30-day sessions |
 /// | [`dispatcher`](Self::dispatcher) | [`DispatcherConfig::default`]: 5 attempts, exponential backoff |
 /// | [`handler`](Self::handler) | none besides the marketplace's own |
+/// | [`live_notifications`](Self::live_notifications) | off: no `notification.created` events |
+/// | [`live_buffer`](Self::live_buffer) | [`LiveNotifications::DEFAULT_BUFFER`] notifications per stream |
 pub struct MarketplaceBuilder {
     ports: Ports,
     clock: Arc<dyn Clock>,
@@ -89,6 +91,8 @@ pub struct MarketplaceBuilder {
     dispatcher: DispatcherConfig,
     handlers: Vec<Arc<dyn EventHandler>>,
     search: Option<Arc<dyn SearchIndex>>,
+    live_notifications: bool,
+    live_buffer: usize,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -126,6 +130,8 @@ impl MarketplaceBuilder {
             dispatcher: DispatcherConfig::default(),
             handlers: Vec::new(),
             search: None,
+            live_notifications: false,
+            live_buffer: LiveNotifications::DEFAULT_BUFFER,
         }
     }
 
@@ -265,6 +271,26 @@ impl MarketplaceBuilder {
         self
     }
 
+    /// Whether stored in-app notifications are published on the bus as
+    /// `notification.created` events, which is what the live streams of
+    /// [`Marketplace::live`] in every process receive. Default: off, so an
+    /// embedder that streams nothing puts nothing extra on its bus; the
+    /// `bazaar` servers turn it on.
+    #[must_use]
+    pub fn live_notifications(mut self, publish: bool) -> Self {
+        self.live_notifications = publish;
+        self
+    }
+
+    /// Notifications buffered per live stream before a client that reads
+    /// too slowly is dropped. Default:
+    /// [`LiveNotifications::DEFAULT_BUFFER`].
+    #[must_use]
+    pub fn live_buffer(mut self, buffer: usize) -> Self {
+        self.live_buffer = buffer;
+        self
+    }
+
     /// Wires every service. The dispatcher runs fulfilment
     /// (`payment.succeeded` → licenses), revocation (refunds) and
     /// notifications, then the added handlers.
@@ -331,7 +357,12 @@ impl MarketplaceBuilder {
             .with_limits(self.asset_limits)
             .with_url_ttl(self.url_ttl),
         );
-        let notifications = Arc::new(NotificationService::new(p.notifications.clone(), sender, clock.clone()));
+        let mut notifications = NotificationService::new(p.notifications.clone(), sender, clock.clone());
+        if self.live_notifications {
+            notifications = notifications.publishing_to(p.publisher.clone());
+        }
+        let notifications = Arc::new(notifications);
+        let live = Arc::new(LiveNotifications::new(p.subscriber.clone(), self.live_buffer));
         let auth = Arc::new(AuthService::new(
             AuthDeps {
                 users: p.users.clone(),
@@ -366,6 +397,7 @@ impl MarketplaceBuilder {
             licenses,
             downloads,
             notifications,
+            live,
             auth,
             relay,
             dispatcher,

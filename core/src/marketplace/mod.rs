@@ -58,7 +58,7 @@ use crate::error::Result;
 use crate::events::{Dispatcher, Relay};
 use crate::health::{PROBE_TIMEOUT, Probe, check_probes};
 use crate::licensing::{LicensePublicKey, LicenseService};
-use crate::notifications::NotificationService;
+use crate::notifications::{LiveNotifications, NotificationService};
 use crate::orders::OrderService;
 use crate::payments::PaymentService;
 
@@ -77,6 +77,9 @@ pub struct Marketplace {
     pub downloads: Arc<DownloadService>,
     /// Notifications.
     pub notifications: Arc<NotificationService>,
+    /// This process's live notification streams, fed from the bus (see
+    /// [`LiveNotifications`]); the composition root runs its follower.
+    pub live: Arc<LiveNotifications>,
     /// Accounts and sessions.
     pub auth: Arc<AuthService>,
     /// Outbox → bus.

@@ -8,13 +8,18 @@
 //! ([`LogSender`] by default). Delivery is at-least-once: a failed send
 //! leaves the notification `failed` and fails the handler, so the event is
 //! retried and the notification re-sent.
+//!
+//! Users can also watch their in-app notifications live: [`live`] fans
+//! `notification.created` events out to each process's open streams.
 
+pub mod live;
 mod model;
 mod ports;
 mod render;
 mod sender;
 mod service;
 
+pub use live::{LiveNotifications, LiveSubscription, NotificationCreated, StreamEnd, is_live};
 pub use model::{Channel, Notification, NotificationStatus, Preferences, StatusUpdate, Template, dedup_key};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockNotificationRepository, MockNotificationSender};

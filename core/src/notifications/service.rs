@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::live::{NotificationCreated, is_live};
 use super::{
     Channel, Notification, NotificationRepository, NotificationSender, NotificationStatus, Preferences, StatusUpdate,
     Template, dedup_key, render,
@@ -11,7 +12,7 @@ use super::{
 use crate::auth::{Action, Actor, Resource, authorize};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Event, EventPublisher};
 use crate::ids::{NotificationId, OrderId, UserId};
 use crate::page::{Page, PageRequest};
 
@@ -35,6 +36,7 @@ pub struct NotificationService {
     repo: Arc<dyn NotificationRepository>,
     sender: Arc<dyn NotificationSender>,
     clock: Arc<dyn Clock>,
+    live: Option<Arc<dyn EventPublisher>>,
 }
 
 impl fmt::Debug for NotificationService {
@@ -44,13 +46,48 @@ impl fmt::Debug for NotificationService {
 }
 
 impl NotificationService {
+    /// The most notifications [`Self::missed`] returns.
+    pub const MISSED_LIMIT: u32 = 100;
+
     /// A service storing in `repo` and sending through `sender`.
     pub fn new(
         repo: Arc<dyn NotificationRepository>,
         sender: Arc<dyn NotificationSender>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { repo, sender, clock }
+        Self { repo, sender, clock, live: None }
+    }
+
+    /// The same service, publishing a `notification.created` event
+    /// ([`NotificationCreated`]) to `bus` for each in-app notification it
+    /// stores, once the notice it answers is sent: what feeds the live
+    /// streams of every process (see [`super::LiveNotifications`]).
+    ///
+    /// The event goes straight to the bus rather than through the outbox:
+    /// notifications are written by event handlers, whose at-least-once
+    /// retry already covers a lost publish (a failed publish fails the
+    /// handler, and the retry finds the stored records and publishes them
+    /// again), and the record in the store stays the source of truth that
+    /// a client re-reads after a gap.
+    #[must_use]
+    pub fn publishing_to(mut self, bus: Arc<dyn EventPublisher>) -> Self {
+        self.live = Some(bus);
+        self
+    }
+
+    /// Up to [`Self::MISSED_LIMIT`] of the actor's live (in-app)
+    /// notifications newer than `after`, oldest first: what a stream that
+    /// resumes after `after` missed. Ids are time-ordered (UUID v7), so
+    /// "newer" is a comparison of ids; a gap longer than the limit is read
+    /// with the list.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn missed(&self, actor: &Actor, after: NotificationId) -> Result<Vec<Notification>> {
+        let newest = self.list_mine(actor, PageRequest::new(1, Self::MISSED_LIMIT)?).await?;
+        let mut missed: Vec<Notification> = newest.items.into_iter().filter(|n| is_live(n) && n.id > after).collect();
+        missed.sort_by_key(|n| n.id);
+        Ok(missed)
     }
 
     /// Notifies `user_id` with `template`, rendered from `cause`, on each
@@ -177,6 +214,20 @@ impl NotificationService {
         if !updates.is_empty() {
             for (&i, updated) in unsent.iter().zip(self.repo.update_statuses(&updates).await?) {
                 stored[i] = updated;
+            }
+        }
+        if let Some(bus) = &self.live {
+            let now = self.clock.now();
+            let created: Vec<Event> = stored
+                .iter()
+                .zip(&placed)
+                .filter(|(record, slot)| is_live(record) && first_errors[**slot].is_none())
+                .map(|(record, slot)| {
+                    Event::new(&NotificationCreated { notification: record.clone() }, now).caused_by(notices[*slot].cause)
+                })
+                .collect();
+            if !created.is_empty() {
+                bus.publish(&created).await?;
             }
         }
         for (record, slot) in stored.into_iter().zip(placed) {
@@ -350,6 +401,57 @@ mod tests {
         assert!(to_alice.iter().all(|n| n.user_id == alice && n.status == NotificationStatus::Sent));
         assert_eq!(results[1].as_ref().unwrap_err().code(), "unavailable", "bob's failed e-mail fails his notice");
         assert_eq!(results[2].as_ref().unwrap_err().code(), "validation");
+    }
+
+    #[tokio::test]
+    async fn a_live_service_publishes_the_sent_in_app_record_caused_by_its_event() {
+        let user = UserId::new();
+        let cause = event(user);
+        let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut repo = MockNotificationRepository::new();
+        let keep = stored.clone();
+        repo.expect_insert_enabled_all().returning(move |all| {
+            let enabled = enabled(all, Preferences::default());
+            keep.lock().unwrap().clone_from(&enabled);
+            Ok(enabled)
+        });
+        let keep = stored.clone();
+        repo.expect_update_statuses().returning(move |all| Ok(updated(&keep.lock().unwrap(), all)));
+        let mut sender = MockNotificationSender::new();
+        sender.expect_send().times(2).returning(|_| Ok(()));
+        let mut bus = crate::events::MockEventPublisher::new();
+        let cause_id = cause.id;
+        bus.expect_publish()
+            .withf(move |events| {
+                let [created] = events else { return false };
+                let record: super::NotificationCreated = created.decode().unwrap();
+                created.causation_id == Some(cause_id)
+                    && record.notification.channel == Channel::InApp
+                    && record.notification.user_id == user
+                    && record.notification.status == NotificationStatus::Sent
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let svc = service(repo, sender).publishing_to(Arc::new(bus));
+        let all = svc.notify_all(user, None, Template::ProductApproved, &cause).await.unwrap();
+        assert_eq!(all.len(), 2, "in-app and e-mail stored; only in-app published");
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_fails_the_notices_so_the_event_is_retried() {
+        let user = UserId::new();
+        let mut repo = MockNotificationRepository::new();
+        repo.expect_insert_enabled_all().returning(|all| {
+            Ok(enabled(all, Preferences::new(&[Channel::InApp]).unwrap())
+                .into_iter()
+                .map(|n| Notification { status: NotificationStatus::Sent, attempts: 1, ..n })
+                .collect())
+        });
+        let mut bus = crate::events::MockEventPublisher::new();
+        bus.expect_publish().times(1).returning(|_| Err(Error::unavailable("bus", std::io::Error::other("down"))));
+        let svc = service(repo, MockNotificationSender::new()).publishing_to(Arc::new(bus));
+        let err = svc.notify(user, None, Template::ProductApproved, &event(user)).await.unwrap_err();
+        assert_eq!(err.code(), "unavailable", "an already-sent record is published again on the retry");
     }
 
     #[tokio::test]

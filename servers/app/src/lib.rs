@@ -27,6 +27,7 @@ mod config_error;
 pub mod demo;
 pub mod edge;
 pub mod keys;
+pub mod live;
 pub mod market;
 pub mod ports;
 pub mod providers;

@@ -89,7 +89,10 @@ pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBui
         .dispatcher(dispatcher)
         .passwords(passwords)
         .orders(orders)
-        .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())));
+        .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())))
+        // Every process publishes what it notifies, so the API processes'
+        // live streams receive it (see `crate::live`).
+        .live_notifications(true);
     let builder = match search {
         Some(index) => builder.search_index(index),
         None => builder,

@@ -13,6 +13,7 @@ use bazaar_core::marketplace::Marketplace;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::live::LiveFeed;
 use crate::shutdown::Shutdown;
 
 /// Why serving stopped with a failure.
@@ -97,7 +98,8 @@ pub struct Parts {
 
 /// Runs `parts` over `market` on `listeners` until `shutdown` triggers or a
 /// server fails (which stops the others too). Returns once every server has
-/// finished its in-flight work.
+/// finished its in-flight work. The REST API comes with its live
+/// notification streams ([`LiveFeed`], left again on the way out).
 ///
 /// # Errors
 /// The first server's failure.
@@ -108,6 +110,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let mut tasks: JoinSet<Result<&'static str, ServeError>> = JoinSet::new();
+    let mut live = None;
     if let Some(listener) = listeners.http {
         let stop = shutdown.wait();
         if parts.worker_http {
@@ -120,6 +123,9 @@ pub async fn run(
                 Ok("worker http")
             });
         } else if parts.http {
+            // Followed before the API listens, so no stream opened on it
+            // can miss a notification created after.
+            live = Some(LiveFeed::start(market.clone()).await.map_err(|e| failed("live notifications")(e.into()))?);
             let state = bazaar_http::AppState::new(market.clone());
             tasks.spawn(async move {
                 bazaar_http::serve(listener, state, stop).await.map_err(|e| failed("http")(e.into()))?;
@@ -159,6 +165,9 @@ pub async fn run(
                 failure.get_or_insert(e);
             }
         }
+    }
+    if let Some(feed) = live {
+        feed.close().await;
     }
     failure.map_or(Ok(()), Err)
 }

@@ -82,6 +82,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use crate::error::ApiError;
+pub use crate::routes::notification_stream::STREAMS_GAUGE;
 pub use crate::state::{AppState, HttpSettings};
 
 /// The whole API: every route, the OpenAPI document and the middleware.
@@ -116,6 +117,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::payments::routes())
         .merge(routes::licenses::routes())
         .merge(routes::notifications::routes())
+        .merge(routes::notification_stream::routes())
         .merge(routes::ops::routes())
 }
 
@@ -125,8 +127,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. Handlers see the peer address (the auth rate
-/// limit keys on it).
+/// in-flight requests finish; open notification streams are ended then
+/// (reason `shutdown`), since they would otherwise never finish. Handlers
+/// see the peer address (the auth rate limit keys on it).
 ///
 /// # Errors
 /// The listener's I/O errors.
@@ -138,6 +141,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP server listening");
     }
+    let live = state.market.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.close_all();
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     tracing::info!("HTTP server stopped");

@@ -26,6 +26,12 @@ pub struct HttpSettings {
     /// Take the client IP from the first `X-Forwarded-For` entry (only
     /// behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// How often an idle notification stream is pinged (an SSE comment, a
+    /// WebSocket ping), so proxies keep it open and dead peers are found.
+    pub stream_ping: Duration,
+    /// A WebSocket message not written within this is given up on and the
+    /// stream closed: a client that stops reading cannot hold the task.
+    pub stream_send_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -38,6 +44,8 @@ impl Default for HttpSettings {
             auth_quota: Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
                 .allow_burst(NonZeroU32::new(5).expect("non-zero")),
             trust_forwarded_for: false,
+            stream_ping: Duration::from_secs(15),
+            stream_send_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -42,6 +42,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/downloads/{token}"),
     ("post", "/v1/licenses/{id}/revoke"),
     ("get", "/v1/notifications"),
+    ("get", "/v1/notifications/stream"),
     ("get", "/health"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -79,6 +80,7 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("post", "/v1/orders"),
     ("get", "/v1/licenses"),
     ("get", "/v1/notifications"),
+    ("get", "/v1/notifications/stream"),
 ];
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -6,6 +6,7 @@ pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod catalog;
 pub(crate) mod licenses;
+pub(crate) mod notification_stream;
 pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod orders;
