@@ -371,7 +371,8 @@ mod tests {
     async fn each_user_gets_their_own_in_app_records_only() {
         let live = hub(MockEventSubscriber::new(), 8);
         let (alice, bob) = (Actor::new(UserId::new(), Role::Customer), Actor::new(UserId::new(), Role::Vendor));
-        let (mut a1, mut a2, mut b) = (live.subscribe(&alice).unwrap(), live.subscribe(&alice).unwrap(), live.subscribe(&bob).unwrap());
+        let (mut a1, mut a2, mut b) =
+            (live.subscribe(&alice).unwrap(), live.subscribe(&alice).unwrap(), live.subscribe(&bob).unwrap());
         assert_eq!(live.open_streams(), 3);
         assert_eq!(live.deliver(&note(alice.user_id, Channel::Email)), 0, "e-mail records are not streamed");
         let for_alice = note(alice.user_id, Channel::InApp);
@@ -428,11 +429,19 @@ mod tests {
         let deliveries: Vec<Delivery> = events
             .into_iter()
             .enumerate()
-            .map(|(i, event)| Delivery { event, consumer: "g".into(), attempt: 1, receipt: Receipt::new(i.to_string()) })
+            .map(|(i, event)| Delivery {
+                event,
+                consumer: "g".into(),
+                attempt: 1,
+                receipt: Receipt::new(i.to_string()),
+            })
             .collect();
         let mut bus = MockEventSubscriber::new();
         let batch = deliveries.clone();
-        bus.expect_next_batch().withf(|g, max, _| g == "g" && *max == 10).times(1).returning(move |_, _, _| Ok(batch.clone()));
+        bus.expect_next_batch()
+            .withf(|g, max, _| g == "g" && *max == 10)
+            .times(1)
+            .returning(move |_, _, _| Ok(batch.clone()));
         bus.expect_ack_all().withf(move |acked| acked == deliveries.as_slice()).times(1).returning(|_| Ok(()));
         let live = hub(bus, 8);
         let mut stream = live.subscribe(&alice).unwrap();

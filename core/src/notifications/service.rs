@@ -223,7 +223,8 @@ impl NotificationService {
                 .zip(&placed)
                 .filter(|(record, slot)| is_live(record) && first_errors[**slot].is_none())
                 .map(|(record, slot)| {
-                    Event::new(&NotificationCreated { notification: record.clone() }, now).caused_by(notices[*slot].cause)
+                    Event::new(&NotificationCreated { notification: record.clone() }, now)
+                        .caused_by(notices[*slot].cause)
                 })
                 .collect();
             if !created.is_empty() {

@@ -19,7 +19,11 @@ use bazaar_core::orders::{PlaceOrder, PlaceOrderItem};
 const HANG: Duration = Duration::from_secs(30);
 
 /// Reads an SSE response until a `data:` line whose JSON `matches`.
-async fn until_event(response: &mut reqwest::Response, seen: &mut String, matches: impl Fn(&serde_json::Value) -> bool) {
+async fn until_event(
+    response: &mut reqwest::Response,
+    seen: &mut String,
+    matches: impl Fn(&serde_json::Value) -> bool,
+) {
     loop {
         for line in seen.lines().filter_map(|l| l.strip_prefix("data:")) {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(line.trim())
@@ -61,11 +65,13 @@ async fn a_notification_created_by_one_instance_reaches_a_stream_on_another_over
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
     let parts = Parts { http: true, worker: false, consumers: 0, worker_http: false };
-    let serving = tokio::spawn(run(api.market.clone(), Listeners { http: Some(listener), grpc: None }, parts, shutdown.clone()));
+    let serving =
+        tokio::spawn(run(api.market.clone(), Listeners { http: Some(listener), grpc: None }, parts, shutdown.clone()));
 
     let market = &worker.market;
     let email = |s: &str| Email::parse(s).unwrap();
-    let (vendor, _) = market.auth.ensure_account(&email("vendor@live.test"), "password-1", "Vendor", Role::Vendor).await.unwrap();
+    let (vendor, _) =
+        market.auth.ensure_account(&email("vendor@live.test"), "password-1", "Vendor", Role::Vendor).await.unwrap();
     let admin = market.auth.ensure_admin(&email("admin@live.test"), "password-1").await.unwrap();
     let (vendor, admin) = (Actor::new(vendor.id, Role::Vendor), Actor::new(admin.id, Role::Admin));
     let input = NewProduct {
@@ -114,7 +120,8 @@ async fn a_notification_created_by_one_instance_reaches_a_stream_on_another_over
 
     let mut seen = String::new();
     let order_id = order.id.to_string();
-    until_event(&mut stream, &mut seen, |n| n["template"] == "license_issued" && n["order_id"] == order_id.as_str()).await;
+    until_event(&mut stream, &mut seen, |n| n["template"] == "license_issued" && n["order_id"] == order_id.as_str())
+        .await;
     for line in seen.lines().filter_map(|l| l.strip_prefix("data:")) {
         let n: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         assert_eq!(n["order_id"], order_id.as_str(), "only the buyer's own: {n}");

@@ -19,9 +19,9 @@ use bazaar_core::marketplace::Marketplace;
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt;
 
 use common::{Session, TestApp};
@@ -74,7 +74,8 @@ impl SseReader {
                 let mut message = SseMessage { event: "message".into(), id: None, data: Value::Null };
                 let mut has_field = false;
                 for line in block.lines() {
-                    let field = |prefix: &str| line.strip_prefix(prefix).map(|v| v.strip_prefix(' ').unwrap_or(v).to_owned());
+                    let field =
+                        |prefix: &str| line.strip_prefix(prefix).map(|v| v.strip_prefix(' ').unwrap_or(v).to_owned());
                     if let Some(v) = field("event:") {
                         message.event = v;
                         has_field = true;
@@ -186,10 +187,12 @@ async fn buyers_on_websocket_and_sse_receive_their_own_fulfilment_and_others_not
     let (mut ws, handshake) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
     assert_eq!(handshake.headers()["sec-websocket-protocol"], "bearer", "the handshake names the protocol");
     // The stranger passes it in the query.
-    let (mut ws_other, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/notifications/stream?access_token={}", ws_stranger.token))
-            .await
-            .expect("WebSocket handshake");
+    let (mut ws_other, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/v1/notifications/stream?access_token={}",
+        ws_stranger.token
+    ))
+    .await
+    .expect("WebSocket handshake");
     let mut sse = open_sse(&app, &sse_buyer.token, None).await;
     let mut sse_other = open_sse(&app, &sse_stranger.token, None).await;
 
