@@ -7,7 +7,7 @@
 //!    sends a notification, then publishes a `notification.created` event
 //!    ([`NotificationCreated`]) carrying the in-app record, when the
 //!    marketplace was built with
-//!    [`live_notifications`](crate::marketplace::MarketplaceBuilder::live_notifications).
+//!    `MarketplaceBuilder::live_notifications`.
 //!    That happens in whichever process runs the notification handler (the
 //!    worker), usually not the one the user's stream is connected to.
 //! 2. Every process that serves streams follows the bus through a
@@ -99,8 +99,7 @@ struct Slot {
 }
 
 /// The live notification streams of one process, and the bus they are fed
-/// from. Cheap to share (`Arc`); the [`Marketplace`](crate::marketplace::Marketplace)
-/// holds one.
+/// from. Cheap to share (`Arc`); the `Marketplace` holds one (its `live`).
 ///
 /// # Example
 /// ```

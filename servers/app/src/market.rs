@@ -91,7 +91,7 @@ pub fn builder(ports: Ports, keys: &Keys, options: AppOptions) -> MarketplaceBui
         .orders(orders)
         .tokens(Arc::new(JwtTokens::new(*keys.jwt.expose())))
         // Every process publishes what it notifies, so the API processes'
-        // live streams receive it (see `crate::live`).
+        // live streams receive it (see the `live` module).
         .live_notifications(true);
     let builder = match search {
         Some(index) => builder.search_index(index),
