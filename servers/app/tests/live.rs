@@ -1,8 +1,8 @@
 //! Live notification streams across processes, as production runs them:
 //! the notification is created by one marketplace instance (the worker's
-//! part: relay + handlers) and pushed, over NATS JetStream, to an SSE
-//! stream held open on another instance serving the REST API through
-//! `server::run` (as `bazaar http` does).
+//! part: relay + handlers) and pushed, over NATS JetStream or Redis
+//! Streams, to an SSE stream held open on another instance serving the
+//! REST API through `server::run` (as `bazaar http` does).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,15 +50,33 @@ async fn a_notification_created_by_one_instance_reaches_a_stream_on_another_over
         nats_url: Some(url.clone()),
         nats_stream: Some(format!("LIVE_{}", run_id.to_uppercase())),
         nats_subject_prefix: Some(format!("live{run_id}")),
-        search_index: SearchIndexKind::Store,
         ..Config::embedded(dir.path())
     };
+    across_two_instances(config, &run_id, "NATS with JetStream", &url, "BAZAAR_TEST_NATS_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_created_by_one_instance_reaches_a_stream_on_another_over_redis_streams() {
+    let url = std::env::var("BAZAAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let config = Config {
+        redis_url: Some(url.clone()),
+        redis_bus_prefix: Some(format!("bazaar-live-test:{run_id}:")),
+        ..Config::embedded(dir.path())
+    };
+    across_two_instances(config, &run_id, "Redis", &url, "BAZAAR_TEST_REDIS_URL").await;
+}
+
+/// Two instances over `config`'s broker; see the module docs.
+async fn across_two_instances(config: Config, run_id: &str, broker: &str, url: &str, variable: &str) {
+    let config = Config { search_index: SearchIndexKind::Store, ..config };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // One database and one key file (the data dir), two instances. A
-    // missing NATS fails the test loudly, in CI and out of it.
+    // missing broker fails the test loudly, in CI and out of it.
     let worker = App::build_with(config.clone(), AppOptions::new(clock.clone()).fast_passwords())
         .await
-        .unwrap_or_else(|e| panic!("NATS with JetStream is needed at {url} (BAZAAR_TEST_NATS_URL): {e}"));
+        .unwrap_or_else(|e| panic!("{broker} is needed at {url} ({variable}): {e}"));
     let api = App::build_with(config, AppOptions::new(clock).fast_passwords()).await.unwrap();
 
     let listener = Listeners::bind("--http-addr", "127.0.0.1:0".parse().unwrap()).await.unwrap();
