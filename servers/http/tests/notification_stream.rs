@@ -308,3 +308,54 @@ async fn a_client_that_reads_too_slowly_is_dropped_with_a_reason() {
     let end = sse.next().await;
     assert_eq!((end.event.as_str(), &end.data), ("close", &serde_json::json!({"reason": "lagged"})));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_are_pinged_and_counted_on_metrics() {
+    let settings = bazaar_http::HttpSettings { stream_ping: Duration::from_millis(20), ..Default::default() };
+    let app = TestApp::custom(settings, |ports| ports, |builder| builder.live_notifications(true));
+    let (addr, stop, server) = serve(&app).await;
+    let buyer = customer(&app).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/notifications/stream?access_token={}", buyer.token))
+            .await
+            .expect("WebSocket handshake");
+    let ping = tokio::time::timeout(HANG, ws.next()).await.expect("a ping").expect("open").unwrap();
+    assert!(matches!(ping, Message::Ping(_)), "{ping:?}");
+
+    let response = app
+        .router()
+        .oneshot(
+            Request::get("/v1/notifications/stream")
+                .header(header::AUTHORIZATION, format!("Bearer {}", buyer.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(HANG, body.frame()).await.expect("a keep-alive").unwrap().unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with(':'), "an SSE comment: {text:?}");
+
+    let metrics = app.send("GET", "/metrics", None, None).await;
+    let text = String::from_utf8(metrics.bytes).unwrap();
+    for transport in ["sse", "websocket"] {
+        let line = format!("{}{{transport=\"{transport}\"}}", bazaar_http::STREAMS_GAUGE);
+        assert!(text.lines().any(|l| l.starts_with(&line)), "{line} missing from /metrics:\n{text}");
+    }
+    drop(body);
+    stop.send(()).unwrap();
+    assert_eq!(next_close_or_end(&mut ws).await, Some(CloseCode::Away));
+    tokio::time::timeout(HANG, server).await.unwrap().unwrap();
+}
+
+/// The close code, skipping pings; `None` when the connection just ended.
+async fn next_close_or_end(socket: &mut Socket) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(HANG, socket.next()).await.expect("a WebSocket message")? {
+            Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            other => panic!("expected the close frame, got {other:?}"),
+        }
+    }
+}
