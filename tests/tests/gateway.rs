@@ -10,7 +10,9 @@
 //!   retried;
 //! - an expired or forged token is refused at the edge with the API's
 //!   error shape and never reaches a replica, while the API's own tokens
-//!   pass.
+//!   pass;
+//! - a WebSocket opened through the gateway (token in the query) carries
+//!   the buyer's license notification when the order is fulfilled.
 //!
 //! Needs PostgreSQL and NATS with JetStream (see `bazaar_e2e::services`).
 
@@ -341,4 +343,79 @@ async fn orders_answered(replica: &Server) -> u64 {
 /// Now, as the core's timestamp type.
 fn chrono_now() -> bazaar_core::clock::Timestamp {
     bazaar_core::clock::Clock::now(&bazaar_core::clock::SystemClock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_through_the_gateway_receives_the_buyers_notification() {
+    use futures::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let serve = Server::start(root.path(), bazaar_e2e::Options { demo: true, ..Default::default() }).await;
+    let upstream = format!("api={}", serve.base);
+    // The same data dir: the gateway verifies tokens with the API's keys.json.
+    let gateway = Server::start_with(
+        root.path(),
+        &["gateway", "--upstream", upstream.as_str(), "--http-addr", "127.0.0.1:0"],
+        Vec::new(),
+        "gateway listening on ",
+    )
+    .await;
+    let client = gateway.client();
+    let (_, token) = client.register("ws@e2e.test", "correct-horse-battery").await;
+
+    // A browser cannot set headers on a WebSocket: the token rides in the query.
+    let url = format!("{}/v1/notifications/stream?access_token={token}", gateway.base.replacen("http", "ws", 1));
+    let (mut socket, answer) =
+        tokio_tungstenite::connect_async(url.as_str()).await.expect("WebSocket through the gateway");
+    assert_eq!(answer.status().as_u16(), 101);
+    let open = status(&gateway).await;
+    assert_eq!(open["websockets"]["open"], 1, "{open}");
+
+    // An expired token never opens one: refused at the edge.
+    let expired = JwtTokens::new(jwt_secret(root.path()))
+        .issue(
+            Actor::new(UserId::new(), Role::Customer),
+            chrono_now() - chrono::TimeDelta::seconds(600),
+            chrono_now() - chrono::TimeDelta::seconds(1),
+        )
+        .unwrap()
+        .token;
+    let refused = format!("{}/v1/notifications/stream?access_token={expired}", gateway.base.replacen("http", "ws", 1));
+    match tokio_tungstenite::connect_async(refused.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        other => panic!("an expired token opened a stream: {other:?}"),
+    }
+
+    // The purchase, through the gateway too.
+    let product = bazaar_e2e::str_of(&bazaar_e2e::flow::one_time_product(&client, "customer-support").await["id"]);
+    let (code, placed) = bazaar_e2e::flow::order(&client, &token, &product, "ws-order").await;
+    assert_eq!(code, 201, "{placed}");
+    let order_id = bazaar_e2e::str_of(&placed["id"]);
+    bazaar_e2e::flow::pay(&client, &token, &order_id, "pm_card_visa").await.expect(200, "pay");
+
+    let licensed = tokio::time::timeout(bazaar_e2e::PATIENCE, async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message.expect("a WebSocket message") {
+                let notification: Value = serde_json::from_str(text.as_str()).expect("a JSON notification");
+                if notification["template"] == "license_issued" {
+                    return notification;
+                }
+            }
+        }
+        panic!("the stream closed before the license notification");
+    })
+    .await
+    .expect("the license notification within the patience");
+    assert_eq!(licensed["order_id"], order_id.as_str(), "{licensed}");
+
+    drop(socket);
+    assert!(gateway.stop().await.success());
+    assert!(serve.stop().await.success());
+}
+
+/// The JWT secret of the marketplace whose data dir is `dir`.
+fn jwt_secret(dir: &std::path::Path) -> [u8; 32] {
+    let keys: Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).expect("keys.json")).expect("JSON");
+    hex::decode(keys["jwt"].as_str().expect("the jwt key")).expect("hex").try_into().expect("32 bytes")
 }
