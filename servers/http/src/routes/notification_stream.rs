@@ -63,6 +63,9 @@ pub const STREAMS_GAUGE: &str = "http_notification_streams";
 /// WebSocket close code for a client dropped for reading too slowly
 /// (1008, policy violation).
 const CLOSE_LAGGED: u16 = 1008;
+/// How long a server-side close waits for the client's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// WebSocket close code for a server stop (1001, going away).
 const CLOSE_SHUTDOWN: u16 = 1001;
 
@@ -288,7 +291,20 @@ async fn run_websocket(socket: WebSocket, mut live: LiveSubscription, ping_every
             StreamEnd::Shutdown => CLOSE_SHUTDOWN,
         };
         let frame = CloseFrame { code, reason: end.as_str().into() };
-        send(&mut tx, Message::Close(Some(frame)), send_limit).await;
+        if send(&mut tx, Message::Close(Some(frame)), send_limit).await {
+            // The closing handshake (RFC 6455 §7.1.1): read until the
+            // client's own close before dropping the connection, so a pong
+            // or message it already had in flight meets an open socket, not
+            // a reset that would hide the close frame from it.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE.min(send_limit), async {
+                while let Some(Ok(message)) = rx.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 }
 
