@@ -6,6 +6,7 @@
 //! [`PasswordHasher`] and [`TokenIssuer`], whose argon2id and JWT
 //! implementations are adapters; the core stores an opaque PHC hash string.
 
+pub mod bearer;
 mod ports;
 mod service;
 mod session;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bazaar_core::auth::Role;
+use bazaar_core::auth::{Role, bearer};
 use bazaar_core::ids::UserId;
 use http::HeaderMap;
 use parking_lot::Mutex;
@@ -141,12 +141,12 @@ impl CachedVerifier {
 
 /// The bearer token of a request, from `Authorization: Bearer …`, else (for
 /// WebSocket handshakes, which browsers cannot give headers) the
-/// `access_token` query parameter or a `bearer.<token>` entry of
-/// `Sec-WebSocket-Protocol`.
+/// `access_token` query parameter or `Sec-WebSocket-Protocol` (a
+/// `bearer.<token>` entry or the pair `bearer, <token>`), read by the
+/// core's rules the API server uses too ([`bazaar_core::auth::bearer`]).
 pub fn find_token(headers: &HeaderMap, query: Option<&str>, websocket: bool) -> Option<String> {
-    if let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.trim().split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
+    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+        return value.to_str().ok().and_then(bearer::from_authorization).map(str::to_owned);
     }
     if !websocket {
         return None;
@@ -156,13 +156,12 @@ pub fn find_token(headers: &HeaderMap, query: Option<&str>, websocket: bool) -> 
     {
         return Some(percent_decode(token)).filter(|t| !t.is_empty());
     }
-    headers
+    let offered = headers
         .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_owned))
-        .filter(|t| !t.is_empty())
+        .flat_map(|v| v.split(','));
+    bearer::from_subprotocols(offered).map(|(token, _)| token.to_owned())
 }
 
 /// Decodes `%XX` escapes (JWTs are base64url, so this rarely matters).
@@ -252,5 +251,8 @@ mod tests {
         let mut ws = HeaderMap::new();
         ws.insert("sec-websocket-protocol", "notifications, bearer.tok.en".parse().unwrap());
         assert_eq!(find_token(&ws, None, true).as_deref(), Some("tok.en"));
+        // The pair form the API server accepts passes the edge too.
+        ws.insert("sec-websocket-protocol", "bearer, tok.en2".parse().unwrap());
+        assert_eq!(find_token(&ws, None, true).as_deref(), Some("tok.en2"));
     }
 }

@@ -39,6 +39,7 @@ use axum::http::header::{AUTHORIZATION, CONNECTION, SEC_WEBSOCKET_PROTOCOL, UPGR
 use axum::http::{HeaderMap, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use bazaar_core::auth::bearer;
 use bazaar_core::ids::NotificationId;
 use bazaar_core::notifications::{LiveSubscription, Notification, StreamEnd};
 use futures::stream::{SplitSink, Stream};
@@ -156,10 +157,7 @@ fn find_credential(headers: &HeaderMap, uri: &Uri, websocket: bool) -> Result<Op
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty())
+            .and_then(bearer::from_authorization)
             .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <token>"))?;
         return Ok(Some(Credential { token: token.to_owned(), protocol: None }));
     }
@@ -170,25 +168,10 @@ fn find_credential(headers: &HeaderMap, uri: &Uri, websocket: bool) -> Result<Op
     if let Some(token) = params.access_token.filter(|t| !t.is_empty()) {
         return Ok(Some(Credential { token, protocol: None }));
     }
-    let offered: Vec<&str> = headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    for (i, entry) in offered.iter().enumerate() {
-        if let Some(token) = entry.strip_prefix("bearer.").filter(|t| !t.is_empty()) {
-            return Ok(Some(Credential { token: token.to_owned(), protocol: Some((*entry).to_owned()) }));
-        }
-        if entry.eq_ignore_ascii_case("bearer")
-            && let Some(token) = offered.get(i + 1)
-        {
-            return Ok(Some(Credential { token: (*token).to_owned(), protocol: Some((*entry).to_owned()) }));
-        }
-    }
-    Ok(None)
+    let offered =
+        headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    Ok(bearer::from_subprotocols(offered)
+        .map(|(token, entry)| Credential { token: token.to_owned(), protocol: Some(entry.to_owned()) }))
 }
 
 fn last_event_id(headers: &HeaderMap) -> Result<Option<NotificationId>, ApiError> {
