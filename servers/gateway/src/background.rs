@@ -62,6 +62,11 @@ async fn health_checks(pool: Arc<Pool>) {
     }
 }
 
+/// The longest one directory call may take. A call that hangs (a lost
+/// reply from the backend) must not freeze discovery: the loop gives up on
+/// it, keeps the last known set, and asks again.
+const DIRECTORY_DEADLINE: Duration = Duration::from_secs(2);
+
 async fn discover(
     shared: Arc<Shared>,
     pool: Arc<Pool>,
@@ -72,15 +77,17 @@ async fn discover(
     let mut changes = None;
     loop {
         if changes.is_none() {
-            match directory.watch(&service).await {
-                Ok(stream) => changes = Some(stream),
-                Err(e) => tracing::warn!(pool = %pool.name, error = %e, "cannot watch the service directory"),
+            match tokio::time::timeout(DIRECTORY_DEADLINE, directory.watch(&service)).await {
+                Ok(Ok(stream)) => changes = Some(stream),
+                Ok(Err(e)) => tracing::warn!(pool = %pool.name, error = %e, "cannot watch the service directory"),
+                Err(_) => tracing::warn!(pool = %pool.name, "watching the service directory timed out"),
             }
         }
-        match directory.instances(&service).await {
-            Ok(instances) => pool.set_discovered(&instances),
+        match tokio::time::timeout(DIRECTORY_DEADLINE, directory.instances(&service)).await {
+            Ok(Ok(instances)) => pool.set_discovered(&instances),
             // Keep the last known set: a directory outage must not empty the pool.
-            Err(e) => tracing::warn!(pool = %pool.name, error = %e, "cannot read the service directory"),
+            Ok(Err(e)) => tracing::warn!(pool = %pool.name, error = %e, "cannot read the service directory"),
+            Err(_) => tracing::warn!(pool = %pool.name, "reading the service directory timed out"),
         }
         match changes.as_mut() {
             Some(stream) => {
