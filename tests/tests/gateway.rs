@@ -41,6 +41,38 @@ fn keys() -> Vec<(String, String)> {
     .collect()
 }
 
+/// A migrated PostgreSQL schema and a NATS stream of the run's own, and
+/// the environment that points every process at them with shared keys.
+struct Deployment {
+    schema: Schema,
+    bus: RunBus,
+    root: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    async fn migrated() -> Self {
+        let schema = Schema::create().await;
+        let bus = RunBus::nats().await;
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut env = bus.env();
+        env.push(("DATABASE_URL".into(), schema.url()));
+        env.extend(keys());
+        let (code, out, err) = run_bazaar(&root.path().join("migrate"), &["migrate"], env.clone()).await;
+        assert_eq!(code, Some(0), "migrate: {out}{err}");
+        Self { schema, bus, root, env }
+    }
+}
+
+/// `bazaar gateway --config <file holding config>` on a free port.
+async fn gateway(root: &tempfile::TempDir, config: &str, env: &[(String, String)]) -> Server {
+    let file = root.path().join("gateway.toml");
+    std::fs::write(&file, config).expect("write the gateway config");
+    let file = file.to_str().expect("a UTF-8 path");
+    let args = ["gateway", "--config", file, "--http-addr", "127.0.0.1:0"];
+    Server::start_with(&root.path().join("gateway"), &args, env.to_vec(), "gateway listening on ").await
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -111,14 +143,7 @@ fn load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_behind_the_gateway_survive_a_kill_and_come_back() {
-    let schema = Schema::create().await;
-    let bus = RunBus::nats().await;
-    let root = tempfile::tempdir().expect("temp dir");
-    let mut env = bus.env();
-    env.push(("DATABASE_URL".into(), schema.url()));
-    env.extend(keys());
-    let (code, out, err) = run_bazaar(&root.path().join("migrate"), &["migrate"], env.clone()).await;
-    assert_eq!(code, Some(0), "migrate: {out}{err}");
+    let Deployment { schema, bus, root, env } = Deployment::migrated().await;
 
     let (port_a, port_b) = (free_port(), free_port());
     let (url_a, url_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
@@ -128,21 +153,13 @@ async fn replicas_behind_the_gateway_survive_a_kill_and_come_back() {
     // Discovery through NATS KV; the breaker is the only thing that takes a
     // dead instance out before its TTL, so health checks and outlier
     // ejection are off, and it reopens after 1.5 s so re-admission shows.
-    let config = root.path().join("gateway.toml");
-    std::fs::write(
-        &config,
+    let gateway = gateway(
+        &root,
         "[discovery]\nrefresh_ms = 200\n\
          [pools.api]\nservice = \"http\"\nstrategy = \"round_robin\"\nhealth = { enabled = false }\noutlier = { enabled = false }\n\
          breaker = { failure_threshold = 5, success_threshold = 2, open_ms = 1500, minimum_volume = 10 }\n\
          [[routes]]\nprefix = \"/\"\npool = \"api\"\n",
-    )
-    .unwrap();
-    let config_arg = config.to_str().unwrap();
-    let gateway = Server::start_with(
-        &root.path().join("gateway"),
-        &["gateway", "--config", config_arg, "--http-addr", "127.0.0.1:0"],
-        env.clone(),
-        "gateway listening on ",
+        &env,
     )
     .await;
 
@@ -224,14 +241,7 @@ async fn replicas_behind_the_gateway_survive_a_kill_and_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_idempotent_requests_are_retried_and_bad_tokens_stop_at_the_edge() {
-    let schema = Schema::create().await;
-    let bus = RunBus::nats().await;
-    let root = tempfile::tempdir().expect("temp dir");
-    let mut env = bus.env();
-    env.push(("DATABASE_URL".into(), schema.url()));
-    env.extend(keys());
-    let (code, out, err) = run_bazaar(&root.path().join("migrate"), &["migrate"], env.clone()).await;
-    assert_eq!(code, Some(0), "migrate: {out}{err}");
+    let Deployment { schema, bus, root, env } = Deployment::migrated().await;
     let live = Server::start_with(
         &root.path().join("live"),
         &["http", "--http-addr", "127.0.0.1:0"],
@@ -243,23 +253,12 @@ async fn only_idempotent_requests_are_retried_and_bad_tokens_stop_at_the_edge() 
     // One instance that refuses connections and one that answers, taken in
     // turn, with nothing else to take the dead one out.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let config = root.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[pools.api]\ninstances = [\"{dead}\", \"{}\"]\nstrategy = \"round_robin\"\nhealth = {{ enabled = false }}\n\
-             outlier = {{ enabled = false }}\n[[routes]]\nprefix = \"/\"\npool = \"api\"\n",
-            live.base
-        ),
-    )
-    .unwrap();
-    let gateway = Server::start_with(
-        &root.path().join("gateway"),
-        &["gateway", "--config", config.to_str().unwrap(), "--http-addr", "127.0.0.1:0"],
-        env.clone(),
-        "gateway listening on ",
-    )
-    .await;
+    let config = format!(
+        "[pools.api]\ninstances = [\"{dead}\", \"{}\"]\nstrategy = \"round_robin\"\nhealth = {{ enabled = false }}\n\
+         outlier = {{ enabled = false }}\n[[routes]]\nprefix = \"/\"\npool = \"api\"\n",
+        live.base
+    );
+    let gateway = gateway(&root, &config, &env).await;
     let client = gateway.client();
 
     // Without a key: one attempt, so every turn of the dead instance is a 502.

@@ -22,6 +22,14 @@ pub struct Claims {
     pub exp: i64,
 }
 
+impl Claims {
+    /// Whether the token has expired at `now_secs` (seconds since the
+    /// epoch): from its `exp` second on.
+    pub fn expired_at(&self, now_secs: i64) -> bool {
+        now_secs >= self.exp
+    }
+}
+
 /// Issues and verifies HS256 JWTs with one 32-byte secret.
 #[derive(Clone)]
 pub struct JwtTokens {
@@ -71,7 +79,7 @@ impl TokenIssuer for JwtTokens {
     fn verify(&self, token: &str, now: Timestamp) -> Result<Actor> {
         // Expiry is checked against the injected clock, not the OS clock.
         let claims = self.claims(token)?;
-        if now.timestamp() >= claims.exp {
+        if claims.expired_at(now.timestamp()) {
             return Err(Error::Unauthenticated("access token expired".into()));
         }
         Ok(Actor::new(claims.sub, claims.role))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bazaar_core::auth::UserRepository;
-use bazaar_core::events::{TraceContext, propagator};
+use bazaar_core::events::outbound_context;
 use bazaar_core::notifications::{Channel, LogSender, Notification, NotificationSender};
 use bazaar_core::resilience::ResilienceError;
 use bazaar_core::resilience::circuit_breaker::{CircuitBreaker, Outcome};
@@ -240,10 +240,7 @@ impl NotificationSender for SmtpSender {
             network.protocol.name = "smtp",
             notification.id = %notification.id,
         );
-        let trace = match propagator() {
-            Some(propagator) => propagator.context_of(&span),
-            None => TraceContext::current(),
-        };
+        let trace = outbound_context(&span);
         let message = message::build(notification, &user, &self.from, trace.as_ref())?;
         let result = self.deliver(&message).instrument(span).await;
         match &result {

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_core::events::{TraceContext, propagator};
+use bazaar_core::events::{TraceContext, outbound_context};
 use bazaar_core::resilience::ResilienceError;
 use bazaar_core::resilience::circuit_breaker::{CircuitBreaker, Outcome};
 use bazaar_core::resilience::clock::MonotonicClock;
@@ -142,10 +142,7 @@ impl Transport {
             server.address = "stripe",
             http.response.status_code = tracing::field::Empty,
         );
-        let context = match propagator() {
-            Some(propagator) => propagator.context_of(&span),
-            None => TraceContext::current(),
-        };
+        let context = outbound_context(&span);
         let reply = self.exchange(request, context).instrument(span.clone()).await;
         if let Ok(reply) = &reply {
             span.record("http.response.status_code", reply.status);

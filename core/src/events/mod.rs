@@ -83,7 +83,7 @@ pub use inbox::Inbox;
 pub use outbox::{OutboxEntry, OutboxStore};
 pub use payloads::*;
 pub use relay::{Relay, pump};
-pub use trace::{Propagator, TraceContext, continue_trace, install_propagator, propagator};
+pub use trace::{Propagator, TraceContext, continue_trace, install_propagator, outbound_context, propagator};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use bus::{MockEventPublisher, MockEventSubscriber};

@@ -143,6 +143,17 @@ pub fn propagator() -> Option<&'static dyn Propagator> {
     PROPAGATOR.get().map(|p| &**p)
 }
 
+/// The context an outbound call made in `span` sends along (`traceparent`
+/// on an HTTP request, a mail header): the span's own when this process
+/// traces, else the current work's context unchanged, so a caller's trace
+/// still reaches the other side.
+pub fn outbound_context(span: &tracing::Span) -> Option<TraceContext> {
+    match propagator() {
+        Some(propagator) => propagator.context_of(span),
+        None => TraceContext::current(),
+    }
+}
+
 /// Makes `span` continue `parents` (the first is the parent, the others
 /// links) and returns the context that work inside `span` hands on: the
 /// span's own when traced, else the first parent unchanged.

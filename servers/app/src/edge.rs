@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bazaar_auth::JwtTokens;
 use bazaar_core::resilience::rate_limit::RateLimitStore;
@@ -63,11 +63,11 @@ impl EdgeVerifier {
 impl TokenVerifier for EdgeVerifier {
     fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection> {
         let claims = self.tokens.claims(token).map_err(|_| TokenRejection::Invalid)?;
-        // An `exp` before the epoch is as expired as any past one.
-        let expires_at = UNIX_EPOCH + Duration::from_secs(u64::try_from(claims.exp).unwrap_or(0));
-        if SystemTime::now() >= expires_at {
+        if claims.expired_at(chrono::Utc::now().timestamp()) {
             return Err(TokenRejection::Expired);
         }
+        // The gateway's cache re-checks this on every hit.
+        let expires_at = UNIX_EPOCH + Duration::from_secs(u64::try_from(claims.exp).unwrap_or(0));
         Ok(VerifiedToken { user_id: claims.sub, role: claims.role, expires_at })
     }
 }
@@ -179,24 +179,34 @@ impl GatewaySettings {
     }
 }
 
-/// The shared service directory: NATS JetStream KV when `nats_url` is set,
-/// else Redis when `redis_url` is, else none.
+/// Which service directory the settings name: NATS JetStream KV when
+/// `nats_url` is set, else Redis when `redis_url` is, else none.
+pub fn directory_kind(nats_url: Option<&str>, redis_url: Option<&str>) -> Option<&'static str> {
+    match (nats_url, redis_url) {
+        (Some(_), _) => Some("nats"),
+        (None, Some(_)) => Some("redis"),
+        (None, None) => None,
+    }
+}
+
+/// The shared service directory [`directory_kind`] names, connected.
 ///
 /// # Errors
-/// [`StartError::Backend`] when the chosen one cannot be reached.
+/// [`StartError::Backend`] when it cannot be reached.
 pub async fn open_directory(
     nats_url: Option<&str>,
     redis_url: Option<&str>,
 ) -> Result<Option<Arc<dyn ServiceDirectory>>, StartError> {
-    if let Some(url) = nats_url {
-        let directory = bazaar_nats::NatsDirectory::connect(url, bazaar_nats::DirectoryOptions::default()).await?;
-        return Ok(Some(Arc::new(directory)));
-    }
-    if let Some(url) = redis_url {
-        let directory = bazaar_redis::RedisDirectory::connect(url, DIRECTORY_PREFIX, ADVERTISE_TTL).await?;
-        return Ok(Some(Arc::new(directory)));
-    }
-    Ok(None)
+    let directory: Arc<dyn ServiceDirectory> = match (nats_url, redis_url) {
+        (Some(url), _) => {
+            Arc::new(bazaar_nats::NatsDirectory::connect(url, bazaar_nats::DirectoryOptions::default()).await?)
+        }
+        (None, Some(url)) => {
+            Arc::new(bazaar_redis::RedisDirectory::connect(url, DIRECTORY_PREFIX, ADVERTISE_TTL).await?)
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(directory))
 }
 
 /// A replica's entry in the service directory, kept alive while it serves.
@@ -280,6 +290,8 @@ impl Advertisement {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use bazaar_core::auth::{Actor, Role, TokenIssuer as _};
     use bazaar_core::ids::UserId;
     use bazaar_core::resilience::registry::InMemoryDirectory;

@@ -116,7 +116,13 @@ async fn gateway(args: GatewayArgs, global: &GlobalArgs, config: Config) -> anyh
     tracing::info!(
         pools = ?gateway.config().pools.keys().collect::<Vec<_>>(),
         routes = gateway.config().routes.len(),
-        directory = if config.nats_url.is_some() { "nats" } else if config.redis_url.is_some() { "redis" } else { "none" },
+        // The directory is opened only for pools that name a service.
+        discovery = gateway
+            .config()
+            .discovered_services()
+            .next()
+            .and_then(|_| edge::directory_kind(config.nats_url.as_deref(), config.redis_url.as_deref()))
+            .unwrap_or("none"),
         "gateway configured"
     );
     say(&format!("gateway listening on http://{}", listener.local_addr().context("the listener has no address")?));

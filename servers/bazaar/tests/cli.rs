@@ -294,72 +294,65 @@ fn gateway_and_advertising_mistakes_exit_with_code_2_and_name_the_setting() {
     }
 }
 
+/// Starts `bazaar <args>` and returns it with the address its first stdout
+/// line announces after `prefix` (`worker listening on http://`).
+fn spawn_listening(dir: &Path, args: &[&str], prefix: &str) -> (std::process::Child, String) {
+    let mut child = bazaar(dir).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
+    let addr = line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line}")).to_owned();
+    (child, addr)
+}
+
+/// `GET path` over a fresh connection to `addr`; the raw response.
+fn get(addr: &str, path: &str, token: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// SIGTERM, then the exit code must be 0.
+fn stop_gracefully(child: &mut std::process::Child) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "graceful stop");
+}
+
 #[test]
 fn a_gateway_proxies_to_its_upstream_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut api = bazaar(dir.path())
-        .args(["http", "--http-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let api_line = BufReader::new(api.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
-    let api_url = api_line.strip_prefix("http listening on ").unwrap_or_else(|| panic!("{api_line}")).to_owned();
+    let (mut api, api_addr) =
+        spawn_listening(dir.path(), &["http", "--http-addr", "127.0.0.1:0"], "http listening on http://");
+    let api_url = format!("http://{api_addr}");
     // The same data dir: the gateway verifies tokens with the API's keys.json.
     let upstream = format!("api={api_url}");
-    let mut gateway = bazaar(dir.path())
-        .args(["gateway", "--upstream", &upstream, "--http-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(gateway.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
-    let addr = line.strip_prefix("gateway listening on http://").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let (mut gateway, addr) = spawn_listening(
+        dir.path(),
+        &["gateway", "--upstream", &upstream, "--http-addr", "127.0.0.1:0"],
+        "gateway listening on http://",
+    );
 
-    let get = |path: &str, token: Option<&str>| {
-        let mut stream = TcpStream::connect(&addr).unwrap();
-        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    let proxied = get("/v1/products?limit=1", None);
+    let proxied = get(&addr, "/v1/products?limit=1", None);
     assert!(proxied.starts_with("HTTP/1.1 200"), "{proxied}");
     assert!(proxied.contains("\"items\""), "the API's answer came back: {proxied}");
-    let refused = get("/v1/orders", Some("not.a.token"));
+    let refused = get(&addr, "/v1/orders", Some("not.a.token"));
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     assert!(refused.contains("\"code\":\"unauthenticated\""), "{refused}");
-    let status = get("/gateway/status", None);
+    let status = get(&addr, "/gateway/status", None);
     assert!(status.contains(&format!("\"address\":\"{api_url}\"")), "{status}");
 
-    for child in [&mut gateway, &mut api] {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(0), "graceful stop");
-    }
+    stop_gracefully(&mut gateway);
+    stop_gracefully(&mut api);
 }
 
 #[test]
 fn a_standalone_worker_serves_its_health_route_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bazaar(dir.path())
-        .args(["worker", "--http-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line on stdout").unwrap();
-    let addr = first.strip_prefix("worker listening on http://").unwrap_or_else(|| panic!("{first}")).to_owned();
-
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(stream, "GET /health/live HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let (mut child, addr) =
+        spawn_listening(dir.path(), &["worker", "--http-addr", "127.0.0.1:0"], "worker listening on http://");
+    let response = get(&addr, "/health/live", None);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0), "graceful stop");
+    stop_gracefully(&mut child);
 }

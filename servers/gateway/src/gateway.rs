@@ -209,7 +209,8 @@ impl Gateway {
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let request_id = request_id(request.headers());
-        let method = request.method().clone();
+        // Only a traced request names its span after the method.
+        let method = (!span.is_disabled()).then(|| request.method().clone());
         let shared = &self.shared;
         let (route_name, mut response) = match own_endpoint(shared, &request) {
             Some(response) => ("gateway".to_owned(), response),
@@ -232,7 +233,7 @@ impl Gateway {
                 }
             }
         };
-        if !span.is_disabled() {
+        if let Some(method) = method {
             span.record("otel.name", format!("{method} {route_name}").as_str());
             span.record("http.route", route_name.as_str());
             span.record("http.response.status_code", response.status().as_u16());
