@@ -1,12 +1,13 @@
 //! The whole purchase pipeline under load: `bazaar http` and `bazaar
-//! worker` processes on PostgreSQL + NATS JetStream, and concurrent buyers
+//! worker` processes on PostgreSQL + NATS JetStream (or, with `--bus`,
+//! RabbitMQ or Redis Streams), and concurrent buyers
 //! placing and paying one-line orders over HTTP until every license is
 //! issued.
 //!
 //! Reports
 //! - purchases per second through the whole pipeline: purchases divided by
 //!   the time from the first order request to the last `license.issued`
-//!   event (order → pay → outbox → relay → NATS → worker → license);
+//!   event (order → pay → outbox → relay → bus → worker → license);
 //! - the HTTP side alone (order + pay round trips per second, and their
 //!   p50/p99);
 //! - p50/p99/max of the time from payment succeeded to license issued, per
@@ -23,10 +24,13 @@
 //! # latency below saturation: an open-loop offered rate
 //! cargo run --release -p bazaar-e2e --example pipeline_load -- \
 //!     --purchases 2000 --concurrency 32 --rate 50
+//! # the same on RabbitMQ
+//! cargo run --release -p bazaar-e2e --example pipeline_load -- --bus rabbitmq
 //! ```
-//! Needs PostgreSQL (`BAZAAR_TEST_DATABASE_URL`) and NATS
-//! (`BAZAAR_TEST_NATS_URL`); the run gets its own schema and stream, both
-//! removed at the end. `BAZAAR_BIN` picks a prebuilt binary (else the
+//! Needs PostgreSQL (`BAZAAR_TEST_DATABASE_URL`) and the bus: NATS
+//! (`BAZAAR_TEST_NATS_URL`), RabbitMQ (`BAZAAR_TEST_AMQP_URL`) or Redis
+//! (`BAZAAR_TEST_REDIS_URL`); the run gets its own schema and stream (or
+//! exchange and queues, or key), both removed at the end. `BAZAAR_BIN` picks a prebuilt binary (else the
 //! harness builds it in this example's profile).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -48,14 +52,32 @@ struct Args {
     products: usize,
     /// Offered purchases per second (open loop); 0 = as fast as the buyers go.
     rate: usize,
+    /// The event bus.
+    bus: Bus,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Bus {
+    Nats,
+    Rabbit,
+    Redis,
 }
 
 impl Args {
     fn parse() -> Self {
-        let mut args = Self { purchases: 5000, concurrency: 32, workers: 1, products: 150, rate: 0 };
+        let mut args = Self { purchases: 5000, concurrency: 32, workers: 1, products: 150, rate: 0, bus: Bus::Nats };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+            if flag == "--bus" {
+                args.bus = match value.as_str() {
+                    "nats" => Bus::Nats,
+                    "rabbitmq" => Bus::Rabbit,
+                    "redis" => Bus::Redis,
+                    other => panic!("--bus {other}: expected nats, rabbitmq or redis"),
+                };
+                continue;
+            }
             let n: usize = value.parse().unwrap_or_else(|_| panic!("{flag} {value}: expected a number"));
             match flag.as_str() {
                 "--purchases" => args.purchases = n,
@@ -63,7 +85,9 @@ impl Args {
                 "--workers" => args.workers = n,
                 "--products" => args.products = n,
                 "--rate" => args.rate = n,
-                other => panic!("unknown flag {other} (--purchases, --concurrency, --workers, --products, --rate)"),
+                other => {
+                    panic!("unknown flag {other} (--purchases, --concurrency, --workers, --products, --rate, --bus)")
+                }
             }
         }
         assert!(args.purchases > 0 && args.concurrency > 0 && args.workers > 0, "counts must be positive");
@@ -88,7 +112,11 @@ fn ms(us: u64) -> String {
 async fn main() {
     let args = Args::parse();
     let schema = Schema::create().await;
-    let bus = RunBus::nats().await;
+    let bus = match args.bus {
+        Bus::Nats => RunBus::nats().await,
+        Bus::Rabbit => RunBus::rabbit().await,
+        Bus::Redis => RunBus::redis().await,
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     // `BAZAAR_LOG=info` keeps the worker's "will retry" lines in worker.log;
     // `PIPELINE_LOAD_KEEP=1` keeps the data dir (and the logs) afterwards.
@@ -148,7 +176,8 @@ async fn main() {
     let tokens = Arc::new(tokens);
 
     println!(
-        "pipeline_load: {} purchases, {} concurrent buyers, offered rate {}, {} worker process(es), {} one-time products, {} buyers",
+        "pipeline_load on {:?}: {} purchases, {} concurrent buyers, offered rate {}, {} worker process(es), {} one-time products, {} buyers",
+        args.bus,
         work.len(),
         args.concurrency,
         if args.rate > 0 { format!("{}/s", args.rate) } else { "unlimited".to_owned() },

@@ -566,10 +566,13 @@ pub mod services {
     pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
     /// `BAZAAR_TEST_REDIS_URL`'s default.
     pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+    /// `BAZAAR_TEST_AMQP_URL`'s default.
+    pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
     const START_PG: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
     const START_NATS: &str = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server";
     const START_REDIS: &str = "redis-server --daemonize yes";
+    const START_RABBITMQ: &str = "rabbitmq-server -detached";
 
     /// Prints how to start `service` and panics.
     pub fn unreachable(service: &str, url: &str, why: &str, start: &str) -> ! {
@@ -698,6 +701,42 @@ pub mod services {
         url
     }
 
+    /// RabbitMQ (`BAZAAR_TEST_AMQP_URL`), checked reachable.
+    pub async fn amqp_url() -> String {
+        let url = std::env::var("BAZAAR_TEST_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned());
+        let host = host_of(&url, &["amqp://", "amqps://"]);
+        let host = host.split('/').next().unwrap_or(&host).to_owned();
+        reach("RabbitMQ", &url, &host, START_RABBITMQ).await;
+        url
+    }
+
+    /// Runs `rabbitmqctl` with `args`; its output, or why it failed.
+    async fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
+        let output = Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run rabbitmqctl: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("rabbitmqctl {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Restarts the RabbitMQ broker's application (`rabbitmqctl stop_app`,
+    /// a pause of `down`, `start_app`, then `await_startup`): every client
+    /// loses its connection and the broker comes back with its durable
+    /// queues and their messages.
+    ///
+    /// # Panics
+    /// When rabbitmqctl fails.
+    pub async fn restart_rabbitmq(down: Duration) {
+        rabbitmqctl(&["stop_app"]).await.unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(down).await;
+        rabbitmqctl(&["start_app"]).await.unwrap_or_else(|e| panic!("{e}"));
+        rabbitmqctl(&["await_startup"]).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// The bus a run uses, with its per-run names.
     #[derive(Debug, Clone)]
     pub enum RunBus {
@@ -717,6 +756,13 @@ pub mod services {
             /// `BAZAAR_REDIS_BUS_PREFIX`.
             prefix: String,
         },
+        /// RabbitMQ: an exchange and queue prefix of the run's own.
+        Rabbit {
+            /// `AMQP_URL`.
+            url: String,
+            /// `BAZAAR_AMQP_EXCHANGE` and `BAZAAR_AMQP_QUEUE_PREFIX`.
+            name: String,
+        },
     }
 
     impl RunBus {
@@ -731,6 +777,11 @@ pub mod services {
             Self::Redis { url: redis_url().await, prefix: format!("{}:", unique("bazaar-e2e")) }
         }
 
+        /// RabbitMQ under a fresh exchange and queue prefix.
+        pub async fn rabbit() -> Self {
+            Self::Rabbit { url: amqp_url().await, name: unique("bazaar.e2e") }
+        }
+
         /// The variables that point a `bazaar` process at this bus (and no other).
         pub fn env(&self) -> Vec<(String, String)> {
             let pairs: Vec<(&str, &str)> = match self {
@@ -740,15 +791,20 @@ pub mod services {
                     ("BAZAAR_NATS_SUBJECT_PREFIX", subject_prefix),
                 ],
                 Self::Redis { url, prefix } => vec![("REDIS_URL", url), ("BAZAAR_REDIS_BUS_PREFIX", prefix)],
+                Self::Rabbit { url, name } => {
+                    vec![("AMQP_URL", url), ("BAZAAR_AMQP_EXCHANGE", name), ("BAZAAR_AMQP_QUEUE_PREFIX", name)]
+                }
             };
             pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
         }
 
-        /// Deletes the run's JetStream stream or Redis stream key, and
-        /// returns the broker's answer: the JetStream API's JSON
-        /// (`"success":true` when the stream existed) or Redis's `DEL` count
-        /// (`:1` when the key existed), or why there is none. A test can
-        /// assert on it to prove the processes used the run's own names.
+        /// Deletes the run's JetStream stream, Redis stream key or RabbitMQ
+        /// topology, and returns the broker's answer: the JetStream API's
+        /// JSON (`"success":true` when the stream existed), Redis's `DEL`
+        /// count (`:1` when the key existed) or the RabbitMQ queues deleted
+        /// (`<name>.group.…` when groups had been created), or why there is
+        /// none. A test can assert on it to prove the processes used the
+        /// run's own names.
         pub async fn clean_up(&self) -> String {
             match tokio::time::timeout(Duration::from_secs(5), self.try_clean_up()).await {
                 Ok(Ok(answer)) => answer,
@@ -771,6 +827,11 @@ pub mod services {
                     let key = format!("{prefix}events");
                     (host_of(url, &["redis://"]), format!("*2\r\n$3\r\nDEL\r\n${}\r\n{key}\r\n", key.len()))
                 }
+                Self::Rabbit { url, name } => {
+                    return Ok(Self::clean_up_rabbit(url, name)
+                        .await
+                        .unwrap_or_else(|why| format!("clean-up failed: {why}")));
+                }
             };
             let mut stream = TcpStream::connect(host).await?;
             stream.write_all(request.as_bytes()).await?;
@@ -791,6 +852,29 @@ pub mod services {
                 seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
             Ok(seen)
+        }
+
+        /// AMQP cannot list queues, so `rabbitmqctl` names the run's group
+        /// queues and the bus deletes them with the rest of its topology.
+        async fn clean_up_rabbit(url: &str, name: &str) -> Result<String, String> {
+            let listed = rabbitmqctl(&["list_queues", "name", "--quiet", "--no-table-headers"]).await?;
+            let group_prefix = format!("{name}.group.");
+            let queues: Vec<&str> = listed.lines().map(str::trim).filter(|q| q.starts_with(&group_prefix)).collect();
+            let groups: Vec<String> = queues
+                .iter()
+                .filter_map(|q| q.strip_prefix(&group_prefix))
+                .filter(|g| !g.ends_with(".redelivery"))
+                .map(str::to_owned)
+                .collect();
+            let options = bazaar_rabbitmq::RabbitOptions {
+                exchange: name.to_owned(),
+                queue_prefix: name.to_owned(),
+                ..bazaar_rabbitmq::RabbitOptions::default()
+            };
+            let bus = bazaar_rabbitmq::RabbitBus::connect(url, options).await.map_err(|e| e.to_string())?;
+            bus.delete_topology(&groups).await.map_err(|e| e.to_string())?;
+            bus.close().await;
+            Ok(queues.join("\n"))
         }
     }
 }

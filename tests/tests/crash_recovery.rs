@@ -1,9 +1,10 @@
 //! Events across processes survive crashes: `bazaar http` and two
 //! `bazaar worker` processes (each running the outbox relay and the event
-//! consumers) on PostgreSQL, with NATS JetStream or Redis Streams as the
-//! bus. 20 buyers place and pay 200 two-line orders concurrently; part-way
-//! one worker is `kill -9`ed and restarted, later the other one, each while
-//! orders are still flowing. Once the pipeline is quiet:
+//! consumers) on PostgreSQL, with NATS JetStream, Redis Streams or RabbitMQ
+//! as the bus. 20 buyers place and pay 200 two-line orders concurrently;
+//! part-way one worker is `kill -9`ed and restarted, later the other one
+//! (on RabbitMQ: the broker is restarted instead), each while orders are
+//! still flowing. Once the pipeline is quiet:
 //!
 //! - every paid order is `fulfilled`;
 //! - every order line has exactly one license;
@@ -18,16 +19,23 @@
 //! broker's ack wait, 30 s), so quiescence takes up to a minute; the wait is
 //! a hang guard, never a timing assertion.
 //!
+//! A broker restart (`rabbitmqctl stop_app`, 3 s down, `start_app`) drops
+//! every connection: the HTTP process keeps taking orders into its outbox,
+//! the relays and consumers reconnect, and unacknowledged deliveries come
+//! back from the durable queues.
+//!
 //! Needs PostgreSQL (`BAZAAR_TEST_DATABASE_URL`), NATS with JetStream
-//! (`BAZAAR_TEST_NATS_URL`) and Redis (`BAZAAR_TEST_REDIS_URL`). Each run
-//! has its own schema, JetStream stream and subject prefix, and Redis key
-//! prefix, so concurrent runs never see each other's events.
+//! (`BAZAAR_TEST_NATS_URL`), Redis (`BAZAAR_TEST_REDIS_URL`) and RabbitMQ
+//! (`BAZAAR_TEST_AMQP_URL`, with `rabbitmqctl` on the path). Each run has
+//! its own schema, JetStream stream and subject prefix, Redis key prefix,
+//! and RabbitMQ exchange and queue prefix, so concurrent runs never see
+//! each other's events.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bazaar_e2e::services::{RunBus, Schema};
+use bazaar_e2e::services::{RunBus, Schema, restart_rabbitmq};
 use bazaar_e2e::{Client, PATIENCE, Server, run_bazaar, str_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -45,14 +53,30 @@ const SECOND_KILL_AT: usize = 130;
 const FIRST_GATE: usize = 70;
 const SECOND_GATE: usize = 140;
 
+/// What happens to the pipeline the second time, after worker A was killed.
+#[derive(Debug, Clone, Copy)]
+enum SecondBlow {
+    /// Worker B is `kill -9`ed and restarted.
+    KillWorkerB,
+    /// The RabbitMQ broker restarts under every process.
+    RestartBroker,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_workers_lose_nothing_on_postgres_and_nats() {
-    crash_and_recover(RunBus::nats().await).await;
+    crash_and_recover(RunBus::nats().await, SecondBlow::KillWorkerB).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_workers_lose_nothing_on_postgres_and_redis_streams() {
-    crash_and_recover(RunBus::redis().await).await;
+    crash_and_recover(RunBus::redis().await, SecondBlow::KillWorkerB).await;
+}
+
+// One scenario for both RabbitMQ blows: a second RabbitMQ scenario in this
+// binary would run concurrently and have the broker restarted under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_and_a_broker_restart_lose_nothing_on_postgres_and_rabbitmq() {
+    crash_and_recover(RunBus::rabbit().await, SecondBlow::RestartBroker).await;
 }
 
 async fn start_worker(dir: &std::path::Path, env: &[(String, String)]) -> Server {
@@ -71,7 +95,7 @@ async fn reached(counter: &AtomicUsize, at: usize) {
     .await;
 }
 
-async fn crash_and_recover(bus: RunBus) {
+async fn crash_and_recover(bus: RunBus, second: SecondBlow) {
     let schema = Schema::create().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env = vec![("DATABASE_URL".to_owned(), schema.url())];
@@ -140,11 +164,17 @@ async fn crash_and_recover(bus: RunBus) {
     worker_a = Some(start_worker(dir.path(), &env).await);
     gate_tx.send_replace(1);
 
-    // Second crash: worker B, while A (restarted) carries on.
+    // Second blow, while A (restarted) carries on: worker B dies, or the
+    // broker restarts under everybody.
     reached(&paid, SECOND_KILL_AT).await;
-    let status = worker_b.take().expect("worker B runs").kill().await;
-    assert_eq!(status.code(), None, "worker B died of SIGKILL, not an exit: {status}");
-    worker_b = Some(start_worker(dir.path(), &env).await);
+    match second {
+        SecondBlow::KillWorkerB => {
+            let status = worker_b.take().expect("worker B runs").kill().await;
+            assert_eq!(status.code(), None, "worker B died of SIGKILL, not an exit: {status}");
+            worker_b = Some(start_worker(dir.path(), &env).await);
+        }
+        SecondBlow::RestartBroker => restart_rabbitmq(std::time::Duration::from_secs(3)).await,
+    }
     gate_tx.send_replace(2);
 
     let mut order_ids = Vec::new();
@@ -223,6 +253,9 @@ async fn crash_and_recover(bus: RunBus) {
     let (code, out, err) = run_bazaar(dir.path(), &["worker", "dlq", "list"], env.clone()).await;
     assert_eq!(code, Some(0), "dlq list: {out}{err}");
     assert!(out.lines().any(|l| l.trim() == "0 dead letter(s)"), "dlq list: {out}");
+    if matches!(bus, RunBus::Rabbit { .. }) {
+        assert!(out.contains("0 message(s) in the broker's dead-letter queue"), "dlq list: {out}");
+    }
 
     for (name, server) in [("http", Some(http)), ("worker A", worker_a), ("worker B", worker_b)] {
         let status = server.expect("running").stop().await;
@@ -232,10 +265,11 @@ async fn crash_and_recover(bus: RunBus) {
     // would be nothing under those names to delete).
     let answer = bus.clean_up().await;
     let expected = match &bus {
-        RunBus::Nats { .. } => "\"success\":true",
-        RunBus::Redis { .. } => ":1\r\n",
+        RunBus::Nats { .. } => "\"success\":true".to_owned(),
+        RunBus::Redis { .. } => ":1\r\n".to_owned(),
+        RunBus::Rabbit { name, .. } => format!("{name}.group."),
     };
-    assert!(answer.contains(expected), "the run's own stream was not found: {answer:?}");
+    assert!(answer.contains(&expected), "the run's own stream was not found: {answer:?}");
     schema.drop().await;
 }
 

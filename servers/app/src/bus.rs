@@ -1,5 +1,6 @@
 //! Picks the event bus from the configuration: NATS JetStream when
-//! `NATS_URL` is set, else Redis Streams when `REDIS_URL` is set, else the
+//! `NATS_URL` is set, RabbitMQ when `AMQP_URL` is set (the configuration
+//! refuses both), else Redis Streams when `REDIS_URL` is set, else the
 //! in-process bus.
 //!
 //! The in-process bus only reaches handlers in the same process, so it is
@@ -7,8 +8,9 @@
 //! as soon as `bazaar http` and `bazaar worker` run as separate processes:
 //! those need a broker, and both must be given the same one.
 //!
-//! NATS wins over Redis when both are set, so that adding Redis for other
-//! uses later cannot silently move the bus off a configured NATS.
+//! NATS and RabbitMQ win over Redis when both are set, so that adding
+//! Redis for other uses later (rate limits, the gateway's directory) cannot
+//! silently move the bus off a configured broker.
 //!
 //! A configured broker that cannot be reached fails the start (with the
 //! variable named in the error) rather than falling back to the in-process
@@ -23,6 +25,7 @@ use bazaar_core::marketplace::Bus;
 use bazaar_core::{Error, Result};
 use bazaar_memory::InProcessBus;
 use bazaar_nats::{JetStreamBus, JetStreamOptions};
+use bazaar_rabbitmq::{RabbitBus, RabbitOptions};
 use bazaar_redis::{RedisStreamBus, RedisStreamOptions};
 
 use crate::config::Config;
@@ -39,6 +42,8 @@ pub enum BusKind {
     Nats,
     /// [`RedisStreamBus`] on `REDIS_URL`.
     RedisStreams,
+    /// [`RabbitBus`] on `AMQP_URL`.
+    RabbitMq,
 }
 
 impl BusKind {
@@ -48,6 +53,7 @@ impl BusKind {
             Self::InProcess => "in_process",
             Self::Nats => "nats",
             Self::RedisStreams => "redis_streams",
+            Self::RabbitMq => "rabbitmq",
         }
     }
 }
@@ -60,6 +66,8 @@ pub struct BusOptions {
     pub nats: JetStreamOptions,
     /// Redis stream prefix, ack wait and consumer name.
     pub redis: RedisStreamOptions,
+    /// RabbitMQ exchange, queue prefix, prefetch and retry ladder.
+    pub rabbit: RabbitOptions,
 }
 
 /// Messages a worker pulls per JetStream request: a worker's consumer
@@ -68,12 +76,18 @@ pub struct BusOptions {
 /// fill a step.
 pub const NATS_PULL_BATCH: usize = 32;
 
+/// RabbitMQ's prefetch: what a waiting consumer is pushed at once, the
+/// same step ([`NATS_PULL_BATCH`]), so one push fills a worker's batch.
+pub const RABBIT_PREFETCH: u16 = 32;
+
 impl Default for BusOptions {
-    /// The adapters' defaults, with JetStream pulls of [`NATS_PULL_BATCH`].
+    /// The adapters' defaults, with JetStream pulls of [`NATS_PULL_BATCH`]
+    /// and a RabbitMQ prefetch of [`RABBIT_PREFETCH`].
     fn default() -> Self {
         Self {
             nats: JetStreamOptions { pull_batch: NATS_PULL_BATCH, ..JetStreamOptions::default() },
             redis: RedisStreamOptions::new(REDIS_PREFIX),
+            rabbit: RabbitOptions { prefetch: RABBIT_PREFETCH, ..RabbitOptions::default() },
         }
     }
 }
@@ -81,7 +95,8 @@ impl Default for BusOptions {
 impl BusOptions {
     /// The defaults with the stream names and prefixes `config` sets
     /// (`BAZAAR_NATS_STREAM`, `BAZAAR_NATS_SUBJECT_PREFIX`,
-    /// `BAZAAR_REDIS_BUS_PREFIX`).
+    /// `BAZAAR_REDIS_BUS_PREFIX`, `BAZAAR_AMQP_EXCHANGE`,
+    /// `BAZAAR_AMQP_QUEUE_PREFIX`).
     pub fn from_config(config: &Config) -> Self {
         let mut options = Self::default();
         if let Some(stream) = &config.nats_stream {
@@ -92,6 +107,12 @@ impl BusOptions {
         }
         if let Some(prefix) = &config.redis_bus_prefix {
             options.redis.prefix.clone_from(prefix);
+        }
+        if let Some(exchange) = &config.amqp_exchange {
+            options.rabbit.exchange.clone_from(exchange);
+        }
+        if let Some(prefix) = &config.amqp_queue_prefix {
+            options.rabbit.queue_prefix.clone_from(prefix);
         }
         options
     }
@@ -105,6 +126,10 @@ pub struct Broker {
     pub kind: BusKind,
     /// The ports, for [`Ports::with_bus`](bazaar_core::marketplace::Ports::with_bus).
     pub bus: Bus,
+    /// RabbitMQ's own dead-letter queue (messages the broker gave up on),
+    /// which `bazaar worker dlq` lists and replays beside the dispatcher's
+    /// dead letters; `None` for the other engines, which have none.
+    pub broker_dead_letters: Option<Arc<RabbitBus>>,
 }
 
 impl Broker {
@@ -112,8 +137,9 @@ impl Broker {
     /// ([`BusOptions::from_config`]).
     ///
     /// # Errors
-    /// [`Error::Unavailable`] naming `NATS_URL` or `REDIS_URL` when that
-    /// broker cannot be reached or set up (the cause is the error's source).
+    /// [`Error::Unavailable`] naming `NATS_URL`, `AMQP_URL` or `REDIS_URL`
+    /// when that broker cannot be reached or set up (the cause is the
+    /// error's source).
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self> {
         Self::open_with(config, &BusOptions::from_config(config), clock).await
     }
@@ -125,6 +151,8 @@ impl Broker {
     pub async fn open_with(config: &Config, options: &BusOptions, clock: Arc<dyn Clock>) -> Result<Self> {
         if let Some(url) = &config.nats_url {
             Self::nats(url, options.nats.clone()).await
+        } else if let Some(url) = &config.amqp_url {
+            Self::rabbit(url, options.rabbit.clone()).await
         } else if let Some(url) = &config.redis_url {
             Self::redis(url, options.redis.clone()).await
         } else {
@@ -134,7 +162,7 @@ impl Broker {
 
     /// A fresh in-process bus.
     pub fn in_process(clock: Arc<dyn Clock>) -> Self {
-        Self { kind: BusKind::InProcess, bus: Bus::new(Arc::new(InProcessBus::new(clock))) }
+        Self { kind: BusKind::InProcess, bus: Bus::new(Arc::new(InProcessBus::new(clock))), broker_dead_letters: None }
     }
 
     /// JetStream at `url`, creating the stream if it does not exist, and
@@ -151,7 +179,7 @@ impl Broker {
             let bus = ping.clone();
             Box::pin(async move { bus.ping().await })
         });
-        Ok(Self { kind: BusKind::Nats, bus: Bus::new(bus).with_probe(probe) })
+        Ok(Self { kind: BusKind::Nats, bus: Bus::new(bus).with_probe(probe), broker_dead_letters: None })
     }
 
     /// Redis Streams at `url`, checking it answers.
@@ -168,7 +196,28 @@ impl Broker {
             let bus = ping.clone();
             Box::pin(async move { bus.ping().await })
         });
-        Ok(Self { kind: BusKind::RedisStreams, bus: Bus::new(bus).with_probe(probe) })
+        Ok(Self { kind: BusKind::RedisStreams, bus: Bus::new(bus).with_probe(probe), broker_dead_letters: None })
+    }
+
+    /// RabbitMQ at `url`, declaring the topology (exchanges, archive, retry
+    /// and dead-letter queues) and checking it answers.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] (`"event bus at AMQP_URL"`) with the cause.
+    pub async fn rabbit(url: &str, options: RabbitOptions) -> Result<Self> {
+        let fail = |e: Error| Error::unavailable("event bus at AMQP_URL", e);
+        let bus = Arc::new(RabbitBus::connect(url, options).await.map_err(fail)?);
+        bus.ping().await.map_err(fail)?;
+        let ping = bus.clone();
+        let probe = Probe::new("bus", move || {
+            let bus = ping.clone();
+            Box::pin(async move { bus.ping().await })
+        });
+        Ok(Self {
+            kind: BusKind::RabbitMq,
+            bus: Bus::new(bus.clone()).with_probe(probe),
+            broker_dead_letters: Some(bus),
+        })
     }
 }
 
@@ -196,10 +245,15 @@ mod tests {
         config.nats_stream = Some("RUN_1".into());
         config.nats_subject_prefix = Some("run.one".into());
         config.redis_bus_prefix = Some("run1:".into());
+        config.amqp_exchange = Some("run1.events".into());
+        config.amqp_queue_prefix = Some("run1".into());
         let options = BusOptions::from_config(&config);
         assert_eq!(options.nats.stream, "RUN_1");
         assert_eq!(options.nats.subject_prefix, "run.one");
         assert_eq!(options.redis.prefix, "run1:");
+        assert_eq!((options.rabbit.exchange.as_str(), options.rabbit.queue_prefix.as_str()), ("run1.events", "run1"));
+        assert_eq!(options.rabbit.prefetch, RABBIT_PREFETCH, "a push fills a worker's batch");
+        options.rabbit.validate().expect("the configured RabbitMQ options are valid");
     }
 
     #[tokio::test]
@@ -215,5 +269,11 @@ mod tests {
         config.nats_url = Some("nats://127.0.0.1:1".into());
         let err = Broker::open(&config, Arc::new(SystemClock)).await.unwrap_err();
         assert!(err.to_string().contains("NATS_URL"), "NATS wins over Redis: {err}");
+
+        config.nats_url = None;
+        config.amqp_url = Some("amqp://guest:guest@127.0.0.1:1/%2f".into());
+        let err = Broker::open(&config, Arc::new(SystemClock)).await.unwrap_err();
+        assert_eq!(err.code(), "unavailable");
+        assert!(err.to_string().contains("AMQP_URL"), "RabbitMQ wins over Redis: {err}");
     }
 }

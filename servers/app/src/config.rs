@@ -181,6 +181,12 @@ pub struct RawConfig {
     pub nats_subject_prefix: Option<String>,
     /// `BAZAAR_REDIS_BUS_PREFIX`.
     pub redis_bus_prefix: Option<String>,
+    /// `AMQP_URL`.
+    pub amqp_url: Option<String>,
+    /// `BAZAAR_AMQP_EXCHANGE`.
+    pub amqp_exchange: Option<String>,
+    /// `BAZAAR_AMQP_QUEUE_PREFIX`.
+    pub amqp_queue_prefix: Option<String>,
     /// `BAZAAR_ADMIN_EMAIL`.
     pub admin_email: Option<String>,
     /// `BAZAAR_ADMIN_PASSWORD`.
@@ -235,6 +241,15 @@ pub struct Config {
     /// The Redis key prefix of the Redis Streams bus, when not the
     /// default `bazaar:`.
     pub redis_bus_prefix: Option<String>,
+    /// RabbitMQ, when set (the event bus). Never set together with
+    /// `nats_url`.
+    pub amqp_url: Option<String>,
+    /// The RabbitMQ topic exchange, when not the default `bazaar.events`.
+    /// Every process of one deployment must use the same one.
+    pub amqp_exchange: Option<String>,
+    /// The prefix of the RabbitMQ queues, when not the default `bazaar`.
+    /// Two deployments on one vhost need distinct exchanges and prefixes.
+    pub amqp_queue_prefix: Option<String>,
     /// The admin to create at start, when both variables are set.
     pub admin: Option<AdminBootstrap>,
     /// Log filter directive.
@@ -257,7 +272,7 @@ pub struct Config {
 }
 
 impl fmt::Debug for Config {
-    // Redis and NATS URLs can carry credentials: only whether they are set is shown.
+    // Redis, NATS and AMQP URLs can carry credentials: only whether they are set is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
@@ -270,6 +285,9 @@ impl fmt::Debug for Config {
             .field("nats_stream", &self.nats_stream)
             .field("nats_subject_prefix", &self.nats_subject_prefix)
             .field("redis_bus_prefix", &self.redis_bus_prefix)
+            .field("amqp", &self.amqp_url.is_some())
+            .field("amqp_exchange", &self.amqp_exchange)
+            .field("amqp_queue_prefix", &self.amqp_queue_prefix)
             .field("admin", &self.admin)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
@@ -298,6 +316,9 @@ impl Config {
             nats_stream: None,
             nats_subject_prefix: None,
             redis_bus_prefix: None,
+            amqp_url: None,
+            amqp_exchange: None,
+            amqp_queue_prefix: None,
             admin: None,
             log_level: "info".into(),
             log_format: LogFormat::Auto,
@@ -353,6 +374,27 @@ impl Config {
             options.validate().map_err(|e| ConfigError::new("BAZAAR_NATS_SUBJECT_PREFIX", e.to_string()))?;
         }
         let redis_bus_prefix = non_empty(raw.redis_bus_prefix);
+        let amqp_url = non_empty(raw.amqp_url);
+        if let Some(url) = &amqp_url {
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(ConfigError::new("AMQP_URL", "expected amqp://user:password@host:5672/%2f"));
+            }
+            // Both are buses: which one carries events must not depend on a
+            // precedence rule the operator may not know.
+            if nats_url.is_some() {
+                return Err(ConfigError::new("AMQP_URL", "set either NATS_URL or AMQP_URL: both name the event bus"));
+            }
+        }
+        let amqp_exchange = non_empty(raw.amqp_exchange);
+        if let Some(exchange) = &amqp_exchange {
+            let options = bazaar_rabbitmq::RabbitOptions { exchange: exchange.clone(), ..Default::default() };
+            options.validate().map_err(|e| ConfigError::new("BAZAAR_AMQP_EXCHANGE", e.to_string()))?;
+        }
+        let amqp_queue_prefix = non_empty(raw.amqp_queue_prefix);
+        if let Some(prefix) = &amqp_queue_prefix {
+            let options = bazaar_rabbitmq::RabbitOptions { queue_prefix: prefix.clone(), ..Default::default() };
+            options.validate().map_err(|e| ConfigError::new("BAZAAR_AMQP_QUEUE_PREFIX", e.to_string()))?;
+        }
         let admin = match (non_empty(raw.admin_email), raw.admin_password.filter(|p| !p.is_empty())) {
             (None, None) => None,
             (Some(_), None) => {
@@ -380,7 +422,8 @@ impl Config {
         let search_index = non_empty(raw.search_index).as_deref().map(str::parse).transpose()?.unwrap_or_default();
         // The sandbox gives paid products away for a test card: it is the
         // default only where nobody else can reach it.
-        let embedded = matches!(database, Database::Sqlite(_)) && nats_url.is_none() && redis_url.is_none();
+        let embedded =
+            matches!(database, Database::Sqlite(_)) && nats_url.is_none() && redis_url.is_none() && amqp_url.is_none();
         let loopback = http_addr.ip().is_loopback() && grpc_addr.ip().is_loopback();
         let payments = providers::payments(&raw.providers, raw.schema_only || (embedded && loopback))?;
         let mail = providers::mail(&raw.providers)?;
@@ -409,6 +452,9 @@ impl Config {
             nats_stream,
             nats_subject_prefix,
             redis_bus_prefix,
+            amqp_url,
+            amqp_exchange,
+            amqp_queue_prefix,
             admin,
             log_level,
             log_format,
@@ -461,6 +507,17 @@ mod tests {
                 RawConfig { nats_subject_prefix: Some("a..b".into()), ..Default::default() },
                 "BAZAAR_NATS_SUBJECT_PREFIX",
             ),
+            (RawConfig { amqp_url: Some("localhost:5672".into()), ..Default::default() }, "AMQP_URL"),
+            (
+                RawConfig {
+                    amqp_url: Some("amqp://127.0.0.1:5672".into()),
+                    nats_url: Some("nats://127.0.0.1:4222".into()),
+                    ..Default::default()
+                },
+                "AMQP_URL",
+            ),
+            (RawConfig { amqp_exchange: Some("amq.topic".into()), ..Default::default() }, "BAZAAR_AMQP_EXCHANGE"),
+            (RawConfig { amqp_queue_prefix: Some("a b".into()), ..Default::default() }, "BAZAAR_AMQP_QUEUE_PREFIX"),
             (RawConfig { admin_email: Some("a@b.io".into()), ..Default::default() }, "BAZAAR_ADMIN_PASSWORD"),
             (RawConfig { admin_password: Some("longenough".into()), ..Default::default() }, "BAZAAR_ADMIN_EMAIL"),
             (
@@ -529,6 +586,7 @@ mod tests {
             RawConfig { database_url: Some("postgres://db/bazaar".into()), ..Default::default() },
             RawConfig { nats_url: Some("nats://127.0.0.1:4222".into()), ..Default::default() },
             RawConfig { redis_url: Some("redis://127.0.0.1:6379".into()), ..Default::default() },
+            RawConfig { amqp_url: Some("amqp://127.0.0.1:5672/%2f".into()), ..Default::default() },
         ];
         for raw in elsewhere {
             let chosen = RawConfig {
@@ -544,6 +602,7 @@ mod tests {
     fn urls_pick_the_engine_and_stay_out_of_debug_output() {
         let raw = RawConfig {
             database_url: Some("postgres://app:hunter2@db:5432/bazaar".into()),
+            amqp_url: Some("amqp://app:rabbit-secret@mq:5672/%2f".into()),
             admin_email: Some("Root@Example.com".into()),
             admin_password: Some("correct horse".into()),
             providers: RawProviders { payments: Some("sandbox".into()), ..Default::default() },
@@ -552,7 +611,10 @@ mod tests {
         let config = Config::validate(raw).unwrap();
         assert_eq!(config.database.engine(), "postgres");
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("correct horse"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("rabbit-secret") && !shown.contains("correct horse"),
+            "{shown}"
+        );
         assert_eq!(config.admin.unwrap().email.as_str(), "root@example.com");
     }
 }

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 
-pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH};
+pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH, RABBIT_PREFETCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig, SearchIndexKind};
 pub use crate::keys::Keys;
 pub use crate::market::AppOptions;
@@ -56,8 +56,9 @@ pub enum StartError {
     /// Keys could not be loaded or generated.
     #[error("keys: {0}")]
     Keys(#[from] keys::KeysError),
-    /// A backend could not be opened.
-    #[error("{0}")]
+    /// A backend could not be opened. Transparent, so an error report that
+    /// walks the source chain names the cause once, not twice.
+    #[error(transparent)]
     Backend(#[from] bazaar_core::Error),
     /// The gateway's configuration is wrong (it names the setting).
     #[error(transparent)]
@@ -75,6 +76,9 @@ pub struct App {
     /// (`None` with `BAZAAR_SEARCH_INDEX=store`). Keep the `App` alive while
     /// serving: dropping the last clone stops the model's consumer.
     pub search: Option<Arc<search::ReadModel>>,
+    /// The broker's own dead-letter queue, on RabbitMQ (see
+    /// [`Broker::broker_dead_letters`]).
+    pub broker_dead_letters: Option<Arc<bazaar_rabbitmq::RabbitBus>>,
 }
 
 impl fmt::Debug for App {
@@ -104,10 +108,11 @@ impl App {
         options.orders.idempotency.lease = config.idempotency_lease;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| bazaar_core::Error::unavailable("data directory", e))?;
         let keys = Keys::load_or_generate(&config.data_dir)?;
-        // The broker first: a bad NATS_URL / REDIS_URL fails before the database is migrated.
+        // The broker first: a bad NATS_URL / AMQP_URL / REDIS_URL fails before the database is migrated.
         let broker = Broker::open(&config, options.clock.clone()).await?;
         tracing::info!(bus = broker.kind.as_str(), "event bus selected");
         let blobs = providers::open_blobs(&config.blobs, &config.data_dir).await?;
+        let broker_dead_letters = broker.broker_dead_letters;
         let ports = ports::open_with(&config.database, blobs, options.clock.clone()).await?.with_bus(broker.bus);
         let search = search::ReadModel::start(
             config.search_index,
@@ -132,7 +137,7 @@ impl App {
             market.auth.ensure_admin(&admin.email, &admin.password).await?;
             tracing::info!(email = admin.email.as_str(), "bootstrap admin ready");
         }
-        Ok(Self { config, market, search })
+        Ok(Self { config, market, search, broker_dead_letters })
     }
 
     /// Stops what the app runs in the background and leaves its consumer

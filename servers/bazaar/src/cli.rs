@@ -173,7 +173,8 @@ pub struct GlobalArgs {
         help_heading = "Settings"
     )]
     pub database_url: Option<String>,
-    /// Redis (redis://host:6379): the event bus (Redis Streams) when NATS_URL is not set.
+    /// Redis (redis://host:6379): the event bus (Redis Streams) when neither
+    /// NATS_URL nor AMQP_URL is set.
     #[arg(
         long,
         global = true,
@@ -203,6 +204,24 @@ pub struct GlobalArgs {
     /// The Redis key prefix of the Redis Streams event bus [default: bazaar:].
     #[arg(long, global = true, env = "BAZAAR_REDIS_BUS_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
     pub redis_bus_prefix: Option<String>,
+    /// RabbitMQ (amqp://user:password@host:5672/%2f) as the event bus; not
+    /// together with NATS_URL.
+    #[arg(
+        long,
+        global = true,
+        env = "AMQP_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Settings"
+    )]
+    pub amqp_url: Option<String>,
+    /// The RabbitMQ topic exchange of the event bus [default: bazaar.events];
+    /// every process of one deployment must use the same one.
+    #[arg(long, global = true, env = "BAZAAR_AMQP_EXCHANGE", value_name = "NAME", help_heading = "Settings")]
+    pub amqp_exchange: Option<String>,
+    /// The prefix of the event bus's RabbitMQ queues [default: bazaar].
+    #[arg(long, global = true, env = "BAZAAR_AMQP_QUEUE_PREFIX", value_name = "PREFIX", help_heading = "Settings")]
+    pub amqp_queue_prefix: Option<String>,
     /// Where catalog searches are answered: `ram` (a search index rebuilt
     /// at start, the default), `disk` (the index in `<data dir>/search`) or
     /// `store` (the database's own search).
@@ -336,6 +355,9 @@ impl GlobalArgs {
             nats_stream: self.nats_stream.clone(),
             nats_subject_prefix: self.nats_subject_prefix.clone(),
             redis_bus_prefix: self.redis_bus_prefix.clone(),
+            amqp_url: self.amqp_url.clone(),
+            amqp_exchange: self.amqp_exchange.clone(),
+            amqp_queue_prefix: self.amqp_queue_prefix.clone(),
             admin_email: self.admin_email.clone(),
             admin_password: self.admin_password.clone(),
             log_level: self.log_level.clone(),

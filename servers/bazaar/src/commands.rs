@@ -15,6 +15,7 @@ use bazaar_app::shutdown::Shutdown;
 use bazaar_app::{App, Config, SearchIndexKind};
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
+use bazaar_rabbitmq::RabbitBus;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{
@@ -136,7 +137,7 @@ async fn gateway(args: GatewayArgs, global: &GlobalArgs, config: Config) -> anyh
 async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow::Result<()> {
     if let Some(WorkerCommand::Dlq { action }) = args.command {
         let app = build(without_search_index(config)).await?;
-        return dlq(&app.market, action).await;
+        return dlq(&app.market, app.broker_dead_letters.as_deref(), action).await;
     }
     // The worker serves health and metrics only when asked: by default it
     // must not take the HTTP API's port on the same machine.
@@ -269,7 +270,11 @@ fn print_logins() {
     }
 }
 
-async fn dlq(market: &Arc<Marketplace>, action: DlqAction) -> anyhow::Result<()> {
+/// `bazaar worker dlq`: the dispatcher's dead letters (handlers that failed
+/// every retry), and on RabbitMQ also the broker's dead-letter queue
+/// (messages the broker gave up on), which `replay` sends back to the queue
+/// they died in.
+async fn dlq(market: &Arc<Marketplace>, broker: Option<&RabbitBus>, action: DlqAction) -> anyhow::Result<()> {
     match action {
         DlqAction::List { limit } => {
             let page = bazaar_worker::dlq_list(market, 0, limit).await.context("cannot list dead letters")?;
@@ -294,12 +299,41 @@ async fn dlq(market: &Arc<Marketplace>, action: DlqAction) -> anyhow::Result<()>
                     letter.error
                 ));
             }
+            if let Some(broker) = broker {
+                let dead = broker.list_dead(limit).await.context("cannot list the broker's dead-letter queue")?;
+                say(&format!(
+                    "{} message(s) in the broker's dead-letter queue (oldest first, at most {limit})",
+                    dead.len()
+                ));
+                for message in dead {
+                    say(&format!(
+                        "{}  {}  queue={}  reason={}  deaths={}",
+                        message.id,
+                        message.routing_key,
+                        message.queue.as_deref().unwrap_or("-"),
+                        message.reason.as_deref().unwrap_or("-"),
+                        message.deaths
+                    ));
+                }
+            }
         }
-        DlqAction::Replay { id: Some(id), all: false } => {
-            let id = id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a dead letter id (see `dlq list`)"))?;
-            let replay = bazaar_worker::dlq_replay(market, id).await.context("cannot replay the dead letter")?;
-            say(&describe(&replay));
-        }
+        DlqAction::Replay { id: Some(id), all: false } => match (id.parse(), broker) {
+            (Ok(letter), _) => {
+                let replay =
+                    bazaar_worker::dlq_replay(market, letter).await.context("cannot replay the dead letter")?;
+                say(&describe(&replay));
+            }
+            (Err(_), Some(broker)) => {
+                let moved = broker.replay_dead(Some(&id)).await.context("cannot replay the broker's message")?;
+                if moved == 0 {
+                    anyhow::bail!(
+                        "no dead letter and no message of the broker's dead-letter queue is {id:?} (see `dlq list`)"
+                    );
+                }
+                say(&format!("{id}  moved back to its queue"));
+            }
+            (Err(_), None) => anyhow::bail!("{id:?} is not a dead letter id (see `dlq list`)"),
+        },
         DlqAction::Replay { .. } => {
             let replays = bazaar_worker::dlq_replay_all(market).await.context("cannot replay dead letters")?;
             let completed = replays.iter().filter(|r| r.result == bazaar_worker::ReplayResult::Completed).count();
@@ -307,6 +341,10 @@ async fn dlq(market: &Arc<Marketplace>, action: DlqAction) -> anyhow::Result<()>
                 say(&describe(replay));
             }
             say(&format!("{completed} of {} replayed successfully", replays.len()));
+            if let Some(broker) = broker {
+                let moved = broker.replay_dead(None).await.context("cannot replay the broker's dead-letter queue")?;
+                say(&format!("{moved} message(s) of the broker's dead-letter queue moved back to their queues"));
+            }
         }
     }
     Ok(())

@@ -18,6 +18,9 @@ fn bazaar(data_dir: &Path) -> Command {
         "DATABASE_URL",
         "REDIS_URL",
         "NATS_URL",
+        "AMQP_URL",
+        "BAZAAR_AMQP_EXCHANGE",
+        "BAZAAR_AMQP_QUEUE_PREFIX",
         "BAZAAR_ADMIN_EMAIL",
         "BAZAAR_ADMIN_PASSWORD",
         "BAZAAR_HTTP_ADDR",
@@ -243,6 +246,82 @@ fn dead_letter_commands_work_without_a_running_worker() {
         run(bazaar(dir.path()).args(["worker", "dlq", "replay", "01a22bc8-528a-75a9-b6b8-ead41cac74b1"]));
     assert_eq!(code, Some(1));
     assert!(err.contains("not found"), "{err}");
+}
+
+/// On RabbitMQ, `dlq` also covers the broker's own dead-letter queue: a
+/// message a consumer group rejected (it is not an event) is listed after
+/// the dispatcher's letters, `replay <message id>` moves it back to the
+/// group's queue, and an id that is neither kind is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_commands_cover_the_rabbitmq_dead_letter_queue() {
+    use bazaar_core::events::EventSubscriber as _;
+    use bazaar_rabbitmq::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use bazaar_rabbitmq::lapin::types::ShortString;
+    use bazaar_rabbitmq::lapin::{BasicProperties, Connection, ConnectionProperties};
+    use bazaar_rabbitmq::{RabbitBus, RabbitOptions};
+
+    let url = std::env::var("BAZAAR_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    // A topology of the test's own, with the queue arguments the binary
+    // declares (RabbitMQ refuses a redeclaration with other arguments).
+    let fresh = RabbitOptions::fresh();
+    let options =
+        RabbitOptions { exchange: fresh.exchange, queue_prefix: fresh.queue_prefix, ..RabbitOptions::default() };
+    let bus = RabbitBus::connect(&url, options.clone()).await.unwrap_or_else(|e| {
+        panic!("RabbitMQ unreachable at {url} (start it with `rabbitmq-server -detached`, or set BAZAAR_TEST_AMQP_URL): {e}")
+    });
+    // The worker's group exists, then takes a message that is no event.
+    assert!(bus.next("worker", std::time::Duration::ZERO).await.unwrap().is_none());
+    let properties = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio::current());
+    let connection = Connection::connect(&url, properties).await.expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+    let junk = BasicProperties::default().with_message_id(ShortString::from("junk-1"));
+    let publish = channel.basic_publish(&options.exchange, "junk.type", BasicPublishOptions::default(), b"{", junk);
+    assert!(publish.await.expect("publish").await.expect("confirm").is_ack());
+    let _ = connection.close(200, "done").await;
+    assert!(bus.next("worker", std::time::Duration::from_secs(2)).await.unwrap().is_none(), "rejected, not handed out");
+
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = |args: &[&str]| {
+        let mut command = bazaar(dir.path());
+        command
+            .args(["worker", "dlq"])
+            .args(args)
+            .env("AMQP_URL", &url)
+            .env("BAZAAR_AMQP_EXCHANGE", &options.exchange)
+            .env("BAZAAR_AMQP_QUEUE_PREFIX", &options.queue_prefix)
+            .env("BAZAAR_PAYMENTS", "sandbox");
+        run(&mut command)
+    };
+    let queue = bus.group_queue("worker");
+    let mut listed = String::new();
+    // The broker dead-letters the rejected copy asynchronously.
+    for _ in 0..50 {
+        let (code, out, err) = dlq(&["list"]);
+        assert_eq!(code, Some(0), "{err}");
+        listed = out;
+        if listed.contains("1 message(s) in the broker's dead-letter queue") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(listed.contains("0 dead letter(s)"), "{listed}");
+    assert!(listed.contains(&format!("junk-1  junk.type  queue={queue}  reason=rejected  deaths=1")), "{listed}");
+
+    let (code, _, err) = dlq(&["replay", "nothing-like-it"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no dead letter and no message of the broker's dead-letter queue is \"nothing-like-it\""),
+        "{err}"
+    );
+    let (code, out, err) = dlq(&["replay", "junk-1"]);
+    assert_eq!((code, out.trim()), (Some(0), "junk-1  moved back to its queue"), "{err}");
+    let (code, out, _) = dlq(&["list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("0 message(s) in the broker's dead-letter queue"), "moved out: {out}");
+    bus.delete_topology(&["worker".to_owned()]).await.unwrap();
 }
 
 /// Environment variables of one case.

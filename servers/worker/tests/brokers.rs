@@ -1,7 +1,7 @@
 //! `bazaar http` and `bazaar worker` as separate processes: an "HTTP"
 //! marketplace that only commits, and two worker marketplaces, each with
 //! its own database pool and broker connection, over real PostgreSQL and
-//! NATS JetStream or Redis Streams. Also: the bus is picked from the
+//! NATS JetStream, RabbitMQ or Redis Streams. Also: the bus is picked from the
 //! configuration, and a broker that cannot be reached stops the start.
 
 mod common;
@@ -117,10 +117,32 @@ async fn postgres_and_redis_streams_split_http_from_two_workers() {
     pg.drop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_rabbitmq_split_http_from_two_workers() {
+    let pg = PgSchema::create().await;
+    let options = common::fresh_rabbit_options();
+    let buses = [
+        common::rabbit_bus(options.clone()).await,
+        common::rabbit_bus(options.clone()).await,
+        common::rabbit_bus(options.clone()).await,
+    ];
+    assert!(buses.iter().all(|b| b.kind == BusKind::RabbitMq));
+    let handles: Vec<Broker> = buses.to_vec();
+    split_processes_fulfil_every_order(&pg, buses).await;
+    let dead = handles[0].broker_dead_letters.as_ref().expect("RabbitMQ has a dead-letter queue");
+    assert!(dead.list_dead(10).await.unwrap().is_empty(), "the broker gave up on nothing");
+    common::delete_rabbit_topology(&handles.iter().collect::<Vec<_>>()).await;
+    pg.drop().await;
+}
+
 #[tokio::test]
 async fn the_configuration_picks_the_bus() {
     let dir = tempfile::tempdir().unwrap();
-    let options = BusOptions { nats: common::fresh_nats_options(), redis: common::fresh_redis_options() };
+    let options = BusOptions {
+        nats: common::fresh_nats_options(),
+        redis: common::fresh_redis_options(),
+        rabbit: common::fresh_rabbit_options(),
+    };
     let mut config = Config::embedded(dir.path());
     assert_eq!(Broker::open_with(&config, &options, clock()).await.unwrap().kind, BusKind::InProcess);
 
@@ -136,18 +158,31 @@ async fn the_configuration_picks_the_bus() {
     assert_eq!(nats.kind, BusKind::Nats, "NATS wins when both are set");
     nats.bus.probe.expect("a broker has a probe").check().await.unwrap();
     common::delete_nats_stream(&options.nats).await;
+
+    config.nats_url = None;
+    config.amqp_url = Some(common::amqp_url());
+    let rabbit = Broker::open_with(&config, &options, clock())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ at {}: {e}", common::amqp_url()));
+    assert_eq!(rabbit.kind, BusKind::RabbitMq, "RabbitMQ wins over Redis");
+    assert!(rabbit.broker_dead_letters.is_some(), "its dead-letter queue is reachable for `dlq`");
+    rabbit.bus.probe.clone().expect("a broker has a probe").check().await.unwrap();
+    common::delete_rabbit_topology(&[&rabbit]).await;
 }
 
 #[tokio::test]
 async fn an_unreachable_broker_fails_the_start_loudly() {
-    for (nats, redis, variable) in [
-        (Some("nats://127.0.0.1:1"), None, "NATS_URL"),
-        (None, Some("redis://127.0.0.1:1"), "REDIS_URL"),
-        (Some("nats://127.0.0.1:1"), Some(redis_url()).as_deref(), "NATS_URL"),
+    let redis = redis_url();
+    for (nats, amqp, redis, variable) in [
+        (Some("nats://127.0.0.1:1"), None, None, "NATS_URL"),
+        (None, None, Some("redis://127.0.0.1:1"), "REDIS_URL"),
+        (Some("nats://127.0.0.1:1"), None, Some(redis.as_str()), "NATS_URL"),
+        (None, Some("amqp://guest:guest@127.0.0.1:1/%2f"), Some(redis.as_str()), "AMQP_URL"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::embedded(dir.path());
         config.nats_url = nats.map(str::to_owned);
+        config.amqp_url = amqp.map(str::to_owned);
         config.redis_url = redis.map(str::to_owned);
         let err = App::build(config).await.expect_err("a broker that cannot be reached must stop the start");
         assert!(err.to_string().contains(variable), "the error names {variable}: {err}");

@@ -24,6 +24,7 @@ use bazaar_core::money::{Currency, Money};
 use bazaar_core::orders::{Order, PlaceOrder};
 use bazaar_nats::{JetStreamOptions, async_nats};
 use bazaar_postgres::PgStore;
+use bazaar_rabbitmq::RabbitOptions;
 use bazaar_redis::RedisStreamOptions;
 use bazaar_worker::{Worker, WorkerConfig};
 use rand::Rng;
@@ -253,6 +254,11 @@ pub fn redis_url() -> String {
     std::env::var("BAZAAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// `BAZAAR_TEST_AMQP_URL`, or the local default (guest/guest, vhost `/`).
+pub fn amqp_url() -> String {
+    std::env::var("BAZAAR_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
 /// `BAZAAR_TEST_DATABASE_URL`, or the local default.
 pub fn postgres_url() -> String {
     std::env::var("BAZAAR_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -299,6 +305,36 @@ pub async fn nats_bus(options: JetStreamOptions) -> Broker {
 pub async fn delete_nats_stream(options: &JetStreamOptions) {
     if let Ok(client) = async_nats::connect(nats_url()).await {
         let _ = async_nats::jetstream::new(client).delete_stream(&options.stream).await;
+    }
+}
+
+/// An exchange and queue prefix no other test or run uses, with what a
+/// worker runs with otherwise (its prefetch).
+pub fn fresh_rabbit_options() -> RabbitOptions {
+    RabbitOptions { prefetch: BusOptions::default().rabbit.prefetch, ..RabbitOptions::fresh() }
+}
+
+/// The RabbitMQ bus on a fresh topology, or a loud panic when RabbitMQ is
+/// unreachable.
+pub async fn rabbit_bus(options: RabbitOptions) -> Broker {
+    let url = amqp_url();
+    match tokio::time::timeout(Duration::from_secs(15), Broker::rabbit(&url, options)).await {
+        Ok(Ok(bus)) => bus,
+        Ok(Err(e)) => {
+            unreachable("RabbitMQ", &url, "BAZAAR_TEST_AMQP_URL", "rabbitmq-server -detached", &source_chain(&e))
+        }
+        Err(_) => {
+            unreachable("RabbitMQ", &url, "BAZAAR_TEST_AMQP_URL", "rabbitmq-server -detached", "no answer within 15 s")
+        }
+    }
+}
+
+/// Deletes a test topology with the groups `brokers` used (best effort).
+pub async fn delete_rabbit_topology(brokers: &[&Broker]) {
+    let groups: Vec<String> =
+        brokers.iter().filter_map(|b| b.broker_dead_letters.as_ref()).flat_map(|bus| bus.groups()).collect();
+    if let Some(bus) = brokers.iter().find_map(|b| b.broker_dead_letters.as_ref()) {
+        let _ = bus.delete_topology(&groups).await;
     }
 }
 
