@@ -252,7 +252,12 @@ mod tests {
         assert_eq!(options.nats.subject_prefix, "run.one");
         assert_eq!(options.redis.prefix, "run1:");
         assert_eq!((options.rabbit.exchange.as_str(), options.rabbit.queue_prefix.as_str()), ("run1.events", "run1"));
-        assert_eq!(options.rabbit.prefetch, RABBIT_PREFETCH, "a push fills a worker's batch");
+        let step = bazaar_worker::WorkerConfig::default().batch;
+        assert_eq!(
+            (usize::from(options.rabbit.prefetch), NATS_PULL_BATCH),
+            (step, step),
+            "one push or pull fills a worker's step"
+        );
         options.rabbit.validate().expect("the configured RabbitMQ options are valid");
     }
 
