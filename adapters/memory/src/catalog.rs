@@ -143,6 +143,12 @@ impl ProductRepository for MemoryProducts {
         Ok(t.index.get(&id).map(|&i| t.products[i].clone()))
     }
 
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let wanted: std::collections::HashSet<ProductId> = ids.iter().copied().collect();
+        let t = self.catalog.tables.lock();
+        Ok(wanted.iter().filter_map(|id| t.index.get(id).map(|&i| t.products[i].clone())).collect())
+    }
+
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {
         let mut mine: Vec<Product> = {
             let t = self.catalog.tables.lock();

@@ -52,6 +52,8 @@ pub(crate) const DELETE_CATEGORIES: &str = "DELETE FROM product_categories WHERE
 pub(crate) const INSERT_CATEGORIES: &str = "INSERT INTO product_categories (product_pk, category)
     SELECT $1, c FROM unnest($2::text[]) AS c ON CONFLICT DO NOTHING";
 pub(crate) const GET_PRODUCT: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products WHERE id = $1";
+pub(crate) const GET_PRODUCTS: &str =
+    "SELECT doc, downloads, rating_sum, rating_count FROM products WHERE id = ANY($1)";
 pub(crate) const COUNT_BY_VENDOR: &str = "SELECT COUNT(*) FROM products WHERE vendor_id = $1";
 pub(crate) const LIST_BY_VENDOR: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
     WHERE vendor_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
@@ -291,6 +293,16 @@ impl ProductRepository for PgProducts {
                     .await
                     .map_err(db_err)?;
                 row.as_ref().map(product_row).transpose()
+            })
+            .await
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.store
+            .run(async {
+                let rows = sqlx::query(GET_PRODUCTS).bind(&ids).fetch_all(self.store.pool()).await.map_err(db_err)?;
+                rows.iter().map(product_row).collect()
             })
             .await
     }

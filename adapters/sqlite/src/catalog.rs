@@ -48,6 +48,9 @@ pub(crate) const INSERT_FTS: &str =
     "INSERT INTO products_fts (rowid, title, tags, description) VALUES (?1, ?2, ?3, ?4)";
 pub(crate) const UPDATE_FTS: &str = "UPDATE products_fts SET title = ?2, tags = ?3, description = ?4 WHERE rowid = ?1";
 pub(crate) const GET_PRODUCT: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products WHERE id = ?1";
+// The ids come as one JSON array.
+pub(crate) const GET_PRODUCTS: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
+    WHERE id IN (SELECT value FROM json_each(?1))";
 pub(crate) const COUNT_BY_VENDOR: &str = "SELECT COUNT(*) FROM products WHERE vendor_id = ?1";
 pub(crate) const LIST_BY_VENDOR: &str = "SELECT doc, downloads, rating_sum, rating_count FROM products
     WHERE vendor_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3";
@@ -401,6 +404,12 @@ impl ProductRepository for SqliteProducts {
         let row =
             sqlx::query(GET_PRODUCT).bind(id.to_string()).fetch_optional(self.store.pool()).await.map_err(db_err)?;
         row.as_ref().map(product_row).transpose()
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows = sqlx::query(GET_PRODUCTS).bind(to_json(&ids)?).fetch_all(self.store.pool()).await.map_err(db_err)?;
+        rows.iter().map(product_row).collect()
     }
 
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {

@@ -143,6 +143,10 @@ impl ProductRepository for CachedSearch {
         self.inner.get(id).await
     }
 
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        self.inner.get_many(ids).await
+    }
+
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {
         self.inner.list_by_vendor(vendor, page).await
     }

@@ -93,6 +93,21 @@ pub trait ProductRepository: Send + Sync {
     /// The product with `id`, whatever its status, if any.
     async fn get(&self, id: ProductId) -> Result<Option<Product>>;
 
+    /// The products with any of `ids`, whatever their status, in no
+    /// particular order; unknown ids are left out and a repeated id gives
+    /// its product once. What a transport's batch loader reads (the
+    /// products of a page of orders in one call, not one per line). This
+    /// default calls [`get`](Self::get) per id; a store should answer in
+    /// one query.
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::with_capacity(ids.len());
+        for &id in ids.iter().filter(|id| seen.insert(**id)) {
+            found.extend(self.get(id).await?);
+        }
+        Ok(found)
+    }
+
     /// The products of `vendor`, every status, newest first (`created_at`
     /// desc, then `id` desc), paged.
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>>;

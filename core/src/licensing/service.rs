@@ -18,7 +18,7 @@ use crate::batch::{answer_rest, one_answer_each};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{Event, LicenseIssued, LicenseRevoked};
-use crate::ids::{LicenseId, OrderId};
+use crate::ids::{LicenseId, OrderId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::pricing::{BillingInterval, Pricing};
 
@@ -257,6 +257,17 @@ impl LicenseService {
         Ok(license)
     }
 
+    /// Every license `holder` holds, oldest first, in one store call: for
+    /// the holder or an admin (what a transport's batch loader reads to
+    /// show a page of orders with their licenses).
+    ///
+    /// # Errors
+    /// `Forbidden` for anyone else; store errors.
+    pub async fn list_held_by(&self, actor: &Actor, holder: UserId) -> Result<Vec<License>> {
+        authorize(actor, Action::ViewLicense, &Resource::License { holder_id: holder })?;
+        self.repo.list_for_buyer(holder).await
+    }
+
     /// A page of the actor's licenses, oldest first.
     ///
     /// # Errors
@@ -399,7 +410,7 @@ mod tests {
     use crate::auth::Role;
     use crate::clock::ManualClock;
     use crate::events::{EventType, OrderRefunded, PaymentSucceeded};
-    use crate::ids::{PaymentIntentId, ProductId, UserId};
+    use crate::ids::{PaymentIntentId, ProductId};
     use crate::licensing::fakes::FakeLicenses;
     use crate::licensing::{LicenseStatus, MockLicenseRepository, verify_offline};
     use crate::money::{Currency, Money};

@@ -78,6 +78,16 @@ pub async fn products(repo: &dyn ProductRepository, committed: &dyn Fn() -> Vec<
     let base = committed().len();
     assert!(committed().iter().any(|e| e.id == ev.id), "insert must commit its events");
 
+    // Batch reads: existing ids only, each once, whatever the order asked.
+    let q = product(UserId::new(), "Second product", 1);
+    repo.insert(&q, &[]).await.expect("insert");
+    let mut many = repo.get_many(&[q.id, ProductId::new(), p.id, q.id]).await.expect("get_many");
+    many.sort_by_key(|x| x.id.as_uuid());
+    let mut expected = vec![p.clone(), q.clone()];
+    expected.sort_by_key(|x| x.id.as_uuid());
+    assert_eq!(many, expected, "get_many must return each known product once and leave out unknown ids");
+    assert!(repo.get_many(&[]).await.expect("get_many").is_empty(), "no ids, no products");
+
     // Duplicate id.
     let dup = Product { title: "Other title".into(), ..p.clone() };
     assert_eq!(code(repo.insert(&dup, &[event(&p)]).await, "duplicate insert"), "conflict");
