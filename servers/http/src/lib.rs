@@ -138,6 +138,23 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`] with `extra` routes beside the API (another transport, such as
+/// `bazaar_graphql::router`): they share the listener, the peer address and
+/// the graceful shutdown (open notification streams end then, GraphQL
+/// subscriptions too), but not the API's middleware, which speaks REST's
+/// error shape. Their paths must not collide with the API's.
+///
+/// # Errors
+/// The listener's I/O errors.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP server listening");
     }
@@ -146,7 +163,7 @@ pub async fn serve(
         shutdown.await;
         live.close_all();
     };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state).merge(extra).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     tracing::info!("HTTP server stopped");
     Ok(())

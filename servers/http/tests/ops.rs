@@ -280,3 +280,34 @@ async fn serve_answers_on_a_socket_and_stops_on_shutdown() {
     let result = tokio::time::timeout(Duration::from_secs(30), server).await.expect("serve returns after shutdown");
     result.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn serve_with_serves_extra_routes_beside_the_api() {
+    let app = TestApp::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let extra = axum::Router::new().route("/extra", axum::routing::get(|| async { "from another transport" }));
+    let server = tokio::spawn(bazaar_http::serve_with(listener, app.state.clone(), extra, async {
+        let _ = stopped.await;
+    }));
+
+    let get = |path: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let extra = get("/extra").await;
+    assert!(extra.starts_with("HTTP/1.1 200") && extra.ends_with("from another transport"), "{extra}");
+    let health = get("/health").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "the API is still there: {health}");
+    let unknown = get("/nope").await;
+    assert!(unknown.starts_with("HTTP/1.1 404") && unknown.contains("\"request_id\""), "the API's fallback: {unknown}");
+
+    stop.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), server).await.expect("serve returns after shutdown");
+    result.unwrap().unwrap();
+}
