@@ -99,7 +99,8 @@ pub struct Parts {
 /// Runs `parts` over `market` on `listeners` until `shutdown` triggers or a
 /// server fails (which stops the others too). Returns once every server has
 /// finished its in-flight work. The REST API comes with its live
-/// notification streams ([`LiveFeed`], left again on the way out).
+/// notification streams ([`LiveFeed`], left again on the way out) and the
+/// GraphQL API (`/graphql`, subscriptions at `/graphql/ws`) on its listener.
 ///
 /// # Errors
 /// The first server's failure.
@@ -127,8 +128,17 @@ pub async fn run(
             // can miss a notification created after.
             live = Some(LiveFeed::start(market.clone()).await.map_err(|e| failed("live notifications")(e.into()))?);
             let state = bazaar_http::AppState::new(market.clone());
+            // The GraphQL API beside REST: one sign-in quota per IP for
+            // both, and the same rule for whose IP that is.
+            let settings = bazaar_graphql::GraphqlSettings {
+                trust_forwarded_for: state.settings.trust_forwarded_for,
+                ..bazaar_graphql::GraphqlSettings::default()
+            };
+            let graphql = bazaar_graphql::GraphqlState::new(market.clone(), settings)
+                .with_auth_limiter(state.auth_limiter.clone());
+            let graphql = bazaar_graphql::router_with(graphql);
             tasks.spawn(async move {
-                bazaar_http::serve(listener, state, stop).await.map_err(|e| failed("http")(e.into()))?;
+                bazaar_http::serve_with(listener, state, graphql, stop).await.map_err(|e| failed("http")(e.into()))?;
                 Ok("http")
             });
         }
@@ -196,6 +206,19 @@ mod tests {
         response
     }
 
+    fn post_json(addr: SocketAddr, path: &str, body: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_part_serves_until_the_shutdown_then_run_returns_ok() {
         let listeners = Listeners {
@@ -217,6 +240,15 @@ mod tests {
         ));
         let health = tokio::task::spawn_blocking(move || get(http, "/health")).await.unwrap();
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        // The GraphQL API answers on the same listener: its page and a query.
+        let page = tokio::task::spawn_blocking(move || get(http, "/graphql")).await.unwrap();
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains("<title>Bazaar GraphQL</title>"), "{page}");
+        let query = r#"{"query":"{ search(first: 5) { totalCount items { id } } }"}"#;
+        let found = tokio::task::spawn_blocking(move || post_json(http, "/graphql", query)).await.unwrap();
+        assert!(
+            found.starts_with("HTTP/1.1 200") && found.contains(r#"{"data":{"search":{"totalCount":0,"items":[]}}}"#),
+            "{found}"
+        );
         shutdown.trigger();
         running.await.unwrap().unwrap();
     }
