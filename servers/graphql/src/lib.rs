@@ -231,15 +231,26 @@ async fn execute(
 /// `GET /graphql/ws`: the WebSocket handshake, then graphql-transport-ws.
 async fn subscribe(
     State(state): State<GraphqlState>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let market = state.market.clone();
+    let peer = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
+    // Operations over the socket may be mutations too: `register` and
+    // `login` spend the same per-IP quota there.
+    let ip = client_ip(&headers, peer, state.settings.trust_forwarded_for);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move { connection_data(&market, &payload) })
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let mut data = connection_data(&state.market, &payload)?;
+                    data.insert(ClientIp(ip));
+                    data.insert(AuthLimiter(state.auth_limiter.clone()));
+                    Ok(data)
+                })
                 .serve()
         })
         .into_response()

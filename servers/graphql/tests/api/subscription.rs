@@ -24,7 +24,12 @@ const HANG: Duration = Duration::from_secs(20);
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn live_app() -> (TestApp, std::net::SocketAddr) {
-    let app = TestApp::custom(|builder| builder.live_notifications(true));
+    live_app_with(|_| {}).await
+}
+
+async fn live_app_with(settings: impl FnOnce(&mut bazaar_graphql::GraphqlSettings)) -> (TestApp, std::net::SocketAddr) {
+    let mut app = TestApp::custom(|builder| builder.live_notifications(true));
+    settings(&mut app.settings);
     app.market.live.join(GROUP, Duration::from_secs(300)).await.expect("fan-out group");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -134,4 +139,23 @@ async fn subscriptions_need_a_valid_token() {
     let mut forged = connect(addr, json!({ "authorization": "Bearer forged.token.here" })).await;
     let refused = next(&mut forged).await.expect_err("closed");
     assert!(!refused.is_empty(), "the close frame says why");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_over_the_socket_spend_the_same_auth_quota() {
+    let one = std::num::NonZeroU32::new(1).unwrap();
+    let (_app, addr) =
+        live_app_with(|s| s.auth_quota = bazaar_core::resilience::rate_limit::Quota::per_minute(one).allow_burst(one))
+            .await;
+    let mut socket = connect(addr, json!({})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let login = json!({ "query": "mutation { login(email: \"nobody@example.com\", password: \"password123\") { accessToken } }" });
+    let mut codes = vec![];
+    for id in ["1", "2"] {
+        send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": login })).await;
+        let answer = next(&mut socket).await.unwrap();
+        codes.push(answer["payload"]["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+    }
+    assert_eq!(codes, ["unauthenticated", "rate_limited"]);
 }
