@@ -24,7 +24,7 @@
 //!
 //! # Limits
 //! [`GraphqlSettings`]: query depth (default 16) and complexity (default
-//! 1000, where a list costs its page size times its items), body size, and
+//! 4000, where a list costs its page size times its items), body size, and
 //! the auth mutations' per-IP quota.
 //!
 //! # Example
@@ -76,6 +76,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, ErrorExtensions, Schema};
@@ -109,9 +110,17 @@ pub struct GraphqlSettings {
     pub max_depth: usize,
     /// Highest query complexity accepted: each field costs 1, and a list
     /// field costs its page size (`first`, 20 by default) times its items.
+    /// The default, 4000, admits the largest page REST hands out (a
+    /// `search` page of 100 products with every field and the facets costs
+    /// 3,200: the page size multiplies the whole selection) and refuses what
+    /// multiplies it (aliases, nested pages).
     pub max_complexity: usize,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long one query or mutation may run before it is answered
+    /// `408` with the code `timeout` (REST's limit, 30 s); subscriptions
+    /// are not limited.
+    pub request_timeout: Duration,
     /// Per-client-IP quota on `register` and `login`.
     pub auth_quota: Quota,
     /// Take the client IP from the first `X-Forwarded-For` entry (only
@@ -123,8 +132,9 @@ impl Default for GraphqlSettings {
     fn default() -> Self {
         Self {
             max_depth: 16,
-            max_complexity: 1_000,
+            max_complexity: 4_000,
             body_limit: 256 * 1024,
+            request_timeout: Duration::from_secs(30),
             // As REST's: 10 attempts per minute per IP, 5 at once.
             auth_quota: Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
                 .allow_burst(NonZeroU32::new(5).expect("non-zero")),
@@ -223,7 +233,10 @@ async fn execute(
         .data(ClientIp(ip))
         .data(AuthLimiter(state.auth_limiter.clone()))
         .data(Loaders::new(state.market.clone(), caller));
-    let mut response = state.schema.execute(request).await;
+    let Ok(mut response) = tokio::time::timeout(state.settings.request_timeout, state.schema.execute(request)).await
+    else {
+        return timed_out();
+    };
     error::code_engine_errors(&mut response);
     json_response(StatusCode::OK, &response)
 }
@@ -313,6 +326,13 @@ fn unauthenticated(error: bazaar_core::Error) -> Response {
 }
 
 /// A body that is not a GraphQL request: 400 and one `malformed` error.
+/// What REST answers a request past its deadline, in GraphQL's shape.
+fn timed_out() -> Response {
+    let error = async_graphql::Error::new("the request took too long").extend_with(|_, ext| ext.set("code", "timeout"));
+    let response = async_graphql::Response::from_errors(vec![request_error(error)]);
+    json_response(StatusCode::REQUEST_TIMEOUT, &response)
+}
+
 fn malformed(message: &str) -> Response {
     let error = async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", error::MALFORMED));
     let response = async_graphql::Response::from_errors(vec![request_error(error)]);

@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use axum::Router;
@@ -34,6 +34,8 @@ use tower::ServiceExt;
 pub struct Counters {
     pub products: Arc<AtomicUsize>,
     pub licenses: Arc<AtomicUsize>,
+    /// Milliseconds every product search takes on top of the store's time.
+    pub search_delay_ms: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -113,7 +115,11 @@ impl TestApp {
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let counters = Counters::default();
         let mut ports = ports;
-        ports.products = Arc::new(CountingProducts { inner: ports.products, calls: counters.products.clone() });
+        ports.products = Arc::new(CountingProducts {
+            inner: ports.products,
+            calls: counters.products.clone(),
+            search_delay_ms: counters.search_delay_ms.clone(),
+        });
         ports.licenses = Arc::new(CountingLicenses { inner: ports.licenses, calls: counters.licenses.clone() });
         let ports = ports.with_search_cache(dyn_clock.clone());
         let sandbox = Arc::new(SandboxProvider::new(dyn_clock.clone(), b"whsec_test".to_vec()));
@@ -244,6 +250,7 @@ pub fn usd(minor: i64) -> Pricing {
 struct CountingProducts {
     inner: Arc<dyn ProductRepository>,
     calls: Arc<AtomicUsize>,
+    search_delay_ms: Arc<AtomicU64>,
 }
 
 impl CountingProducts {
@@ -284,6 +291,10 @@ impl ProductRepository for CountingProducts {
     }
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult> {
         self.count();
+        let delay = self.search_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         self.inner.search(query).await
     }
     async fn record_download(&self, id: ProductId) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Depth and complexity limits refuse abusive queries before any resolver
-//! runs; GraphiQL's introspection stays within the defaults.
+//! runs; GraphiQL's introspection stays within the defaults; a query past
+//! the request timeout is cut off.
 
 use bazaar_graphql::GraphqlSettings;
 use serde_json::json;
@@ -61,10 +62,12 @@ async fn too_deep_queries_are_refused() {
 #[tokio::test]
 async fn too_complex_queries_are_refused() {
     let app = TestApp::new();
-    // 100 orders × (lines × products + licenses × products): far over 1000.
-    let heavy = "{ myOrders(first: 100) { items { id status lines { title product { id title description tags
-        stats { rating downloads } } } licenses { key status product { title } } } } }";
-    let reply = app.gql(heavy, json!({}), None).await;
+    // Three pages of 100 orders × (lines × products + licenses × products):
+    // over the default 4,000.
+    let orders = "myOrders(first: 100) { items { id status lines { title product { id title description tags
+        stats { rating downloads } } } licenses { key status product { title } } } }";
+    let heavy = format!("{{ a: {orders} b: {orders} c: {orders} }}");
+    let reply = app.gql(&heavy, json!({}), None).await;
     assert_eq!(reply.code(), "malformed");
     assert!(reply.message().contains("too complex"), "{}", reply.json);
 
@@ -76,4 +79,29 @@ async fn too_complex_queries_are_refused() {
     let aliased: String = (0..60).map(|i| format!("s{i}: search(first: 100) {{ totalCount }} ")).collect();
     let reply = app.gql(&format!("{{ {aliased} }}"), json!({}), None).await;
     assert!(reply.message().contains("too complex"), "{}", reply.json);
+
+    // The largest page REST hands out, with every product field, is within it.
+    let full = "{ search(first: 100) { totalCount nextCursor items { id vendorId title shortDescription description
+        kind categories tags pricing { type price { minor currency } interval } status
+        stats { downloads ratingCount rating } version createdAt updatedAt }
+        facets { categories { value count } kinds { value count } } } }";
+    let reply = app.gql(full, json!({}), None).await;
+    assert!(reply.json.get("errors").is_none(), "{}", reply.json);
+}
+
+#[tokio::test]
+async fn a_query_past_the_request_timeout_is_answered_408_timeout() {
+    let mut app = TestApp::new();
+    app.settings = GraphqlSettings { request_timeout: std::time::Duration::from_millis(50), ..app.settings.clone() };
+    app.counters.search_delay_ms.store(2_000, std::sync::atomic::Ordering::SeqCst);
+    let reply = app.gql("{ search(query: \"slow\") { totalCount } }", json!({}), None).await;
+    assert_eq!(reply.status.as_u16(), 408, "{}", reply.json);
+    assert_eq!((reply.code(), reply.message()), ("timeout".to_owned(), "the request took too long".to_owned()));
+
+    // Within the limit the same query answers.
+    app.counters.search_delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        app.gql("{ search(query: \"slow\") { totalCount } }", json!({}), None).await.data()["search"]["totalCount"],
+        0
+    );
 }
