@@ -25,6 +25,8 @@ pub enum ProductKind {
     /// An AI agent.
     AiAgent,
     /// An n8n workflow.
+    // The derived name would split the digits off (`N_8N_WORKFLOW`).
+    #[graphql(name = "N8N_WORKFLOW")]
     N8nWorkflow,
     /// Scripts, templates, prompts.
     AutomationAsset,

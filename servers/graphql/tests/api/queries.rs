@@ -43,6 +43,9 @@ async fn product_is_visible_by_status_and_role() {
     let customer = app.register("customer").await;
     assert_eq!(app.gql(q, vars.clone(), Some(&customer.token)).await.code(), "not_found");
     assert_eq!(app.gql(q, vars.clone(), Some(&vendor.token)).await.data()["product"]["status"], "DRAFT");
+    let kind = "query($id: ID!) { product(id: $id) { kind } }";
+    let n8n = app.gql(kind, vars.clone(), Some(&vendor.token)).await;
+    assert_eq!(n8n.data()["product"]["kind"], "N8N_WORKFLOW", "digits stay in the enum value's word");
     assert_eq!(app.gql(q, vars, Some(&admin.token)).await.data()["product"]["title"], "Secret draft");
 
     // An id that does not parse names nothing, as a REST path.
