@@ -224,6 +224,19 @@ fn fields_summary(fields: &[FieldError]) -> String {
 }
 
 impl Error {
+    /// The error and its causes, `: `-separated: what a transport logs for
+    /// a failure it answers only with a generic message.
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        out
+    }
+
     /// A not-found error for `entity`.
     pub fn not_found(entity: &'static str) -> Self {
         Self::NotFound { entity }
@@ -303,6 +316,14 @@ impl From<Denial> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_names_every_cause() {
+        let io = std::io::Error::other("connection refused");
+        let e = Error::unavailable("event bus at AMQP_URL", Error::unavailable("rabbitmq", io));
+        assert_eq!(e.report(), "event bus at AMQP_URL unavailable: rabbitmq unavailable: connection refused");
+        assert_eq!(Error::InFlight.report(), Error::InFlight.to_string());
+    }
 
     #[test]
     fn codes_and_kinds_agree_with_the_http_contract() {

@@ -7,6 +7,7 @@
 //! implementations are adapters; the core stores an opaque PHC hash string.
 
 pub mod bearer;
+pub mod client_ip;
 mod ports;
 mod service;
 mod session;

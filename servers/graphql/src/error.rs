@@ -59,11 +59,11 @@ pub fn graphql_error(e: Error) -> async_graphql::Error {
         Error::Unauthenticated(reason) => (reason.clone(), None, None),
         Error::RateLimited { retry_after } => ("too many requests".to_owned(), None, Some(*retry_after)),
         Error::Unavailable { .. } => {
-            tracing::error!(error = %chain(&e), "backend unavailable");
+            tracing::error!(error = %e.report(), "backend unavailable");
             ("service temporarily unavailable".to_owned(), None, Some(Duration::from_secs(1)))
         }
         Error::Integrity(_) | Error::Internal { .. } => {
-            tracing::error!(error = %chain(&e), "internal error");
+            tracing::error!(error = %e.report(), "internal error");
             return async_graphql::Error::new("internal error").extend_with(|_, ext| ext.set("code", "internal"));
         }
     };
@@ -90,17 +90,6 @@ impl<T> CoreResultExt<T> for bazaar_core::Result<T> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(graphql_error)
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Gives every error of `response` that has no code the code

@@ -73,7 +73,7 @@ mod graphiql;
 pub mod schema;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +89,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use bazaar_core::auth::client_ip::client_ip;
 use bazaar_core::auth::{Actor, bearer};
 use bazaar_core::marketplace::Marketplace;
 use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
@@ -227,7 +228,7 @@ async fn execute(
         Err(e) => return malformed(&format!("the body is not a GraphQL request: {e}")),
     };
     let peer = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let ip = client_ip(&headers, peer, state.settings.trust_forwarded_for);
+    let ip = client_ip(forwarded_for(&headers), peer, state.settings.trust_forwarded_for);
     let request = request
         .data(Caller(caller))
         .data(ClientIp(ip))
@@ -252,7 +253,7 @@ async fn subscribe(
     let peer = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
     // Operations over the socket may be mutations too: `register` and
     // `login` spend the same per-IP quota there.
-    let ip = client_ip(&headers, peer, state.settings.trust_forwarded_for);
+    let ip = client_ip(forwarded_for(&headers), peer, state.settings.trust_forwarded_for);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
@@ -307,14 +308,8 @@ fn authenticate(market: &Marketplace, headers: &HeaderMap) -> bazaar_core::Resul
     market.auth.verify(token).map(Some)
 }
 
-/// The client IP: the first `X-Forwarded-For` entry behind a trusted
-/// proxy, else the socket peer, else loopback (in-process callers).
-fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> IpAddr {
-    // Without a trusted proxy the header is attacker-controlled and ignored.
-    let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse::<IpAddr>().ok())
-        .flatten();
-    forwarded.or(peer).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+fn forwarded_for(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
 }
 
 /// A whole request refused for its credentials: 401 and one error.
@@ -325,18 +320,20 @@ fn unauthenticated(error: bazaar_core::Error) -> Response {
     response
 }
 
-/// A body that is not a GraphQL request: 400 and one `malformed` error.
 /// What REST answers a request past its deadline, in GraphQL's shape.
 fn timed_out() -> Response {
-    let error = async_graphql::Error::new("the request took too long").extend_with(|_, ext| ext.set("code", "timeout"));
-    let response = async_graphql::Response::from_errors(vec![request_error(error)]);
-    json_response(StatusCode::REQUEST_TIMEOUT, &response)
+    refused(StatusCode::REQUEST_TIMEOUT, "timeout", "the request took too long")
 }
 
+/// A body that is not a GraphQL request: 400 and one `malformed` error.
 fn malformed(message: &str) -> Response {
-    let error = async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", error::MALFORMED));
-    let response = async_graphql::Response::from_errors(vec![request_error(error)]);
-    json_response(StatusCode::BAD_REQUEST, &response)
+    refused(StatusCode::BAD_REQUEST, error::MALFORMED, message)
+}
+
+/// A whole request refused with `status`: one error with `code`.
+fn refused(status: StatusCode, code: &'static str, message: &str) -> Response {
+    let error = async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code));
+    json_response(status, &async_graphql::Response::from_errors(vec![request_error(error)]))
 }
 
 /// An error about the request as a whole (no position in a query).

@@ -27,7 +27,6 @@
 //! | `Internal`, `Integrity` | `INTERNAL` | message `internal error`; the cause is logged, never sent |
 
 use std::collections::HashMap;
-use std::error::Error as _;
 
 use bazaar_core::{ConflictReason, Error};
 use tonic::{Code, Status};
@@ -84,28 +83,16 @@ pub fn status(e: Error) -> Status {
             (Code::ResourceExhausted, e.to_string())
         }
         Error::Unavailable { what, .. } => {
-            tracing::warn!(error = %chain(&e), "gRPC call failed: dependency unavailable");
+            tracing::warn!(error = %e.report(), "gRPC call failed: dependency unavailable");
             (Code::Unavailable, format!("{what} unavailable"))
         }
         Error::Integrity(_) | Error::Internal { .. } => {
-            tracing::error!(error = %chain(&e), "gRPC call failed: internal error");
+            tracing::error!(error = %e.report(), "gRPC call failed: internal error");
             (Code::Internal, "internal error".to_owned())
         }
     };
     details.set_error_info(reason, DOMAIN, metadata);
     Status::with_error_details(code, message, details)
-}
-
-/// The error and its causes, `: `-separated, for logs only.
-fn chain(e: &Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -167,28 +167,17 @@ impl From<Error> for ApiError {
                 err
             }
             Error::Unavailable { .. } => {
-                tracing::error!(error = %chain(&e), "backend unavailable");
+                tracing::error!(error = %e.report(), "backend unavailable");
                 let mut err = Self::new(S::SERVICE_UNAVAILABLE, e.code(), "service temporarily unavailable");
                 err.retry_after = Some(Duration::from_secs(1));
                 err
             }
             Error::Integrity(_) | Error::Internal { .. } => {
-                tracing::error!(error = %chain(&e), "internal error");
+                tracing::error!(error = %e.report(), "internal error");
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 impl IntoResponse for ApiError {

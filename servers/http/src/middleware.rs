@@ -4,7 +4,7 @@
 //! The layers themselves are assembled in [`crate::router`]; this module
 //! holds the pieces that are ours rather than tower-http's.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
@@ -14,6 +14,7 @@ use axum::response::Response;
 use tower_http::trace::MakeSpan;
 
 use axum::http::HeaderValue;
+use bazaar_core::auth::client_ip::client_ip;
 use bazaar_core::events::{TraceContext, continue_trace, propagator};
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -111,32 +112,20 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
-/// The client's IP: the socket peer when the server was started with
-/// connect info, else the first `X-Forwarded-For` entry when
+/// The client's IP by the core's one rule
+/// ([`bazaar_core::auth::client_ip::client_ip`]): the first
+/// `X-Forwarded-For` entry when
 /// [`trust_forwarded_for`](crate::HttpSettings::trust_forwarded_for) is set,
+/// else the socket peer when the server was started with connect info,
 /// else loopback (in-process callers such as tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
     fn of(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-        // Behind a trusted proxy the socket peer is the proxy itself, so the
-        // header wins; without one the header is attacker-controlled and ignored.
-        if trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|first| first.trim().parse::<IpAddr>().ok());
-            if let Some(ip) = forwarded {
-                return ip;
-            }
-        }
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            return peer.ip();
-        }
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+        client_ip(forwarded, peer, trust_forwarded_for)
     }
 }
 
