@@ -120,6 +120,14 @@ typed_id!(
     /// A refresh-token family: every token rotated from one login.
     SessionId, "session"
 );
+typed_id!(
+    /// A vendor's webhook endpoint.
+    WebhookEndpointId, "webhook endpoint"
+);
+typed_id!(
+    /// One event on its way to one webhook endpoint.
+    WebhookDeliveryId, "webhook delivery"
+);
 
 #[cfg(test)]
 mod tests {

@@ -96,6 +96,7 @@ pub mod resilience;
 pub mod storage;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod webhooks;
 pub mod workflows;
 
 pub use error::{ConflictReason, Error, ErrorKind, Result};

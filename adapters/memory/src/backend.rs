@@ -36,10 +36,12 @@ use bazaar_core::marketplace::Ports;
 use bazaar_core::notifications::NotificationRepository;
 use bazaar_core::orders::{Checkout, IdempotencyStore, OrderRepository, SeparateCheckout};
 use bazaar_core::payments::PaymentRepository;
+use bazaar_core::webhooks::WebhookRepository;
 
 use crate::{
     InProcessBus, MemoryAssets, MemoryBlobStore, MemoryCatalog, MemoryDeadLetters, MemoryIdempotency, MemoryInbox,
     MemoryLicenses, MemoryNotifications, MemoryOrders, MemoryOutbox, MemoryPayments, MemoryRefreshTokens, MemoryUsers,
+    MemoryWebhooks,
 };
 
 /// Every port, implemented in memory, committing to one shared outbox.
@@ -71,6 +73,8 @@ pub struct MemoryBackend {
     pub blobs: Arc<dyn BlobStore>,
     /// Notifications and preferences.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// Webhook endpoints and deliveries.
+    pub webhooks: Arc<dyn WebhookRepository>,
     /// The outbox's relay side.
     pub outbox_store: Arc<dyn OutboxStore>,
     /// The in-process bus (publisher and subscriber).
@@ -113,6 +117,7 @@ impl MemoryBackend {
             assets: Arc::new(MemoryAssets::new(outbox.clone())),
             blobs: Arc::new(MemoryBlobStore::new()),
             notifications: Arc::new(MemoryNotifications::new()),
+            webhooks: Arc::new(MemoryWebhooks::new()),
             outbox_store: Arc::new(outbox.clone()),
             publisher: bus.clone(),
             subscriber: bus.clone(),
@@ -138,6 +143,7 @@ impl MemoryBackend {
             assets: self.assets.clone(),
             blobs: self.blobs.clone(),
             notifications: self.notifications.clone(),
+            webhooks: self.webhooks.clone(),
             outbox: self.outbox_store.clone(),
             publisher: self.publisher.clone(),
             subscriber: self.subscriber.clone(),

@@ -52,6 +52,8 @@ pub use backend::MemoryBackend;
 pub use bus::InProcessBus;
 pub use events::{MemoryDeadLetters, MemoryInbox};
 pub use notifications::{MemoryNotifications, RecordingSender};
+mod webhooks;
+pub use webhooks::MemoryWebhooks;
 mod idempotency;
 mod orders;
 mod payments;

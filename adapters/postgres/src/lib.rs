@@ -22,15 +22,19 @@
 //! product versions) or is a compare-and-set in one `UPDATE … WHERE`
 //! (order statuses, payment versions), and every "insert unless present"
 //! rule is an `INSERT … ON CONFLICT` decided by a unique index (idempotency
-//! keys, the webhook and event inboxes, notification dedup). The outbox
-//! relay claims rows with `FOR UPDATE SKIP LOCKED` and a lease.
+//! keys, the webhook and event inboxes, notification dedup, outbound
+//! webhook deliveries). The outbox relay claims rows with `FOR UPDATE SKIP
+//! LOCKED` and a lease; outbound webhook deliveries, which must leave in
+//! order per endpoint, are claimed one claim at a time under a
+//! transaction-level advisory lock, with a lease (see [`PgWebhooks`]).
 //!
 //! # Storage shape
 //! See `migrations/0001_initial.sql`: each aggregate is stored as its JSON
 //! form in a `doc` column plus real, indexed columns for everything a query
 //! filters, sorts or constrains on. Uniqueness rules are table constraints:
 //! one license per (order, product), one review per (buyer, product), one
-//! webhook per (provider, event id), unique e-mail. The catalog search needs
+//! webhook per (provider, event id), one outbound webhook delivery per
+//! (endpoint, event, type), unique e-mail. The catalog search needs
 //! the `pg_trgm` extension (created by the migration; trusted since
 //! PostgreSQL 13, so the database owner may create it).
 //!
@@ -81,6 +85,7 @@ mod payments;
 mod sessions;
 mod store;
 mod users;
+mod webhooks;
 
 pub use assets::PgAssets;
 pub use catalog::{PgProducts, PgReviews};
@@ -95,3 +100,4 @@ pub use payments::PgPayments;
 pub use sessions::PgRefreshTokens;
 pub use store::PgStore;
 pub use users::PgUsers;
+pub use webhooks::PgWebhooks;

@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use crate::codec::{WHAT, db_err, is_retryable};
 use crate::{
     PgAssets, PgCheckout, PgDeadLetters, PgIdempotency, PgInbox, PgLicenses, PgNotifications, PgOrders, PgOutbox,
-    PgPayments, PgProducts, PgReviews, PgUsers,
+    PgPayments, PgProducts, PgReviews, PgUsers, PgWebhooks,
 };
 
 const MAX_CONNECTIONS: u32 = 16;
@@ -130,6 +130,7 @@ impl PgStore {
             assets: Arc::new(self.assets()),
             blobs,
             notifications: Arc::new(self.notifications()),
+            webhooks: Arc::new(self.webhooks()),
             outbox: Arc::new(self.outbox()),
             publisher,
             subscriber,
@@ -202,6 +203,12 @@ impl PgStore {
     /// Notifications and preferences ([`bazaar_core::notifications::NotificationRepository`]).
     pub fn notifications(&self) -> PgNotifications {
         PgNotifications::new(self.clone())
+    }
+
+    /// Vendors' webhook endpoints and their delivery queue
+    /// ([`bazaar_core::webhooks::WebhookRepository`]).
+    pub fn webhooks(&self) -> PgWebhooks {
+        PgWebhooks::new(self.clone())
     }
 
     /// Refresh-token families ([`bazaar_core::auth::RefreshTokenStore`]).

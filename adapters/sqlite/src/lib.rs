@@ -22,7 +22,8 @@
 //! the core) plus real, indexed columns for everything a query filters,
 //! sorts or constrains on. Uniqueness rules are table constraints: one
 //! license per (order, product), one review per (buyer, product), one
-//! webhook per (provider, event id), unique e-mail.
+//! webhook per (provider, event id), one outbound webhook delivery per
+//! (endpoint, event, type), unique e-mail.
 //!
 //! # Errors
 //! Driver errors never leave this crate: a unique violation becomes
@@ -66,6 +67,7 @@ mod plans;
 mod sessions;
 mod store;
 mod users;
+mod webhooks;
 
 pub use assets::SqliteAssets;
 pub use catalog::{SqliteProducts, SqliteReviews};
@@ -80,3 +82,4 @@ pub use payments::SqlitePayments;
 pub use sessions::SqliteRefreshTokens;
 pub use store::SqliteStore;
 pub use users::SqliteUsers;
+pub use webhooks::SqliteWebhooks;

@@ -4,7 +4,9 @@
 use sqlx::Row;
 
 use crate::store::SqliteStore;
-use crate::{assets, catalog, events, idempotency, licensing, notifications, orders, outbox, payments, users};
+use crate::{
+    assets, catalog, events, idempotency, licensing, notifications, orders, outbox, payments, users, webhooks,
+};
 
 /// Every statement the adapters run (search included: its scans must be of
 /// the matched set through an index, never of a whole table).
@@ -84,6 +86,20 @@ const QUERIES: &[&str] = &[
     notifications::SET_DOC,
     notifications::GET_PREFERENCES,
     notifications::SET_PREFERENCES,
+    webhooks::INSERT_ENDPOINT,
+    webhooks::GET_ENDPOINT,
+    webhooks::LIST_ENDPOINTS,
+    webhooks::UPDATE_ENDPOINT,
+    webhooks::DELETE_ENDPOINT,
+    webhooks::ENQUEUE,
+    webhooks::CLAIM,
+    webhooks::RECORD,
+    webhooks::GET_DELIVERY,
+    webhooks::COUNT_DELIVERIES,
+    webhooks::LIST_DELIVERIES,
+    webhooks::COUNT_DELIVERIES_WITH_STATUS,
+    webhooks::LIST_DELIVERIES_WITH_STATUS,
+    webhooks::REPLAY,
 ];
 
 // Left out on purpose: `outbox::ALL_EVENTS` (the operator/test view of the
@@ -106,10 +122,15 @@ const TABLES: &[&str] = &[
     "dead_letters",
     "notifications",
     "notification_preferences",
+    "webhook_endpoints",
+    "webhook_deliveries",
     // The aliases the search queries give `products` and `product_categories`
     // (the planner reports a table under its alias).
     "p",
     "c",
+    // The aliases the webhook claim gives `webhook_deliveries`.
+    "d",
+    "e",
 ];
 
 /// The highest `?N` placeholder in `sql`.

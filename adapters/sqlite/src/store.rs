@@ -23,6 +23,7 @@ use crate::codec::{WHAT, db_err, is_busy};
 use crate::{
     SqliteAssets, SqliteCheckout, SqliteDeadLetters, SqliteIdempotency, SqliteInbox, SqliteLicenses,
     SqliteNotifications, SqliteOrders, SqliteOutbox, SqlitePayments, SqliteProducts, SqliteReviews, SqliteUsers,
+    SqliteWebhooks,
 };
 
 /// How long a connection waits for another writer before SQLite reports busy.
@@ -149,6 +150,7 @@ impl SqliteStore {
             assets: Arc::new(self.assets()),
             blobs,
             notifications: Arc::new(self.notifications()),
+            webhooks: Arc::new(self.webhooks()),
             outbox: Arc::new(self.outbox()),
             publisher,
             subscriber,
@@ -222,6 +224,12 @@ impl SqliteStore {
     /// Notifications and preferences ([`bazaar_core::notifications::NotificationRepository`]).
     pub fn notifications(&self) -> SqliteNotifications {
         SqliteNotifications::new(self.clone())
+    }
+
+    /// Vendors' webhook endpoints and their delivery queue
+    /// ([`bazaar_core::webhooks::WebhookRepository`]).
+    pub fn webhooks(&self) -> SqliteWebhooks {
+        SqliteWebhooks::new(self.clone())
     }
 
     /// Refresh-token families ([`bazaar_core::auth::RefreshTokenStore`]).

@@ -122,6 +122,8 @@ pub enum Action {
     RevokeLicense,
     /// Read notifications (their recipient).
     ViewNotifications,
+    /// Register, change and replay webhook endpoints (vendors and admins, their own).
+    ManageWebhooks,
 }
 
 /// What an action is performed on, with just enough to decide ownership.
@@ -185,6 +187,7 @@ pub fn can(actor: &Actor, action: Action, resource: &Resource) -> bool {
         ModerateProduct | RefundOrder | RevokeLicense => admin,
         ReviewProduct | PlaceOrder => true,
         PayOrder | UseLicense | ViewNotifications => owns,
+        ManageWebhooks => owns && matches!(actor.role, Role::Vendor | Role::Admin),
     }
 }
 

@@ -19,7 +19,8 @@ use crate::money::FeeRate;
 use crate::notifications::{LiveNotifications, LogSender, NotificationSender, NotificationService};
 use crate::orders::{OrderConfig, OrderDeps, OrderService};
 use crate::payments::{PaymentProvider, PaymentService, SandboxProvider};
-use crate::workflows::{FulfillmentHandler, NotificationHandler, RevocationHandler};
+use crate::webhooks::{DeliveryTerms, EndpointPolicy, WebhookDeliverer, WebhookService, WebhookTransport};
+use crate::workflows::{FulfillmentHandler, NotificationHandler, RevocationHandler, SalesWebhooks};
 
 /// The secrets the marketplace signs with.
 pub struct SigningKeys {
@@ -71,6 +72,9 @@ impl SigningKeys {
 /// | [`handler`](Self::handler) | none besides the marketplace's own |
 /// | [`live_notifications`](Self::live_notifications) | off: no `notification.created` events |
 /// | [`live_buffer`](Self::live_buffer) | [`LiveNotifications::DEFAULT_BUFFER`] notifications per stream |
+/// | [`webhook_policy`](Self::webhook_policy) | [`EndpointPolicy::default`]: `https://` to public hosts only, rotated secrets sign 24 h more, 10 endpoints per vendor |
+/// | [`webhook_transport`](Self::webhook_transport) | none: deliveries are queued but not sent (`bazaar-webhooks` has the reqwest one) |
+/// | [`delivery_terms`](Self::delivery_terms) | [`DeliveryTerms::default`]: 10 attempts from 5 s to 1 h apart, 10 s deadline, 10 per second and a breaker per endpoint |
 pub struct MarketplaceBuilder {
     ports: Ports,
     clock: Arc<dyn Clock>,
@@ -93,6 +97,9 @@ pub struct MarketplaceBuilder {
     search: Option<Arc<dyn SearchIndex>>,
     live_notifications: bool,
     live_buffer: usize,
+    webhook_policy: EndpointPolicy,
+    webhook_transport: Option<Arc<dyn WebhookTransport>>,
+    delivery_terms: DeliveryTerms,
 }
 
 impl fmt::Debug for MarketplaceBuilder {
@@ -132,6 +139,9 @@ impl MarketplaceBuilder {
             search: None,
             live_notifications: false,
             live_buffer: LiveNotifications::DEFAULT_BUFFER,
+            webhook_policy: EndpointPolicy::default(),
+            webhook_transport: None,
+            delivery_terms: DeliveryTerms::default(),
         }
     }
 
@@ -291,6 +301,28 @@ impl MarketplaceBuilder {
         self
     }
 
+    /// What webhook endpoints vendors may register.
+    #[must_use]
+    pub fn webhook_policy(mut self, policy: EndpointPolicy) -> Self {
+        self.webhook_policy = policy;
+        self
+    }
+
+    /// How webhook deliveries are POSTed. Without one they are queued and
+    /// kept, and a marketplace built with one later sends them.
+    #[must_use]
+    pub fn webhook_transport(mut self, transport: Arc<dyn WebhookTransport>) -> Self {
+        self.webhook_transport = Some(transport);
+        self
+    }
+
+    /// Attempts, backoff, deadline, rate and breaker of webhook deliveries.
+    #[must_use]
+    pub fn delivery_terms(mut self, terms: DeliveryTerms) -> Self {
+        self.delivery_terms = terms;
+        self
+    }
+
     /// Wires every service. The dispatcher runs fulfilment
     /// (`payment.succeeded` → licenses), revocation (refunds) and
     /// notifications, then the added handlers.
@@ -298,7 +330,8 @@ impl MarketplaceBuilder {
     /// # Errors
     /// [`Error::Validation`] naming each missing required port
     /// (`passwords`, `tokens`) and each setting out of range
-    /// (`download_url_ttl` must be positive).
+    /// (`download_url_ttl` must be positive; `delivery_terms` need at least
+    /// one attempt, a batch, a deadline and a lease longer than it).
     pub fn build(self) -> Result<Marketplace> {
         let mut missing = Vec::new();
         if self.passwords.is_none() {
@@ -309,6 +342,16 @@ impl MarketplaceBuilder {
         }
         if self.url_ttl <= chrono::Duration::zero() {
             missing.push(FieldError::new("download_url_ttl", "must be positive"));
+        }
+        let terms = self.delivery_terms;
+        if terms.max_attempts == 0 || terms.batch == 0 || terms.timeout.is_zero() || terms.lease <= terms.timeout * 2 {
+            missing.push(FieldError::new(
+                "delivery_terms",
+                "need max_attempts and batch above 0, a timeout above 0 and a lease above twice the timeout",
+            ));
+        }
+        if let Err(e) = terms.breaker.validate() {
+            missing.push(FieldError::new("delivery_terms.breaker", e.to_string()));
         }
         let (Some(passwords), Some(tokens), true) = (self.passwords, self.tokens, missing.is_empty()) else {
             return Err(Error::Validation(missing));
@@ -370,15 +413,22 @@ impl MarketplaceBuilder {
                 passwords,
                 tokens,
                 clock: clock.clone(),
-                entropy,
+                entropy: entropy.clone(),
             },
             self.auth,
         ));
+
+        let webhooks =
+            Arc::new(WebhookService::new(p.webhooks.clone(), entropy.clone(), clock.clone(), self.webhook_policy));
+        let webhook_deliverer = self.webhook_transport.map(|transport| {
+            Arc::new(WebhookDeliverer::new(p.webhooks.clone(), transport, clock.clone(), self.delivery_terms))
+        });
 
         let mut handlers: Vec<Arc<dyn EventHandler>> = vec![
             Arc::new(FulfillmentHandler::new(orders.clone(), licenses.clone())),
             Arc::new(RevocationHandler::new(licenses.clone())),
             Arc::new(NotificationHandler::new(notifications.clone())),
+            Arc::new(SalesWebhooks::new(p.orders.clone(), webhooks.clone())),
         ];
         handlers.extend(self.handlers);
         let relay = Relay::new(p.outbox.clone(), p.publisher.clone(), clock.clone());
@@ -399,6 +449,8 @@ impl MarketplaceBuilder {
             notifications,
             live,
             auth,
+            webhooks,
+            webhook_deliverer,
             relay,
             dispatcher,
             clock,

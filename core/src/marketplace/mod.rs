@@ -61,6 +61,7 @@ use crate::licensing::{LicensePublicKey, LicenseService};
 use crate::notifications::{LiveNotifications, NotificationService};
 use crate::orders::OrderService;
 use crate::payments::PaymentService;
+use crate::webhooks::{WebhookDeliverer, WebhookService};
 
 /// Every service of the marketplace, the event plumbing and the readiness
 /// probes of its backends.
@@ -82,6 +83,13 @@ pub struct Marketplace {
     pub live: Arc<LiveNotifications>,
     /// Accounts and sessions.
     pub auth: Arc<AuthService>,
+    /// Vendors' webhook endpoints, deliveries and replays.
+    pub webhooks: Arc<WebhookService>,
+    /// Sends queued webhook deliveries, when a
+    /// [`webhook_transport`](MarketplaceBuilder::webhook_transport) was set;
+    /// the composition root runs [`WebhookDeliverer::run_once`] in a loop
+    /// (a worker does), or [`Marketplace::pump`] runs it once per pass.
+    pub webhook_deliverer: Option<Arc<WebhookDeliverer>>,
     /// Outbox → bus.
     pub relay: Relay,
     /// Bus → handlers; dead letters.
@@ -125,14 +133,20 @@ impl Marketplace {
     }
 
     /// Relays the outbox and dispatches the bus until neither has anything
-    /// due; returns how many deliveries were handled. For tests and for
-    /// single-process deployments' in-process worker.
+    /// due, then sends the webhook deliveries due (one round, when a
+    /// transport is set); returns how many events were handled. For tests
+    /// and for single-process deployments' in-process worker.
     ///
     /// # Errors
-    /// The relay's or the dispatcher's own errors (handler failures are
-    /// retried or dead-lettered, not returned).
+    /// The relay's, the dispatcher's or the webhook store's own errors
+    /// (handler and delivery failures are retried or dead-lettered, not
+    /// returned).
     pub async fn pump(&self) -> Result<usize> {
-        crate::events::pump(&self.relay, &self.dispatcher, Self::CONSUMER, Self::RELAY_BATCH).await
+        let handled = crate::events::pump(&self.relay, &self.dispatcher, Self::CONSUMER, Self::RELAY_BATCH).await?;
+        if let Some(deliverer) = &self.webhook_deliverer {
+            deliverer.run_once().await?;
+        }
+        Ok(handled)
     }
 
     /// Checks every backend at once, each within [`PROBE_TIMEOUT`].

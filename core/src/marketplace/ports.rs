@@ -16,6 +16,7 @@ use crate::licensing::LicenseRepository;
 use crate::notifications::NotificationRepository;
 use crate::orders::{Checkout, IdempotencyStore, OrderRepository};
 use crate::payments::PaymentRepository;
+use crate::webhooks::WebhookRepository;
 
 /// Where events travel between the relay and the dispatchers: a broker's
 /// publisher and subscriber sides, and its readiness probe.
@@ -84,6 +85,8 @@ pub struct Ports {
     pub blobs: Arc<dyn BlobStore>,
     /// Notifications and preferences.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// Vendors' webhook endpoints and the deliveries queued for them.
+    pub webhooks: Arc<dyn WebhookRepository>,
     /// Events committed with the writes, waiting for the relay.
     pub outbox: Arc<dyn OutboxStore>,
     /// Where the relay publishes.

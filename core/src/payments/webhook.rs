@@ -30,7 +30,28 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::seconds(300);
 /// assert!(verify(&header, br#"{"id":"evt_2"}"#, &[b"whsec_1".to_vec()], now, DEFAULT_TOLERANCE).is_err());
 /// ```
 pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
-    format!("t={t},v1={}", hex::encode(mac(secret, t, body).finalize().into_bytes()))
+    sign_all(&[secret], t, body)
+}
+
+/// The `t=…,v1=…,v1=…` header for `body` signed at Unix time `t` with each
+/// of `secrets` in turn: what a sender rotating its secret sends, so a
+/// receiver holding either the old or the new one verifies it.
+///
+/// # Example
+/// ```
+/// use bazaar_core::payments::webhook::{sign_all, verify, DEFAULT_TOLERANCE};
+/// let header = sign_all(&[b"new", b"old"], 1_700_000_000, b"{}");
+/// let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+/// assert!(verify(&header, b"{}", &[b"old".to_vec()], now, DEFAULT_TOLERANCE).is_ok());
+/// assert!(verify(&header, b"{}", &[b"new".to_vec()], now, DEFAULT_TOLERANCE).is_ok());
+/// ```
+pub fn sign_all(secrets: &[&[u8]], t: i64, body: &[u8]) -> String {
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac(secret, t, body).finalize().into_bytes()));
+    }
+    header
 }
 
 fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {

@@ -16,3 +16,4 @@ pub mod search;
 pub mod search_load;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;

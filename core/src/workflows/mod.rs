@@ -5,11 +5,14 @@
 //! | [`FulfillmentHandler`] | `payment.succeeded` | order → paid, one license per line (`license.issued`), order → fulfilled (`order.fulfilled`, once) |
 //! | [`RevocationHandler`] | `order.refunded` | revokes the order's licenses (`license.revoked`) |
 //! | [`NotificationHandler`] | `order.placed`, `license.issued`, `order.refunded`, `product.approved`, `product.rejected` | notifies the buyer or vendor |
+//! | [`SalesWebhooks`] | `payment.succeeded`, `license.issued`, `order.refunded` | queues the vendors' webhook deliveries (`order.paid`, `license.issued`, `order.refunded`) |
 //! | [`SearchIndexer`] | every `product.*` event | re-reads the product and hands its state to a search read model |
 //!
 //! Each is idempotent without the inbox: every step is a unique insert or
 //! a compare-and-set on a status, so concurrent or repeated deliveries of
 //! one event converge on the same state and emit each event once.
+
+mod sales_webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +29,8 @@ use crate::ids::OrderId;
 use crate::licensing::{LicenseService, Purchase};
 use crate::notifications::{Notice, NotificationService, Template};
 use crate::orders::{OrderService, OrderStatus};
+
+pub use sales_webhooks::SalesWebhooks;
 
 /// Keeps a search read model current with the product events: for each,
 /// re-reads the product from the store and hands its current state to the

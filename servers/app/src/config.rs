@@ -204,6 +204,8 @@ pub struct RawConfig {
     pub schema_only: bool,
     /// `BAZAAR_IDEMPOTENCY_LEASE_SECS` / `--idempotency-lease-secs`.
     pub idempotency_lease_secs: Option<String>,
+    /// `BAZAAR_WEBHOOKS_ALLOW_LOCAL` / `--webhooks-allow-local`.
+    pub webhooks_allow_local: Option<String>,
     /// The `OTEL_*` trace export variables.
     pub traces: RawTraceSettings,
 }
@@ -267,6 +269,9 @@ pub struct Config {
     /// How long a request holds an idempotency key before a retry may take
     /// it over (the request died, say).
     pub idempotency_lease: chrono::Duration,
+    /// Whether vendor webhook endpoints may be `http://` URLs and loopback,
+    /// private or link-local addresses (a local setup); off by default.
+    pub webhooks_allow_local: bool,
     /// OpenTelemetry trace export, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     pub traces: Option<TraceSettings>,
 }
@@ -296,6 +301,7 @@ impl fmt::Debug for Config {
             .field("mail", &matches!(self.mail, Mail::Smtp(_)))
             .field("blobs", &matches!(self.blobs, Blobs::S3(_)))
             .field("idempotency_lease", &self.idempotency_lease)
+            .field("webhooks_allow_local", &self.webhooks_allow_local)
             .field("traces", &self.traces.as_ref().map(|t| (t.protocol, t.sampler)))
             .finish()
     }
@@ -327,6 +333,7 @@ impl Config {
             mail: Mail::Log,
             blobs: Blobs::Local,
             idempotency_lease: IdempotencyTerms::default().lease,
+            webhooks_allow_local: false,
             traces: None,
         }
     }
@@ -440,6 +447,16 @@ impl Config {
                 }
             },
         };
+        let webhooks_allow_local = match non_empty(raw.webhooks_allow_local).as_deref() {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "BAZAAR_WEBHOOKS_ALLOW_LOCAL",
+                    format!("{other:?}: expected true or false"),
+                ));
+            }
+        };
         let traces = raw.traces.validate().map_err(|e| ConfigError::new(e.setting, e.reason))?;
         Ok(Self {
             data_dir,
@@ -463,6 +480,7 @@ impl Config {
             mail,
             blobs,
             idempotency_lease,
+            webhooks_allow_local,
             traces,
         })
     }

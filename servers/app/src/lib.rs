@@ -40,6 +40,7 @@ use std::sync::Arc;
 
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
+use bazaar_core::webhooks::EndpointPolicy;
 
 pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH, RABBIT_PREFETCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig, SearchIndexKind};
@@ -131,6 +132,17 @@ impl App {
         let mut builder = market::builder(ports, &keys, AppOptions { sender, ..options });
         if let Some(provider) = provider {
             builder = builder.payment_provider(provider);
+        }
+        let allow_local = config.webhooks_allow_local;
+        let transport = bazaar_webhooks::HttpTransport::new(bazaar_webhooks::TransportConfig {
+            allow_local,
+            ..bazaar_webhooks::TransportConfig::default()
+        })?;
+        builder = builder
+            .webhook_policy(EndpointPolicy { allow_local, ..EndpointPolicy::default() })
+            .webhook_transport(Arc::new(transport));
+        if allow_local {
+            tracing::warn!("vendor webhook endpoints may be http:// and local addresses (BAZAAR_WEBHOOKS_ALLOW_LOCAL)");
         }
         let market = Arc::new(builder.build()?);
         if let Some(admin) = &config.admin {

@@ -338,6 +338,11 @@ pub struct GlobalArgs {
     /// it over, in seconds [default: 60].
     #[arg(long, global = true, env = "BAZAAR_IDEMPOTENCY_LEASE_SECS", value_name = "SECS", help_heading = "Settings")]
     pub idempotency_lease_secs: Option<String>,
+    /// Let vendors register `http://` webhook endpoints and loopback,
+    /// private or link-local addresses (`true`/`false`) [default: false].
+    /// For a local setup only: on a server it lets vendors reach its network.
+    #[arg(long, global = true, env = "BAZAAR_WEBHOOKS_ALLOW_LOCAL", value_name = "BOOL", help_heading = "Settings")]
+    pub webhooks_allow_local: Option<String>,
 }
 
 impl GlobalArgs {
@@ -379,6 +384,7 @@ impl GlobalArgs {
                 s3_prefix: self.s3_prefix.clone(),
             },
             idempotency_lease_secs: self.idempotency_lease_secs.clone(),
+            webhooks_allow_local: self.webhooks_allow_local.clone(),
             traces: trace_settings_from_env(),
         }
     }

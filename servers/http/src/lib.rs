@@ -118,6 +118,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::licenses::routes())
         .merge(routes::notifications::routes())
         .merge(routes::notification_stream::routes())
+        .merge(routes::webhooks::routes())
         .merge(routes::ops::routes())
 }
 

@@ -28,6 +28,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "payments", description = "Payment intents and provider webhooks"),
         (name = "licenses", description = "Licenses, activations and downloads"),
         (name = "notifications", description = "The caller's notifications"),
+        (name = "webhooks", description = "A vendor's endpoints for its sales events, their deliveries and replays"),
         (name = "ops", description = "Health, metrics and this document"),
     )
 )]

@@ -37,6 +37,13 @@ pub struct WorkerConfig {
     /// How long a claimed outbox batch stays reserved for this relay; a
     /// relay killed mid-batch delays those entries by at most this much.
     pub relay_lease: Duration,
+    /// Run the vendor webhook delivery loop (when the marketplace has a
+    /// webhook transport). Replicas share the delivery queue through its
+    /// leases, so any number may run it.
+    pub webhooks: bool,
+    /// How long the delivery loop sleeps when nothing was due (at least
+    /// 1 ms): the pickup latency of a new delivery or a retry.
+    pub webhook_poll: Duration,
     /// The consumer group: the inbox keys (`"{group}/{handler}"`) and dead
     /// letters are recorded under it, so every replica of one deployment
     /// must use the same name.
@@ -45,7 +52,8 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     /// The relay, 4 consumers taking up to 32 deliveries a step, relay
-    /// batches of 100, a 25 ms idle poll, the core's default lease, group
+    /// batches of 100, a 25 ms idle poll, the core's default lease, the
+    /// webhook delivery loop polling every 250 ms, group
     /// [`Marketplace::CONSUMER`].
     fn default() -> Self {
         Self {
@@ -55,6 +63,8 @@ impl Default for WorkerConfig {
             relay_batch: Marketplace::RELAY_BATCH,
             idle_poll: Duration::from_millis(25),
             relay_lease: Relay::DEFAULT_LEASE,
+            webhooks: true,
+            webhook_poll: Duration::from_millis(250),
             group: Marketplace::CONSUMER.to_owned(),
         }
     }
@@ -67,6 +77,7 @@ impl WorkerConfig {
         self.batch = self.batch.max(1);
         self.relay_batch = self.relay_batch.max(1);
         self.idle_poll = self.idle_poll.max(Duration::from_millis(1));
+        self.webhook_poll = self.webhook_poll.max(Duration::from_millis(1));
         self.relay_lease = self.relay_lease.max(Duration::from_secs(1));
         if self.group.trim().is_empty() {
             self.group = Marketplace::CONSUMER.to_owned();

@@ -23,6 +23,10 @@ pub const EVENTS_DEAD_LETTERED: &str = "bazaar_events_dead_lettered_total";
 /// was empty): how far the relay trails the commits.
 pub const RELAY_LAG: &str = "bazaar_relay_lag_seconds";
 
+/// Vendor webhook attempts, by `outcome`: `delivered`, `retrying` (failed,
+/// queued again with backoff) or `dead` (failed its last attempt).
+pub const WEBHOOK_ATTEMPTS: &str = "bazaar_webhook_attempts_total";
+
 /// The process-wide Prometheus handle (shared with the HTTP server and every
 /// other server in the process; see [`bazaar_telemetry::prometheus`]).
 pub fn prometheus() -> PrometheusHandle {
@@ -37,6 +41,7 @@ pub(crate) fn describe() {
         describe_counter!(EVENTS_HANDLED, Unit::Count, "Event deliveries every interested handler completed.");
         describe_counter!(EVENTS_RETRIED, Unit::Count, "Event deliveries a handler failed, nacked for a retry.");
         describe_counter!(EVENTS_DEAD_LETTERED, Unit::Count, "Events parked in the dead-letter store.");
+        describe_counter!(WEBHOOK_ATTEMPTS, Unit::Count, "Vendor webhook attempts, by outcome.");
         describe_gauge!(RELAY_LAG, Unit::Seconds, "Age of the oldest outbox entry at the relay's last claim.");
     });
 }
@@ -49,6 +54,15 @@ pub(crate) fn published(n: usize) {
 
 pub(crate) fn relay_lag(seconds: f64) {
     gauge!(RELAY_LAG).set(seconds);
+}
+
+/// Counts one webhook delivery round's attempts.
+pub(crate) fn webhook_round(round: &bazaar_core::webhooks::Round) {
+    for (outcome, n) in [("delivered", round.delivered), ("retrying", round.retrying), ("dead", round.dead)] {
+        if n > 0 {
+            counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(n as u64);
+        }
+    }
 }
 
 /// Counts one dispatcher step; `event_type` labels `handled` when known.

@@ -64,6 +64,7 @@ const RESTART_PAUSE: Duration = Duration::from_millis(500);
 enum Role {
     Relay,
     Consumer(usize),
+    Webhooks,
 }
 
 impl Worker {
@@ -122,9 +123,11 @@ impl Worker {
         if !config.relay && config.consumers == 0 {
             tracing::warn!("worker started with neither the relay nor consumers: nothing to do");
         }
+        let webhooks = config.webhooks && self.inner.market.webhook_deliverer.is_some();
         tracing::info!(
             relay = config.relay,
             consumers = config.consumers,
+            webhooks,
             group = config.group.as_str(),
             idle_poll_ms = config.idle_poll.as_millis() as u64,
             "worker started"
@@ -132,8 +135,12 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut roles = HashMap::new();
-        let roles_wanted =
-            config.relay.then_some(Role::Relay).into_iter().chain((0..config.consumers).map(Role::Consumer));
+        let roles_wanted = config
+            .relay
+            .then_some(Role::Relay)
+            .into_iter()
+            .chain((0..config.consumers).map(Role::Consumer))
+            .chain(webhooks.then_some(Role::Webhooks));
         for role in roles_wanted {
             let handle = tasks.spawn(self.inner.clone().run_loop(role, stop_rx.clone(), Duration::ZERO));
             roles.insert(handle.id(), role);
@@ -202,6 +209,34 @@ impl Inner {
         match role {
             Role::Relay => self.relay_loop(stop).await,
             Role::Consumer(n) => self.consumer_loop(n, stop).await,
+            Role::Webhooks => self.webhook_loop(stop).await,
+        }
+    }
+
+    /// Sends due vendor webhook deliveries: at once again while rounds find
+    /// work, else after one poll. Failed deliveries are the deliverer's
+    /// (retried with backoff, then dead); a failed round (the store) is
+    /// retried with this loop's backoff.
+    async fn webhook_loop(&self, mut stop: watch::Receiver<bool>) {
+        let Some(deliverer) = self.market.webhook_deliverer.clone() else { return };
+        let mut failures = 0u32;
+        while !*stop.borrow() {
+            let pause = match deliverer.run_once().await {
+                Ok(round) => {
+                    failures = 0;
+                    crate::metrics::webhook_round(&round);
+                    if round.claimed > round.deferred { Duration::ZERO } else { self.config.webhook_poll }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = self.backoff.delay(failures - 1, None, &ThreadRngJitter);
+                    tracing::warn!(error = %e, failures, delay_ms = delay.as_millis() as u64, "webhook delivery round failed");
+                    delay
+                }
+            };
+            if !pause.is_zero() {
+                pause_or_stop(pause, &mut stop).await;
+            }
         }
     }
 

@@ -11,3 +11,4 @@ pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod orders;
 pub(crate) mod payments;
+pub(crate) mod webhooks;
