@@ -17,6 +17,10 @@
 //! (`download_limit_reached`). `fetch` verifies the URL (`url_invalid`,
 //! `url_expired`) and re-checks that the license is still active — a refund
 //! between issue and fetch kills the URL — before it reads the blob.
+//! [`DownloadService::resolve`] makes the same checks, then hands a store
+//! that serves downloads itself (S3) a presigned URL of
+//! [`REDIRECT_TTL_SECS`] instead of reading the bytes: the marketplace
+//! decides, the object store serves.
 //!
 //! # Previews
 //! Assets uploaded with `is_preview` (screenshots, demos) are public:
@@ -45,6 +49,31 @@ use crate::page::{Page, PageRequest};
 
 /// How long a signed URL lives by default.
 pub const DEFAULT_URL_TTL_SECS: i64 = 300;
+
+/// How long the presigned URL of [`DownloadService::resolve`] lives: long
+/// enough to follow a redirect, short enough that a license revoked after
+/// the check stops downloads soon.
+pub const REDIRECT_TTL_SECS: u64 = 60;
+
+/// Where the bytes of a checked download come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Download {
+    /// The blob store serves them at `url` (a presigned URL, valid for
+    /// [`REDIRECT_TTL_SECS`]): redirect the client there.
+    Redirect {
+        /// The asset.
+        asset: Asset,
+        /// The presigned URL.
+        url: String,
+    },
+    /// They were read here and match the asset's recorded hash.
+    Bytes {
+        /// The asset.
+        asset: Asset,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+}
 
 /// How many version numbers an upload tries when concurrent uploads of the
 /// same file name keep taking the next one.
@@ -264,12 +293,38 @@ impl DownloadService {
     /// stored bytes no longer match the recorded hash; `Internal` when the
     /// blob is missing; store errors.
     pub async fn fetch(&self, token: &str) -> Result<(Asset, Vec<u8>)> {
+        let asset = self.signed_asset(token).await?;
+        self.read_clean(asset).await
+    }
+
+    /// The asset a signed URL names, once the URL verifies and its license
+    /// is still active.
+    async fn signed_asset(&self, token: &str) -> Result<Asset> {
         let now = self.clock.now();
         let (license_id, asset_id) = self.urls.verify(token, now)?;
         let license = self.deps.licenses.get(license_id).await?.ok_or(Denial::UrlInvalid)?;
         license.ensure_active(now)?;
-        let asset = self.deps.assets.get(asset_id).await?.ok_or(Denial::UrlInvalid)?;
-        self.read_clean(asset).await
+        Ok(self.deps.assets.get(asset_id).await?.ok_or(Denial::UrlInvalid)?)
+    }
+
+    /// Serves a signed URL as [`fetch`](Self::fetch) does, but lets a blob
+    /// store that serves downloads itself do so: after the same checks, a
+    /// store with a presigned URL answers [`Download::Redirect`], any other
+    /// [`Download::Bytes`].
+    ///
+    /// # Errors
+    /// As [`fetch`](Self::fetch).
+    pub async fn resolve(&self, token: &str) -> Result<Download> {
+        let asset = self.signed_asset(token).await?;
+        if asset.scan != ScanStatus::Clean {
+            return Err(Denial::AssetNotClean.into());
+        }
+        let ttl = std::time::Duration::from_secs(REDIRECT_TTL_SECS);
+        if let Some(url) = self.deps.blobs.presigned_get(&asset.blob_key(), ttl).await? {
+            return Ok(Download::Redirect { asset, url });
+        }
+        let (asset, bytes) = self.read_clean(asset).await?;
+        Ok(Download::Bytes { asset, bytes })
     }
 
     /// The bytes of a clean asset, checked against its recorded hash.
@@ -555,6 +610,43 @@ mod tests {
         let url = s.create_download(&w.buyer, l.id, asset.id).await.unwrap();
         w.set_standing(&l, LicenseAction::Revoke { reason: "refund".into() }).await;
         assert_eq!(s.fetch(&url.token).await.unwrap_err().code(), "license_revoked");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_serves_downloads_gets_a_redirect_after_the_same_checks() {
+        let w = World::new();
+        let asset = w
+            .service()
+            .upload(&w.vendor, w.product_id, "a.zip", "application/zip", b"zip".to_vec(), false)
+            .await
+            .unwrap();
+        let l = w.default_license().await;
+        let key = asset.blob_key();
+        let mut blobs = MockBlobStore::new();
+        blobs.expect_get().never();
+        blobs
+            .expect_presigned_get()
+            .withf(move |k, ttl| k == key && *ttl == std::time::Duration::from_secs(REDIRECT_TTL_SECS))
+            .times(1)
+            .returning(|_, _| Ok(Some("https://bucket.example/a.zip?X-Amz-Signature=abc".into())));
+        let s = w.service_with(Arc::new(EicarScanner), Arc::new(blobs));
+        let url = s.create_download(&w.buyer, l.id, asset.id).await.unwrap();
+        match s.resolve(&url.token).await.unwrap() {
+            Download::Redirect { asset: got, url } => {
+                assert_eq!(got.id, asset.id);
+                assert_eq!(url, "https://bucket.example/a.zip?X-Amz-Signature=abc");
+            }
+            Download::Bytes { .. } => panic!("a store with presigned URLs serves the bytes itself"),
+        }
+        assert_eq!(s.resolve("garbage").await.unwrap_err().code(), "url_invalid");
+        w.set_standing(&l, LicenseAction::Revoke { reason: "refund".into() }).await;
+        assert_eq!(s.resolve(&url.token).await.unwrap_err().code(), "license_revoked", "no URL for a revoked license");
+
+        // A store without URLs of its own: the checked bytes.
+        let l = w.default_license().await;
+        let s = w.service();
+        let url = s.create_download(&w.buyer, l.id, asset.id).await.unwrap();
+        assert_eq!(s.resolve(&url.token).await.unwrap(), Download::Bytes { asset, bytes: b"zip".to_vec() });
     }
 
     #[tokio::test]

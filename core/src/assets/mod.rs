@@ -24,7 +24,7 @@ pub use asset::{Asset, FileName, ScanStatus, blob_key, sha256_hex};
 pub use blob::BlobStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use blob::MockBlobStore;
-pub use download::{DEFAULT_URL_TTL_SECS, DownloadDeps, DownloadService};
+pub use download::{DEFAULT_URL_TTL_SECS, Download, DownloadDeps, DownloadService, REDIRECT_TTL_SECS};
 pub use limits::{AssetLimits, DEFAULT_MAX_SIZE, DEFAULT_MIMES};
 pub use repository::AssetRepository;
 #[cfg(any(test, feature = "mocks"))]

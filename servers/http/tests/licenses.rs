@@ -396,3 +396,48 @@ async fn listing_and_reading_licenses_need_a_token_and_real_ids() {
     assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
     assert_eq!(r.json["items"][0]["product_id"], b.product_id.as_str(), "oldest first");
 }
+
+/// Asset bytes in memory, served by "the store" at URLs of its own, as S3
+/// serves presigned ones.
+struct ServingStore(bazaar_memory::MemoryBlobStore);
+
+#[async_trait::async_trait]
+impl bazaar_core::assets::BlobStore for ServingStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> bazaar_core::Result<()> {
+        self.0.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> bazaar_core::Result<Option<Vec<u8>>> {
+        self.0.get(key).await
+    }
+    async fn delete(&self, key: &str) -> bazaar_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn presigned_get(&self, key: &str, ttl: std::time::Duration) -> bazaar_core::Result<Option<String>> {
+        Ok(Some(format!("https://bucket.example/{key}?expires={}", ttl.as_secs())))
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_serves_downloads_gets_the_client_redirected_after_the_checks() {
+    let app = TestApp::with_ports(|ports| {
+        ports.with_blobs(std::sync::Arc::new(ServingStore(bazaar_memory::MemoryBlobStore::new())))
+    });
+    let item = listing(&app, one_time(900)).await;
+    let (buyer, order_id, license) = bought(&app, &item).await;
+    let license_id = id(&license);
+    let url = download_url(&app, &buyer, &license_id, &item.asset_id).await;
+    let path = url.json["url"].as_str().expect("url").to_owned();
+    let r = app.send("GET", &path, None, None).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.json);
+    let location = r.headers["location"].to_str().unwrap();
+    assert!(location.starts_with("https://bucket.example/") && location.ends_with("?expires=60"), "{location}");
+    assert_eq!(r.headers["x-content-sha256"], hex::encode(Sha256::digest(&item.bytes)).as_str());
+    assert_eq!(r.headers["cache-control"], "private, no-store");
+
+    // A refund kills the URL before the store is asked for one.
+    let admin = app.admin().await;
+    let refund = app.send("POST", &format!("/v1/orders/{order_id}/refund"), Some(&admin.token), None).await;
+    assert_eq!(refund.status, StatusCode::OK, "{}", refund.json);
+    app.pump().await;
+    assert_error(&app.send("GET", &path, None, None).await, StatusCode::FORBIDDEN, "license_revoked");
+}

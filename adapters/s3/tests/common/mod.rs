@@ -2,6 +2,8 @@
 //! virtualenv under `target/`, started once per test process, and a fresh
 //! bucket per test.
 
+// Shared with the other test suites that start Python servers.
+#[path = "../../../../tests/support/python.rs"]
 pub(crate) mod python;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! `tests/smtp_server.py` for what it accepts, defers and refuses), and
 //! reading what it accepted.
 
+// Shared with the other test suites that start Python servers.
+#[path = "../../../../tests/support/python.rs"]
 pub(crate) mod python;
 
 use std::path::{Path, PathBuf};
@@ -93,17 +95,9 @@ impl Mail {
 impl SmtpServer {
     /// Every message accepted so far for `address`.
     pub(crate) fn mails_to(&self, address: &str) -> Vec<Mail> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.maildir)
-            .expect("maildir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
-            .collect();
-        names.sort();
-        names
+        python::accepted_mail(&self.maildir)
             .into_iter()
-            .filter_map(|n| {
-                let raw = std::fs::read_to_string(self.maildir.join(n)).ok()?;
+            .filter_map(|raw| {
                 let (headers, body) = raw.split_once("\r\n\r\n").or_else(|| raw.split_once("\n\n"))?;
                 Some(Mail { headers: headers.to_owned(), body: body.to_owned() })
             })

@@ -19,17 +19,19 @@
 //!   token: the signed token is the credential, so the URL can be handed to a
 //!   browser or `curl`. It answers the bytes with `Content-Type`,
 //!   `Content-Disposition: attachment`, `ETag: "<sha256>"` and
-//!   `X-Content-SHA256`; denials are `403` with `license_revoked`,
+//!   `X-Content-SHA256`, or, when assets live in S3, `302` to a presigned URL
+//!   of the bucket valid for 60 s (the checks are made here, the bytes come
+//!   from the store); denials are `403` with `license_revoked`,
 //!   `license_suspended`, `license_expired`, `url_expired` or `url_invalid`.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use bazaar_core::Error;
-use bazaar_core::assets::Asset;
+use bazaar_core::assets::{Asset, Download};
 use bazaar_core::licensing::{
     Activation, ActivationOutcome, License, LicenseKind, LicenseStatus, Limits, Permissions, ValidationCode,
 };
@@ -545,12 +547,29 @@ async fn create_download(
     responses(
         (status = 200, description = "The file, with `Content-Disposition`, `ETag: \"<sha256>\"` and `X-Content-SHA256`",
             content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 302, description = "The blob store serves the file itself (S3): `Location` is its presigned URL, valid 60 s; `X-Content-SHA256` is the hash of the bytes there"),
         (status = 403, description = "`url_invalid`, `url_expired`, `license_revoked`, `license_suspended`, `license_expired`, `asset_not_clean`", body = ErrorBody),
     )
 )]
 async fn download(State(state): State<AppState>, ApiPath(token): ApiPath<String>) -> Result<Response, ApiError> {
-    let (asset, bytes) = state.market.downloads.fetch(&token).await?;
-    file_response(&asset, bytes)
+    match state.market.downloads.resolve(&token).await? {
+        Download::Bytes { asset, bytes } => file_response(&asset, bytes),
+        Download::Redirect { asset, url } => redirect_response(&asset, &url),
+    }
+}
+
+/// A redirect to the blob store's own short-lived URL for the asset, with
+/// the hash the bytes must have.
+fn redirect_response(asset: &Asset, url: &str) -> Result<Response, ApiError> {
+    let header =
+        |v: &str| HeaderValue::try_from(v).map_err(|e| ApiError::from(Error::internal("building download headers", e)));
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, header(url)?);
+    headers.insert(CONTENT_SHA256, header(&asset.sha256)?);
+    // The location is a bearer credential too.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
 }
 
 /// The response carrying a downloaded asset.

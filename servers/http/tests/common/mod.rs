@@ -54,9 +54,19 @@ impl TestApp {
     /// request comes from 127.0.0.1, and tests register many users. The
     /// limit itself is tested with `with_settings`.
     pub fn new() -> Self {
+        Self::with_settings(Self::settings())
+    }
+
+    /// [`TestApp::new`] over ports the test adjusts first (another blob store).
+    pub fn with_ports(ports: impl FnOnce(Ports) -> Ports) -> Self {
+        Self::custom(Self::settings(), ports, |builder| builder)
+    }
+
+    /// The settings of [`TestApp::new`].
+    fn settings() -> HttpSettings {
         let many = std::num::NonZeroU32::new(10_000).expect("non-zero");
         let auth_quota = bazaar_core::resilience::rate_limit::Quota::per_second(many).allow_burst(many);
-        Self::with_settings(HttpSettings { auth_quota, ..HttpSettings::default() })
+        HttpSettings { auth_quota, ..HttpSettings::default() }
     }
 
     pub fn with_settings(settings: HttpSettings) -> Self {

@@ -1,5 +1,7 @@
 //! Python test servers: a virtualenv under `target/` with pinned packages
 //! from PyPI, and a child process listening on a free loopback port.
+//! Included by path (`#[path]`) into every test suite that starts one:
+//! the SMTP and S3 adapters' and the end-to-end connector scenario.
 //!
 //! Nothing is skipped: if Python, the install or the server fails, the
 //! test panics saying what failed and how to run it by hand, with
@@ -94,4 +96,19 @@ pub(crate) fn spawn(python: &Path, script: &Path, args: &[String]) -> Child {
         Ok(line) => fail(&format!("{} did not start", script.display()), &format!("it printed {line:?}")),
         Err(_) => fail(&format!("{} did not get ready within 60 s", script.display()), ""),
     }
+}
+
+/// The messages `adapters/smtp/tests/smtp_server.py` accepted into
+/// `maildir`, oldest first (it writes each aside and renames it into place,
+/// so none is read half-written).
+#[allow(dead_code)] // Only the suites with an SMTP server read mail.
+pub(crate) fn accepted_mail(maildir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(maildir)
+        .expect("maildir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names.into_iter().filter_map(|n| std::fs::read_to_string(maildir.join(n)).ok()).collect()
 }
