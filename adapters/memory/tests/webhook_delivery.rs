@@ -459,3 +459,13 @@ async fn endpoints_are_their_vendors_own_and_checked() {
     w.market.webhooks.delete(&w.vendor, endpoint.id).await.expect("delete");
     assert_eq!(w.market.webhooks.get(&w.vendor, endpoint.id).await.expect_err("gone").kind(), ErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn the_recording_receiver_behaves_as_a_transport() {
+    let receiver = Receiver::default();
+    receiver.always("https://fake.test/ok", Reply::Status(204));
+    receiver.always("https://fake.test/fail", Reply::Status(503));
+    receiver.always("https://fake.test/moved", Reply::Status(307));
+    receiver.always("https://closed.test/", Reply::Down);
+    bazaar_core::testkit::webhooks::transport(&receiver, "https://fake.test", "https://closed.test/").await;
+}

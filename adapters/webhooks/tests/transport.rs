@@ -94,3 +94,19 @@ async fn names_that_resolve_to_local_addresses_are_not_reached_unless_allowed() 
     assert_eq!(local().post(&webhook(format!("http://localhost:{port}/"))).await.expect("allowed"), 200);
     assert!(server.received_requests().await.expect("recorded").len() == 1, "only the allowed call arrived");
 }
+
+#[tokio::test]
+async fn passes_the_transport_contract() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/ok")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    Mock::given(method("POST")).and(path("/fail")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/moved"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", format!("{}/ok", server.uri())))
+        .mount(&server)
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    bazaar_core::testkit::webhooks::transport(&local(), &server.uri(), &format!("http://127.0.0.1:{port}/")).await;
+    let to_ok = server.received_requests().await.expect("recorded").iter().filter(|r| r.url.path() == "/ok").count();
+    assert_eq!(to_ok, 1, "the redirect was not followed to /ok");
+}

@@ -282,3 +282,23 @@ pub async fn concurrent_claims(repo: Arc<dyn WebhookRepository>, spawn: Spawn<'_
         assert_eq!((stored.status, stored.attempts), (DeliveryStatus::Delivered, 1));
     }
 }
+
+/// Contract suite for a [`WebhookTransport`](crate::webhooks::WebhookTransport),
+/// against a receiver the adapter's test starts, which must answer `POST
+/// {base}/ok` with 204 (checking nothing), `POST {base}/fail` with 503 and
+/// `POST {base}/moved` with 307 to `{base}/ok`; `closed` is a URL nothing
+/// listens on.
+pub async fn transport(transport: &dyn crate::webhooks::WebhookTransport, base: &str, closed: &str) {
+    use crate::webhooks::OutboundWebhook;
+    let request = |path: &str| OutboundWebhook {
+        url: format!("{base}{path}"),
+        headers: vec![("bazaar-signature", "t=1,v1=00".into()), ("bazaar-event-type", "order.paid".into())],
+        body: r#"{"id":"1","type":"order.paid","data":{}}"#.into(),
+    };
+    assert_eq!(transport.post(&request("/ok")).await.expect("answered"), 204, "a 2xx comes back as it is");
+    assert_eq!(transport.post(&request("/fail")).await.expect("answered"), 503, "so does a 5xx: the caller judges");
+    assert_eq!(transport.post(&request("/moved")).await.expect("answered"), 307, "redirects are not followed");
+    let unreachable = OutboundWebhook { url: closed.to_owned(), ..request("") };
+    let err = transport.post(&unreachable).await.expect_err("nothing listens there");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}

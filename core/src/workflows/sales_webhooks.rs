@@ -1,5 +1,6 @@
 //! [`SalesWebhooks`]: turns sales into vendor webhook deliveries.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -36,12 +37,19 @@ impl SalesWebhooks {
         Self { orders, webhooks }
     }
 
-    async fn order(&self, id: OrderId) -> Result<Order> {
-        self.orders.get(id).await?.ok_or_else(|| Error::not_found("order"))
+    /// The order `id`, read once per batch (`payment.succeeded` and the
+    /// `license.issued` of one order usually travel together).
+    async fn order(&self, id: OrderId, read: &mut HashMap<OrderId, Order>) -> Result<Order> {
+        if let Some(order) = read.get(&id) {
+            return Ok(order.clone());
+        }
+        let order = self.orders.get(id).await?.ok_or_else(|| Error::not_found("order"))?;
+        read.insert(id, order.clone());
+        Ok(order)
     }
 
     /// The vendor webhooks `event` calls for.
-    async fn sales(&self, event: &Event) -> Result<Vec<Sale>> {
+    async fn sales(&self, event: &Event, read: &mut HashMap<OrderId, Order>) -> Result<Vec<Sale>> {
         let sale = |vendor_id, event_type, data| Sale {
             vendor_id,
             event_type,
@@ -53,7 +61,7 @@ impl SalesWebhooks {
         match event.event_type {
             EventType::PaymentSucceeded => {
                 let paid: PaymentSucceeded = event.decode()?;
-                let order = self.order(paid.order_id).await?;
+                let order = self.order(paid.order_id, read).await?;
                 by_vendor(&order)?
                     .into_iter()
                     .map(|(vendor, share)| {
@@ -63,7 +71,7 @@ impl SalesWebhooks {
             }
             EventType::OrderRefunded => {
                 let refunded: OrderRefunded = event.decode()?;
-                let order = self.order(refunded.order_id).await?;
+                let order = self.order(refunded.order_id, read).await?;
                 by_vendor(&order)?
                     .into_iter()
                     .map(|(vendor, share)| Ok(sale(vendor, VendorEvent::OrderRefunded, share.data(&order, None))))
@@ -71,7 +79,7 @@ impl SalesWebhooks {
             }
             EventType::LicenseIssued => {
                 let issued: LicenseIssued = event.decode()?;
-                let order = self.order(issued.order_id).await?;
+                let order = self.order(issued.order_id, read).await?;
                 let line =
                     order.lines.iter().find(|l| l.product_id == issued.product_id).ok_or_else(|| {
                         Error::invalid("data", "license.issued names a product its order does not hold")
@@ -164,8 +172,9 @@ impl EventHandler for SalesWebhooks {
     async fn handle_batch<'e>(&self, events: &[&'e Event]) -> Result<Vec<Result<()>>> {
         let mut results = Vec::with_capacity(events.len());
         let mut sales = Vec::new();
+        let mut read = HashMap::new();
         for event in events {
-            match self.sales(event).await {
+            match self.sales(event, &mut read).await {
                 Ok(found) => {
                     sales.extend(found);
                     results.push(Ok(()));

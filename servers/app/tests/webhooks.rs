@@ -15,7 +15,8 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-/// A receiver on a loopback port that records every request and answers 200.
+/// A receiver on a loopback port that records every request and answers
+/// 204, except 500 to the first one.
 struct Receiver {
     url: String,
     got: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
@@ -30,8 +31,9 @@ impl Receiver {
             axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
                 let log = log.clone();
                 async move {
-                    log.lock().unwrap().push((headers, body));
-                    StatusCode::NO_CONTENT
+                    let mut log = log.lock().unwrap();
+                    log.push((headers, body));
+                    if log.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
                 }
             }),
         );
@@ -69,7 +71,7 @@ async fn open(allow_local: bool) -> (App, tempfile::TempDir) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_delivers_a_sale_signed_to_the_vendors_endpoint() {
+async fn the_worker_delivers_a_sale_signed_and_in_order_to_the_vendors_endpoint_retrying_a_refusal() {
     let receiver = Receiver::start().await;
     let (app, _dir) = open(true).await;
     let vendor = app.market.auth.login(DEMO_VENDOR_EMAIL, DEMO_PASSWORD).await.unwrap().access.token;
@@ -105,7 +107,7 @@ async fn the_worker_delivers_a_sale_signed_to_the_vendors_endpoint() {
             .await
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while receiver.got.lock().unwrap().len() < 2 {
+    while receiver.got.lock().unwrap().len() < 3 {
         assert!(tokio::time::Instant::now() < deadline, "the endpoint did not receive both events in 20 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -113,9 +115,16 @@ async fn the_worker_delivers_a_sale_signed_to_the_vendors_endpoint() {
     running.await.unwrap();
 
     let got = receiver.got.lock().unwrap().clone();
-    assert_eq!(got.len(), 2, "each event once");
-    let types: Vec<_> = got.iter().map(|(h, _)| h["bazaar-event-type"].to_str().unwrap().to_owned()).collect();
-    assert_eq!(types, ["order.paid", "license.issued"]);
+    assert_eq!(got.len(), 3, "the refused event again, then the next: {got:?}");
+    let sent: Vec<_> = got
+        .iter()
+        .map(|(h, _)| {
+            (h["bazaar-event-type"].to_str().unwrap().to_owned(), h["bazaar-attempt"].to_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected = [("order.paid", "1"), ("order.paid", "2"), ("license.issued", "1")];
+    assert_eq!(sent, expected.map(|(t, a)| (t.to_owned(), a.to_owned())), "retried, and nothing overtook it");
+    assert_eq!(got[0].1, got[1].1, "a retry sends the same body");
     for (headers, body) in &got {
         assert_eq!(headers[header::CONTENT_TYPE], "application/json");
         let signature = headers["bazaar-signature"].to_str().unwrap();
