@@ -74,7 +74,7 @@ impl SigningKeys {
 /// | [`live_buffer`](Self::live_buffer) | [`LiveNotifications::DEFAULT_BUFFER`] notifications per stream |
 /// | [`webhook_policy`](Self::webhook_policy) | [`EndpointPolicy::default`]: `https://` to public hosts only, rotated secrets sign 24 h more, 10 endpoints per vendor |
 /// | [`webhook_transport`](Self::webhook_transport) | none: deliveries are queued but not sent (`bazaar-webhooks` has the reqwest one) |
-/// | [`delivery_terms`](Self::delivery_terms) | [`DeliveryTerms::default`]: 10 attempts from 5 s to 1 h apart, 10 s deadline, 10 per second and a breaker per endpoint |
+/// | [`delivery_terms`](Self::delivery_terms) | [`DeliveryTerms::default`]: 10 attempts over 21–43 minutes (waits from 5 s, doubling), 10 s deadline, 10 per second and a breaker per endpoint |
 pub struct MarketplaceBuilder {
     ports: Ports,
     clock: Arc<dyn Clock>,

@@ -35,8 +35,8 @@ pub const ATTEMPT_HEADER: &str = "bazaar-attempt";
 /// How deliveries are attempted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryTerms {
-    /// Attempts before a delivery is dead (default 10, about 3 hours of
-    /// retrying with the default backoff).
+    /// Attempts before a delivery is dead (default 10: with the default
+    /// backoff the nine waits add up to 21–43 minutes).
     pub max_attempts: u32,
     /// The wait after the n-th failed attempt (default 5 s doubling to at
     /// most 1 h, with equal jitter).
