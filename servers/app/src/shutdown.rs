@@ -50,8 +50,36 @@ impl Shutdown {
     }
 
     /// Triggers the signal on SIGINT (Ctrl-C) or SIGTERM.
+    ///
+    /// The signal streams are registered before this returns, so a process
+    /// that calls it before announcing that it listens cannot miss a stop
+    /// sent right after the announcement (a stream created later does not
+    /// see a signal delivered before it existed).
     pub fn trigger_on_signals(&self) {
         let this = self.clone();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = [("SIGINT", signal(SignalKind::interrupt())), ("SIGTERM", signal(SignalKind::terminate()))];
+            for (name, stream) in streams {
+                let this = this.clone();
+                match stream {
+                    Ok(mut stream) => {
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                received = stream.recv() => if received.is_some() {
+                                    tracing::info!(signal = name, "stop signal received, shutting down");
+                                    this.trigger();
+                                },
+                                () = this.wait() => {}
+                            }
+                        });
+                    }
+                    Err(e) => tracing::error!(signal = name, error = %e, "cannot listen for the stop signal"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
         tokio::spawn(async move {
             tokio::select! {
                 () = bazaar_http::shutdown_signal() => this.trigger(),

@@ -126,9 +126,11 @@ async fn gateway(args: GatewayArgs, global: &GlobalArgs, config: Config) -> anyh
             .unwrap_or("none"),
         "gateway configured"
     );
-    say(&format!("gateway listening on http://{}", listener.local_addr().context("the listener has no address")?));
+    // Listening for stop signals before announcing: a stop sent right after
+    // the announcement must not be missed.
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    say(&format!("gateway listening on http://{}", listener.local_addr().context("the listener has no address")?));
     bazaar_gateway::serve(listener, gateway, shutdown.wait()).await.context("the gateway failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
@@ -170,11 +172,12 @@ async fn start_advertised(
     http_name: &str,
     advertised: Option<Advertisement>,
 ) -> anyhow::Result<()> {
+    // Listening for stop signals before announcing (see `gateway`).
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
     for line in listeners.announce(http_name) {
         say(&line);
     }
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
     let advertising = match advertised {
         Some(advertised) => {
             Some(advertised.start(shutdown.wait()).await.context("cannot register in the service directory")?)

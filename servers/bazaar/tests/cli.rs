@@ -377,7 +377,10 @@ fn gateway_and_advertising_mistakes_exit_with_code_2_and_name_the_setting() {
 /// line announces after `prefix` (`worker listening on http://`).
 fn spawn_listening(dir: &Path, args: &[&str], prefix: &str) -> (std::process::Child, String) {
     let mut child = bazaar(dir).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap()).lines().next().expect("a line on stdout").unwrap();
+    let Some(line) = BufReader::new(child.stdout.take().unwrap()).lines().next() else {
+        panic!("`bazaar {}` printed nothing and ended: {:?}", args.join(" "), child.wait());
+    };
+    let line = line.unwrap();
     let addr = line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line}")).to_owned();
     (child, addr)
 }
@@ -424,6 +427,36 @@ fn a_gateway_proxies_to_its_upstream_and_stops_on_sigterm() {
 
     stop_gracefully(&mut gateway);
     stop_gracefully(&mut api);
+}
+
+/// A stop sent the moment a server announces itself is not missed: the
+/// signal listeners exist before the announcement (a gateway once kept
+/// serving after such a SIGTERM, and the test waiting for it hung).
+#[test]
+fn a_sigterm_right_after_the_announcement_stops_the_process() {
+    // The API first: the gateway reads the keys it leaves in the data dir.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["http", "--http-addr", "127.0.0.1:0"][..],
+        &["gateway", "--upstream", "api=http://127.0.0.1:9", "--http-addr", "127.0.0.1:0"][..],
+    ] {
+        let ready = format!("{} listening on http://", args[0]);
+        let (mut child, _) = spawn_listening(dir.path(), args, &ready);
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("`bazaar {}` did not stop on a SIGTERM sent right after it announced itself", args[0]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "`bazaar {}` stops gracefully", args[0]);
+    }
 }
 
 #[test]
