@@ -223,32 +223,22 @@ impl WebhookDeliverer {
         let breaker = self.breaker(endpoint_id);
         let half_lease = self.terms.lease / 2;
         let mut updates = Vec::with_capacity(deliveries.len());
-        let mut rest = deliveries.iter();
-        while let Some(delivery) = rest.next() {
+        // Where the round stops sending this endpoint, and until when the
+        // deliveries from there on are handed back unattempted.
+        let mut stop: Option<(usize, Timestamp)> = None;
+        for (i, delivery) in deliveries.iter().enumerate() {
             let now = self.clock.now();
-            let hold = |until: Timestamp, first: &WebhookDelivery, updates: &mut Vec<DeliveryUpdate>| {
-                updates.push(DeliveryUpdate::deferred(first, until));
-            };
             let out_of_lease = (now - started).to_std().is_ok_and(|spent| spent >= half_lease);
-            let blocked_until = if out_of_lease {
-                Some(now)
-            } else if let Err(wait) = self.limits.check(&endpoint_id) {
-                Some(now + chrono::Duration::from_std(wait.wait_time()).unwrap_or(chrono::Duration::MAX))
-            } else {
-                None
-            };
-            if let Some(until) = blocked_until {
-                hold(until, delivery, &mut updates);
-                round.deferred += 1 + rest.len();
-                rest.by_ref().for_each(|d| hold(until, d, &mut updates));
+            if out_of_lease {
+                stop = Some((i, now));
+                break;
+            }
+            if let Err(wait) = self.limits.check(&endpoint_id) {
+                stop = Some((i, later(now, wait.wait_time())));
                 break;
             }
             let Ok(permit) = breaker.try_acquire() else {
-                let until =
-                    now + chrono::Duration::from_std(self.terms.breaker.open_for).unwrap_or(chrono::Duration::MAX);
-                hold(until, delivery, &mut updates);
-                round.deferred += 1 + rest.len();
-                rest.by_ref().for_each(|d| hold(until, d, &mut updates));
+                stop = Some((i, later(now, self.terms.breaker.open_for)));
                 break;
             };
             let attempt = delivery.attempts.saturating_add(1);
@@ -275,33 +265,30 @@ impl WebhookDeliverer {
             };
             permit.record(Outcome::Failure);
             tracing::warn!(endpoint = %endpoint_id, delivery = %delivery.id, attempt, error = %why, "webhook delivery failed");
-            if attempt >= self.terms.max_attempts {
+            let dead = attempt >= self.terms.max_attempts;
+            let next_attempt_at = if dead {
                 round.dead += 1;
-                updates.push(DeliveryUpdate {
-                    id: delivery.id,
-                    status: DeliveryStatus::Dead,
-                    attempts: attempt,
-                    next_attempt_at: done,
-                    last_error: Some(why),
-                    delivered_at: None,
-                });
+                done
             } else {
                 round.retrying += 1;
-                let wait = self.terms.backoff.delay(attempt - 1, None, self.jitter.as_ref());
-                updates.push(DeliveryUpdate {
-                    id: delivery.id,
-                    status: DeliveryStatus::Pending,
-                    attempts: attempt,
-                    next_attempt_at: done + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
-                    last_error: Some(why),
-                    delivered_at: None,
-                });
-            }
+                later(done, self.terms.backoff.delay(attempt - 1, None, self.jitter.as_ref()))
+            };
+            updates.push(DeliveryUpdate {
+                id: delivery.id,
+                status: if dead { DeliveryStatus::Dead } else { DeliveryStatus::Pending },
+                attempts: attempt,
+                next_attempt_at,
+                last_error: Some(why),
+                delivered_at: None,
+            });
             // The rest wait behind this one (the queue keeps them back
             // while it is pending), so they are handed back due now.
-            round.deferred += rest.len();
-            rest.by_ref().for_each(|d| hold(done, d, &mut updates));
+            stop = Some((i + 1, done));
             break;
+        }
+        if let Some((from, until)) = stop {
+            round.deferred += deliveries.len() - from;
+            updates.extend(deliveries[from..].iter().map(|d| DeliveryUpdate::deferred(d, until)));
         }
         Ok((round, updates))
     }
@@ -339,4 +326,9 @@ impl WebhookDeliverer {
         }
         OutboundWebhook { url: endpoint.url.clone(), headers, body: delivery.body.clone() }
     }
+}
+
+/// `at` plus `wait`, saturating rather than overflowing.
+fn later(at: Timestamp, wait: Duration) -> Timestamp {
+    at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
 }
