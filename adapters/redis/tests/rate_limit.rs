@@ -202,3 +202,39 @@ async fn an_unreachable_redis_is_unavailable_not_a_decision() {
     let err = store.check("k", &quota(1, 1), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn replicas_on_one_redis_spend_one_sign_in_quota() {
+    use bazaar_core::auth::{Email, SignInLimits, SignInThrottle};
+    let one = NonZeroU32::new(1).unwrap();
+    let limits = SignInLimits {
+        per_client: Quota::per_minute(one).allow_burst(NonZeroU32::new(2).unwrap()),
+        per_account: Quota::per_minute(one).allow_burst(one),
+    };
+    let prefix = common::fresh_prefix("signin");
+    // Two processes' worth: each its own connection and throttle.
+    let replica = || async {
+        let store = RedisRateLimitStore::new(common::connect().await, prefix.clone());
+        SignInThrottle::shared(Arc::new(store), limits)
+    };
+    let (a, b) = (replica().await, replica().await);
+    let client = "203.0.113.7".parse().unwrap();
+    a.admit_client(client).await.unwrap();
+    b.admit_client(client).await.unwrap();
+    assert!(a.admit_client(client).await.is_err(), "the quota is one for both replicas");
+    assert!(b.admit_client(client).await.is_err());
+    // IPv6 by /64, across replicas too.
+    a.admit_client("2001:db8:7::1".parse().unwrap()).await.unwrap();
+    a.admit_client("2001:db8:7::2".parse().unwrap()).await.unwrap();
+    assert!(b.admit_client("2001:db8:7:0:ffff::3".parse().unwrap()).await.is_err());
+
+    let victim = Email::parse("victim@example.com").unwrap();
+    a.admit_account(&victim).await.unwrap();
+    assert!(b.admit_account(&victim).await.is_err());
+    assert_eq!(a.local_keys() + b.local_keys(), 0, "Redis decided every time");
+    // The e-mail never reaches Redis.
+    let mut conn = common::connect().await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap();
+    assert!(keys.iter().any(|k| k.contains("account:")), "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains("victim")), "{keys:?}");
+}

@@ -11,12 +11,14 @@ pub mod client_ip;
 mod ports;
 mod service;
 mod session;
+pub mod throttle;
 mod user;
 
 pub use ports::{AccessToken, PasswordHasher, TokenIssuer};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockPasswordHasher, MockTokenIssuer};
 pub use service::{AuthConfig, AuthDeps, AuthService, Session, Signup};
+pub use throttle::{SignInLimits, SignInThrottle};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use session::MockRefreshTokenStore;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::ports::{AccessToken, PasswordHasher, TokenIssuer};
 use super::session::{RefreshToken, RefreshTokenStore, Rotation, TokenHash};
+use super::throttle::SignInThrottle;
 use super::user::{Email, User, UserRepository, check_registration};
 use super::{Actor, Role};
 use crate::clock::Clock;
@@ -93,6 +94,9 @@ pub struct AuthDeps {
     pub clock: Arc<dyn Clock>,
     /// Refresh-token secrets.
     pub entropy: Arc<dyn Entropy>,
+    /// Sign-in quotas (per account here; per client in the transports,
+    /// which know the client's address).
+    pub throttle: Arc<SignInThrottle>,
 }
 
 impl fmt::Debug for AuthDeps {
@@ -127,6 +131,17 @@ impl AuthService {
         &self.config
     }
 
+    /// Spends one attempt of `client`'s sign-in quota. Transports call it
+    /// before register, login and refresh, with the address
+    /// [`TrustedProxies::client`](super::client_ip::TrustedProxies::client)
+    /// finds.
+    ///
+    /// # Errors
+    /// [`Error::RateLimited`] when the quota is spent.
+    pub async fn admit_client(&self, client: std::net::IpAddr) -> Result<()> {
+        self.deps.throttle.admit_client(client).await
+    }
+
     /// Creates an account (committing `user.registered`) and signs it in.
     ///
     /// # Errors
@@ -143,14 +158,20 @@ impl AuthService {
         self.start(user).await
     }
 
-    /// Signs in with an e-mail and password.
+    /// Signs in with an e-mail and password, spending one of the account's
+    /// sign-in quota ([`SignInLimits::per_account`](super::SignInLimits)).
     ///
     /// # Errors
     /// [`Error::Unauthenticated`] for an unknown or malformed e-mail or a
-    /// wrong password, alike (and alike in time); store and hasher errors.
+    /// wrong password, alike (and alike in time); [`Error::RateLimited`]
+    /// when the account's quota is spent (whether or not it exists, so the
+    /// answer tells nothing); store and hasher errors.
     pub async fn login(&self, email: &str, password: &str) -> Result<Session> {
         let user = match Email::parse(email) {
-            Ok(email) => self.authenticate(&email, password).await?,
+            Ok(email) => {
+                self.deps.throttle.admit_account(&email).await?;
+                self.authenticate(&email, password).await?
+            }
             // A malformed e-mail belongs to nobody; spend the same time anyway.
             Err(_) => {
                 self.deps.passwords.verify_nothing(password).await?;

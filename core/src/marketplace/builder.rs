@@ -8,7 +8,7 @@ use super::{Marketplace, Ports};
 use crate::assets::{
     AssetLimits, DEFAULT_URL_TTL_SECS, DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner,
 };
-use crate::auth::{AuthConfig, AuthDeps, AuthService, PasswordHasher, TokenIssuer};
+use crate::auth::{AuthConfig, AuthDeps, AuthService, PasswordHasher, SignInLimits, SignInThrottle, TokenIssuer};
 use crate::catalog::{CatalogService, RatingPrior, SearchIndex};
 use crate::clock::{Clock, SystemClock};
 use crate::entropy::{Entropy, OsEntropy};
@@ -19,6 +19,7 @@ use crate::money::FeeRate;
 use crate::notifications::{LiveNotifications, LogSender, NotificationSender, NotificationService};
 use crate::orders::{OrderConfig, OrderDeps, OrderService};
 use crate::payments::{PaymentProvider, PaymentService, SandboxProvider};
+use crate::resilience::rate_limit::RateLimitStore;
 use crate::webhooks::{DeliveryTerms, EndpointPolicy, WebhookDeliverer, WebhookService, WebhookTransport};
 use crate::workflows::{FulfillmentHandler, NotificationHandler, RevocationHandler, SalesWebhooks};
 
@@ -68,6 +69,8 @@ impl SigningKeys {
 /// | [`download_url_ttl`](Self::download_url_ttl) | 5 minutes |
 /// | [`rating_prior`](Self::rating_prior) | [`RatingPrior::DEFAULT`] |
 /// | [`auth`](Self::auth) | [`AuthConfig::default`]: 15-minute access tokens, 30-day sessions |
+/// | [`sign_in_limits`](Self::sign_in_limits) | [`SignInLimits::default`]: per client 5 at once then 10 a minute, per account 10 at once then 1 a minute |
+/// | [`sign_in_store`](Self::sign_in_store) | none: the quotas are kept in this process |
 /// | [`dispatcher`](Self::dispatcher) | [`DispatcherConfig::default`]: 5 attempts, exponential backoff |
 /// | [`handler`](Self::handler) | none besides the marketplace's own |
 /// | [`live_notifications`](Self::live_notifications) | off: no `notification.created` events |
@@ -92,6 +95,8 @@ pub struct MarketplaceBuilder {
     url_ttl: chrono::Duration,
     rating_prior: RatingPrior,
     auth: AuthConfig,
+    sign_in_limits: SignInLimits,
+    sign_in_store: Option<Arc<dyn RateLimitStore>>,
     dispatcher: DispatcherConfig,
     handlers: Vec<Arc<dyn EventHandler>>,
     search: Option<Arc<dyn SearchIndex>>,
@@ -134,6 +139,8 @@ impl MarketplaceBuilder {
             url_ttl: chrono::Duration::seconds(DEFAULT_URL_TTL_SECS),
             rating_prior: RatingPrior::DEFAULT,
             auth: AuthConfig::default(),
+            sign_in_limits: SignInLimits::default(),
+            sign_in_store: None,
             dispatcher: DispatcherConfig::default(),
             handlers: Vec::new(),
             search: None,
@@ -248,6 +255,22 @@ impl MarketplaceBuilder {
     #[must_use]
     pub fn auth(mut self, config: AuthConfig) -> Self {
         self.auth = config;
+        self
+    }
+
+    /// The sign-in quotas per client address and per account.
+    #[must_use]
+    pub fn sign_in_limits(mut self, limits: SignInLimits) -> Self {
+        self.sign_in_limits = limits;
+        self
+    }
+
+    /// Keeps the sign-in quotas in `store` (Redis: `bazaar-redis`'s
+    /// `RedisRateLimitStore`), so every process using it spends the same
+    /// ones.
+    #[must_use]
+    pub fn sign_in_store(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.sign_in_store = Some(store);
         self
     }
 
@@ -414,6 +437,10 @@ impl MarketplaceBuilder {
                 tokens,
                 clock: clock.clone(),
                 entropy: entropy.clone(),
+                throttle: Arc::new(match self.sign_in_store {
+                    Some(store) => SignInThrottle::shared(store, self.sign_in_limits),
+                    None => SignInThrottle::local(self.sign_in_limits),
+                }),
             },
             self.auth,
         ));

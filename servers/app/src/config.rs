@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use bazaar_core::auth::client_ip::{ForwardedHeader, TrustedProxies};
 use bazaar_core::auth::{Email, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, check_password};
 use bazaar_core::orders::IdempotencyTerms;
 pub use bazaar_telemetry::{RawTraceSettings, TraceSettings};
@@ -206,6 +207,10 @@ pub struct RawConfig {
     pub idempotency_lease_secs: Option<String>,
     /// `BAZAAR_WEBHOOKS_ALLOW_LOCAL` / `--webhooks-allow-local`.
     pub webhooks_allow_local: Option<String>,
+    /// `BAZAAR_TRUSTED_PROXIES` / `--trusted-proxies`.
+    pub trusted_proxies: Option<String>,
+    /// `BAZAAR_FORWARDED_HEADER` / `--forwarded-header`.
+    pub forwarded_header: Option<String>,
     /// The `OTEL_*` trace export variables.
     pub traces: RawTraceSettings,
 }
@@ -272,6 +277,9 @@ pub struct Config {
     /// Whether vendor webhook endpoints may be `http://` URLs and loopback,
     /// private or link-local addresses (a local setup); off by default.
     pub webhooks_allow_local: bool,
+    /// The proxies whose forwarding header names the client, for the
+    /// sign-in quota per client; none by default.
+    pub trusted_proxies: TrustedProxies,
     /// OpenTelemetry trace export, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     pub traces: Option<TraceSettings>,
 }
@@ -302,6 +310,7 @@ impl fmt::Debug for Config {
             .field("blobs", &matches!(self.blobs, Blobs::S3(_)))
             .field("idempotency_lease", &self.idempotency_lease)
             .field("webhooks_allow_local", &self.webhooks_allow_local)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("traces", &self.traces.as_ref().map(|t| (t.protocol, t.sampler)))
             .finish()
     }
@@ -334,6 +343,7 @@ impl Config {
             blobs: Blobs::Local,
             idempotency_lease: IdempotencyTerms::default().lease,
             webhooks_allow_local: false,
+            trusted_proxies: TrustedProxies::default(),
             traces: None,
         }
     }
@@ -457,6 +467,15 @@ impl Config {
                 ));
             }
         };
+        let trusted_proxies = TrustedProxies::parse_list(raw.trusted_proxies.as_deref().unwrap_or_default())
+            .map_err(|e| ConfigError::new("BAZAAR_TRUSTED_PROXIES", e))?;
+        let forwarded_header = non_empty(raw.forwarded_header)
+            .as_deref()
+            .map(str::parse::<ForwardedHeader>)
+            .transpose()
+            .map_err(|e| ConfigError::new("BAZAAR_FORWARDED_HEADER", e))?
+            .unwrap_or_default();
+        let trusted_proxies = trusted_proxies.with_header(forwarded_header);
         let traces = raw.traces.validate().map_err(|e| ConfigError::new(e.setting, e.reason))?;
         Ok(Self {
             data_dir,
@@ -481,6 +500,7 @@ impl Config {
             blobs,
             idempotency_lease,
             webhooks_allow_local,
+            trusted_proxies,
             traces,
         })
     }
@@ -569,6 +589,11 @@ mod tests {
                 "BAZAAR_IDEMPOTENCY_LEASE_SECS",
             ),
             (
+                RawConfig { trusted_proxies: Some("10.0.0.0/8, 10.0.0.300".into()), ..Default::default() },
+                "BAZAAR_TRUSTED_PROXIES",
+            ),
+            (RawConfig { forwarded_header: Some("x-real-ip".into()), ..Default::default() }, "BAZAAR_FORWARDED_HEADER"),
+            (
                 RawConfig {
                     traces: RawTraceSettings { endpoint: Some("collector:4318".into()), ..Default::default() },
                     ..Default::default()
@@ -586,6 +611,19 @@ mod tests {
         for (raw, setting) in cases {
             assert_eq!(Config::validate(raw).unwrap_err().setting, setting);
         }
+    }
+
+    #[test]
+    fn trusted_proxies_name_whose_header_is_read() {
+        let peer = "10.1.2.3".parse().unwrap();
+        let xff = |name: &str| if name == "x-forwarded-for" { vec!["203.0.113.5"] } else { vec!["for=198.51.100.5"] };
+        assert_eq!(Config::validate(RawConfig::default()).unwrap().trusted_proxies.client(peer, xff), peer);
+        let raw = RawConfig { trusted_proxies: Some("127.0.0.1, 10.0.0.0/8".into()), ..Default::default() };
+        let proxies = Config::validate(raw.clone()).unwrap().trusted_proxies;
+        assert_eq!(proxies.client(peer, xff), "203.0.113.5".parse::<std::net::IpAddr>().unwrap());
+        let raw = RawConfig { forwarded_header: Some("Forwarded".into()), ..raw };
+        let proxies = Config::validate(raw).unwrap().trusted_proxies;
+        assert_eq!(proxies.client(peer, xff), "198.51.100.5".parse::<std::net::IpAddr>().unwrap());
     }
 
     #[test]

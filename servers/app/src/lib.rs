@@ -42,6 +42,9 @@ use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 use bazaar_core::webhooks::EndpointPolicy;
 
+/// The Redis key prefix of the sign-in quotas (when `REDIS_URL` is set).
+pub const SIGN_IN_PREFIX: &str = "bazaar:signin:";
+
 pub use crate::bus::{Broker, BusKind, BusOptions, NATS_PULL_BATCH, RABBIT_PREFETCH};
 pub use crate::config::{Config, ConfigError, Database, LogFormat, RawConfig, SearchIndexKind};
 pub use crate::keys::Keys;
@@ -143,6 +146,11 @@ impl App {
             .webhook_transport(Arc::new(transport));
         if allow_local {
             tracing::warn!("vendor webhook endpoints may be http:// and local addresses (BAZAAR_WEBHOOKS_ALLOW_LOCAL)");
+        }
+        // Every replica on one Redis spends the same sign-in quotas.
+        if let Some(url) = &config.redis_url {
+            let conn = bazaar_redis::connect(url).await?;
+            builder = builder.sign_in_store(Arc::new(bazaar_redis::RedisRateLimitStore::new(conn, SIGN_IN_PREFIX)));
         }
         let market = Arc::new(builder.build()?);
         if let Some(admin) = &config.admin {

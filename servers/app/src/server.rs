@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bazaar_core::auth::client_ip::TrustedProxies;
 use bazaar_core::marketplace::Marketplace;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -83,7 +84,7 @@ impl Listeners {
 }
 
 /// What one process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parts {
     /// The REST API on the `http` listener.
     pub http: bool,
@@ -94,6 +95,8 @@ pub struct Parts {
     /// Serve the worker's health and metrics router on the `http` listener
     /// (`bazaar worker --http-addr`), instead of the REST API.
     pub worker_http: bool,
+    /// Whose forwarding header the REST and GraphQL APIs believe.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Runs `parts` over `market` on `listeners` until `shutdown` triggers or a
@@ -127,15 +130,18 @@ pub async fn run(
             // Followed before the API listens, so no stream opened on it
             // can miss a notification created after.
             live = Some(LiveFeed::start(market.clone()).await.map_err(|e| failed("live notifications")(e.into()))?);
-            let state = bazaar_http::AppState::new(market.clone());
-            // The GraphQL API beside REST: one sign-in quota per IP for
-            // both, and the same rule for whose IP that is.
+            let settings = bazaar_http::HttpSettings {
+                trusted_proxies: parts.trusted_proxies.clone(),
+                ..bazaar_http::HttpSettings::default()
+            };
+            let state = bazaar_http::AppState::with_settings(market.clone(), settings);
+            // The GraphQL API beside REST: the same rule for whose address
+            // a request comes from, so both spend one sign-in quota.
             let settings = bazaar_graphql::GraphqlSettings {
-                trust_forwarded_for: state.settings.trust_forwarded_for,
+                trusted_proxies: parts.trusted_proxies.clone(),
                 ..bazaar_graphql::GraphqlSettings::default()
             };
-            let graphql = bazaar_graphql::GraphqlState::new(market.clone(), settings)
-                .with_auth_limiter(state.auth_limiter.clone());
+            let graphql = bazaar_graphql::GraphqlState::new(market.clone(), settings);
             let graphql = bazaar_graphql::router_with(graphql);
             tasks.spawn(async move {
                 bazaar_http::serve_with(listener, state, graphql, stop).await.map_err(|e| failed("http")(e.into()))?;
@@ -235,7 +241,13 @@ mod tests {
         let running = tokio::spawn(run(
             market(),
             listeners,
-            Parts { http: true, worker: true, consumers: 4, worker_http: false },
+            Parts {
+                http: true,
+                worker: true,
+                consumers: 4,
+                worker_http: false,
+                trusted_proxies: TrustedProxies::default(),
+            },
             shutdown.clone(),
         ));
         let health = tokio::task::spawn_blocking(move || get(http, "/health")).await.unwrap();

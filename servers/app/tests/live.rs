@@ -82,7 +82,8 @@ async fn across_two_instances(config: Config, run_id: &str, broker: &str, url: &
     let listener = Listeners::bind("--http-addr", "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
-    let parts = Parts { http: true, worker: false, consumers: 0, worker_http: false };
+    let parts =
+        Parts { http: true, worker: false, consumers: 0, worker_http: false, trusted_proxies: Default::default() };
     let serving =
         tokio::spawn(run(api.market.clone(), Listeners { http: Some(listener), grpc: None }, parts, shutdown.clone()));
 

@@ -343,6 +343,15 @@ pub struct GlobalArgs {
     /// For a local setup only: on a server it lets vendors reach its network.
     #[arg(long, global = true, env = "BAZAAR_WEBHOOKS_ALLOW_LOCAL", value_name = "BOOL", help_heading = "Settings")]
     pub webhooks_allow_local: Option<String>,
+    /// Proxies whose forwarding header names the client, as addresses and
+    /// blocks (`127.0.0.1,10.0.0.0/8`) [default: none: the peer is the
+    /// client]. The right-most address not in the list is the client's.
+    #[arg(long, global = true, env = "BAZAAR_TRUSTED_PROXIES", value_name = "LIST", help_heading = "Settings")]
+    pub trusted_proxies: Option<String>,
+    /// The header the trusted proxies write: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239) [default: x-forwarded-for].
+    #[arg(long, global = true, env = "BAZAAR_FORWARDED_HEADER", value_name = "HEADER", help_heading = "Settings")]
+    pub forwarded_header: Option<String>,
 }
 
 impl GlobalArgs {
@@ -385,6 +394,8 @@ impl GlobalArgs {
             },
             idempotency_lease_secs: self.idempotency_lease_secs.clone(),
             webhooks_allow_local: self.webhooks_allow_local.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            forwarded_header: self.forwarded_header.clone(),
             traces: trace_settings_from_env(),
         }
     }

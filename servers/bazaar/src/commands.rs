@@ -68,7 +68,13 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         app.refresh_search().context("cannot refresh the search index")?;
         print_logins();
     }
-    let parts = Parts { http: true, worker: true, consumers: args.consumers.into(), worker_http: false };
+    let parts = Parts {
+        http: true,
+        worker: true,
+        consumers: args.consumers.into(),
+        worker_http: false,
+        trusted_proxies: app.config.trusted_proxies.clone(),
+    };
     start(app, listeners, parts, "http").await
 }
 
@@ -77,7 +83,13 @@ async fn http(args: ReplicaArgs, config: Config) -> anyhow::Result<()> {
     let advertised = advertisement(&args, &config, edge::HTTP_SERVICE, &listener).await?;
     let listeners = Listeners { http: Some(listener), grpc: None };
     let app = build(config).await?;
-    let parts = Parts { http: true, worker: false, consumers: 0, worker_http: false };
+    let parts = Parts {
+        http: true,
+        worker: false,
+        consumers: 0,
+        worker_http: false,
+        trusted_proxies: app.config.trusted_proxies.clone(),
+    };
     start_advertised(app, listeners, parts, "http", advertised).await
 }
 
@@ -86,7 +98,13 @@ async fn grpc(args: ReplicaArgs, config: Config) -> anyhow::Result<()> {
     let advertised = advertisement(&args, &config, edge::GRPC_SERVICE, &listener).await?;
     let listeners = Listeners { http: None, grpc: Some(listener) };
     let app = build(config).await?;
-    let parts = Parts { http: false, worker: false, consumers: 0, worker_http: false };
+    let parts = Parts {
+        http: false,
+        worker: false,
+        consumers: 0,
+        worker_http: false,
+        trusted_proxies: app.config.trusted_proxies.clone(),
+    };
     start_advertised(app, listeners, parts, "http", advertised).await
 }
 
@@ -151,7 +169,13 @@ async fn worker(args: WorkerArgs, global: &GlobalArgs, config: Config) -> anyhow
     if http.is_none() {
         say("worker running");
     }
-    let parts = Parts { http: false, worker: true, consumers: args.consumers.into(), worker_http: true };
+    let parts = Parts {
+        http: false,
+        worker: true,
+        consumers: args.consumers.into(),
+        worker_http: true,
+        trusted_proxies: app.config.trusted_proxies.clone(),
+    };
     start(app, Listeners { http, grpc: None }, parts, "worker").await
 }
 

@@ -496,7 +496,7 @@ impl GatewayConfig {
     /// [`ConfigError`] naming the first offending setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for proxy in &self.server.trusted_proxies {
-            crate::client_ip::Cidr::parse(proxy)
+            bazaar_core::auth::client_ip::Cidr::parse(proxy)
                 .map_err(|m| ConfigError::new("server.trusted_proxies", format!("{proxy:?}: {m}")))?;
         }
         for (name, pool) in &self.pools {

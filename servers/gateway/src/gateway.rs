@@ -19,7 +19,6 @@ use tracing::Instrument as _;
 
 use crate::auth::{CachedVerifier, TokenRejection, TokenVerifier, VerifiedToken, find_token};
 use crate::body::ProxyBody;
-use crate::client_ip::ClientIpResolver;
 use crate::config::{AuthMode, ConfigError, GatewayConfig, RouteConfig};
 use crate::error::GatewayError;
 use crate::headers::{REQUEST_ID, request_id};
@@ -27,6 +26,7 @@ use crate::limits::RateLimits;
 use crate::metrics::GatewayMetrics;
 use crate::pool::Pool;
 use crate::{proxy, status, websocket};
+use bazaar_core::auth::client_ip::{Cidr, TrustedProxies};
 
 /// A route, ready to match.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) verifier: Option<CachedVerifier>,
     pub(crate) directory: Option<Arc<dyn ServiceDirectory>>,
     pub(crate) limits: RateLimits,
-    pub(crate) client_ip: ClientIpResolver,
+    pub(crate) client_ip: TrustedProxies,
     pub(crate) metrics: GatewayMetrics,
     pub(crate) draining: AtomicBool,
     /// Open WebSocket tunnels; the sender wakes drain waiters.
@@ -119,7 +119,9 @@ impl GatewayBuilder {
             verifier: verifier.map(|v| CachedVerifier::new(v, config.auth.cache_capacity)),
             directory,
             limits: RateLimits::new(&config.rate_limit, store),
-            client_ip: ClientIpResolver::new(&config.server.trusted_proxies),
+            client_ip: TrustedProxies::new(
+                config.server.trusted_proxies.iter().filter_map(|b| Cidr::parse(b).ok()).collect(),
+            ),
             metrics: GatewayMetrics::new(),
             draining: AtomicBool::new(false),
             websockets: watch::Sender::new(0),
@@ -215,7 +217,9 @@ impl Gateway {
         let (route_name, mut response) = match own_endpoint(shared, &request) {
             Some(response) => ("gateway".to_owned(), response),
             None => {
-                let client_ip = shared.client_ip.resolve(peer.ip(), request.headers());
+                let client_ip = shared
+                    .client_ip
+                    .client(peer.ip(), |name| request.headers().get_all(name).iter().filter_map(|v| v.to_str().ok()));
                 let ctx = Context { request_id: request_id.clone(), peer, client_ip, trace };
                 match self.route(&request) {
                     None => ("unmatched".to_owned(), GatewayError::NoRoute.into_response(id_str(&ctx.request_id))),

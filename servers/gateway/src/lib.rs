@@ -52,7 +52,6 @@
 pub mod auth;
 mod background;
 pub mod body;
-pub mod client_ip;
 pub mod config;
 pub mod error;
 mod gateway;

@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_core::auth::client_ip::quota_addr;
 use bazaar_core::resilience::rate_limit::{Decision, KeyedRateLimiter, Quota, RateLimitStore};
 
 use crate::config::{QuotaConfig, RateLimitConfig};
@@ -47,12 +48,13 @@ impl RateLimits {
         Self { per_ip, per_user, backend }
     }
 
-    /// Checks the client address's quota; `Err(wait)` when refused.
+    /// Checks the client address's quota (IPv6 by /64, the core's
+    /// [`quota_addr`]); `Err(wait)` when refused.
     pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
         let Some(quota) = &self.per_ip else { return Ok(()) };
         match &self.backend {
-            Backend::Local { ip: limiter, .. } => limiter.check(&ip).map_err(|n| n.wait_time()),
-            Backend::Shared(store) => shared(store.as_ref(), &format!("gw:ip:{ip}"), quota).await,
+            Backend::Local { ip: limiter, .. } => limiter.check(&quota_addr(ip)).map_err(|n| n.wait_time()),
+            Backend::Shared(store) => shared(store.as_ref(), &format!("gw:ip:{}", quota_addr(ip)), quota).await,
         }
     }
 

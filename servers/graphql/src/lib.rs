@@ -73,8 +73,7 @@ mod graphiql;
 pub mod schema;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,14 +88,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use bazaar_core::auth::client_ip::client_ip;
+use bazaar_core::auth::client_ip::TrustedProxies;
 use bazaar_core::auth::{Actor, bearer};
 use bazaar_core::marketplace::Marketplace;
-use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
 
 pub use crate::schema::BazaarSchema;
 use crate::schema::loaders::Loaders;
-use crate::schema::{AuthLimiter, Caller, ClientIp, Mutation, Query, Subscription};
+use crate::schema::{Caller, ClientIp, Mutation, Query, Subscription};
 
 /// Where [`router`] serves queries and mutations (and GraphiQL on `GET`).
 pub const PATH: &str = "/graphql";
@@ -122,11 +120,10 @@ pub struct GraphqlSettings {
     /// `408` with the code `timeout` (REST's limit, 30 s); subscriptions
     /// are not limited.
     pub request_timeout: Duration,
-    /// Per-client-IP quota on `register` and `login`.
-    pub auth_quota: Quota,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only
-    /// behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose forwarding header names the client (for the
+    /// sign-in quota per client, which `register` and `login` spend as
+    /// REST's do); none by default: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for GraphqlSettings {
@@ -136,10 +133,7 @@ impl Default for GraphqlSettings {
             max_complexity: 4_000,
             body_limit: 256 * 1024,
             request_timeout: Duration::from_secs(30),
-            // As REST's: 10 attempts per minute per IP, 5 at once.
-            auth_quota: Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
-                .allow_burst(NonZeroU32::new(5).expect("non-zero")),
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -153,7 +147,6 @@ pub struct GraphqlState {
     pub schema: BazaarSchema,
     /// Limits and policies.
     pub settings: Arc<GraphqlSettings>,
-    auth_limiter: Arc<KeyedRateLimiter<IpAddr>>,
 }
 
 impl fmt::Debug for GraphqlState {
@@ -165,20 +158,7 @@ impl fmt::Debug for GraphqlState {
 impl GraphqlState {
     /// State over `market` with `settings`.
     pub fn new(market: Arc<Marketplace>, settings: GraphqlSettings) -> Self {
-        Self {
-            schema: schema(market.clone(), &settings),
-            auth_limiter: Arc::new(KeyedRateLimiter::new(settings.auth_quota)),
-            settings: Arc::new(settings),
-            market,
-        }
-    }
-
-    /// The same state spending `limiter` for `register` and `login`: pass
-    /// the REST API's auth limiter so both APIs share one quota per IP.
-    #[must_use]
-    pub fn with_auth_limiter(mut self, limiter: Arc<KeyedRateLimiter<IpAddr>>) -> Self {
-        self.auth_limiter = limiter;
-        self
+        Self { schema: schema(market.clone(), &settings), settings: Arc::new(settings), market }
     }
 }
 
@@ -227,13 +207,8 @@ async fn execute(
         Ok(request) => request,
         Err(e) => return malformed(&format!("the body is not a GraphQL request: {e}")),
     };
-    let peer = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let ip = client_ip(forwarded_for(&headers), peer, state.settings.trust_forwarded_for);
-    let request = request
-        .data(Caller(caller))
-        .data(ClientIp(ip))
-        .data(AuthLimiter(state.auth_limiter.clone()))
-        .data(Loaders::new(state.market.clone(), caller));
+    let ip = client_of(&state.settings.trusted_proxies, connect_info, &headers);
+    let request = request.data(Caller(caller)).data(ClientIp(ip)).data(Loaders::new(state.market.clone(), caller));
     let Ok(mut response) = tokio::time::timeout(state.settings.request_timeout, state.schema.execute(request)).await
     else {
         return timed_out();
@@ -250,10 +225,9 @@ async fn subscribe(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let peer = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
     // Operations over the socket may be mutations too: `register` and
-    // `login` spend the same per-IP quota there.
-    let ip = client_ip(forwarded_for(&headers), peer, state.settings.trust_forwarded_for);
+    // `login` spend the same per-client quota there.
+    let ip = client_of(&state.settings.trusted_proxies, connect_info, &headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
@@ -262,7 +236,6 @@ async fn subscribe(
                 .on_connection_init(move |payload| async move {
                     let mut data = connection_data(&state.market, &payload)?;
                     data.insert(ClientIp(ip));
-                    data.insert(AuthLimiter(state.auth_limiter.clone()));
                     Ok(data)
                 })
                 .serve()
@@ -308,8 +281,15 @@ fn authenticate(market: &Marketplace, headers: &HeaderMap) -> bazaar_core::Resul
     market.auth.verify(token).map(Some)
 }
 
-fn forwarded_for(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+/// The client's address by the core's rule; loopback for in-process
+/// callers (tests) that have no peer.
+fn client_of(
+    proxies: &TrustedProxies,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let peer = connect_info.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |Extension(ConnectInfo(addr))| addr.ip());
+    proxies.client(peer, |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()))
 }
 
 /// A whole request refused for its credentials: 401 and one error.

@@ -69,12 +69,18 @@ mod routes;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::StatusCode;
 use axum::{Extension, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower::ServiceExt as _;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -130,7 +136,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// Serves [`router`] on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish; open notification streams are ended then
 /// (reason `shutdown`), since they would otherwise never finish. Handlers
-/// see the peer address (the auth rate limit keys on it).
+/// see the peer address (the sign-in quota keys on it).
+///
+/// Each connection must send a whole request head within
+/// [`header_read_timeout`](HttpSettings::header_read_timeout), and at most
+/// [`max_connections`](HttpSettings::max_connections) are served at once.
 ///
 /// # Errors
 /// The listener's I/O errors.
@@ -143,10 +153,11 @@ pub async fn serve(
 }
 
 /// [`serve`] with `extra` routes beside the API (another transport, such as
-/// `bazaar_graphql::router`): they share the listener, the peer address and
-/// the graceful shutdown (open notification streams end then, GraphQL
-/// subscriptions too), but not the API's middleware, which speaks REST's
-/// error shape. Their paths must not collide with the API's.
+/// `bazaar_graphql::router`): they share the listener, the peer address,
+/// the connection limits and the graceful shutdown (open notification
+/// streams end then, GraphQL subscriptions too), but not the API's
+/// middleware, which speaks REST's error shape. Their paths must not
+/// collide with the API's.
 ///
 /// # Errors
 /// The listener's I/O errors.
@@ -160,12 +171,49 @@ pub async fn serve_with(
         tracing::info!(%addr, "HTTP server listening");
     }
     let live = state.market.live.clone();
-    let shutdown = async move {
-        shutdown.await;
-        live.close_all();
-    };
-    let app = router(state).merge(extra).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let settings = state.settings.clone();
+    let app = router(state).merge(extra);
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A slot first: at the cap, connections wait in the backlog.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    live.close_all();
+    graceful.shutdown().await;
     tracing::info!("HTTP server stopped");
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! Cross-cutting request handling: the request span, request metrics, the
-//! client IP and the auth routes' per-IP rate limit, and the JSON 404.
+//! client address and the auth routes' sign-in quota, and the JSON 404.
 //!
 //! The layers themselves are assembled in [`crate::router`]; this module
 //! holds the pieces that are ours rather than tower-http's.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
@@ -14,7 +14,7 @@ use axum::response::Response;
 use tower_http::trace::MakeSpan;
 
 use axum::http::HeaderValue;
-use bazaar_core::auth::client_ip::client_ip;
+use bazaar_core::auth::client_ip::TrustedProxies;
 use bazaar_core::events::{TraceContext, continue_trace, propagator};
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -112,20 +112,21 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
-/// The client's IP by the core's one rule
-/// ([`bazaar_core::auth::client_ip::client_ip`]): the first
-/// `X-Forwarded-For` entry when
-/// [`trust_forwarded_for`](crate::HttpSettings::trust_forwarded_for) is set,
-/// else the socket peer when the server was started with connect info,
-/// else loopback (in-process callers such as tests).
+/// The client's address by the core's one rule
+/// ([`TrustedProxies::client`]): the socket peer, or, when it is one of
+/// [`trusted_proxies`](crate::HttpSettings::trusted_proxies), the
+/// right-most forwarded address that is not; loopback for in-process
+/// callers (tests) that have no peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
-    fn of(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
-        client_ip(forwarded, peer, trust_forwarded_for)
+    fn of(parts: &Parts, proxies: &TrustedProxies) -> IpAddr {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(peer)| peer.ip());
+        proxies.client(peer, |name| parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()))
     }
 }
 
@@ -133,13 +134,13 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(Self::of(parts, state.settings.trust_forwarded_for)))
+        Ok(Self(Self::of(parts, &state.settings.trusted_proxies)))
     }
 }
 
-/// Extracting this spends one unit of the client IP's auth quota (429 with
-/// `Retry-After` when it is used up). Put it before the body extractor so
-/// that malformed requests count too.
+/// Extracting this spends one attempt of the client's sign-in quota (429
+/// with `Retry-After` when it is used up). Put it before the body
+/// extractor so that malformed requests count too.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthRateLimit;
 
@@ -147,11 +148,8 @@ impl FromRequestParts<AppState> for AuthRateLimit {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = ClientIp::of(parts, state.settings.trust_forwarded_for);
-        state.auth_limiter.check(&ip).map_err(|not_until| {
-            tracing::info!(%ip, "auth rate limit reached");
-            ApiError::from(bazaar_core::Error::RateLimited { retry_after: not_until.wait_time() })
-        })?;
+        let ip = ClientIp::of(parts, &state.settings.trusted_proxies);
+        state.market.auth.admit_client(ip).await?;
         Ok(Self)
     }
 }

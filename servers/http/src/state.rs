@@ -1,13 +1,11 @@
 //! What every handler can reach: the marketplace and the server's settings.
 
 use std::fmt;
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bazaar_core::marketplace::Marketplace;
-use bazaar_core::resilience::rate_limit::{KeyedRateLimiter, Quota};
+use bazaar_core::auth::client_ip::TrustedProxies;
+use bazaar_core::marketplace::{Marketplace, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::pages::RenderedPages;
@@ -21,11 +19,19 @@ pub struct HttpSettings {
     pub upload_limit: usize,
     /// Requests still running after this are answered 408.
     pub request_timeout: Duration,
-    /// Per-client-IP quota on the auth routes (register, login, refresh).
-    pub auth_quota: Quota,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only
-    /// behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose forwarding header names the client (for the
+    /// sign-in quota per client); none by default: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// A connection that has not sent a whole request head within this is
+    /// closed: a client trickling header bytes (slowloris) cannot hold it.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes, so a flood of idle connections cannot exhaust
+    /// memory or file descriptors.
+    pub max_connections: usize,
+    /// How long a `/health/ready` answer is reused: probes of every backend
+    /// run at most once per this, however often (and by whom) it is asked.
+    pub readiness_ttl: Duration,
     /// How often an idle notification stream is pinged (an SSE comment, a
     /// WebSocket ping), so proxies keep it open and dead peers are found.
     pub stream_ping: Duration,
@@ -40,10 +46,10 @@ impl Default for HttpSettings {
             json_limit: 1024 * 1024,
             upload_limit: usize::try_from(bazaar_core::assets::DEFAULT_MAX_SIZE).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(30),
-            // 10 attempts per minute per IP, 5 at once: enough for people, too few for guessing.
-            auth_quota: Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
-                .allow_burst(NonZeroU32::new(5).expect("non-zero")),
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            readiness_ttl: Duration::from_secs(1),
             stream_ping: Duration::from_secs(15),
             stream_send_timeout: Duration::from_secs(10),
         }
@@ -57,8 +63,8 @@ pub struct AppState {
     pub market: Arc<Marketplace>,
     /// Limits and policies.
     pub settings: Arc<HttpSettings>,
-    /// The auth routes' per-IP limiter.
-    pub auth_limiter: Arc<KeyedRateLimiter<IpAddr>>,
+    /// The last readiness answer.
+    pub readiness: Arc<ReadinessCache>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The JSON of recent search pages.
@@ -80,12 +86,33 @@ impl AppState {
     /// State with explicit settings.
     pub fn with_settings(market: Arc<Marketplace>, settings: HttpSettings) -> Self {
         Self {
-            auth_limiter: Arc::new(KeyedRateLimiter::new(settings.auth_quota)),
+            readiness: Arc::new(ReadinessCache::default()),
             settings: Arc::new(settings),
             metrics: prometheus(),
             pages: Arc::new(RenderedPages::default()),
             market,
         }
+    }
+}
+
+/// The last readiness answer and when it was taken. Askers wait on one
+/// lock while the probes run, so a burst of `/health/ready` requests runs
+/// them once.
+#[derive(Debug, Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Arc<Vec<Readiness>>)>>);
+
+impl ReadinessCache {
+    /// The readiness of `market`, taken at most `ttl` ago.
+    pub async fn get(&self, market: &Marketplace, ttl: Duration) -> Arc<Vec<Readiness>> {
+        let mut last = self.0.lock().await;
+        if let Some((taken, answer)) = last.as_ref()
+            && taken.elapsed() < ttl
+        {
+            return answer.clone();
+        }
+        let answer = Arc::new(market.readiness().await);
+        *last = Some((Instant::now(), answer.clone()));
+        answer
     }
 }
 

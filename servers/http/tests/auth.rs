@@ -7,6 +7,8 @@ use std::num::NonZeroU32;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use bazaar_core::auth::SignInLimits;
+use bazaar_core::auth::client_ip::TrustedProxies;
 use bazaar_core::resilience::rate_limit::Quota;
 use bazaar_http::HttpSettings;
 use common::{Reply, TestApp, error_code};
@@ -223,14 +225,22 @@ async fn me_needs_a_valid_token() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-fn tight(trust_forwarded_for: bool) -> HttpSettings {
+/// One sign-in attempt per client a minute (accounts unlimited), behind
+/// `proxies` (the test client's peer is 127.0.0.1).
+fn tight(proxies: &str) -> TestApp {
     let one = NonZeroU32::new(1).unwrap();
-    HttpSettings { auth_quota: Quota::per_minute(one).allow_burst(one), trust_forwarded_for, ..HttpSettings::default() }
+    let settings =
+        HttpSettings { trusted_proxies: TrustedProxies::parse_list(proxies).unwrap(), ..HttpSettings::default() };
+    let limits = SignInLimits {
+        per_client: Quota::per_minute(one).allow_burst(one),
+        per_account: Quota::per_second(NonZeroU32::new(1000).unwrap()),
+    };
+    TestApp::custom(settings, |p| p, |b| b.sign_in_limits(limits))
 }
 
 #[tokio::test]
 async fn auth_routes_are_rate_limited_per_ip() {
-    let app = TestApp::with_settings(tight(false));
+    let app = tight("");
     let address = email();
     let r = post(&app, "/v1/auth/register", json!({"email": address, "password": "password123", "name": "Dee"})).await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -241,27 +251,60 @@ async fn auth_routes_are_rate_limited_per_ip() {
     // Malformed requests spend the quota too (the limit runs before the body).
     let r = post(&app, "/v1/auth/refresh", json!({})).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    // Without a trusted proxy, X-Forwarded-For cannot buy a fresh quota.
-    let r = post_with(
-        &app,
-        "/v1/auth/login",
-        json!({"email": address, "password": "x"}),
-        &[("x-forwarded-for", "203.0.113.9")],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // Without a trusted proxy, neither forwarding header buys a fresh quota.
+    for header in [("x-forwarded-for", "203.0.113.9"), ("forwarded", "for=203.0.113.9")] {
+        let r = post_with(&app, "/v1/auth/login", json!({"email": address, "password": "x"}), &[header]).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    }
     // Logout and the other routes are not limited.
     let r = post(&app, "/v1/auth/logout", json!({"refresh_token": "x"})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
-async fn behind_a_trusted_proxy_each_forwarded_ip_has_its_own_quota() {
-    let app = TestApp::with_settings(tight(true));
+async fn behind_trusted_proxies_the_rightmost_untrusted_address_is_the_client() {
+    let app = tight("127.0.0.1, 10.0.0.0/8");
     let login = json!({"email": email(), "password": "password123"});
-    let a = [("x-forwarded-for", "203.0.113.1, 10.0.0.1")];
-    let b = [("x-forwarded-for", "203.0.113.2")];
-    assert_eq!(post_with(&app, "/v1/auth/login", login.clone(), &a).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(post_with(&app, "/v1/auth/login", login.clone(), &a).await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(post_with(&app, "/v1/auth/login", login.clone(), &b).await.status, StatusCode::UNAUTHORIZED);
+    let status = |xff: &'static str| {
+        let login = login.clone();
+        let app = &app;
+        async move { post_with(app, "/v1/auth/login", login, &[("x-forwarded-for", xff)]).await.status }
+    };
+    assert_eq!(status("203.0.113.1, 10.0.0.1").await, StatusCode::UNAUTHORIZED);
+    // What the client wrote left of its own address changes nothing.
+    assert_eq!(status("198.51.100.66, 203.0.113.1, 10.0.0.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status("203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status("203.0.113.2").await, StatusCode::UNAUTHORIZED);
+    // One IPv6 /64 is one client.
+    assert_eq!(status("2001:db8:1:2::1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status("2001:db8:1:2:ffff:ffff:ffff:ffff").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status("2001:db8:1:3::1").await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_account_is_limited_whatever_the_address() {
+    let two = NonZeroU32::new(2).unwrap();
+    let settings =
+        HttpSettings { trusted_proxies: TrustedProxies::parse_list("127.0.0.1").unwrap(), ..HttpSettings::default() };
+    let limits = SignInLimits { per_account: Quota::per_minute(two).allow_burst(two), ..SignInLimits::default() };
+    let app = TestApp::custom(settings, |p| p, |b| b.sign_in_limits(limits));
+    let victim = app.register("customer").await;
+    let me = app.send("GET", "/v1/me", Some(&victim.token), None).await;
+    let address = me.json["email"].as_str().unwrap().to_owned();
+    // A botnet: every guess from another address.
+    let guess = |n: u8| {
+        let body = json!({"email": address.to_uppercase(), "password": "guess-password"});
+        let app = &app;
+        async move { post_with(app, "/v1/auth/login", body, &[("x-forwarded-for", &format!("203.0.113.{n}"))]).await }
+    };
+    assert_eq!(guess(1).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(guess(2).await.status, StatusCode::UNAUTHORIZED);
+    let r = guess(3).await;
+    assert_eq!((r.status, error_code(&r)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited".into()));
+    // An unknown account is answered alike: the limit tells nothing.
+    let body = json!({"email": "nobody@example.com", "password": "guess-password"});
+    for _ in 0..2 {
+        assert_eq!(post(&app, "/v1/auth/login", body.clone()).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(post(&app, "/v1/auth/login", body).await.status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -74,6 +74,36 @@ async fn readiness_is_503_naming_the_failed_probe() {
 }
 
 #[tokio::test]
+async fn readiness_probes_run_once_per_ttl_however_often_asked() {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let probe = Probe::new("database", move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    });
+    let app = |ttl: Duration, probe: Probe| {
+        let settings = HttpSettings { readiness_ttl: ttl, ..HttpSettings::default() };
+        TestApp::custom(
+            settings,
+            |mut ports| {
+                ports.probes.push(probe);
+                ports
+            },
+            |builder| builder,
+        )
+    };
+    let cached = app(Duration::from_secs(60), probe.clone());
+    let answers = futures::future::join_all((0..20).map(|_| get(&cached, "/health/ready"))).await;
+    assert!(answers.iter().all(|r| r.status == StatusCode::OK));
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "a burst runs the probes once");
+
+    let uncached = app(Duration::ZERO, probe);
+    get(&uncached, "/health/ready").await;
+    get(&uncached, "/health/ready").await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::new();
     get(&app, "/health/live").await;
@@ -310,4 +340,57 @@ async fn serve_with_serves_extra_routes_beside_the_api() {
     stop.send(()).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(30), server).await.expect("serve returns after shutdown");
     result.unwrap().unwrap();
+}
+
+/// Serves `settings` on a loopback port until the returned sender is used.
+async fn served(settings: HttpSettings) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let app = TestApp::custom(settings, |p| p, |b| b);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(bazaar_http::serve(listener, app.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_request_head_is_cut_off() {
+    let settings = HttpSettings { header_read_timeout: Duration::from_millis(300), ..HttpSettings::default() };
+    let (addr, _stop) = served(settings).await;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closed the connection");
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "no answer to a request never finished");
+    // A whole request on a new connection is served as usual.
+    let mut fast = tokio::net::TcpStream::connect(addr).await.unwrap();
+    fast.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    fast.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let settings = HttpSettings { max_connections: 1, ..HttpSettings::default() };
+    let (addr, _stop) = served(settings).await;
+    let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+    holder.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut first = [0u8; 12];
+    holder.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the first connection is served and kept alive");
+
+    let mut waiting = tokio::net::TcpStream::connect(addr).await.unwrap();
+    waiting.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), waiting.read_to_string(&mut response)).await;
+    assert!(early.is_err(), "served beyond the cap: {response}");
+    drop(holder);
+    tokio::time::timeout(Duration::from_secs(10), waiting.read_to_string(&mut response))
+        .await
+        .expect("served once the first connection closed")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }

@@ -62,10 +62,34 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
 
 /// The process-local [`RateLimitStore`]: a map of TATs under one mutex,
 /// running the same [`decide`] a Redis script would.
+///
+/// Idle keys (fully replenished, so forgetting them changes nothing) are
+/// swept whenever the map has doubled since the last sweep, so the map
+/// stays within twice the keys active in the last quota period however
+/// many addresses pass by, at an amortised O(1) per check.
 #[derive(Debug)]
 pub struct InMemoryRateLimitStore {
-    tats: Mutex<HashMap<String, u64>>,
+    tats: Mutex<Tats>,
     clock: Arc<dyn MonotonicClock>,
+}
+
+/// The map, and the size at which it is swept next.
+#[derive(Debug)]
+struct Tats {
+    by_key: HashMap<String, u64>,
+    sweep_at: usize,
+}
+
+/// The smallest map worth sweeping.
+const MIN_SWEEP: usize = 1024;
+
+impl Tats {
+    fn sweep(&mut self, now: u64) -> usize {
+        let before = self.by_key.len();
+        self.by_key.retain(|_, tat| *tat > now);
+        self.sweep_at = (self.by_key.len() * 2).max(MIN_SWEEP);
+        before - self.by_key.len()
+    }
 }
 
 impl Default for InMemoryRateLimitStore {
@@ -82,27 +106,24 @@ impl InMemoryRateLimitStore {
 
     /// A store on an injected clock.
     pub fn with_clock(clock: Arc<dyn MonotonicClock>) -> Self {
-        Self { tats: Mutex::new(HashMap::new()), clock }
+        Self { tats: Mutex::new(Tats { by_key: HashMap::new(), sweep_at: MIN_SWEEP }), clock }
     }
 
     /// Forgets keys whose TAT has passed (the `PEXPIRE` of the Redis
     /// adapter); returns how many were dropped.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_nanos();
-        let mut tats = self.tats.lock();
-        let before = tats.len();
-        tats.retain(|_, tat| *tat > now);
-        before - tats.len()
+        self.tats.lock().sweep(now)
     }
 
     /// How many keys hold state.
     pub fn len(&self) -> usize {
-        self.tats.lock().len()
+        self.tats.lock().by_key.len()
     }
 
     /// Whether no key holds state.
     pub fn is_empty(&self) -> bool {
-        self.tats.lock().is_empty()
+        self.tats.lock().by_key.is_empty()
     }
 }
 
@@ -111,10 +132,13 @@ impl RateLimitStore for InMemoryRateLimitStore {
     async fn check(&self, key: &str, quota: &Quota, n: u32) -> Result<Decision, StoreError> {
         let now = self.clock.now_nanos();
         let mut tats = self.tats.lock();
-        let tat = tats.get(key).copied().unwrap_or(0);
+        let tat = tats.by_key.get(key).copied().unwrap_or(0);
         let (decision, new_tat) = decide(tat, now, quota, n);
         if decision.is_allowed() && new_tat != tat {
-            tats.insert(key.to_owned(), new_tat);
+            tats.by_key.insert(key.to_owned(), new_tat);
+            if tats.by_key.len() >= tats.sweep_at {
+                tats.sweep(now);
+            }
         }
         Ok(decision)
     }
@@ -143,6 +167,26 @@ mod tests {
         assert!(store.check("other", &quota, 1).await.unwrap().is_allowed());
         clock.advance(Duration::from_millis(500));
         assert_eq!(store.check("k", &quota, 1).await.unwrap(), Decision::Allowed { remaining: 0 });
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_passing_keys_is_evicted_as_the_map_grows() {
+        let clock = ManualClock::new();
+        let store = InMemoryRateLimitStore::with_clock(Arc::new(clock.clone()));
+        let quota = Quota::per_second(NonZeroU32::new(1).unwrap());
+        for i in 0..100_000 {
+            store.check(&format!("ip:{i}"), &quota, 1).await.unwrap();
+            // Each key is idle a second later; only about a second's worth
+            // of keys (here 100) may be held, plus up to one doubling.
+            clock.advance(Duration::from_millis(10));
+        }
+        assert!(store.len() <= MIN_SWEEP, "{} keys held", store.len());
+        // A key still spending its quota survives a sweep.
+        store.check("busy", &quota, 1).await.unwrap();
+        for i in 0..(MIN_SWEEP * 2) {
+            store.check(&format!("burst:{i}"), &quota, 1).await.unwrap();
+        }
+        assert!(!store.check("busy", &quota, 1).await.unwrap().is_allowed());
     }
 
     #[tokio::test]

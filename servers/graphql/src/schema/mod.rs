@@ -10,7 +10,6 @@ pub mod page;
 pub mod types;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, Schema, Subscription as SubscriptionRoot};
 use bazaar_core::Error;
@@ -18,7 +17,6 @@ use bazaar_core::auth::{Actor, Signup};
 use bazaar_core::catalog::{SearchParams, SearchQuery};
 use bazaar_core::ids::{OrderId, ProductId};
 use bazaar_core::orders::PlaceOrder;
-use bazaar_core::resilience::rate_limit::KeyedRateLimiter;
 use futures::Stream;
 
 use crate::error::CoreResultExt;
@@ -39,9 +37,6 @@ pub(crate) struct Caller(pub(crate) Option<Actor>);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-/// The per-IP limiter of `register` and `login`.
-pub(crate) struct AuthLimiter(pub(crate) Arc<KeyedRateLimiter<IpAddr>>);
-
 /// The caller, or `unauthenticated`.
 fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     caller(ctx).ok_or_else(|| Error::Unauthenticated("a bearer token is required".into())).gql()
@@ -51,19 +46,11 @@ fn caller(ctx: &Context<'_>) -> Option<Actor> {
     ctx.data_opt::<Caller>().and_then(|c| c.0)
 }
 
-/// Spends one unit of the client IP's auth quota (`rate_limited` when used up).
-fn spend_auth_quota(ctx: &Context<'_>) -> async_graphql::Result<()> {
-    let (Some(AuthLimiter(limiter)), Some(ClientIp(ip))) = (ctx.data_opt::<AuthLimiter>(), ctx.data_opt::<ClientIp>())
-    else {
-        return Ok(());
-    };
-    limiter
-        .check(ip)
-        .map_err(|not_until| {
-            tracing::info!(%ip, "auth rate limit reached");
-            Error::RateLimited { retry_after: not_until.wait_time() }
-        })
-        .gql()
+/// Spends one attempt of the client's sign-in quota (`rate_limited` when
+/// used up); a schema run without a client (in process) has none to spend.
+async fn spend_auth_quota(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    let Some(ClientIp(ip)) = ctx.data_opt::<ClientIp>() else { return Ok(()) };
+    market(ctx).auth.admit_client(*ip).await.gql()
 }
 
 /// A path-like id: one that does not parse names nothing, so it is
@@ -257,7 +244,7 @@ impl Mutation {
     /// Creates a customer or vendor account and signs it in (spends the
     /// client IP's auth quota, as REST's register).
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<Session> {
-        spend_auth_quota(ctx)?;
+        spend_auth_quota(ctx).await?;
         let RegisterInput { email, password, name, role } = input;
         let signup = Signup { email, password, name, role: role.map_or(bazaar_core::auth::Role::Customer, Into::into) };
         let session = market(ctx).auth.register(signup).await.gql()?;
@@ -266,7 +253,7 @@ impl Mutation {
 
     /// Signs in with e-mail and password (spends the client IP's auth quota).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> async_graphql::Result<Session> {
-        spend_auth_quota(ctx)?;
+        spend_auth_quota(ctx).await?;
         let session = market(ctx).auth.login(&email, &password).await.gql()?;
         Ok(session_of(ctx, session))
     }

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use bazaar_auth::{Argon2Passwords, JwtTokens};
 use bazaar_core::Result;
-use bazaar_core::auth::{Actor, Email};
+use bazaar_core::auth::{Actor, Email, SignInLimits};
 use bazaar_core::catalog::{
     NewProduct, Page, PageRequest, Pricing, Product, ProductKind, ProductRepository, SearchQuery, SearchResult,
 };
@@ -123,18 +123,19 @@ impl TestApp {
         ports.licenses = Arc::new(CountingLicenses { inner: ports.licenses, calls: counters.licenses.clone() });
         let ports = ports.with_search_cache(dyn_clock.clone());
         let sandbox = Arc::new(SandboxProvider::new(dyn_clock.clone(), b"whsec_test".to_vec()));
+        // Tests sign in often from one address; those about the quotas set their own.
+        let many = bazaar_core::resilience::rate_limit::Quota::per_second(std::num::NonZeroU32::new(10_000).unwrap());
         let market = builder(
             Marketplace::builder(ports)
                 .clock(dyn_clock)
                 .payment_provider(sandbox)
                 .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
-                .tokens(Arc::new(JwtTokens::new([7; 32]))),
+                .tokens(Arc::new(JwtTokens::new([7; 32])))
+                .sign_in_limits(SignInLimits { per_client: many, per_account: many }),
         )
         .build()
         .expect("every port is set");
-        let many = std::num::NonZeroU32::new(10_000).expect("non-zero");
-        let auth_quota = bazaar_core::resilience::rate_limit::Quota::per_second(many).allow_burst(many);
-        let settings = GraphqlSettings { auth_quota, ..GraphqlSettings::default() };
+        let settings = GraphqlSettings::default();
         Self { market: Arc::new(market), clock, counters, settings }
     }
 

@@ -48,9 +48,12 @@ async fn register_then_login_gives_working_tokens() {
 
 #[tokio::test]
 async fn login_spends_the_ip_quota() {
-    let mut app = TestApp::new();
     let two = std::num::NonZeroU32::new(2).unwrap();
-    app.settings.auth_quota = bazaar_core::resilience::rate_limit::Quota::per_minute(two).allow_burst(two);
+    let per_client = bazaar_core::resilience::rate_limit::Quota::per_minute(two).allow_burst(two);
+    let app = TestApp::custom(|b| {
+        let limits = bazaar_core::auth::SignInLimits { per_client, ..Default::default() };
+        b.sign_in_limits(limits)
+    });
     let router = app.router();
     let vars = json!({ "email": "nobody@example.com", "password": "password123" });
     for _ in 0..2 {
@@ -59,6 +62,21 @@ async fn login_spends_the_ip_quota() {
     let limited = app.gql_with(&router, LOGIN, vars, None).await;
     assert_eq!(limited.code(), "rate_limited");
     assert!(limited.json["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| s >= 1));
+}
+
+#[tokio::test]
+async fn login_spends_the_account_quota_from_any_address() {
+    let one = std::num::NonZeroU32::new(1).unwrap();
+    let per_account = bazaar_core::resilience::rate_limit::Quota::per_minute(one).allow_burst(one);
+    let app = TestApp::custom(|b| {
+        let many = bazaar_core::resilience::rate_limit::Quota::per_second(std::num::NonZeroU32::new(1000).unwrap());
+        b.sign_in_limits(bazaar_core::auth::SignInLimits { per_client: many, per_account })
+    });
+    let vars = json!({ "email": "victim@example.com", "password": "password123" });
+    assert_eq!(app.gql(LOGIN, vars.clone(), None).await.code(), "unauthenticated");
+    assert_eq!(app.gql(LOGIN, vars, None).await.code(), "rate_limited");
+    let other = json!({ "email": "other@example.com", "password": "password123" });
+    assert_eq!(app.gql(LOGIN, other, None).await.code(), "unauthenticated");
 }
 
 #[tokio::test]

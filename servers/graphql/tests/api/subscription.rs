@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bazaar_core::marketplace::Marketplace;
+use bazaar_core::marketplace::{Marketplace, MarketplaceBuilder};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -24,12 +24,13 @@ const HANG: Duration = Duration::from_secs(20);
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn live_app() -> (TestApp, std::net::SocketAddr) {
-    live_app_with(|_| {}).await
+    live_app_with(|b| b).await
 }
 
-async fn live_app_with(settings: impl FnOnce(&mut bazaar_graphql::GraphqlSettings)) -> (TestApp, std::net::SocketAddr) {
-    let mut app = TestApp::custom(|builder| builder.live_notifications(true));
-    settings(&mut app.settings);
+async fn live_app_with(
+    builder: impl FnOnce(MarketplaceBuilder) -> MarketplaceBuilder,
+) -> (TestApp, std::net::SocketAddr) {
+    let app = TestApp::custom(|b| builder(b.live_notifications(true)));
     app.market.live.join(GROUP, Duration::from_secs(300)).await.expect("fan-out group");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -144,9 +145,11 @@ async fn subscriptions_need_a_valid_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_over_the_socket_spend_the_same_auth_quota() {
     let one = std::num::NonZeroU32::new(1).unwrap();
-    let (_app, addr) =
-        live_app_with(|s| s.auth_quota = bazaar_core::resilience::rate_limit::Quota::per_minute(one).allow_burst(one))
-            .await;
+    let (_app, addr) = live_app_with(|b| {
+        let per_client = bazaar_core::resilience::rate_limit::Quota::per_minute(one).allow_burst(one);
+        b.sign_in_limits(bazaar_core::auth::SignInLimits { per_client, ..Default::default() })
+    })
+    .await;
     let mut socket = connect(addr, json!({})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
     let login = json!({ "query": "mutation { login(email: \"nobody@example.com\", password: \"password123\") { accessToken } }" });

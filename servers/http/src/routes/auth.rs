@@ -156,7 +156,7 @@ pub(crate) struct SessionDto {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "The e-mail is taken", body = ErrorBody),
         (status = 422, description = "Invalid field (details name it); `admin` cannot be chosen", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this IP (see `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client (see `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn register(
@@ -180,7 +180,7 @@ async fn register(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
         (status = 422, description = "Missing or mistyped field", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this IP (see `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client, or on this account from anywhere (see `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn login(
@@ -205,7 +205,7 @@ async fn login(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this IP (see `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client (see `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn refresh(

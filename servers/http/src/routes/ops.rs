@@ -120,7 +120,9 @@ async fn live() -> Json<HealthDto> {
     Json(OK)
 }
 
-/// Readiness: runs every backend probe; 503 names the ones that failed.
+/// Readiness: every backend probe's outcome (run at most once per
+/// [`readiness_ttl`](crate::HttpSettings::readiness_ttl)); 503 names the
+/// ones that failed.
 #[utoipa::path(
     get,
     path = "/health/ready",
@@ -133,10 +135,10 @@ async fn live() -> Json<HealthDto> {
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<ReadyDto>, ApiError> {
     let checks: Vec<CheckDto> = state
-        .market
-        .readiness()
+        .readiness
+        .get(&state.market, state.settings.readiness_ttl)
         .await
-        .into_iter()
+        .iter()
         .map(|r| CheckDto { name: r.name, status: if r.outcome.is_ok() { "ok" } else { "failed" } })
         .collect();
     let failed: Vec<&str> = checks.iter().filter(|c| c.status != "ok").map(|c| c.name).collect();

@@ -50,9 +50,9 @@ pub struct Reply {
 }
 
 impl TestApp {
-    /// Default settings, except an auth quota no test reaches: every
-    /// request comes from 127.0.0.1, and tests register many users. The
-    /// limit itself is tested with `with_settings`.
+    /// Default settings, and sign-in quotas no test reaches: every request
+    /// comes from 127.0.0.1, and tests register many users. The quotas
+    /// themselves are tested through `custom`'s builder.
     pub fn new() -> Self {
         Self::with_settings(Self::settings())
     }
@@ -64,9 +64,7 @@ impl TestApp {
 
     /// The settings of [`TestApp::new`].
     fn settings() -> HttpSettings {
-        let many = std::num::NonZeroU32::new(10_000).expect("non-zero");
-        let auth_quota = bazaar_core::resilience::rate_limit::Quota::per_second(many).allow_burst(many);
-        HttpSettings { auth_quota, ..HttpSettings::default() }
+        HttpSettings::default()
     }
 
     pub fn with_settings(settings: HttpSettings) -> Self {
@@ -86,12 +84,14 @@ impl TestApp {
         let tokens = Arc::new(JwtTokens::new([7; 32]));
         // The search cache, as `bazaar serve` has it, so tests see what production serves.
         let ports = ports(MemoryBackend::new(dyn_clock.clone()).ports().with_search_cache(dyn_clock.clone()));
+        let many = bazaar_core::resilience::rate_limit::Quota::per_second(std::num::NonZeroU32::new(10_000).unwrap());
         let market = builder(
             Marketplace::builder(ports.clone())
                 .clock(dyn_clock)
                 .payment_provider(sandbox.clone())
                 .passwords(Arc::new(Argon2Passwords::fast_for_tests()))
-                .tokens(tokens.clone()),
+                .tokens(tokens.clone())
+                .sign_in_limits(bazaar_core::auth::SignInLimits { per_client: many, per_account: many }),
         )
         .build()
         .expect("every port is set");
