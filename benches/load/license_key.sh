@@ -6,7 +6,7 @@
 #   benches/load/license_key.sh target/release/bazaar /tmp/bazaar-load
 set -euo pipefail
 BIN=$1; DATA=$2; BASE=http://127.0.0.1:18085
-BAZAAR_LOG=warn "$BIN" serve --data-dir "$DATA" --http-addr 127.0.0.1:18085 --grpc-addr 127.0.0.1:18086 > "$DATA/key-serve.log" 2>&1 &
+BAZAAR_LOG=warn BAZAAR_DEMO_LOGINS=true "$BIN" serve --data-dir "$DATA" --http-addr 127.0.0.1:18085 --grpc-addr 127.0.0.1:18086 > "$DATA/key-serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do curl -sf -o /dev/null $BASE/health && break; sleep 0.2; done

@@ -107,6 +107,8 @@ fn test_profile() -> String {
 /// settings (a `DATABASE_URL` from the shell must not leak in). Payments
 /// are the sandbox, chosen explicitly: the scenarios run on PostgreSQL and
 /// brokers, where there is no default; a test's own `env` may override it.
+/// So are the demo logins: the scenarios seed PostgreSQL with `bazaar
+/// seed` and sign in as the demo vendor from `bazaar http` replicas.
 fn harness_env(command: &mut Command) -> &mut Command {
     for var in [
         "DATABASE_URL",
@@ -115,6 +117,9 @@ fn harness_env(command: &mut Command) -> &mut Command {
         "BAZAAR_HTTP_ADDR",
         "BAZAAR_GRPC_ADDR",
         "BAZAAR_DEMO",
+        "BAZAAR_DEMO_LOGINS",
+        "BAZAAR_TRUSTED_PROXIES",
+        "BAZAAR_FORWARDED_HEADER",
         "BAZAAR_ADVERTISE_ADDR",
         "BAZAAR_GATEWAY_CONFIG",
         "STRIPE_SECRET_KEY",
@@ -134,6 +139,7 @@ fn harness_env(command: &mut Command) -> &mut Command {
     }
     command
         .env("BAZAAR_PAYMENTS", "sandbox")
+        .env("BAZAAR_DEMO_LOGINS", "true")
         .env("BAZAAR_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("BAZAAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("BAZAAR_LOG", "info")

@@ -7,6 +7,7 @@
 //! token revokes the family: it leaked. Access tokens are short-lived and
 //! checked without a store look-up ([`TokenIssuer`]).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,6 +110,7 @@ impl fmt::Debug for AuthDeps {
 pub struct AuthService {
     deps: AuthDeps,
     config: AuthConfig,
+    refused: HashSet<Email>,
 }
 
 impl fmt::Debug for AuthService {
@@ -123,7 +125,16 @@ const WRONG_CREDENTIALS: &str = "wrong e-mail or password";
 impl AuthService {
     /// A service over `deps` with `config`.
     pub fn new(deps: AuthDeps, config: AuthConfig) -> Self {
-        Self { deps, config }
+        Self { deps, config, refused: HashSet::new() }
+    }
+
+    /// The same service refusing to sign in `emails` (login and refresh),
+    /// as if their passwords were wrong: accounts whose password is public,
+    /// such as a demo's, outside the setting they were made for.
+    #[must_use]
+    pub fn refusing_sign_in(mut self, emails: impl IntoIterator<Item = Email>) -> Self {
+        self.refused.extend(emails);
+        self
     }
 
     /// The token lifetimes in force.
@@ -187,6 +198,11 @@ impl AuthService {
     /// # Errors
     /// Store and hasher errors.
     pub async fn authenticate(&self, email: &Email, password: &str) -> Result<Option<User>> {
+        if self.refused.contains(email) {
+            // Answered in the time a wrong password takes.
+            self.deps.passwords.verify_nothing(password).await?;
+            return Ok(None);
+        }
         match self.deps.users.find_by_email(email).await? {
             Some(user) => Ok(self.deps.passwords.verify(password, &user.password_hash).await?.then_some(user)),
             None => {
@@ -216,7 +232,8 @@ impl AuthService {
             }
             Rotation::Invalid => return Err(invalid()),
         }
-        let user = self.deps.users.get(user_id).await?.ok_or_else(invalid)?;
+        let user =
+            self.deps.users.get(user_id).await?.filter(|u| !self.refused.contains(&u.email)).ok_or_else(invalid)?;
         let access = self.access_token(&user)?;
         Ok(Session { user, access, refresh_token: next_token })
     }

@@ -8,7 +8,9 @@ use super::{Marketplace, Ports};
 use crate::assets::{
     AssetLimits, DEFAULT_URL_TTL_SECS, DownloadDeps, DownloadService, EicarScanner, Scanner, UrlSigner,
 };
-use crate::auth::{AuthConfig, AuthDeps, AuthService, PasswordHasher, SignInLimits, SignInThrottle, TokenIssuer};
+use crate::auth::{
+    AuthConfig, AuthDeps, AuthService, Email, PasswordHasher, SignInLimits, SignInThrottle, TokenIssuer,
+};
 use crate::catalog::{CatalogService, RatingPrior, SearchIndex};
 use crate::clock::{Clock, SystemClock};
 use crate::entropy::{Entropy, OsEntropy};
@@ -71,6 +73,7 @@ impl SigningKeys {
 /// | [`auth`](Self::auth) | [`AuthConfig::default`]: 15-minute access tokens, 30-day sessions |
 /// | [`sign_in_limits`](Self::sign_in_limits) | [`SignInLimits::default`]: per client 5 at once then 10 a minute, per account 10 at once then 1 a minute |
 /// | [`sign_in_store`](Self::sign_in_store) | none: the quotas are kept in this process |
+/// | [`refuse_sign_in`](Self::refuse_sign_in) | none |
 /// | [`dispatcher`](Self::dispatcher) | [`DispatcherConfig::default`]: 5 attempts, exponential backoff |
 /// | [`handler`](Self::handler) | none besides the marketplace's own |
 /// | [`live_notifications`](Self::live_notifications) | off: no `notification.created` events |
@@ -97,6 +100,7 @@ pub struct MarketplaceBuilder {
     auth: AuthConfig,
     sign_in_limits: SignInLimits,
     sign_in_store: Option<Arc<dyn RateLimitStore>>,
+    refused_sign_ins: Vec<Email>,
     dispatcher: DispatcherConfig,
     handlers: Vec<Arc<dyn EventHandler>>,
     search: Option<Arc<dyn SearchIndex>>,
@@ -141,6 +145,7 @@ impl MarketplaceBuilder {
             auth: AuthConfig::default(),
             sign_in_limits: SignInLimits::default(),
             sign_in_store: None,
+            refused_sign_ins: Vec::new(),
             dispatcher: DispatcherConfig::default(),
             handlers: Vec::new(),
             search: None,
@@ -271,6 +276,15 @@ impl MarketplaceBuilder {
     #[must_use]
     pub fn sign_in_store(mut self, store: Arc<dyn RateLimitStore>) -> Self {
         self.sign_in_store = Some(store);
+        self
+    }
+
+    /// Refuses to sign in these accounts (login and refresh answer as to a
+    /// wrong password): accounts whose password is public, such as a
+    /// demo's, when the process is not a demo.
+    #[must_use]
+    pub fn refuse_sign_in(mut self, emails: impl IntoIterator<Item = Email>) -> Self {
+        self.refused_sign_ins.extend(emails);
         self
     }
 
@@ -429,21 +443,24 @@ impl MarketplaceBuilder {
         }
         let notifications = Arc::new(notifications);
         let live = Arc::new(LiveNotifications::new(p.subscriber.clone(), self.live_buffer));
-        let auth = Arc::new(AuthService::new(
-            AuthDeps {
-                users: p.users.clone(),
-                sessions: p.refresh_tokens.clone(),
-                passwords,
-                tokens,
-                clock: clock.clone(),
-                entropy: entropy.clone(),
-                throttle: Arc::new(match self.sign_in_store {
-                    Some(store) => SignInThrottle::shared(store, self.sign_in_limits),
-                    None => SignInThrottle::local(self.sign_in_limits),
-                }),
-            },
-            self.auth,
-        ));
+        let auth = Arc::new(
+            AuthService::new(
+                AuthDeps {
+                    users: p.users.clone(),
+                    sessions: p.refresh_tokens.clone(),
+                    passwords,
+                    tokens,
+                    clock: clock.clone(),
+                    entropy: entropy.clone(),
+                    throttle: Arc::new(match self.sign_in_store {
+                        Some(store) => SignInThrottle::shared(store, self.sign_in_limits),
+                        None => SignInThrottle::local(self.sign_in_limits),
+                    }),
+                },
+                self.auth,
+            )
+            .refusing_sign_in(self.refused_sign_ins),
+        );
 
         let webhooks =
             Arc::new(WebhookService::new(p.webhooks.clone(), entropy.clone(), clock.clone(), self.webhook_policy));

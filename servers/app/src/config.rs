@@ -209,6 +209,8 @@ pub struct RawConfig {
     pub webhooks_allow_local: Option<String>,
     /// `BAZAAR_TRUSTED_PROXIES` / `--trusted-proxies`.
     pub trusted_proxies: Option<String>,
+    /// `BAZAAR_DEMO_LOGINS` / `--demo-logins`.
+    pub demo_logins: Option<String>,
     /// `BAZAAR_FORWARDED_HEADER` / `--forwarded-header`.
     pub forwarded_header: Option<String>,
     /// The `OTEL_*` trace export variables.
@@ -230,8 +232,13 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,
-    /// Seed a demo catalog on first start.
+    /// This process creates the demo logins (`serve --demo`, `seed`): only
+    /// on the embedded setup on loopback unless `demo_logins` is set.
     pub demo: bool,
+    /// `BAZAAR_DEMO_LOGINS`: the demo logins (public password) may be
+    /// created anywhere and sign in in every process. Without it they sign
+    /// in only in a process that is a demo (`demo`).
+    pub demo_logins: bool,
     /// The store.
     pub database: Database,
     /// Redis, when set: the event bus (Redis Streams) unless `nats_url` is set,
@@ -292,6 +299,7 @@ impl fmt::Debug for Config {
             .field("http_addr", &self.http_addr)
             .field("grpc_addr", &self.grpc_addr)
             .field("demo", &self.demo)
+            .field("demo_logins", &self.demo_logins)
             .field("database", &self.database)
             .field("redis", &self.redis_url.is_some())
             .field("nats", &self.nats_url.is_some())
@@ -326,6 +334,7 @@ impl Config {
             http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default"),
             grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default"),
             demo: false,
+            demo_logins: false,
             redis_url: None,
             nats_url: None,
             nats_stream: None,
@@ -443,6 +452,16 @@ impl Config {
             matches!(database, Database::Sqlite(_)) && nats_url.is_none() && redis_url.is_none() && amqp_url.is_none();
         let loopback = http_addr.ip().is_loopback() && grpc_addr.ip().is_loopback();
         let payments = providers::payments(&raw.providers, raw.schema_only || (embedded && loopback))?;
+        let demo_logins = flag("BAZAAR_DEMO_LOGINS", raw.demo_logins)?;
+        // Everyone knows the demo password: an account with it must not
+        // appear where anyone but the person at this machine can sign in.
+        if raw.demo && !(embedded && loopback) && !demo_logins {
+            return Err(ConfigError::new(
+                "BAZAAR_DEMO_LOGINS",
+                "`--demo` and `bazaar seed` create logins with a public password, so only on the embedded setup \
+                 (SQLite, no broker) listening on loopback; set BAZAAR_DEMO_LOGINS=true to create them here anyway",
+            ));
+        }
         let mail = providers::mail(&raw.providers)?;
         let blobs = providers::blobs(&raw.providers)?;
         let idempotency_lease = match non_empty(raw.idempotency_lease_secs) {
@@ -457,16 +476,7 @@ impl Config {
                 }
             },
         };
-        let webhooks_allow_local = match non_empty(raw.webhooks_allow_local).as_deref() {
-            None | Some("0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "BAZAAR_WEBHOOKS_ALLOW_LOCAL",
-                    format!("{other:?}: expected true or false"),
-                ));
-            }
-        };
+        let webhooks_allow_local = flag("BAZAAR_WEBHOOKS_ALLOW_LOCAL", raw.webhooks_allow_local)?;
         let trusted_proxies = TrustedProxies::parse_list(raw.trusted_proxies.as_deref().unwrap_or_default())
             .map_err(|e| ConfigError::new("BAZAAR_TRUSTED_PROXIES", e))?;
         let forwarded_header = non_empty(raw.forwarded_header)
@@ -482,6 +492,7 @@ impl Config {
             http_addr,
             grpc_addr,
             demo: raw.demo,
+            demo_logins,
             database,
             redis_url,
             nats_url,
@@ -508,6 +519,15 @@ impl Config {
 
 fn sqlite_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("bazaar.db").display())
+}
+
+/// A true/false setting, false when unset.
+fn flag(setting: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match non_empty(value).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::new(setting, format!("{other:?}: expected true or false"))),
+    }
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -593,6 +613,7 @@ mod tests {
                 "BAZAAR_TRUSTED_PROXIES",
             ),
             (RawConfig { forwarded_header: Some("x-real-ip".into()), ..Default::default() }, "BAZAAR_FORWARDED_HEADER"),
+            (RawConfig { demo_logins: Some("maybe".into()), ..Default::default() }, "BAZAAR_DEMO_LOGINS"),
             (
                 RawConfig {
                     traces: RawTraceSettings { endpoint: Some("collector:4318".into()), ..Default::default() },
@@ -610,6 +631,24 @@ mod tests {
         ];
         for (raw, setting) in cases {
             assert_eq!(Config::validate(raw).unwrap_err().setting, setting);
+        }
+    }
+
+    #[test]
+    fn demo_logins_are_made_only_on_the_embedded_setup_on_loopback_unless_asked() {
+        let demo = |raw: RawConfig| Config::validate(RawConfig { demo: true, ..raw });
+        assert!(demo(RawConfig::default()).is_ok());
+        let postgres = RawConfig { database_url: Some("postgres://u@db:5432/x".into()), ..Default::default() };
+        let exposed = RawConfig { http_addr: Some("0.0.0.0:8080".into()), ..Default::default() };
+        let broker = RawConfig { nats_url: Some("nats://127.0.0.1:4222".into()), ..Default::default() };
+        for raw in [postgres, exposed, broker] {
+            let payments = RawProviders { payments: Some("sandbox".into()), ..Default::default() };
+            let raw = RawConfig { providers: payments, ..raw };
+            let refused = demo(raw.clone()).unwrap_err();
+            assert_eq!(refused.setting, "BAZAAR_DEMO_LOGINS");
+            assert!(refused.to_string().contains("public password"), "{refused}");
+            let asked = demo(RawConfig { demo_logins: Some("true".into()), ..raw }).unwrap();
+            assert!(asked.demo_logins);
         }
     }
 

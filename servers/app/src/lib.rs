@@ -38,6 +38,7 @@ pub mod shutdown;
 use std::fmt;
 use std::sync::Arc;
 
+use bazaar_core::auth::Email;
 use bazaar_core::clock::{Clock, SystemClock};
 use bazaar_core::marketplace::Marketplace;
 use bazaar_core::webhooks::EndpointPolicy;
@@ -146,6 +147,9 @@ impl App {
             .webhook_transport(Arc::new(transport));
         if allow_local {
             tracing::warn!("vendor webhook endpoints may be http:// and local addresses (BAZAAR_WEBHOOKS_ALLOW_LOCAL)");
+        }
+        if !(config.demo || config.demo_logins) {
+            builder = builder.refuse_sign_in(demo::DEMO_LOGINS.iter().filter_map(|l| Email::parse(l.email).ok()));
         }
         // Every replica on one Redis spends the same sign-in quotas.
         if let Some(url) = &config.redis_url {

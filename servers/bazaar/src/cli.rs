@@ -352,6 +352,12 @@ pub struct GlobalArgs {
     /// `forwarded` (RFC 7239) [default: x-forwarded-for].
     #[arg(long, global = true, env = "BAZAAR_FORWARDED_HEADER", value_name = "HEADER", help_heading = "Settings")]
     pub forwarded_header: Option<String>,
+    /// Let the demo logins (public password) be created outside the
+    /// embedded setup on loopback, and sign in in every process
+    /// (`true`/`false`) [default: false: they sign in only under
+    /// `serve --demo` and `seed`].
+    #[arg(long, global = true, env = "BAZAAR_DEMO_LOGINS", value_name = "BOOL", help_heading = "Settings")]
+    pub demo_logins: Option<String>,
 }
 
 impl GlobalArgs {
@@ -396,6 +402,7 @@ impl GlobalArgs {
             webhooks_allow_local: self.webhooks_allow_local.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             forwarded_header: self.forwarded_header.clone(),
+            demo_logins: self.demo_logins.clone(),
             traces: trace_settings_from_env(),
         }
     }

@@ -54,7 +54,8 @@ fn role(command: &Command) -> &'static str {
 /// setting is invalid (`error: invalid DATABASE_URL: …` on stderr), 1 when
 /// the command fails.
 pub fn main_with(cli: Cli) -> ExitCode {
-    let demo = matches!(&cli.command, Command::Serve(args) if args.demo);
+    // Both create the demo logins.
+    let demo = matches!(&cli.command, Command::Serve(args) if args.demo) || matches!(cli.command, Command::Seed(_));
     // Neither migrating nor proxying takes a payment, so neither needs a
     // payment provider chosen.
     let schema_only = matches!(cli.command, Command::Migrate | Command::Gateway(_));

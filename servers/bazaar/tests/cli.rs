@@ -26,6 +26,9 @@ fn bazaar(data_dir: &Path) -> Command {
         "BAZAAR_HTTP_ADDR",
         "BAZAAR_GRPC_ADDR",
         "BAZAAR_DEMO",
+        "BAZAAR_DEMO_LOGINS",
+        "BAZAAR_TRUSTED_PROXIES",
+        "BAZAAR_FORWARDED_HEADER",
         "BAZAAR_PAYMENTS",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
@@ -229,6 +232,23 @@ fn seeding_tops_the_catalog_up_and_never_duplicates() {
     let (code, out, _) = run(bazaar(dir.path()).args(["seed", "--products", "5"]));
     assert_eq!(code, Some(0));
     assert!(out.contains("demo catalog: 5 products (2 new)"), "{out}");
+}
+
+#[test]
+fn demo_logins_are_refused_off_the_embedded_setup_on_loopback_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let exposed = ["seed", "--products", "1", "--http-addr", "0.0.0.0:0"];
+    let (code, _, err) = run(bazaar(dir.path()).args(exposed).env("BAZAAR_PAYMENTS", "sandbox"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("BAZAAR_DEMO_LOGINS") && err.contains("public password"), "{err}");
+    assert!(!dir.path().join("bazaar.db").exists(), "nothing was created");
+    let (code, _, err) =
+        run(bazaar(dir.path()).args(["serve", "--demo", "--grpc-addr", "0.0.0.0:0"]).env("BAZAAR_PAYMENTS", "sandbox"));
+    assert_eq!(code, Some(2), "{err}");
+    let (code, out, err) =
+        run(bazaar(dir.path()).args(exposed).env("BAZAAR_PAYMENTS", "sandbox").env("BAZAAR_DEMO_LOGINS", "true"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("demo catalog: 1 products (1 new)"), "{out}");
 }
 
 #[test]
