@@ -20,8 +20,10 @@ pub mod webhook;
 pub use intent::{AttemptOutcome, IntentEvent, IntentStatus, PaymentAttempt, PaymentIntent, reconcile, transition};
 pub use provider::{PaymentProvider, ProviderIntent, ProviderRefund, WebhookEvent, WebhookKind};
 pub use repository::{PaymentRepository, WebhookReceipt};
-pub use sandbox::{PM_CARD_3DS, PM_CARD_DECLINED, PM_CARD_VISA, SANDBOX, SandboxProvider, SignedWebhook};
-pub use service::{FREE_PROVIDER, PaymentService};
+pub use sandbox::{
+    PM_CARD_3DS, PM_CARD_DECLINED, PM_CARD_VISA, SANDBOX, SandboxBounds, SandboxProvider, SignedWebhook,
+};
+pub use service::{FREE_PROVIDER, MAX_ATTEMPTS, PaymentService};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockPaymentProvider;

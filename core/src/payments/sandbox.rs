@@ -24,10 +24,17 @@
 //! Every state change also queues a webhook signed with the sandbox's
 //! secret; [`SandboxProvider::take_webhooks`] hands them to a test, which
 //! can deliver them (or replay, reorder or tamper with them).
+//!
+//! Memory is bounded ([`SandboxBounds`]): past its limits the sandbox
+//! forgets its oldest intents (adopted again from their references, as
+//! above), its oldest idempotency keys (as Stripe forgets keys after a day)
+//! and its oldest queued webhooks, so a long-running embedded marketplace,
+//! or a client declining cards in a loop, cannot grow it without end.
 
 use crate::error::ConflictReason;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -79,17 +86,62 @@ impl SandboxIntent {
     }
 }
 
+/// How much the sandbox keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxBounds {
+    /// Intents remembered (default 100,000); older ones are adopted again
+    /// from their references when used.
+    pub intents: usize,
+    /// Idempotency keys remembered (default 100,000).
+    pub keys: usize,
+    /// Webhooks queued for [`SandboxProvider::take_webhooks`] (default
+    /// 10,000); the oldest go first.
+    pub webhooks: usize,
+}
+
+impl Default for SandboxBounds {
+    fn default() -> Self {
+        Self { intents: 100_000, keys: 100_000, webhooks: 10_000 }
+    }
+}
+
+/// A map that forgets its oldest entries past `cap`.
+#[derive(Debug)]
+struct Fifo<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    cap: usize,
+}
+
+impl<K: Hash + Eq + Clone, V> Fifo<K, V> {
+    fn new(cap: usize) -> Self {
+        Self { map: HashMap::new(), order: VecDeque::new(), cap: cap.max(1) }
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > self.cap {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.map.remove(&oldest);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     /// Distinguishes this sandbox's references and event ids from those of
     /// other processes and earlier runs.
     tag: String,
     counter: u64,
-    intents: HashMap<String, SandboxIntent>,
+    intents: Fifo<String, SandboxIntent>,
     /// (operation, key) → (fingerprint of the parameters, result).
-    keyed: HashMap<(&'static str, String), (String, Keyed)>,
+    keyed: Fifo<(&'static str, String), (String, Keyed)>,
     captures: u64,
-    webhooks: Vec<SignedWebhook>,
+    webhooks: VecDeque<SignedWebhook>,
+    webhook_cap: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -99,28 +151,36 @@ enum Keyed {
 }
 
 impl State {
-    fn new() -> Self {
+    fn new(bounds: SandboxBounds) -> Self {
         let tag = uuid::Uuid::now_v7().simple().to_string();
         Self {
             // The random tail of a v7 UUID: unique per process without a clock prefix.
             tag: tag[tag.len() - 10..].to_owned(),
             counter: 0,
-            intents: HashMap::new(),
-            keyed: HashMap::new(),
+            intents: Fifo::new(bounds.intents),
+            keyed: Fifo::new(bounds.keys),
             captures: 0,
-            webhooks: Vec::new(),
+            webhooks: VecDeque::new(),
+            webhook_cap: bounds.webhooks.max(1),
         }
     }
 
     /// The intent behind `provider_ref`, adopted from the reference (with
-    /// `status`) when this sandbox did not create it.
+    /// `status`) when this sandbox did not create it or has forgotten it.
     fn intent(&mut self, provider_ref: &str, status: IntentStatus) -> Result<&mut SandboxIntent> {
-        if !self.intents.contains_key(provider_ref) {
+        if !self.intents.map.contains_key(provider_ref) {
             let amount = parse_ref(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
             self.intents
                 .insert(provider_ref.to_owned(), SandboxIntent { amount, status, decline_code: None, refunded: 0 });
         }
-        Ok(self.intents.get_mut(provider_ref).expect("inserted above"))
+        Ok(self.intents.map.get_mut(provider_ref).expect("inserted above"))
+    }
+
+    fn queue(&mut self, webhook: SignedWebhook) {
+        if self.webhooks.len() == self.webhook_cap {
+            self.webhooks.pop_front();
+        }
+        self.webhooks.push_back(webhook);
     }
 
     fn next(&mut self) -> u64 {
@@ -129,7 +189,7 @@ impl State {
     }
 
     fn replay(&self, op: &'static str, key: &str, fingerprint: &str) -> Result<Option<Keyed>> {
-        match self.keyed.get(&(op, key.to_owned())) {
+        match self.keyed.map.get(&(op, key.to_owned())) {
             Some((fp, _)) if fp != fingerprint => Err(Error::IdempotencyMismatch),
             Some((_, result)) => Ok(Some(result.clone())),
             None => Ok(None),
@@ -158,14 +218,24 @@ pub struct SandboxProvider {
 impl fmt::Debug for SandboxProvider {
     // Hand-written so the webhook secret never reaches a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxProvider").field("intents", &self.state.lock().intents.len()).finish_non_exhaustive()
+        f.debug_struct("SandboxProvider").field("intents", &self.state.lock().intents.map.len()).finish_non_exhaustive()
     }
 }
 
 impl SandboxProvider {
     /// A sandbox signing its webhooks with `webhook_secret` at the clock's time.
     pub fn new(clock: Arc<dyn Clock>, webhook_secret: Vec<u8>) -> Self {
-        Self { clock, accepted: vec![webhook_secret.clone()], secret: webhook_secret, state: Mutex::new(State::new()) }
+        Self::bounded(clock, webhook_secret, SandboxBounds::default())
+    }
+
+    /// [`new`](Self::new) keeping at most `bounds`.
+    pub fn bounded(clock: Arc<dyn Clock>, webhook_secret: Vec<u8>, bounds: SandboxBounds) -> Self {
+        Self {
+            clock,
+            accepted: vec![webhook_secret.clone()],
+            secret: webhook_secret,
+            state: Mutex::new(State::new(bounds)),
+        }
     }
 
     /// Also accepts webhooks signed with `secret` (key rotation).
@@ -181,7 +251,7 @@ impl SandboxProvider {
 
     /// Drains the webhooks queued so far, oldest first.
     pub fn take_webhooks(&self) -> Vec<SignedWebhook> {
-        std::mem::take(&mut self.state.lock().webhooks)
+        std::mem::take(&mut self.state.lock().webhooks).into()
     }
 
     /// Signs `event` as the sandbox would send it (for tests crafting their own).
@@ -199,7 +269,7 @@ impl SandboxProvider {
     /// [`Error::InvalidTransition`] unless the intent requires action.
     pub fn complete_action(&self, provider_ref: &str, approve: bool) -> Result<ProviderIntent> {
         let mut state = self.state.lock();
-        let intent = state.intents.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
+        let intent = state.intents.map.get_mut(provider_ref).ok_or_else(|| Error::not_found("payment_intent"))?;
         if intent.status != IntentStatus::RequiresAction {
             return Err(Error::transition("payment_intent", intent.status, "complete_action"));
         }
@@ -238,7 +308,7 @@ impl SandboxProvider {
             decline_code: view.decline_code.clone(),
         };
         let signed = self.sign_event(&event, self.clock.now());
-        state.webhooks.push(signed);
+        state.queue(signed);
     }
 }
 
@@ -332,7 +402,7 @@ impl PaymentProvider for SandboxProvider {
             decline_code: None,
         };
         let signed = self.sign_event(&event, self.clock.now());
-        state.webhooks.push(signed);
+        state.queue(signed);
         Ok(refund)
     }
 
@@ -514,6 +584,32 @@ mod tests {
                 .collect();
             assert_eq!(kinds, [WebhookKind::Canceled, WebhookKind::PaymentSucceeded], "one webhook per change");
         });
+    }
+
+    #[test]
+    fn a_declining_loop_stays_within_the_bounds() {
+        let clock = ManualClock::at_epoch_secs(1_700_000_000);
+        let bounds = SandboxBounds { intents: 3, keys: 5, webhooks: 4 };
+        let p = SandboxProvider::bounded(Arc::new(clock), b"whsec".to_vec(), bounds);
+        let first = block_on(p.create_intent(usd(500), OrderId::new(), "create-0")).unwrap();
+        for i in 1..50 {
+            let intent = block_on(p.create_intent(usd(500), OrderId::new(), &format!("create-{i}"))).unwrap();
+            let key = format!("confirm-{i}");
+            block_on(p.confirm(&intent.provider_ref, PM_CARD_DECLINED, &key)).unwrap();
+        }
+        {
+            let state = p.state.lock();
+            assert_eq!((state.intents.map.len(), state.intents.order.len()), (3, 3));
+            assert_eq!((state.keyed.map.len(), state.keyed.order.len()), (5, 5));
+            assert_eq!(state.webhooks.len(), 4);
+        }
+        let kept = p.take_webhooks();
+        assert_eq!(kept.len(), 4, "the newest are kept");
+        let last: WebhookEvent = serde_json::from_slice(&kept[3].body).unwrap();
+        assert!(last.id.ends_with("_000099"), "{}", last.id);
+        // A forgotten intent is adopted again from its reference.
+        let paid = block_on(p.confirm(&first.provider_ref, PM_CARD_VISA, "late")).unwrap();
+        assert_eq!((paid.status, paid.amount), (IntentStatus::Succeeded, 500));
     }
 
     #[test]

@@ -25,6 +25,12 @@ use crate::money::Money;
 /// never reach a provider.
 pub const FREE_PROVIDER: &str = "free";
 
+/// Confirmation attempts one intent takes. Every attempt is kept on the
+/// intent (and a declined card may be retried), so without a cap a client
+/// declining cards in a loop would grow one record without end; past it
+/// the order must be placed again.
+pub const MAX_ATTEMPTS: usize = 20;
+
 /// How often a write that lost an optimistic-concurrency race is redone
 /// against fresh state before giving up.
 const MAX_RETRIES: usize = 3;
@@ -178,12 +184,20 @@ impl PaymentService {
     /// # Errors
     /// [`Error::InvalidTransition`] when the intent cannot be confirmed
     /// (succeeded, canceled, processing) — the provider is not called;
+    /// [`Error::Conflict`] ([`ConflictReason::Exceeded`]) after
+    /// [`MAX_ATTEMPTS`] attempts — the provider is not called either;
     /// [`Error::Integrity`] when the provider's report contradicts the
     /// intent (nothing changes); [`Error::VersionMismatch`] when a
     /// concurrent payment won.
     pub async fn confirm(&self, intent: PaymentIntent, payment_method: &str) -> Result<PaymentIntent> {
         // Refuse before talking to the provider: an intent succeeds at most once.
         transition(intent.status, IntentEvent::Confirm)?;
+        if intent.attempts.len() >= MAX_ATTEMPTS {
+            return Err(Error::conflict(
+                ConflictReason::Exceeded,
+                format!("this payment was attempted {MAX_ATTEMPTS} times; place the order again to pay"),
+            ));
+        }
         let provider_ref = intent
             .provider_ref
             .clone()

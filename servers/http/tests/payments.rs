@@ -89,6 +89,28 @@ async fn a_declined_card_is_402_and_the_order_can_be_paid_again() {
 }
 
 #[tokio::test]
+async fn a_payment_declined_too_often_takes_no_more_attempts() {
+    let app = TestApp::new();
+    let item = listing(&app, one_time(1200)).await;
+    let buyer = customer(&app).await;
+    let o = place(&app, &buyer, &[&item.product_id]).await;
+    let id = o["id"].as_str().unwrap();
+    for _ in 0..bazaar_core::payments::MAX_ATTEMPTS {
+        assert_error(&pay(&app, &buyer, id, "pm_card_declined").await, StatusCode::PAYMENT_REQUIRED, "card_declined");
+    }
+    let captures = app.sandbox.captures();
+    let r = pay(&app, &buyer, id, "pm_card_visa").await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("place the order again"), "{}", r.json);
+    assert_eq!(app.sandbox.captures(), captures, "the provider was not asked");
+    let still = order(&app, &buyer, id).await;
+    assert_eq!(
+        (&still["status"], &still["payment"]["status"]),
+        (&json!("pending_payment"), &json!("requires_payment_method"))
+    );
+}
+
+#[tokio::test]
 async fn three_d_secure_requires_action_and_a_webhook_finishes_it_once() {
     let app = TestApp::new();
     let item = listing(&app, one_time(3000)).await;

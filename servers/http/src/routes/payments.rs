@@ -209,7 +209,7 @@ pub(crate) struct WebhookAck {
         (status = 402, description = "`card_declined`: details carry `decline_code` and the `payment_intent`, back in `requires_payment_method`", body = ErrorBody),
         (status = 403, description = "Not the buyer", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 409, description = "`invalid_transition`: the order is not pending payment or the intent cannot be confirmed; `version_mismatch`: a concurrent payment won", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the order is not pending payment or the intent cannot be confirmed; `version_mismatch`: a concurrent payment won; `conflict`: the payment was attempted 20 times (place the order again)", body = ErrorBody),
         (status = 422, description = "`validation` on `payment_method`", body = ErrorBody),
     )
 )]
