@@ -31,4 +31,4 @@ mod jwt;
 mod passwords;
 
 pub use jwt::{Claims, JwtTokens};
-pub use passwords::{Argon2Passwords, DEFAULT_CONCURRENT_HASHES};
+pub use passwords::{Argon2Passwords, default_concurrent_hashes};

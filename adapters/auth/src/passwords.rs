@@ -11,9 +11,13 @@ use bazaar_core::entropy::{Entropy, OsEntropy};
 use bazaar_core::{Error, Result};
 use tokio::sync::Semaphore;
 
-/// How many hashes run at once by default: one per core would starve the
-/// rest of the process on a small machine, so two (each takes ~19 MiB).
-pub const DEFAULT_CONCURRENT_HASHES: usize = 2;
+/// How many hashes run at once by default: half the cores, at least one.
+/// A hash holds a core for ~40 ms, so one per core would let a storm of
+/// sign-ins starve every other request of the process (measured in
+/// `benches/README.md`, "Sign-in storms"); each also takes ~19 MiB.
+pub fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 
 // An argon2id hash of a random string, checked against for an unknown
 // account so that a sign-in takes as long either way.
@@ -50,12 +54,12 @@ impl Argon2Passwords {
     }
 
     /// argon2id with `params`, OS randomness for salts and
-    /// [`DEFAULT_CONCURRENT_HASHES`] at once.
+    /// [`default_concurrent_hashes`] at once.
     pub fn with_params(params: Params) -> Self {
         Self {
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             entropy: Arc::new(OsEntropy),
-            permits: Arc::new(Semaphore::new(DEFAULT_CONCURRENT_HASHES)),
+            permits: Arc::new(Semaphore::new(default_concurrent_hashes())),
         }
     }
 
