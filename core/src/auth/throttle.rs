@@ -3,7 +3,7 @@
 //!
 //! Two quotas, both GCRA over a [`RateLimitStore`]:
 //! - **per client** (register, login, refresh), keyed by
-//!   [`quota_addr`](super::client_ip::quota_addr): one guesser gets few tries;
+//!   [`quota_addr`]: one guesser gets few tries;
 //! - **per account** (login), keyed by a hash of the e-mail: many addresses
 //!   guessing one account's password (a botnet) get few tries together.
 //!
