@@ -34,7 +34,8 @@ impl Shop {
     /// The embedded setup with Stripe chosen, one approved demo product and the demo buyer.
     async fn open(stripe: &FakeStripe) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::embedded(dir.path());
+        // A demo process: it seeds the demo logins and signs in with them.
+        let mut config = Config { demo: true, ..Config::embedded(dir.path()) };
         config.payments = Payments::Stripe(Box::new(stripe.config()));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let app = App::build_with(config, AppOptions::new(clock).fast_passwords()).await.unwrap();

@@ -61,7 +61,8 @@ async fn send(app: &App, method: &str, uri: &str, token: &str, body: Option<Valu
 
 async fn open(allow_local: bool) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path());
+    // A demo process: it seeds the demo logins and signs in with them.
+    let mut config = Config { demo: true, ..Config::embedded(dir.path()) };
     config.webhooks_allow_local = allow_local;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::build_with(config, AppOptions::new(clock).fast_passwords()).await.unwrap();
