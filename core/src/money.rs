@@ -92,6 +92,11 @@ impl Currency {
             .ok_or_else(|| Error::invalid("currency", format!("unsupported currency code {code:?}")))
     }
 
+    /// The codes [`parse`](Self::parse) accepts, in alphabetical order.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(code, _)| *code)
+    }
+
     /// The three-letter code.
     pub fn code(&self) -> &str {
         // Only ever built from the ASCII table above.

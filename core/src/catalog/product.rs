@@ -273,15 +273,12 @@ impl ProductPatch {
     }
 
     /// Checks every field that is present, with the same rules as
-    /// [`NewProduct::validate`]. An empty patch is invalid: it would still
-    /// bump the version and, for an approved product, unpublish it.
+    /// [`NewProduct::validate`]. An empty patch is valid: it changes
+    /// nothing (see [`CatalogService::edit`](super::CatalogService::edit)).
     ///
     /// # Errors
     /// [`Error::Validation`] listing every failing field.
     pub fn validate(&self) -> Result<()> {
-        if self.is_empty() {
-            return Err(Error::invalid("patch", "must change at least one field"));
-        }
         let mut errors = Vec::new();
         if let Some(t) = &self.title {
             check_title(t, &mut errors);
@@ -429,14 +426,14 @@ fn check_media(media: &[Media], errors: &mut Vec<FieldError>) {
         if !is_https_url(&m.url) {
             errors.push(FieldError::new(
                 format!("media[{i}].url"),
-                format!("must be an absolute https:// URL of at most {MAX_MEDIA_URL_BYTES} bytes without spaces"),
+                format!("must be an absolute https:// URL of at most {MAX_MEDIA_URL_BYTES} visible ASCII characters"),
             ));
         }
     }
 }
 
-/// A cheap structural check: `https://host[...]`, no whitespace or control
-/// characters. The transport or a media proxy may check more (reachability,
+/// A cheap structural check: `https://host[...]` of visible ASCII (a URL
+/// percent-encodes everything else), so no whitespace or control characters. The transport or a media proxy may check more (reachability,
 /// content type); the core only refuses what can never be right.
 fn is_https_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("https://") else { return false };
@@ -445,7 +442,7 @@ fn is_https_url(url: &str) -> bool {
         && !host.is_empty()
         && !host.starts_with('.')
         && !host.contains('@')
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -540,7 +537,7 @@ mod tests {
 
     #[test]
     fn patches_validate_only_present_fields_and_apply() {
-        assert_eq!(fields(ProductPatch::default().validate().unwrap_err()), ["patch"]);
+        assert!(ProductPatch::default().validate().is_ok());
         let bad = ProductPatch { title: Some("x".into()), tags: Some(vec![String::new()]), ..Default::default() };
         assert_eq!(fields(bad.validate().unwrap_err()), ["title", "tags[0]"]);
 

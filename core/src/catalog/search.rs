@@ -17,6 +17,7 @@
 //!    `kind`: equal. `price_min` / `price_max`: inclusive bounds on the price
 //!    in minor units, where free is 0; the currency is ignored (a catalog
 //!    that mixes currencies should filter per currency at the transport).
+//!    A range whose `price_max` is below its `price_min` matches nothing.
 //! 5. **Sort.** `relevance` (score desc; the default when `q` is non-blank),
 //!    `newest` (`created_at` desc; the default otherwise), `price_asc` /
 //!    `price_desc` (price in minor units, free = 0), `rating` (display
@@ -151,7 +152,7 @@ impl SearchQuery {
     /// # Errors
     /// [`Error::Validation`] naming every failing field: `q` longer than 200
     /// characters; `category` not a slug (it is trimmed and lower-cased
-    /// first); negative `price_min`/`price_max`; `price_max < price_min`;
+    /// first); negative `price_min`/`price_max`;
     /// `page` 0; `limit` 0. A `limit` over 100 is capped, not refused.
     pub fn new(params: SearchParams) -> Result<Self> {
         Self::new_after(params, Vec::new())
@@ -177,11 +178,6 @@ impl SearchQuery {
             if v.is_some_and(|v| v < 0) {
                 errors.push(FieldError::new(field, "must not be negative"));
             }
-        }
-        if let (Some(min), Some(max)) = (params.price_min, params.price_max)
-            && max < min
-        {
-            errors.push(FieldError::new("price_max", "must be at least price_min"));
         }
         let page = match PageRequest::new(params.page.unwrap_or(1), params.limit.unwrap_or(DEFAULT_LIMIT)) {
             Ok(p) => Some(p),
@@ -596,8 +592,14 @@ mod tests {
         .unwrap_err();
         let Error::Validation(f) = err else { panic!("{err:?}") };
         let names: Vec<_> = f.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["q", "category", "price_min", "price_max", "price_max", "page", "limit"]);
+        assert_eq!(names, ["q", "category", "price_min", "price_max", "page", "limit"]);
         assert!(SearchQuery::new(SearchParams { q: Some("é".repeat(200)), ..params() }).is_ok());
+    }
+
+    #[test]
+    fn an_inverted_price_range_matches_nothing() {
+        let r = apply(&catalog(), &query(SearchParams { price_min: Some(300), price_max: Some(100), ..params() }));
+        assert_eq!((r.total, r.items.len()), (0, 0));
     }
 
     mod properties {

@@ -148,7 +148,9 @@ impl CatalogService {
 
     /// Applies `patch` to the owner's product if it is still at
     /// `expected_version` (HTTP `If-Match`). An approved product returns to
-    /// draft (see the moderation module docs).
+    /// draft (see the moderation module docs). An empty patch changes
+    /// nothing, so it returns the product as it is, still published, at the
+    /// same version.
     ///
     /// # Errors
     /// `Validation` naming every bad field (checked first);
@@ -168,6 +170,9 @@ impl CatalogService {
         authorize(actor, Action::EditProduct, &resource(&product))?;
         if product.version != expected_version {
             return Err(Error::VersionMismatch { expected: expected_version, current: product.version });
+        }
+        if patch.is_empty() {
+            return Ok(product);
         }
         let status = transition(product.status, &ModerationAction::Edit)?;
         patch.apply_to(&mut product)?;

@@ -266,7 +266,9 @@ async fn edits_check_the_version_and_the_state() {
 
     w.service.submit(&w.vendor, live.id).await.unwrap();
     assert_eq!(code(w.service.edit(&w.vendor, live.id, 5, patch.clone()).await), "invalid_transition");
-    assert_eq!(code(w.service.edit(&w.vendor, live.id, 5, ProductPatch::default()).await), "validation");
+    let unchanged = w.service.edit(&w.vendor, live.id, 5, ProductPatch::default()).await.unwrap();
+    assert_eq!((unchanged.status, unchanged.version), (ProductStatus::Pending, 5));
+    assert_eq!(code(w.service.edit(&w.vendor, live.id, 4, ProductPatch::default()).await), "version_mismatch");
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ use bazaar_core::{ConflictReason, Error};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
 
 /// The `x-request-id` header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -62,10 +64,40 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable message.
     pub message: String,
-    /// Field errors (`[{field, message}]`) for `validation`; other structured data otherwise.
+    /// Field errors (`[{field, message}]`) for `validation` and `payload_too_large`;
+    /// an object for others (`{expected, current}` of `version_mismatch`, `{limit}`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = ErrorDetails, required = false)]
     pub details: Option<Value>,
+}
+
+/// The schema of [`ErrorDetail::details`], which is built from a [`Value`]:
+/// every failing field, or structured data of the error.
+pub(crate) struct ErrorDetails;
+
+impl utoipa::PartialSchema for ErrorDetails {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ArrayBuilder::new().items(Ref::from_schema_name("FieldErrorBody")))
+            .item(ObjectBuilder::new().schema_type(Type::Object))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorDetails {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("FieldErrorBody".to_owned(), <FieldErrorBody as utoipa::PartialSchema>::schema()));
+    }
+}
+
+/// One failing field.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FieldErrorBody {
+    /// The field as the caller sent it (`title`, `items[0].product_id`, `page`).
+    field: String,
+    /// What is wrong with it.
+    message: String,
 }
 
 impl ApiError {

@@ -140,6 +140,22 @@ impl FromRequestParts<AppState> for MaybeAuth {
     }
 }
 
+/// Reads an integer that JSON may write as `3` or `3.0`: JSON Schema's
+/// `integer` admits both, so the API does too.
+pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error as _;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64).map(|f| f as i64)
+    });
+    whole.and_then(|v| T::try_from(v).ok()).ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -172,5 +188,20 @@ mod tests {
         let e = parse_json::<Body>(br#"{"items":[]}"#).unwrap_err();
         assert!(e.message.contains("name"), "{}", e.message);
         assert_eq!(parse_json::<Body>(br#"{"name":"a","items":[]} trailing"#).unwrap_err().code, "malformed");
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Stars {
+            #[serde(deserialize_with = "super::whole_number")]
+            n: u8,
+        }
+        let read = |json: &str| serde_json::from_str::<Stars>(json).map(|s| s.n);
+        assert_eq!(read(r#"{"n": 4}"#).unwrap(), 4);
+        assert_eq!(read(r#"{"n": 4.0}"#).unwrap(), 4);
+        for bad in [r#"{"n": 4.5}"#, r#"{"n": 256}"#, r#"{"n": -1}"#, r#"{"n": "4"}"#, r#"{"n": 1e300}"#] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -66,6 +66,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pages;
 mod routes;
+mod schema;
 pub mod state;
 
 use std::future::Future;
@@ -94,6 +95,7 @@ pub use crate::state::{AppState, HttpSettings};
 /// The whole API: every route, the OpenAPI document and the middleware.
 pub fn router(state: AppState) -> Router {
     let (api, document) = api_router().split_for_parts();
+    let document = openapi::complete(document);
     let docs =
         routes::ops::ApiDocs::new(serde_json::to_vec(&document).expect("the OpenAPI document serializes").into());
     let settings = state.settings.clone();
@@ -129,8 +131,8 @@ fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI document of [`router`] (what `/openapi.json` serves).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+pub fn openapi_document() -> serde_json::Value {
+    openapi::complete(api_router().into_openapi())
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then lets

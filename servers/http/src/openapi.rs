@@ -2,10 +2,15 @@
 //! and the error schema. [`crate::router`] merges every route module's
 //! annotated handlers into it, so the document lists exactly what is served.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody};
+use crate::routes::catalog::SortDto;
+use crate::routes::orders::PlaceOrderItemBody;
+use crate::schema::{CategorySlug, Tag};
 
 /// The root of the OpenAPI document (paths are added by the routers).
 #[derive(Debug, OpenApi)]
@@ -18,7 +23,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         license(name = "MIT OR Apache-2.0"),
     ),
     modifiers(&BearerScheme),
-    components(schemas(ErrorBody, ErrorDetail)),
+    // Referenced only from hand-built schemas, so listed here.
+    components(schemas(ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody, CategorySlug, Tag, SortDto, PlaceOrderItemBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "catalog", description = "Products, search and reviews"),
@@ -45,5 +51,180 @@ impl Modify for BearerScheme {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// Finishes the merged document: the answers the shared extractors give on
+/// every operation that uses them, and the links from what creates a
+/// resource to what acts on it. The links are written into the JSON, since
+/// utoipa's `Link` serializes its fields in snake case (`operation_id`).
+pub(crate) fn complete(mut document: utoipa::openapi::OpenApi) -> serde_json::Value {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            add_extractor_answers(operation);
+        }
+    }
+    let mut json = serde_json::to_value(&document).expect("the OpenAPI document serializes");
+    add_links(&mut json);
+    add_upload_types(&mut json);
+    close_variants(&mut json, &["PricingDto"]);
+    describe_events(&mut json);
+    json
+}
+
+/// What [`ApiJson`](crate::extract::ApiJson) and
+/// [`ApiQuery`](crate::extract::ApiQuery) answer before a handler runs.
+/// An operation's own wording of the same status is kept.
+fn add_extractor_answers(operation: &mut Operation) {
+    let json_body = operation.request_body.as_ref().is_some_and(|body| body.content.contains_key("application/json"));
+    let query = operation.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let mut answers: Vec<(&str, &str)> = Vec::new();
+    if json_body {
+        answers.extend([
+            ("400", "The body is not valid JSON"),
+            ("413", "The body is larger than the JSON limit"),
+            ("415", "`Content-Type` is not `application/json`"),
+            ("422", "A field is missing, unknown or invalid (details name every one)"),
+        ]);
+    }
+    if query {
+        answers.push(("422", "A query parameter is invalid (details name every one)"));
+    }
+    for (status, description) in answers {
+        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+    }
+}
+
+/// An error answer in the one error shape.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+        .build()
+        .into()
+}
+
+/// Operations that act on what a `POST` created, by the id in its `201`:
+/// `(creator path, [(link name, operation id)])`.
+const LINKS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "/v1/products",
+        &[
+            ("GetProduct", "get_product"),
+            ("EditProduct", "edit_product"),
+            ("SubmitProduct", "submit_product"),
+            ("UploadAsset", "upload_asset"),
+            ("ListAssets", "list_assets"),
+        ],
+    ),
+    (
+        "/v1/orders",
+        &[
+            ("GetOrder", "get_order"),
+            ("PayOrder", "pay_order"),
+            ("CancelOrder", "cancel_order"),
+            ("RefundOrder", "refund_order"),
+        ],
+    ),
+    (
+        "/v1/webhook-endpoints",
+        &[
+            ("GetEndpoint", "get_endpoint"),
+            ("UpdateEndpoint", "update_endpoint"),
+            ("ListDeliveries", "list_deliveries"),
+            ("Replay", "replay"),
+            ("RotateSecret", "rotate_secret"),
+            ("DeleteEndpoint", "delete_endpoint"),
+        ],
+    ),
+];
+
+/// An upload is sent with its own type: each type the default
+/// [`AssetLimits`](bazaar_core::assets::AssetLimits) accept, as a non-empty
+/// binary body.
+fn add_upload_types(document: &mut serde_json::Value) {
+    let body = &mut document["paths"]["/v1/products/{id}/assets"]["post"]["requestBody"];
+    let content: serde_json::Map<String, serde_json::Value> = bazaar_core::assets::DEFAULT_MIMES
+        .iter()
+        .map(|mime| {
+            // Text is generated and checked as text, the rest as bytes.
+            let schema = if mime.starts_with("text/") {
+                serde_json::json!({"type": "string", "minLength": 1})
+            } else {
+                serde_json::json!({"type": "string", "format": "binary", "minLength": 1})
+            };
+            ((*mime).to_owned(), serde_json::json!({ "schema": schema }))
+        })
+        .collect();
+    body["content"] = content.into();
+}
+
+/// The notification stream's SSE answer, described event by event (what
+/// SSE-aware tools validate each event against): a `message` whose `data`
+/// is one notification as JSON, or the closing `close` with its reason.
+fn describe_events(document: &mut serde_json::Value) {
+    let json_data = |schema: serde_json::Value| serde_json::json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema});
+    let message = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "event": {"const": "message"},
+            "id": {"type": "string", "format": "uuid"},
+            "data": json_data(serde_json::json!({"$ref": "#/components/schemas/NotificationResponse"})),
+        },
+        "required": ["id", "data"],
+    });
+    let close = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "event": {"const": "close"},
+            "data": json_data(serde_json::json!({
+                "type": "object",
+                "properties": {"reason": {"type": "string", "enum": ["lagged", "shutdown"]}},
+                "required": ["reason"],
+            })),
+        },
+        "required": ["event", "data"],
+    });
+    let sse =
+        &mut document["paths"]["/v1/notifications/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+    sse["schema"] = serde_json::json!({ "oneOf": [message, close] });
+}
+
+/// Tagged enums that refuse unknown fields: utoipa leaves their variants
+/// open, so each is closed here.
+fn close_variants(document: &mut serde_json::Value, schemas: &[&str]) {
+    for name in schemas {
+        let variants = document["components"]["schemas"][name]["oneOf"]
+            .as_array_mut()
+            .unwrap_or_else(|| panic!("{name} is a oneOf"));
+        for variant in variants {
+            variant["additionalProperties"] = false.into();
+        }
+    }
+}
+
+fn add_links(document: &mut serde_json::Value) {
+    for (path, links) in LINKS {
+        let response = document["paths"][path]["post"]["responses"]["201"]
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("POST {path} answers 201"));
+        let links: serde_json::Map<String, serde_json::Value> = links
+            .iter()
+            .map(|(name, operation_id)| {
+                let link = serde_json::json!({"operationId": operation_id, "parameters": {"id": "$response.body#/id"}});
+                ((*name).to_owned(), link)
+            })
+            .collect();
+        response.insert("links".to_owned(), links.into());
     }
 }

@@ -364,6 +364,12 @@ async fn only_admins_revoke_licenses() {
     let r = app.send("POST", &format!("/v1/licenses/{}/revoke", id(&other)), Some(&admin.token), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert!(r.json["revoked_reason"].as_str().is_some_and(|s| !s.is_empty()));
+    // Nor with a JSON `null`, which the document allows.
+    let (_, _, third) = bought(&app, &listing(&app, one_time(100)).await).await;
+    let r =
+        app.send("POST", &format!("/v1/licenses/{}/revoke", id(&third)), Some(&admin.token), Some(Value::Null)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(r.json["revoked_reason"].as_str().is_some_and(|s| !s.is_empty()));
 }
 
 #[tokio::test]

@@ -261,3 +261,118 @@ async fn http_contract_doc_lists_every_operation() {
     assert!(undocumented.is_empty(), "served but missing from docs/http-api.md: {undocumented:?}");
     assert!(unserved.is_empty(), "in docs/http-api.md but not served: {unserved:?}");
 }
+
+#[tokio::test]
+async fn links_lead_from_what_creates_a_resource_to_what_acts_on_it() {
+    let doc = document().await;
+    let by_id: std::collections::HashMap<&str, (String, &Value)> = operations(&doc)
+        .into_iter()
+        .filter_map(|(_, path, op)| Some((op["operationId"].as_str()?, (path, op))))
+        .collect();
+    let mut linked = Vec::new();
+    for (method, path, op) in operations(&doc) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            for (name, link) in response.get("links").and_then(Value::as_object).into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} {name}: {link}"));
+                let (target_path, target_op) = by_id.get(target).unwrap_or_else(|| panic!("{name}: no {target}"));
+                for (param, expression) in link["parameters"].as_object().unwrap() {
+                    assert!(target_path.contains(&format!("{{{param}}}")), "{target} has no {{{param}}}");
+                    assert!(
+                        target_op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == *param),
+                        "{target} declares no {param}"
+                    );
+                    assert_eq!(expression, "$response.body#/id", "{name}");
+                }
+                linked.push((method.clone(), path.clone(), status.clone(), target.to_owned()));
+            }
+        }
+    }
+    for (path, target) in
+        [("/v1/products", "submit_product"), ("/v1/orders", "pay_order"), ("/v1/orders", "refund_order")]
+    {
+        assert!(
+            linked.iter().any(|(m, p, s, t)| m == "post" && p == path && s == "201" && t == target),
+            "POST {path} links to {target}: {linked:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_json_body_documents_the_answers_of_reading_it() {
+    let doc = document().await;
+    for (method, path, op) in operations(&doc) {
+        // An upload takes a JSON file as bytes, like any other accepted type.
+        if op.pointer("/requestBody/content/application~1json").is_none() || op["operationId"] == "upload_asset" {
+            continue;
+        }
+        for status in ["400", "413", "415", "422"] {
+            let response = op["responses"].get(status).unwrap_or_else(|| panic!("{method} {path}: no {status}"));
+            let schema = response.pointer("/content/application~1json/schema/$ref");
+            assert_eq!(
+                schema.and_then(Value::as_str),
+                Some("#/components/schemas/ErrorBody"),
+                "{method} {path} {status}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn parameters_and_bodies_state_the_rules_the_server_applies() {
+    let doc = document().await;
+    let search = &doc["paths"]["/v1/products"]["get"]["parameters"];
+    let param = |name: &str| -> Value {
+        let p = search.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}"));
+        resolve(&doc, &p["schema"]).unwrap().clone()
+    };
+    assert_eq!((param("page")["minimum"].as_i64(), param("limit")["minimum"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(param("price_min")["minimum"], 0);
+    assert_eq!(param("q")["maxLength"], 200);
+    let sort = param("sort");
+    let sort = sort.get("oneOf").map_or(sort.clone(), |variants| {
+        variants
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|v| resolve(&doc, v).filter(|v| v.get("enum").is_some()))
+            .unwrap()
+            .clone()
+    });
+    assert_eq!(sort["enum"].as_array().map(Vec::len), Some(6), "{sort}");
+
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateProductBody"]["properties"];
+    let title = resolve(&doc, &create["title"]).unwrap();
+    let pattern = title["pattern"].as_str().expect("a title pattern");
+    assert!(pattern.contains("{1,118}"), "3 to 120 characters: {pattern}");
+    assert_eq!(
+        (create["categories"]["minItems"].as_u64(), create["categories"]["maxItems"].as_u64()),
+        (Some(1), Some(5))
+    );
+    assert_eq!(create["categories"]["uniqueItems"], true);
+    assert_eq!(schemas["Price"]["properties"]["minor"]["minimum"], 1, "a paid price is more than zero");
+    let currencies = schemas["CurrencyCode"]["enum"].as_array().expect("currency codes");
+    assert!(currencies.iter().any(|c| c == "USD") && currencies.iter().all(|c| c.as_str().unwrap().len() == 3));
+    for variant in schemas["PricingDto"]["oneOf"].as_array().unwrap() {
+        assert_eq!(variant["additionalProperties"], false, "unknown fields are refused: {variant}");
+    }
+    assert_eq!(schemas["ReviewBody"]["properties"]["rating"]["maximum"], 5);
+
+    let if_match = doc["paths"]["/v1/products/{id}"]["patch"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "If-Match")
+        .unwrap();
+    assert_eq!(if_match["required"], true);
+    assert!(if_match["schema"]["pattern"].as_str().is_some_and(|p| p.contains("W/")));
+
+    // `details` is a list of field errors or an object, never anything else.
+    let details = resolve(&doc, &schemas["ErrorDetail"]["properties"]["details"]).unwrap();
+    let kinds: Vec<&str> = details["oneOf"].as_array().unwrap().iter().filter_map(|v| v["type"].as_str()).collect();
+    assert_eq!(kinds, ["array", "object"], "{details}");
+
+    let upload = doc["paths"]["/v1/products/{id}/assets"]["post"]["requestBody"]["content"].as_object().unwrap();
+    assert!(upload.contains_key("application/zip") && upload.contains_key("text/plain"), "{upload:?}");
+    assert!(!upload.contains_key("application/octet-stream"), "not an accepted type");
+}

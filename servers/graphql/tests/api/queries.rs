@@ -88,7 +88,9 @@ async fn search_filters_facets_and_walks_pages_by_cursor() {
     // Filters and validation come from the core.
     let cheap = app.gql("{ search(priceMax: 1500) { totalCount } }", json!({}), None).await;
     assert_eq!(cheap.data()["search"]["totalCount"], 2, "the free helper and the 10.00 agent");
-    let bad = app.gql("{ search(priceMin: 500, priceMax: 100) { totalCount } }", json!({}), None).await;
+    let inverted = app.gql("{ search(priceMin: 500, priceMax: 100) { totalCount } }", json!({}), None).await;
+    assert_eq!(inverted.data()["search"]["totalCount"], 0, "an inverted range matches nothing");
+    let bad = app.gql("{ search(priceMax: -1) { totalCount } }", json!({}), None).await;
     assert_eq!(bad.code(), "validation");
     assert_eq!(bad.json["errors"][0]["extensions"]["details"][0]["field"], "priceMax", "the argument's name");
     assert_eq!(app.gql("{ search(after: \"garbage\") { totalCount } }", json!({}), None).await.code(), "validation");

@@ -113,6 +113,10 @@ pub(crate) struct AssetPage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct UploadParams {
     /// The file's name: no path separators, no `..`, 1 to 255 bytes.
+    #[param(
+        pattern = r"^\.?[^\s/\\\x00-\x1f\x7f-\x9f.](([^/\\\x00-\x1f\x7f-\x9f.]|\.[^/\\\x00-\x1f\x7f-\x9f.])*\.?[^\s/\\\x00-\x1f\x7f-\x9f.])?\.?$",
+        max_length = 255
+    )]
     file_name: String,
     /// A public preview (screenshot, demo) rather than the product itself.
     #[serde(default)]
@@ -124,8 +128,10 @@ pub(crate) struct UploadParams {
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
     /// Page from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     page: Option<u32>,
     /// Page size, 1 to 100 (larger is capped).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     limit: Option<u32>,
 }
 

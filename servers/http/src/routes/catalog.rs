@@ -26,7 +26,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, MaybeAuth};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, MaybeAuth, whole_number};
+use crate::schema::{
+    CurrencyCode, MediaUrl, Reason, Title, categories_schema, nullable_categories_schema, nullable_tags_schema,
+    tags_schema,
+};
 use crate::state::AppState;
 
 /// The catalog routes.
@@ -50,9 +54,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[schema(as = Money)]
 pub(crate) struct MoneyDto {
     /// Minor units (1999 = 19.99 USD; JPY has none).
+    #[serde(deserialize_with = "whole_number")]
     pub(crate) minor: i64,
     /// ISO 4217 code.
-    #[schema(value_type = String, example = "USD")]
+    #[schema(value_type = CurrencyCode, example = "USD")]
     pub(crate) currency: Currency,
 }
 
@@ -66,6 +71,19 @@ impl From<MoneyDto> for Money {
     fn from(m: MoneyDto) -> Self {
         Money::new(m.minor, m.currency)
     }
+}
+
+/// The price of a paid product: a [`MoneyDto`] of more than zero.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct Price {
+    /// Minor units, more than zero (1999 = 19.99 USD; JPY has none).
+    #[schema(minimum = 1)]
+    minor: i64,
+    /// ISO 4217 code.
+    #[schema(value_type = CurrencyCode)]
+    currency: Currency,
 }
 
 /// How often a subscription bills.
@@ -87,11 +105,13 @@ pub(crate) enum PricingDto {
     /// Paid once.
     OneTime {
         /// More than zero.
+        #[schema(value_type = Price)]
         price: MoneyDto,
     },
     /// Paid every interval.
     Subscription {
         /// More than zero, per interval.
+        #[schema(value_type = Price)]
         price: MoneyDto,
         /// Billing interval.
         interval: IntervalDto,
@@ -207,6 +227,7 @@ pub(crate) struct MediaDto {
     /// Image or video.
     kind: MediaKindDto,
     /// An absolute `https://` URL.
+    #[schema(value_type = MediaUrl)]
     url: String,
 }
 
@@ -311,24 +332,30 @@ impl ProductDto {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateProductBody {
     /// 3 to 120 characters.
+    #[schema(value_type = Title)]
     title: String,
     /// Up to 20 000 characters.
     #[serde(default)]
+    #[schema(max_length = 20_000)]
     description: String,
     /// Up to 280 characters.
     #[serde(default)]
+    #[schema(max_length = 280)]
     short_description: String,
     /// What is sold.
     kind: KindDto,
-    /// 1 to 5 lowercase slugs.
+    /// 1 to 5 distinct lowercase slugs.
+    #[schema(schema_with = categories_schema)]
     categories: Vec<String>,
-    /// Up to 10 tags.
+    /// Up to 10 tags, distinct ignoring case.
     #[serde(default)]
+    #[schema(schema_with = tags_schema)]
     tags: Vec<String>,
     /// Price terms.
     pricing: PricingDto,
     /// Up to 20 `https://` media items.
     #[serde(default)]
+    #[schema(max_items = 20)]
     media: Vec<MediaDto>,
 }
 
@@ -353,27 +380,33 @@ impl From<CreateProductBody> for NewProduct {
 pub(crate) struct PatchProductBody {
     /// New title.
     #[serde(default)]
+    #[schema(value_type = Option<Title>)]
     title: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(max_length = 20_000)]
     description: Option<String>,
     /// New card text.
     #[serde(default)]
+    #[schema(max_length = 280)]
     short_description: Option<String>,
     /// New kind.
     #[serde(default)]
     kind: Option<KindDto>,
     /// New categories (replaces the list).
     #[serde(default)]
+    #[schema(schema_with = nullable_categories_schema)]
     categories: Option<Vec<String>>,
     /// New tags (replaces the list).
     #[serde(default)]
+    #[schema(schema_with = nullable_tags_schema)]
     tags: Option<Vec<String>>,
     /// New price terms.
     #[serde(default)]
     pricing: Option<PricingDto>,
     /// New media (replaces the list).
     #[serde(default)]
+    #[schema(max_items = 20)]
     media: Option<Vec<MediaDto>>,
 }
 
@@ -397,6 +430,7 @@ impl From<PatchProductBody> for ProductPatch {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectBody {
     /// Why, for the vendor: 1 to 500 characters.
+    #[schema(value_type = Reason)]
     reason: String,
 }
 
@@ -405,9 +439,12 @@ pub(crate) struct RejectBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReviewBody {
     /// 1 to 5 stars.
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "whole_number")]
     rating: u8,
     /// Up to 5 000 characters (may be empty).
     #[serde(default)]
+    #[schema(max_length = 5_000)]
     body: String,
 }
 
@@ -441,25 +478,52 @@ impl From<Review> for ReviewDto {
     }
 }
 
+/// Search orders, as `sort` names them.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum SortDto {
+    /// Best match first.
+    Relevance,
+    /// Newest first.
+    Newest,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// Best rated first.
+    Rating,
+    /// Most downloaded first.
+    Downloads,
+}
+
 /// Search parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParamsDto {
-    /// Free text over title, tags and description (every word must match).
+    /// Free text over title, tags and description (every word must match), at most 200 characters.
+    #[param(max_length = 200)]
     q: Option<String>,
-    /// A category slug.
+    /// A category slug (compared in lower case; blank means any).
+    #[param(pattern = r"^\s*([A-Za-z0-9]+(-[A-Za-z0-9]+)*)?\s*$")]
     category: Option<String>,
-    /// `ai_agent`, `n8n_workflow` or `automation_asset`.
+    /// What is sold.
+    #[param(value_type = Option<KindDto>)]
     kind: Option<String>,
     /// Inclusive lower price bound in minor units (free = 0).
+    #[param(minimum = 0)]
     price_min: Option<i64>,
-    /// Inclusive upper price bound in minor units.
+    /// Inclusive upper price bound in minor units; below `price_min`, nothing matches.
+    #[param(minimum = 0)]
     price_max: Option<i64>,
-    /// `relevance` (default with `q`), `newest` (default otherwise), `price_asc`, `price_desc`, `rating`, `downloads`.
+    /// The order: `relevance` is the default with `q`, `newest` otherwise.
+    #[param(value_type = Option<SortDto>)]
     sort: Option<String>,
     /// Page from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     page: Option<u32>,
-    /// Page size, 1 to 100 (larger is capped).
+    /// Page size from 1; above 100 it is capped at 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     limit: Option<u32>,
 }
 
@@ -570,11 +634,17 @@ fn product_response(state: &AppState, status: StatusCode, product: Product) -> R
 /// The version in `If-Match`: `3`, `"3"` or `W/"3"` (428 when absent).
 fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
     let value = headers.get(IF_MATCH).ok_or_else(|| ApiError::precondition_required("If-Match"))?;
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse::<u64>().ok())
+    let digits = value.to_str().ok().and_then(|v| {
+        let tag = v.strip_prefix("W/").unwrap_or(v);
+        match tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(quoted) => Some(quoted),
+            None if tag.len() == v.len() => Some(v),
+            None => None,
+        }
+    });
+    digits
+        .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
         .ok_or_else(|| ApiError::invalid("If-Match", "must be the product's version, as in its ETag"))
 }
 
@@ -651,7 +721,7 @@ async fn get_product(
     Ok(product_response(&state, StatusCode::OK, product))
 }
 
-/// Edits the vendor's listing; an approved product goes back to draft.
+/// Edits the vendor's listing; an approved product goes back to draft. An empty patch changes nothing.
 #[utoipa::path(
     patch,
     path = "/v1/products/{id}",
@@ -659,7 +729,7 @@ async fn get_product(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Product id"),
-        ("If-Match" = String, Header, description = "The version the edit is based on (its ETag)"),
+        ("If-Match" = String, Header, description = "The version the edit is based on (its ETag): `3`, `\"3\"` or `W/\"3\"`", pattern = r#"^((W/)?"[0-9]{1,19}"|[0-9]{1,19})$"#),
     ),
     request_body = PatchProductBody,
     responses(
@@ -853,6 +923,9 @@ mod tests {
         assert_eq!(with("\"4\"").unwrap(), 4);
         assert_eq!(with("W/\"5\"").unwrap(), 5);
         assert_eq!(with("abc").unwrap_err().code, "validation");
+        for bad in ["*", "+3", "W/3", "\"3", "3\"", "", "99999999999999999999"] {
+            assert_eq!(with(bad).unwrap_err().code, "validation", "{bad}");
+        }
         assert_eq!(if_match(&HeaderMap::new()).unwrap_err().status, StatusCode::PRECONDITION_REQUIRED);
     }
 

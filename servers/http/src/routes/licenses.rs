@@ -45,6 +45,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, parse_json};
 use crate::routes::orders::PageParams;
+use crate::schema::Fingerprint;
 use crate::state::AppState;
 
 /// The header carrying the downloaded file's SHA-256 (hex).
@@ -262,6 +263,7 @@ pub(crate) struct ValidateBody {
     /// The license key.
     key: String,
     /// The machine asking, for node-locked licenses.
+    #[schema(value_type = Option<Fingerprint>)]
     fingerprint: Option<String>,
 }
 
@@ -319,6 +321,7 @@ pub(crate) struct ValidationResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActivateBody {
     /// The machine: 1 to 128 visible ASCII characters.
+    #[schema(value_type = Fingerprint)]
     fingerprint: String,
 }
 
@@ -491,7 +494,7 @@ async fn activate(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "License id"),
-        ("fingerprint" = String, Path, description = "The machine's fingerprint (percent-encoded)"),
+        ("fingerprint" = String, Path, description = "The machine's fingerprint (percent-encoded): 1 to 128 visible ASCII characters", pattern = r"^[!-~]{1,128}$"),
     ),
     responses(
         (status = 200, description = "The license afterwards", body = LicenseResponse),
@@ -633,7 +636,11 @@ async fn revoke_license(
     ApiPath(id): ApiPath<Uuid>,
     body: Bytes,
 ) -> Result<Json<LicenseResponse>, ApiError> {
-    let reason = if body.iter().all(u8::is_ascii_whitespace) { None } else { parse_json::<RevokeBody>(&body)?.reason };
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_json::<Option<RevokeBody>>(&body)?.and_then(|b| b.reason)
+    };
     let reason = match reason.as_deref().map(str::trim) {
         None | Some("") => DEFAULT_REVOKE_REASON.to_owned(),
         Some(r) if r.chars().count() > 500 => {

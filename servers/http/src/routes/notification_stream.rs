@@ -88,7 +88,7 @@ pub(crate) struct StreamParams {
     security(("bearer" = [])),
     params(
         StreamParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "SSE: resume after this notification id (the last `id:` received)"),
+        ("Last-Event-ID" = Option<Uuid>, Header, nullable = false, description = "SSE: resume after this notification id (the last `id:` received)"),
     ),
     responses(
         (status = 200, description = "SSE (`text/event-stream`): one `message` event per notification, `data` = one item of `GET /v1/notifications`, `id` = its id; ends with an `event: close` naming the reason (`lagged`, `shutdown`)", content_type = "text/event-stream", body = String),

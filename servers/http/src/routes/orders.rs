@@ -48,8 +48,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
     /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     pub(crate) page: Option<u32>,
     /// Page size, 1 to 100 (larger values are capped).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     pub(crate) limit: Option<u32>,
 }
 
@@ -61,10 +63,16 @@ impl PageParams {
 }
 
 /// `POST /v1/orders` body.
+/// 1 to 20 order lines, each of a different product.
+fn order_items_schema() -> utoipa::openapi::schema::ArrayBuilder {
+    crate::schema::distinct::<PlaceOrderItemBody>(Some(1), 20, false)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlaceOrderBody {
     /// 1 to 20 distinct products.
+    #[schema(schema_with = order_items_schema)]
     items: Vec<PlaceOrderItemBody>,
 }
 
@@ -216,7 +224,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     security(("bearer" = [])),
     params(
         ("Idempotency-Key" = Option<String>, Header,
-            description = "1 to 255 visible ASCII characters; the same key and body again return the first order"),
+            description = "1 to 255 visible ASCII characters; the same key and body again return the first order",
+            pattern = r"^[!-~]{1,255}$"),
     ),
     request_body = PlaceOrderBody,
     responses(

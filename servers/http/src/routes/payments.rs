@@ -178,7 +178,7 @@ impl From<PaymentIntent> for PaymentIntentResponse {
 pub(crate) struct PayBody {
     /// A payment method: in the sandbox `pm_card_visa` (succeeds),
     /// `pm_card_declined` (declined), `pm_card_3ds` (requires action).
-    #[schema(example = "pm_card_visa")]
+    #[schema(example = "pm_card_visa", pattern = r"^[!-~]{1,255}$")]
     payment_method: String,
 }
 

@@ -180,8 +180,10 @@ pub(crate) struct DeliveryParams {
     /// Only deliveries with this status.
     status: Option<DeliveryStatusDto>,
     /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     page: Option<u32>,
     /// Page size, 1 to 100 (larger values are capped).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     limit: Option<u32>,
 }
 

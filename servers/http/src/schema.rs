@@ -1,0 +1,137 @@
+//! Schema-only string types: the rules a handler's core service enforces on
+//! a string, written as JSON Schema so that a request the document calls
+//! valid is one the service accepts, and the reverse.
+//!
+//! `\s` and `\S` in the patterns are Unicode white space, which is what the
+//! core trims (`str::trim`) before it counts characters.
+
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A string schema with a pattern and optional length bounds.
+fn string(description: &str, pattern: &str, min: Option<usize>, max: Option<usize>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(pattern))
+        .min_length(min)
+        .max_length(max)
+        .into()
+}
+
+/// Declares a type that only describes a string in the document.
+macro_rules! string_schema {
+    ($(#[$doc:meta])* $name:ident, $description:expr, pattern = $pattern:expr, min = $min:expr, max = $max:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string($description, $pattern, $min, $max)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+string_schema!(
+    /// A product title.
+    Title,
+    "3 to 120 characters once surrounding white space is trimmed",
+    pattern = r"^\s*\S[\s\S]{1,118}\S\s*$",
+    min = None,
+    max = None
+);
+
+string_schema!(
+    /// A category slug.
+    CategorySlug,
+    "A lowercase slug: a-z and 0-9 in parts joined by single hyphens, at most 64 characters",
+    pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$",
+    min = Some(1),
+    max = Some(64)
+);
+
+string_schema!(
+    /// A product tag.
+    Tag,
+    "1 to 32 characters once surrounding white space is trimmed",
+    pattern = r"^\s*\S([\s\S]{0,30}\S)?\s*$",
+    min = None,
+    max = None
+);
+
+string_schema!(
+    /// A media URL.
+    MediaUrl,
+    "An absolute `https://` URL of visible ASCII (no spaces; percent-encode the rest), at most 2,048 characters",
+    pattern = r##"^https://[!"$-\-0->A-~][!"$-.0->A-~]*([/?#][!-~]*)?$"##,
+    min = None,
+    max = Some(2048)
+);
+
+string_schema!(
+    /// A rejection reason.
+    Reason,
+    "1 to 500 characters once surrounding white space is trimmed",
+    pattern = r"^\s*\S([\s\S]{0,498}\S)?\s*$",
+    min = None,
+    max = None
+);
+
+string_schema!(
+    /// A machine fingerprint.
+    Fingerprint,
+    "1 to 128 visible ASCII characters (no spaces)",
+    pattern = r"^[!-~]{1,128}$",
+    min = Some(1),
+    max = Some(128)
+);
+
+/// An array of distinct `T`, `min` to `max` of them, or also `null`.
+pub(crate) fn distinct<T: ToSchema>(min: Option<usize>, max: usize, nullable: bool) -> ArrayBuilder {
+    let kind = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::new(Type::Array) };
+    ArrayBuilder::new()
+        .schema_type(kind)
+        .items(Ref::from_schema_name(T::name()))
+        .min_items(min)
+        .max_items(Some(max))
+        .unique_items(true)
+}
+
+/// A product's categories: 1 to 5 distinct slugs.
+pub(crate) fn categories_schema() -> ArrayBuilder {
+    distinct::<CategorySlug>(Some(1), 5, false)
+}
+
+/// [`categories_schema`] in a patch, where `null` leaves them as they are.
+pub(crate) fn nullable_categories_schema() -> ArrayBuilder {
+    distinct::<CategorySlug>(Some(1), 5, true)
+}
+
+/// A product's tags: up to 10, distinct ignoring case.
+pub(crate) fn tags_schema() -> ArrayBuilder {
+    distinct::<Tag>(None, 10, false)
+}
+
+/// [`tags_schema`] in a patch, where `null` leaves them as they are.
+pub(crate) fn nullable_tags_schema() -> ArrayBuilder {
+    distinct::<Tag>(None, 10, true)
+}
+
+/// An ISO 4217 code the marketplace takes.
+pub(crate) struct CurrencyCode;
+
+impl PartialSchema for CurrencyCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(bazaar_core::money::Currency::codes()))
+            .description(Some("An ISO 4217 code the marketplace takes"))
+            .into()
+    }
+}
+
+impl ToSchema for CurrencyCode {}
