@@ -8,9 +8,8 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody};
-use crate::routes::catalog::SortDto;
 use crate::routes::orders::PlaceOrderItemBody;
-use crate::schema::{CategorySlug, Tag};
+use crate::schema::{CategorySlug, SortName, Tag};
 
 /// The root of the OpenAPI document (paths are added by the routers).
 #[derive(Debug, OpenApi)]
@@ -24,7 +23,7 @@ use crate::schema::{CategorySlug, Tag};
     ),
     modifiers(&BearerScheme),
     // Referenced only from hand-built schemas, so listed here.
-    components(schemas(ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody, CategorySlug, Tag, SortDto, PlaceOrderItemBody)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody, CategorySlug, Tag, SortName, PlaceOrderItemBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "catalog", description = "Products, search and reviews"),

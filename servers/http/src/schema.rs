@@ -121,17 +121,30 @@ pub(crate) fn nullable_tags_schema() -> ArrayBuilder {
     distinct::<Tag>(None, 10, true)
 }
 
+/// A string that is one of `values`, which the core owns.
+fn one_of(description: &str, values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).description(Some(description)).into()
+}
+
 /// An ISO 4217 code the marketplace takes.
 pub(crate) struct CurrencyCode;
 
 impl PartialSchema for CurrencyCode {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(bazaar_core::money::Currency::codes()))
-            .description(Some("An ISO 4217 code the marketplace takes"))
-            .into()
+        one_of("An ISO 4217 code the marketplace takes", bazaar_core::money::Currency::codes())
     }
 }
 
 impl ToSchema for CurrencyCode {}
+
+/// A search order, as `sort` names it.
+pub(crate) struct SortName;
+
+impl PartialSchema for SortName {
+    fn schema() -> RefOr<Schema> {
+        let orders = bazaar_core::catalog::SortOrder::ALL.map(bazaar_core::catalog::SortOrder::as_str);
+        one_of("`relevance`, `newest`, `price_asc`, `price_desc`, `rating` or `downloads`", orders)
+    }
+}
+
+impl ToSchema for SortName {}

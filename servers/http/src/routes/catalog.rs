@@ -28,8 +28,8 @@ use uuid::Uuid;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, MaybeAuth, whole_number};
 use crate::schema::{
-    CurrencyCode, MediaUrl, Reason, Title, categories_schema, nullable_categories_schema, nullable_tags_schema,
-    tags_schema,
+    CurrencyCode, MediaUrl, Reason, SortName, Title, categories_schema, nullable_categories_schema,
+    nullable_tags_schema, tags_schema,
 };
 use crate::state::AppState;
 
@@ -478,25 +478,6 @@ impl From<Review> for ReviewDto {
     }
 }
 
-/// Search orders, as `sort` names them.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum SortDto {
-    /// Best match first.
-    Relevance,
-    /// Newest first.
-    Newest,
-    /// Cheapest first.
-    PriceAsc,
-    /// Dearest first.
-    PriceDesc,
-    /// Best rated first.
-    Rating,
-    /// Most downloaded first.
-    Downloads,
-}
-
 /// Search parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -517,7 +498,7 @@ pub(crate) struct SearchParamsDto {
     #[param(minimum = 0)]
     price_max: Option<i64>,
     /// The order: `relevance` is the default with `q`, `newest` otherwise.
-    #[param(value_type = Option<SortDto>)]
+    #[param(value_type = Option<SortName>)]
     sort: Option<String>,
     /// Page from 1.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]

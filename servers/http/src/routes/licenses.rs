@@ -494,7 +494,7 @@ async fn activate(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "License id"),
-        ("fingerprint" = String, Path, description = "The machine's fingerprint (percent-encoded): 1 to 128 visible ASCII characters", pattern = r"^[!-~]{1,128}$"),
+        ("fingerprint" = Fingerprint, Path, description = "The machine's fingerprint (percent-encoded)"),
     ),
     responses(
         (status = 200, description = "The license afterwards", body = LicenseResponse),
