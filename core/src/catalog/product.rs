@@ -160,7 +160,7 @@ impl Product {
             short_description: input.short_description.trim().to_owned(),
             kind: input.kind,
             categories: input.categories,
-            tags: input.tags.iter().map(|t| t.trim().to_owned()).collect(),
+            tags: normalize_tags(&input.tags),
             pricing: input.pricing,
             media: input.media,
             status: ProductStatus::Draft,
@@ -206,7 +206,8 @@ pub struct NewProduct {
     pub kind: ProductKind,
     /// 1..=5 lowercase slugs (`[a-z0-9]+(-[a-z0-9]+)*`, ≤ 64 chars), no duplicates.
     pub categories: Vec<String>,
-    /// Up to 10 non-blank tags of up to 32 characters, no duplicates (case-insensitive).
+    /// Up to 10 non-blank tags of up to 32 characters; a tag given again
+    /// (ignoring case and surrounding white space) counts once.
     #[serde(default)]
     pub tags: Vec<String>,
     /// Price terms; a paid price must be more than zero.
@@ -328,7 +329,7 @@ impl ProductPatch {
             product.categories.clone_from(c);
         }
         if let Some(t) = &self.tags {
-            product.tags = t.iter().map(|t| t.trim().to_owned()).collect();
+            product.tags = normalize_tags(t);
         }
         if let Some(p) = self.pricing {
             product.pricing = p;
@@ -407,15 +408,21 @@ fn check_tags(tags: &[String], errors: &mut Vec<FieldError>) {
     if tags.len() > MAX_TAGS {
         errors.push(FieldError::new("tags", format!("must have at most {MAX_TAGS} entries")));
     }
-    let mut seen = HashSet::new();
     for (i, t) in tags.iter().enumerate() {
         let n = chars(t);
         if n == 0 || n > MAX_TAG_CHARS {
             errors.push(FieldError::new(format!("tags[{i}]"), format!("must be 1 to {MAX_TAG_CHARS} characters")));
-        } else if !seen.insert(t.trim().to_lowercase()) {
-            errors.push(FieldError::new(format!("tags[{i}]"), "is a duplicate"));
         }
     }
+}
+
+/// Tags as stored: trimmed, each once ignoring case, the first spelling
+/// kept. Tags are a set, so a repeat is dropped rather than refused (as a
+/// webhook's repeated event is): two spellings that differ only in case or
+/// white space are easy to send by accident and mean the same thing.
+fn normalize_tags(tags: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tags.iter().map(|t| t.trim()).filter(|t| seen.insert(t.to_lowercase())).map(str::to_owned).collect()
 }
 
 fn check_media(media: &[Media], errors: &mut Vec<FieldError>) {
@@ -426,22 +433,30 @@ fn check_media(media: &[Media], errors: &mut Vec<FieldError>) {
         if !is_https_url(&m.url) {
             errors.push(FieldError::new(
                 format!("media[{i}].url"),
-                format!("must be an absolute https:// URL of at most {MAX_MEDIA_URL_BYTES} visible ASCII characters"),
+                format!(
+                    "must be an absolute https:// URL with a host name, of at most {MAX_MEDIA_URL_BYTES} visible ASCII characters"
+                ),
             ));
         }
     }
 }
 
-/// A cheap structural check: `https://host[...]` of visible ASCII (a URL
-/// percent-encodes everything else), so no whitespace or control characters. The transport or a media proxy may check more (reachability,
-/// content type); the core only refuses what can never be right.
+/// A cheap structural check: `https://`, a host name of letters, digits
+/// and hyphens in dot-separated labels, an optional port, then visible
+/// ASCII (a URL percent-encodes everything else), so no white space,
+/// credentials or bracketed literals. The transport or a media proxy may
+/// check more (reachability, content type); the core only refuses what can
+/// never be right.
 fn is_https_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("https://") else { return false };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+    let label = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let port_ok =
+        authority.len() == host.len() || (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
     url.len() <= MAX_MEDIA_URL_BYTES
-        && !host.is_empty()
-        && !host.starts_with('.')
-        && !host.contains('@')
+        && host.split('.').all(label)
+        && port_ok
         && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
@@ -499,7 +514,6 @@ mod tests {
             "categories[3]",
             "tags",
             "tags[11]",
-            "tags[12]",
             "tags[13]",
             "pricing.price.minor",
             "media[0].url",
@@ -550,6 +564,55 @@ mod tests {
         patch.apply_to(&mut p).unwrap();
         assert_eq!((p.title.as_str(), p.pricing), ("New title", Pricing::Free));
         assert_eq!(p.categories, before.categories);
+    }
+
+    #[test]
+    fn media_urls_name_a_host() {
+        for good in [
+            "https://cdn.example.com/a.png",
+            "https://cdn.example.com",
+            "https://cdn-1.example.com:8443/v.mp4?t=1#start",
+            "https://localhost/a%20b.png",
+        ] {
+            assert!(is_https_url(good), "{good}");
+        }
+        let long = format!("https://cdn.example.com/{}", "a".repeat(MAX_MEDIA_URL_BYTES));
+        for bad in [
+            "http://cdn.example.com/a.png",
+            "https://",
+            "https://.example.com/",
+            "https://cdn..example.com/",
+            "https://a*b.example.com/",
+            "https://[::1]/a.png",
+            "https://a[b/",
+            "https://user@cdn.example.com/",
+            "https://cdn.example.com:/",
+            "https://cdn.example.com:123456/",
+            "https://cdn.example.com:80a/",
+            "https://cdn.example.com/a b",
+            "https://cdn.example.com/\u{7f}",
+            long.as_str(),
+        ] {
+            assert!(!is_https_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_are_a_set_ignoring_case_and_white_space() {
+        let mut input = valid();
+        input.tags = vec![" n8n ".into(), "Email".into(), "N8N".into(), "email\t".into(), "crm".into()];
+        let p = Product::create(ProductId::new(), UserId::new(), input, chrono::Utc::now()).unwrap();
+        assert_eq!(p.tags, ["n8n", "Email", "crm"], "the first spelling of each is kept, trimmed");
+
+        let mut p = p;
+        let patch = ProductPatch { tags: Some(vec!["\u{1}".into(), " \u{1}\n".into()]), ..Default::default() };
+        patch.apply_to(&mut p).unwrap();
+        assert_eq!(p.tags, ["\u{1}"]);
+
+        // The count is of what was sent: eleven with repeats are still too many.
+        let mut input = valid();
+        input.tags = (0..11).map(|i| format!("t{}", i % 2)).collect();
+        assert_eq!(fields(input.validate().unwrap_err()), ["tags"]);
     }
 
     #[test]

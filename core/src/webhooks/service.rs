@@ -228,9 +228,9 @@ impl WebhookService {
     /// `delivery` when given); returns how many.
     ///
     /// # Errors
-    /// As [`get`](Self::get); [`Error::NotFound`] when `delivery` is not a
-    /// delivery of this endpoint; [`Error::InvalidTransition`] when it is
-    /// not dead.
+    /// As [`get`](Self::get); [`Error::Validation`] on `delivery_id` when
+    /// `delivery` is not a delivery of this endpoint;
+    /// [`Error::InvalidTransition`] when it is not dead.
     pub async fn replay(
         &self,
         actor: &Actor,
@@ -244,7 +244,9 @@ impl WebhookService {
                 Some(d) if d.endpoint_id == id => {
                     return Err(Error::transition("webhook delivery", d.status.as_str(), "replay"));
                 }
-                _ => return Err(Error::not_found("webhook delivery")),
+                // The endpoint is the resource addressed; an id in the
+                // body that names none of its deliveries is bad input.
+                _ => return Err(Error::invalid("delivery_id", "names no delivery of this endpoint")),
             }
         }
         self.repo.replay(id, delivery, self.clock.now()).await
@@ -363,6 +365,9 @@ pub fn check_url(url: &str, policy: EndpointPolicy) -> Result<String> {
         None => return Err(bad("must name a host")),
         Some(url::Host::Domain(name)) => {
             let name = name.trim_end_matches('.');
+            if !is_host_name(name, policy.allow_local) {
+                return Err(bad("must name a host of letters, digits and hyphens in dot-separated labels"));
+            }
             name == "localhost" || name.ends_with(".localhost")
         }
         Some(url::Host::Ipv4(ip)) => is_local(IpAddr::V4(ip)),
@@ -372,6 +377,18 @@ pub fn check_url(url: &str, policy: EndpointPolicy) -> Result<String> {
         return Err(bad("must not point at a loopback, private or link-local address"));
     }
     Ok(parsed.into())
+}
+
+/// Whether `name` (as the URL parser leaves it: lower case, international
+/// names in punycode) can be looked up in DNS: labels of 1 to 63 letters,
+/// digits and hyphens, the last starting with a letter. The URL standard
+/// lets through names such as `a*b.example`, which no resolver answers.
+/// Local networks also take `_` (Docker Compose service names have it).
+fn is_host_name(name: &str, allow_underscore: bool) -> bool {
+    let byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || (allow_underscore && b == b'_');
+    let label = |l: &str| (1..=63).contains(&l.len()) && l.bytes().all(byte);
+    name.split('.').all(label)
+        && name.rsplit('.').next().is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// Whether `ip` is inside the machine or its private network.
@@ -458,9 +475,18 @@ mod tests {
             "https://user:pw@hooks.example.com/",
             "https://hooks.example.com/#frag",
             "file:///etc/passwd",
+            "https://hooks*.example.com/",
+            "https://hooks..example.com/",
+            "https://hooks.example.1com/",
         ] {
             assert!(check_url(url, local()).is_err(), "{url}");
         }
+        let label = "a".repeat(64);
+        assert!(check_url(&format!("https://{label}.example.com/"), local()).is_err(), "a label is at most 63");
+        assert!(check_url(&format!("https://{}.example.com/", &label[1..]), strict()).is_ok());
+        assert!(check_url("https://bücher.example/", strict()).is_ok(), "international names, as punycode");
+        assert!(check_url("http://n8n_worker:5678/hook", local()).is_ok(), "a Compose service name");
+        assert!(check_url("https://n8n_worker.example.com/", strict()).is_err());
         let long = format!("https://hooks.example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(check_url(&long, local()).is_err());
     }

@@ -39,9 +39,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Reads JSON: syntax errors are 400 `malformed`, data errors (missing
 /// field, wrong type, unknown field) are 422 `validation` naming the field.
 ///
+/// Every body of this API is an object (or `null` where a body is
+/// optional), so a top-level array is refused: serde would otherwise fill a
+/// struct from it by position, and `[null, null]` would pass for a patch.
+///
 /// # Errors
 /// As above.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'[') {
+        return Err(ApiError::invalid("body", "expected an object, not an array"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -188,6 +195,27 @@ mod tests {
         let e = parse_json::<Body>(br#"{"items":[]}"#).unwrap_err();
         assert!(e.message.contains("name"), "{}", e.message);
         assert_eq!(parse_json::<Body>(br#"{"name":"a","items":[]} trailing"#).unwrap_err().code, "malformed");
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_read_by_position() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Patch {
+            url: Option<String>,
+            events: Option<Vec<String>>,
+        }
+        // serde_json alone fills the struct by position.
+        let by_position: Patch = serde_json::from_str(r#"["https://a.example", null]"#).unwrap();
+        assert_eq!(by_position.url.as_deref(), Some("https://a.example"));
+        for body in [&br#"[null, null]"#[..], br#" ["https://a.example", null]"#, b"\r\n\t[]"] {
+            let e = parse_json::<Patch>(body).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (422, "validation"), "{body:?}");
+            assert_eq!(e.details.unwrap()[0]["field"], "body");
+        }
+        let read = parse_json::<Patch>(br#" {"events": ["order.paid"]}"#).unwrap();
+        assert_eq!((read.url, read.events), (None, Some(vec!["order.paid".to_owned()])));
+        assert!(parse_json::<Option<Patch>>(b"null").unwrap().is_none());
     }
 
     #[test]

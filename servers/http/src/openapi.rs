@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody};
 use crate::routes::orders::PlaceOrderItemBody;
-use crate::schema::{CategorySlug, SortName, Tag};
+use crate::schema::{CategorySlug, SortName, Tag, VendorEventName};
 
 /// The root of the OpenAPI document (paths are added by the routers).
 #[derive(Debug, OpenApi)]
@@ -23,7 +23,7 @@ use crate::schema::{CategorySlug, SortName, Tag};
     ),
     modifiers(&BearerScheme),
     // Referenced only from hand-built schemas, so listed here.
-    components(schemas(ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody, CategorySlug, Tag, SortName, PlaceOrderItemBody)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorDetails, FieldErrorBody, CategorySlug, Tag, SortName, VendorEventName, PlaceOrderItemBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "catalog", description = "Products, search and reviews"),
@@ -141,7 +141,9 @@ const LINKS: &[(&str, &[(&str, &str)])] = &[
             ("GetEndpoint", "get_endpoint"),
             ("UpdateEndpoint", "update_endpoint"),
             ("ListDeliveries", "list_deliveries"),
-            ("Replay", "replay"),
+            // Not `replay`: a new endpoint has no deliveries to name, so a
+            // chained replay of one is a 404 of the delivery, not of the
+            // endpoint just made.
             ("RotateSecret", "rotate_secret"),
             ("DeleteEndpoint", "delete_endpoint"),
         ],
@@ -150,15 +152,21 @@ const LINKS: &[(&str, &[(&str, &str)])] = &[
 
 /// An upload is sent with its own type: each type the default
 /// [`AssetLimits`](bazaar_core::assets::AssetLimits) accept, as a non-empty
-/// binary body.
+/// body of any bytes.
 fn add_upload_types(document: &mut serde_json::Value) {
     let body = &mut document["paths"]["/v1/products/{id}/assets"]["post"]["requestBody"];
     let content: serde_json::Map<String, serde_json::Value> = bazaar_core::assets::DEFAULT_MIMES
         .iter()
         .map(|mime| {
-            // Text is generated and checked as text, the rest as bytes.
+            // Any value sent as text is a valid text upload (a JSON object
+            // is text too), so a text type's schema names no `type`: only
+            // the empty body is refused. The rest are bytes.
             let schema = if mime.starts_with("text/") {
-                serde_json::json!({"type": "string", "minLength": 1})
+                serde_json::json!({"minLength": 1, "description": "Any non-empty text"})
+            } else if matches!(*mime, "application/json" | "application/yaml" | "application/x-yaml") {
+                // Likewise any document of these types: the file is stored
+                // as sent, not parsed.
+                serde_json::json!({"description": "Any document of this type, stored as sent"})
             } else {
                 serde_json::json!({"type": "string", "format": "binary", "minLength": 1})
             };

@@ -66,8 +66,9 @@ string_schema!(
 string_schema!(
     /// A media URL.
     MediaUrl,
-    "An absolute `https://` URL of visible ASCII (no spaces; percent-encode the rest), at most 2,048 characters",
-    pattern = r##"^https://[!"$-\-0->A-~][!"$-.0->A-~]*([/?#][!-~]*)?$"##,
+    "An absolute `https://` URL with a host name (letters, digits and hyphens in dot-separated labels) \
+     and an optional port, of visible ASCII (percent-encode the rest), at most 2,048 characters",
+    pattern = r"^https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?([/?#][!-~]*)?$",
     min = None,
     max = Some(2048)
 );
@@ -90,35 +91,50 @@ string_schema!(
     max = Some(128)
 );
 
-/// An array of distinct `T`, `min` to `max` of them, or also `null`.
-pub(crate) fn distinct<T: ToSchema>(min: Option<usize>, max: usize, nullable: bool) -> ArrayBuilder {
+string_schema!(
+    /// A webhook endpoint's URL.
+    ///
+    /// The host is a name ending in a label that starts with a letter (the
+    /// core also takes public IP literals and refuses `localhost` names,
+    /// which a pattern cannot tell from the rest), the port 1 to 9999.
+    WebhookUrl,
+    "An absolute `https://` URL on a public host, of visible ASCII, with no credentials and no fragment, \
+     at most 2,048 characters",
+    pattern = r##"^https://([A-Za-z0-9-]{1,63}\.)*[A-Za-z][A-Za-z0-9-]{0,62}\.?(:[1-9][0-9]{0,3})?([/?][!"$-~]*)?$"##,
+    min = None,
+    max = Some(2048)
+);
+
+/// An array of `min` to `max` `T`, distinct when `unique`, or also `null`.
+pub(crate) fn array_of<T: ToSchema>(min: Option<usize>, max: usize, unique: bool, nullable: bool) -> ArrayBuilder {
     let kind = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::new(Type::Array) };
     ArrayBuilder::new()
         .schema_type(kind)
         .items(Ref::from_schema_name(T::name()))
         .min_items(min)
         .max_items(Some(max))
-        .unique_items(true)
+        .unique_items(unique)
 }
 
-/// A product's categories: 1 to 5 distinct slugs.
+/// A product's categories: 1 to 5 distinct slugs (a repeat is refused).
 pub(crate) fn categories_schema() -> ArrayBuilder {
-    distinct::<CategorySlug>(Some(1), 5, false)
+    array_of::<CategorySlug>(Some(1), 5, true, false)
 }
 
 /// [`categories_schema`] in a patch, where `null` leaves them as they are.
 pub(crate) fn nullable_categories_schema() -> ArrayBuilder {
-    distinct::<CategorySlug>(Some(1), 5, true)
+    array_of::<CategorySlug>(Some(1), 5, true, true)
 }
 
-/// A product's tags: up to 10, distinct ignoring case.
+/// A product's tags: up to 10 sent, a repeat (ignoring case and white
+/// space) kept once, so repeats are not refused and not `uniqueItems`.
 pub(crate) fn tags_schema() -> ArrayBuilder {
-    distinct::<Tag>(None, 10, false)
+    array_of::<Tag>(None, 10, false, false)
 }
 
 /// [`tags_schema`] in a patch, where `null` leaves them as they are.
 pub(crate) fn nullable_tags_schema() -> ArrayBuilder {
-    distinct::<Tag>(None, 10, true)
+    array_of::<Tag>(None, 10, false, true)
 }
 
 /// A string that is one of `values`, which the core owns.
@@ -148,3 +164,25 @@ impl PartialSchema for SortName {
 }
 
 impl ToSchema for SortName {}
+
+/// A sales event a webhook endpoint subscribes to.
+pub(crate) struct VendorEventName;
+
+impl PartialSchema for VendorEventName {
+    fn schema() -> RefOr<Schema> {
+        let names = bazaar_core::webhooks::VendorEvent::ALL.map(bazaar_core::webhooks::VendorEvent::as_str);
+        one_of("`order.paid`, `license.issued` or `order.refunded`", names)
+    }
+}
+
+impl ToSchema for VendorEventName {}
+
+/// An endpoint's events: one or more (a name given twice counts once).
+pub(crate) fn vendor_events_schema() -> ArrayBuilder {
+    ArrayBuilder::new().items(Ref::from_schema_name(VendorEventName::name())).min_items(Some(1))
+}
+
+/// [`vendor_events_schema`] in a patch, where `null` leaves them as they are.
+pub(crate) fn nullable_vendor_events_schema() -> ArrayBuilder {
+    vendor_events_schema().schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+}

@@ -131,6 +131,13 @@ async fn invalid_products_name_every_field() {
     body["status"] = json!("approved");
     let r = create(&app, &vendor, body).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a client cannot set its own status");
+    // A free product carries no price: one sent with it is refused, not dropped.
+    let mut body = product_body("Fine title");
+    body["pricing"] = json!({"type": "free", "price": {"minor": 900, "currency": "USD"}});
+    let r = create(&app, &vendor, body).await;
+    assert_eq!(status(&r), (StatusCode::UNPROCESSABLE_ENTITY, "validation".into()));
+    let message = r.json["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(message.contains("price"), "{message}");
 }
 
 #[tokio::test]

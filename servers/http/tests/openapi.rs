@@ -350,6 +350,8 @@ async fn parameters_and_bodies_state_the_rules_the_server_applies() {
         (Some(1), Some(5))
     );
     assert_eq!(create["categories"]["uniqueItems"], true);
+    assert_eq!(create["tags"]["maxItems"], 10);
+    assert!(create["tags"].get("uniqueItems").is_none_or(|u| u == false), "a repeated tag is kept once, not refused");
     assert_eq!(schemas["Price"]["properties"]["minor"]["minimum"], 1, "a paid price is more than zero");
     let currencies = schemas["CurrencyCode"]["enum"].as_array().expect("currency codes");
     assert!(currencies.iter().any(|c| c == "USD") && currencies.iter().all(|c| c.as_str().unwrap().len() == 3));

@@ -151,6 +151,10 @@ async fn a_sale_shows_up_as_deliveries_of_the_vendors_endpoint() {
         .send("POST", &format!("{path}/replay"), Some(&item.vendor.token), Some(json!({"delivery_id": delivery})))
         .await;
     assert_error(&r, StatusCode::CONFLICT, "invalid_transition");
+    let unknown = json!({"delivery_id": uuid::Uuid::now_v7()});
+    let r = app.send("POST", &format!("{path}/replay"), Some(&item.vendor.token), Some(unknown)).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.json["error"]["details"][0]["field"], "delivery_id");
     let r = app.send("POST", &format!("{path}/replay"), Some(&item.vendor.token), Some(json!({}))).await;
     assert_eq!((r.status, r.json.clone()), (StatusCode::OK, json!({"replayed": 0})));
     let stranger = vendor(&app).await;

@@ -100,8 +100,9 @@ pub(crate) enum IntervalDto {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum PricingDto {
-    /// No charge.
-    Free,
+    /// No charge. A struct variant, not a unit one, so that
+    /// `deny_unknown_fields` refuses `{"type": "free", "price": …}` too.
+    Free {},
     /// Paid once.
     OneTime {
         /// More than zero.
@@ -121,7 +122,7 @@ pub(crate) enum PricingDto {
 impl From<PricingDto> for Pricing {
     fn from(p: PricingDto) -> Self {
         match p {
-            PricingDto::Free => Pricing::Free,
+            PricingDto::Free {} => Pricing::Free,
             PricingDto::OneTime { price } => Pricing::OneTime { price: price.into() },
             PricingDto::Subscription { price, interval } => Pricing::Subscription {
                 price: price.into(),
@@ -137,7 +138,7 @@ impl From<PricingDto> for Pricing {
 impl From<Pricing> for PricingDto {
     fn from(p: Pricing) -> Self {
         match p {
-            Pricing::Free => Self::Free,
+            Pricing::Free => Self::Free {},
             Pricing::OneTime { price } => Self::OneTime { price: price.into() },
             Pricing::Subscription { price, interval } => Self::Subscription {
                 price: price.into(),
@@ -485,8 +486,10 @@ pub(crate) struct SearchParamsDto {
     /// Free text over title, tags and description (every word must match), at most 200 characters.
     #[param(max_length = 200)]
     q: Option<String>,
-    /// A category slug (compared in lower case; blank means any).
-    #[param(pattern = r"^\s*([A-Za-z0-9]+(-[A-Za-z0-9]+)*)?\s*$")]
+    /// A category slug of at most 64 characters (compared in lower case;
+    /// blank means any). The lookahead bounds the slug, not the white space
+    /// around it, which is trimmed.
+    #[param(pattern = r"^\s*(?=[A-Za-z0-9-]{0,64}\s*$)([A-Za-z0-9]+(-[A-Za-z0-9]+)*)?\s*$")]
     category: Option<String>,
     /// What is sold.
     #[param(value_type = Option<KindDto>)]

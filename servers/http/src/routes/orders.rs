@@ -65,7 +65,7 @@ impl PageParams {
 /// `POST /v1/orders` body.
 /// 1 to 20 order lines, each of a different product.
 fn order_items_schema() -> utoipa::openapi::schema::ArrayBuilder {
-    crate::schema::distinct::<PlaceOrderItemBody>(Some(1), 20, false)
+    crate::schema::array_of::<PlaceOrderItemBody>(Some(1), 20, true, false)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::schema::{WebhookUrl, nullable_vendor_events_schema, vendor_events_schema};
 use crate::state::AppState;
 
 /// The vendor webhook routes.
@@ -31,8 +32,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EndpointBody {
     /// An `https://` URL on a public host, at most 2,048 characters.
+    #[schema(value_type = WebhookUrl)]
     url: String,
     /// One or more of `order.paid`, `license.issued`, `order.refunded`.
+    #[schema(schema_with = vendor_events_schema)]
     events: Vec<String>,
 }
 
@@ -41,8 +44,10 @@ pub(crate) struct EndpointBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EndpointPatch {
     /// A new URL.
+    #[schema(value_type = Option<WebhookUrl>)]
     url: Option<String>,
     /// A new set of events.
+    #[schema(schema_with = nullable_vendor_events_schema)]
     events: Option<Vec<String>>,
 }
 
@@ -388,7 +393,8 @@ async fn list_deliveries(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or invalid bearer token", body = ErrorBody),
         (status = 403, description = "Not a vendor", body = ErrorBody),
-        (status = 404, description = "No such endpoint of the caller's, or no such delivery of it", body = ErrorBody),
+        (status = 404, description = "No such endpoint of the caller's", body = ErrorBody),
+        (status = 422, description = "`validation` on `delivery_id`: no such delivery of this endpoint", body = ErrorBody),
         (status = 409, description = "`invalid_transition`: the named delivery is not dead", body = ErrorBody),
     )
 )]
