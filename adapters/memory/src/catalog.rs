@@ -177,10 +177,11 @@ impl ProductRepository for MemoryProducts {
         Ok(search::apply(&t.products, query))
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
         let mut t = self.catalog.tables.lock();
         let p = t.product_mut(id)?;
         p.stats.downloads = p.stats.downloads.saturating_add(1);
+        self.catalog.outbox.append(events);
         Ok(())
     }
 }

@@ -140,8 +140,8 @@ impl<P: ProductRepository> ProductRepository for CachedProducts<P> {
         self.inner.search(query).await
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
-        let result = self.inner.record_download(id).await;
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
+        let result = self.inner.record_download(id, events).await;
         self.invalidate(id).await;
         result
     }

@@ -106,7 +106,7 @@ async fn writes_through_the_decorator_invalidate() {
 
     conn.del::<_, ()>(&guard).await.unwrap();
     repo.get(p.id).await.unwrap();
-    repo.record_download(p.id).await.unwrap();
+    repo.record_download(p.id, &[]).await.unwrap();
     assert_eq!(repo.get(p.id).await.unwrap().unwrap().stats.downloads, 1, "record_download invalidates");
 
     // A failed write invalidates too (it might have committed before failing).
@@ -130,6 +130,6 @@ async fn a_dead_redis_never_fails_reads_or_writes() {
     assert_eq!(repo.get(p.id).await.unwrap(), Some(p.clone()));
     repo.update(&retitled(&p, "Still written"), 1, &[]).await.unwrap();
     assert_eq!(repo.get(p.id).await.unwrap().unwrap().title, "Still written");
-    repo.record_download(p.id).await.unwrap();
+    repo.record_download(p.id, &[]).await.unwrap();
     assert_eq!(repo.get(ProductId::new()).await.unwrap(), None);
 }

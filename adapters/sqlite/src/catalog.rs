@@ -521,13 +521,15 @@ impl ProductRepository for SqliteProducts {
         })
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
-        // One UPDATE is atomic on its own; no read-modify-write to protect.
-        let done = self.store.write_one(sqlx::query(RECORD_DOWNLOAD).bind(id.to_string())).await?;
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
+        // One UPDATE is atomic on its own; the transaction is for its events.
+        let mut tx = self.store.write().await?;
+        let done = sqlx::query(RECORD_DOWNLOAD).bind(id.to_string()).execute(&mut *tx).await.map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("product"));
         }
-        Ok(())
+        append(&mut tx, events).await?;
+        self.store.commit(tx).await
     }
 }
 

@@ -17,8 +17,8 @@
 //! rebuild (or replay from there).
 //!
 //! This needs every change that matters to search to go through the outbox,
-//! stats changes included (today `record_download` emits no event), and the
-//! store to tell its last `seq`; both belong to the event-fed wiring.
+//! stats changes included (`product.reviewed`, `product.downloaded`), and
+//! the store to tell its last `seq`; both belong to the event-fed wiring.
 //!
 //! # Atomic with the documents
 //! The checkpoint travels in tantivy's commit payload (`meta.json`), written

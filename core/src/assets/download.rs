@@ -43,6 +43,7 @@ use crate::auth::{Action, Actor, Resource, authorize, can};
 use crate::catalog::ProductRepository;
 use crate::clock::Clock;
 use crate::error::{Denial, Error, Result};
+use crate::events::{Event, ProductDownloaded};
 use crate::ids::{AssetId, LicenseId, ProductId};
 use crate::licensing::LicenseRepository;
 use crate::page::{Page, PageRequest};
@@ -262,8 +263,10 @@ impl DownloadService {
         self.deps.licenses.consume_download(license_id, now).await?;
         // The product's public download count follows the license's. It is
         // a statistic: a failed write costs one count, not the buyer's
-        // download, which the license has already paid for.
-        if let Err(e) = self.deps.products.record_download(license.product_id).await {
+        // download, which the license has already paid for. Its event
+        // carries the new count to the search read model.
+        let counted = Event::new(&ProductDownloaded { product_id: license.product_id, license_id }, now);
+        if let Err(e) = self.deps.products.record_download(license.product_id, &[counted]).await {
             tracing::warn!(product_id = %license.product_id, error = %e, "counting a product download failed");
         }
         Ok(self.urls.sign(license_id, asset_id, now + self.url_ttl))
@@ -352,6 +355,7 @@ mod tests {
     use crate::catalog::MockProductRepository;
     use crate::catalog::fixtures::approved;
     use crate::clock::ManualClock;
+    use crate::events::EventType;
     use crate::ids::{OrderId, UserId};
     use crate::licensing::fakes::FakeLicenses;
     use crate::licensing::{License, LicenseAction, LicenseKind, LicenseSigner, Limits, NewLicense, Permissions};
@@ -390,8 +394,11 @@ mod tests {
             product.vendor_id = self.vendor.user_id;
             products.expect_get().returning(move |id| Ok((id == product.id).then(|| product.clone())));
             let (counted, expected) = (self.counted.clone(), self.product_id);
-            products.expect_record_download().returning(move |id| {
+            products.expect_record_download().returning(move |id, events| {
                 assert_eq!(id, expected, "the download counts for the license's product");
+                let [event] = events else { panic!("one event per download: {events:?}") };
+                assert_eq!(event.event_type, EventType::ProductDownloaded);
+                assert_eq!(event.data["product_id"], expected.to_string());
                 let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // The third count fails: a statistic must not cost the buyer a download.
                 if n == 2 { Err(Error::unavailable("products", "the store is down")) } else { Ok(()) }

@@ -203,8 +203,8 @@ impl ProductRepository for CachedSearch {
         Ok(result)
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
-        let outcome = self.inner.record_download(id).await;
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
+        let outcome = self.inner.record_download(id, events).await;
         self.invalidate();
         outcome
     }
@@ -234,7 +234,7 @@ mod tests {
             let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
             Ok(result(totals[n.min(totals.len() - 1)]))
         });
-        mock.expect_record_download().returning(|_| Ok(()));
+        mock.expect_record_download().returning(|_, _| Ok(()));
         (Arc::new(mock), calls)
     }
 
@@ -314,7 +314,7 @@ mod tests {
             let (inner, calls) = counting(vec![1, 2]);
             let cache = CachedSearch::new(inner, Arc::new(ManualClock::at_epoch_secs(0)));
             assert_eq!(cache.search(&query("seo")).await.unwrap().total, 1);
-            cache.record_download(ProductId::new()).await.unwrap();
+            cache.record_download(ProductId::new(), &[]).await.unwrap();
             assert_eq!(cache.cached_queries(), 0);
             assert_eq!(cache.search(&query("seo")).await.unwrap().total, 2, "the write is visible");
             assert_eq!(calls.load(Ordering::SeqCst), 2);

@@ -132,12 +132,14 @@ pub trait ProductRepository: Send + Sync {
     }
 
     /// Atomically adds one to the product's `stats.downloads`, without
-    /// changing `version` or `updated_at`. Counters are not domain events, so
-    /// this takes none.
+    /// changing `version` or `updated_at`, with its events (one unit of
+    /// work: `product.downloaded`, so a search read model sees the new count
+    /// as it sees every other change).
     ///
     /// MUST be atomic under concurrency (N calls add exactly N) and MUST
-    /// return `NotFound` (`product`) when there is no such product.
-    async fn record_download(&self, id: ProductId) -> Result<()>;
+    /// return `NotFound` (`product`) when there is no such product,
+    /// appending no event.
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()>;
 }
 
 /// Where reviews live.

@@ -12,7 +12,7 @@ use crate::auth::Role;
 use crate::catalog::fixtures::{at, new_product};
 use crate::catalog::{MockProductRepository, MockReviewRepository, ProductPatch, search};
 use crate::clock::ManualClock;
-use crate::events::EventType;
+use crate::events::{Event, EventType};
 use crate::ids::{OrderId, UserId};
 use crate::licensing::{License, LicenseKind, LicenseSigner, Limits, MockLicenseRepository, NewLicense, Permissions};
 
@@ -71,7 +71,7 @@ impl ProductRepository for FakeStore {
         Ok(search::apply(&self.products.lock(), query))
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
+    async fn record_download(&self, id: ProductId, _events: &[Event]) -> Result<()> {
         let mut products = self.products.lock();
         let p = products.iter_mut().find(|p| p.id == id).ok_or_else(|| Error::not_found("product"))?;
         p.stats.downloads += 1;

@@ -37,6 +37,10 @@ pub enum EventType {
     /// A buyer reviewed a product (its rating stats changed).
     #[serde(rename = "product.reviewed")]
     ProductReviewed,
+    /// A buyer took a download of a product's file (its download count
+    /// changed).
+    #[serde(rename = "product.downloaded")]
+    ProductDownloaded,
     /// A buyer placed an order.
     #[serde(rename = "order.placed")]
     OrderPlaced,
@@ -66,7 +70,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in a stable order.
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         Self::UserRegistered,
         Self::ProductSubmitted,
         Self::ProductApproved,
@@ -74,6 +78,7 @@ impl EventType {
         Self::ProductSuspended,
         Self::ProductUpdated,
         Self::ProductReviewed,
+        Self::ProductDownloaded,
         Self::OrderPlaced,
         Self::PaymentSucceeded,
         Self::PaymentFailed,
@@ -94,6 +99,7 @@ impl EventType {
             Self::ProductSuspended => "product.suspended",
             Self::ProductUpdated => "product.updated",
             Self::ProductReviewed => "product.reviewed",
+            Self::ProductDownloaded => "product.downloaded",
             Self::OrderPlaced => "order.placed",
             Self::PaymentSucceeded => "payment.succeeded",
             Self::PaymentFailed => "payment.failed",

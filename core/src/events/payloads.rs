@@ -92,6 +92,17 @@ pub struct ProductReviewed {
 }
 payload!(ProductReviewed => ProductReviewed);
 
+/// `product.downloaded`: one download was counted (at URL issue, see
+/// [`DownloadService`](crate::assets::DownloadService)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDownloaded {
+    /// The product.
+    pub product_id: ProductId,
+    /// The license the download was counted on.
+    pub license_id: LicenseId,
+}
+payload!(ProductDownloaded => ProductDownloaded);
+
 /// `order.placed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPlaced {

@@ -119,13 +119,17 @@ pub async fn products(repo: &dyn ProductRepository, committed: &dyn Fn() -> Vec<
     assert_eq!(code(repo.update(&ghost, 1, &[event(&p)]).await, "update of a missing product"), "not_found");
     assert_eq!(committed().len(), base + 1, "failed updates must append no event");
 
-    // Downloads: atomic counter, no version bump, kept by later updates.
-    repo.record_download(p.id).await.expect("record_download");
-    repo.record_download(p.id).await.expect("record_download");
+    // Downloads: atomic counter, no version bump, kept by later updates,
+    // with its event.
+    repo.record_download(p.id, &[event(&p)]).await.expect("record_download");
+    repo.record_download(p.id, &[]).await.expect("record_download");
     let after = repo.get(p.id).await.expect("get").expect("exists");
     assert_eq!(after.stats.downloads, 2, "record_download must add one each time");
     assert_eq!((after.version, after.updated_at), (2, at(10)), "record_download must not touch version/updated_at");
-    assert_eq!(code(repo.record_download(ProductId::new()).await, "download of a missing product"), "not_found");
+    assert_eq!(committed().len(), base + 2, "record_download must commit its events");
+    let ghost = ProductId::new();
+    assert_eq!(code(repo.record_download(ghost, &[event(&p)]).await, "download of a missing product"), "not_found");
+    assert_eq!(committed().len(), base + 2, "a download of a missing product must append no event");
     let v3 = Product { title: "Renamed again".into(), version: 3, ..v2.clone() };
     repo.update(&v3, 2, &[]).await.expect("update");
     let stored = repo.get(p.id).await.expect("get").expect("exists");
@@ -179,7 +183,7 @@ pub async fn products_concurrency(repo: &dyn ProductRepository, committed: &dyn 
     let stored = repo.get(p.id).await.expect("get").expect("exists");
     assert_eq!(stored, writers[won[0]], "the winner's write must be stored");
 
-    join_all((0..50).map(|_| repo.record_download(p.id))).await.into_iter().for_each(|r| r.expect("download"));
+    join_all((0..50).map(|_| repo.record_download(p.id, &[]))).await.into_iter().for_each(|r| r.expect("download"));
     let stored = repo.get(p.id).await.expect("get").expect("exists");
     assert_eq!(stored.stats.downloads, 50, "50 concurrent downloads must count 50");
 }
@@ -550,7 +554,7 @@ pub async fn stats_stay_exact_across_threads(
     for i in 0..2 * buyers {
         let (products, reviews, id, tx) = (products.clone(), reviews.clone(), p.id, tx.clone());
         spawn(Box::pin(async move {
-            products.record_download(id).await.expect("record download");
+            products.record_download(id, &[]).await.expect("record download");
             // Each buyer tries twice: only the first of each lands.
             let buyer = UserId::from_uuid(uuid::Uuid::from_u128(u128::from(i % buyers) + 1));
             let stars = u8::try_from(i % 5).expect("below 5") + 1;

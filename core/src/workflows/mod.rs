@@ -54,13 +54,14 @@ impl fmt::Debug for SearchIndexer {
 
 impl SearchIndexer {
     /// The event types that change what a search finds.
-    pub const EVENTS: [EventType; 6] = [
+    pub const EVENTS: [EventType; 7] = [
         EventType::ProductSubmitted,
         EventType::ProductApproved,
         EventType::ProductRejected,
         EventType::ProductSuspended,
         EventType::ProductUpdated,
         EventType::ProductReviewed,
+        EventType::ProductDownloaded,
     ];
 
     /// A handler reading `products` and writing `index`.

@@ -8,9 +8,14 @@ use std::time::{Duration, Instant};
 
 use bazaar_app::{App, AppOptions, Config, SearchIndexKind};
 use bazaar_core::auth::{Actor, Email, Role};
-use bazaar_core::catalog::{NewProduct, Pricing, Product, ProductKind, ProductPatch, SearchParams, SearchQuery};
+use bazaar_core::catalog::{
+    NewProduct, Pricing, Product, ProductKind, ProductPatch, SearchParams, SearchQuery, SearchResult, SortOrder,
+};
 use bazaar_core::clock::{Clock, SystemClock};
+use bazaar_core::events::{Event, OrderPlaced};
+use bazaar_core::licensing::{Purchase, PurchaseState};
 use bazaar_core::marketplace::Marketplace;
+use bazaar_core::orders::PlaceOrder;
 
 const FRESHNESS: Duration = Duration::from_secs(1);
 
@@ -85,6 +90,55 @@ async fn the_embedded_default_answers_from_the_index_and_follows_moderation() {
     assert_eq!(market.catalog.search(&text("wombat")).await.unwrap().total, 0, "drafts are not searchable");
     let stats = app.search.as_ref().unwrap().catalog_index().stats();
     assert_eq!(stats.searchable, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counted_download_reaches_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(Config::embedded(dir.path())).await;
+    let market = &app.market;
+    let (vendor, admin) = actors(market).await;
+    let email = Email::parse("buyer@search.test").unwrap();
+    let (buyer, _) = market.auth.ensure_account(&email, "password-1", "Buyer", Role::Customer).await.unwrap();
+    let buyer = Actor::new(buyer.id, Role::Customer);
+    let older = approved(market, &vendor, &admin, "Wallaby exporter").await;
+    approved(market, &vendor, &admin, "Wallaby importer").await;
+    let by_downloads = SearchQuery::new(SearchParams {
+        q: Some("wallaby".into()),
+        sort: Some(SortOrder::Downloads),
+        ..SearchParams::default()
+    })
+    .unwrap();
+    let first = |found: SearchResult| found.items[0].title.clone();
+    within_a_second(market, "wallaby", "both approvals", |n| n == 2).await;
+    // What the worker of `bazaar serve` does: relay the outbox to the bus.
+    // The approvals' events go first: each makes the index read its product
+    // again, which would carry the new count by itself.
+    market.relay.drain(100).await.unwrap();
+    // No downloads yet: the tie goes to the newer.
+    assert_eq!(first(market.catalog.search(&by_downloads).await.unwrap()), "Wallaby importer");
+
+    let asset = market.downloads.upload(&vendor, older.id, "exporter.zip", "application/zip", b"PK".to_vec(), false);
+    let asset = asset.await.unwrap();
+    // A paid order's license, as fulfilment issues it.
+    let order = market.orders.place(&buyer, PlaceOrder::new([older.id]), None).await.unwrap();
+    let placed = OrderPlaced { order_id: order.id, buyer_id: buyer.user_id, total: order.total };
+    let purchase = Purchase { state: PurchaseState::Paid, ..Purchase::from(&order) };
+    let license = market.licenses.issue_for_order(&purchase, &Event::new(&placed, order.created_at)).await.unwrap();
+    // The order and license events are not the index's.
+    market.relay.drain(100).await.unwrap();
+    tokio::time::sleep(FRESHNESS).await;
+    assert_eq!(first(market.catalog.search(&by_downloads).await.unwrap()), "Wallaby importer");
+
+    market.downloads.create_download(&buyer, license[0].id, asset.id).await.unwrap();
+    market.relay.drain(100).await.unwrap();
+    // The index orders by the count it holds, so only the download's event
+    // can move the older product first.
+    let start = Instant::now();
+    while first(market.catalog.search(&by_downloads).await.unwrap()) != "Wallaby exporter" {
+        assert!(start.elapsed() < FRESHNESS, "the download count is not in the index within {FRESHNESS:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

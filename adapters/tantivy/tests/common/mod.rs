@@ -62,8 +62,8 @@ impl ProductRepository for Indexed {
         self.index.search(query)
     }
 
-    async fn record_download(&self, id: ProductId) -> Result<()> {
-        self.store.record_download(id).await?;
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
+        self.store.record_download(id, events).await?;
         self.follow(id).await
     }
 }

@@ -298,9 +298,9 @@ impl ProductRepository for CountingProducts {
         }
         self.inner.search(query).await
     }
-    async fn record_download(&self, id: ProductId) -> Result<()> {
+    async fn record_download(&self, id: ProductId, events: &[Event]) -> Result<()> {
         self.count();
-        self.inner.record_download(id).await
+        self.inner.record_download(id, events).await
     }
 }
 
