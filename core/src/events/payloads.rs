@@ -92,8 +92,8 @@ pub struct ProductReviewed {
 }
 payload!(ProductReviewed => ProductReviewed);
 
-/// `product.downloaded`: one download was counted (at URL issue, see
-/// [`DownloadService`](crate::assets::DownloadService)).
+/// `product.downloaded`: one download was counted (when its signed URL
+/// was issued).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductDownloaded {
     /// The product.
