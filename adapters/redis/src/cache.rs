@@ -135,6 +135,36 @@ impl JsonCache {
         }))
     }
 
+    /// The cached values of `keys`, in their order (`None` for a miss, as
+    /// [`get`](Self::get)), in one round trip: a pipeline of `GET`s rather
+    /// than `MGET`, which a cluster refuses across hash slots.
+    pub(crate) async fn get_many<T: DeserializeOwned>(&self, keys: &[String]) -> Result<Vec<Option<T>>, RedisError> {
+        let (mut conn, owned) = (self.conn.clone(), keys.to_vec());
+        let raw: Vec<Option<String>> = self
+            .exec
+            .run(async move {
+                let mut pipe = redis::pipe();
+                for key in &owned {
+                    pipe.get(key);
+                }
+                pipe.query_async(&mut conn).await
+            })
+            .await?;
+        Ok(raw
+            .into_iter()
+            .zip(keys)
+            .map(|(raw, key)| {
+                raw.and_then(|raw| match serde_json::from_str(&raw) {
+                    Ok(value) => Some(value),
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "unreadable cache entry treated as a miss");
+                        None
+                    }
+                })
+            })
+            .collect())
+    }
+
     /// Stores `value` unless the entity's guard is up; returns whether it did.
     pub(crate) async fn fill<T: Serialize>(
         &self,

@@ -2,8 +2,9 @@
 //! [`ProductRepository`].
 //!
 //! What is cached: `get` (a product page is the hottest read of a
-//! marketplace), as JSON under `{prefix}product:{id}` for
-//! [`CacheConfig::ttl`]. Misses (`None`) are not cached, so a product is
+//! marketplace) and `get_many` (the same entries, read in one round trip,
+//! the misses from the inner repository in one call), as JSON under
+//! `{prefix}product:{id}` for [`CacheConfig::ttl`]. Misses (`None`) are not cached, so a product is
 //! readable as soon as it is inserted. Search and vendor listings are not
 //! cached: they change with every product and their results are pages.
 //!
@@ -17,6 +18,7 @@
 //! Redis failures never fail a read or a write: reads fall back to the
 //! inner repository and every failure is logged with `tracing`.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -126,6 +128,26 @@ impl<P: ProductRepository> ProductRepository for CachedProducts<P> {
             tracing::warn!(product_id = %id, error = %e, "product cache fill failed");
         }
         Ok(found)
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let mut seen = HashSet::new();
+        let ids: Vec<ProductId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let entries: Vec<String> = ids.iter().map(|id| self.keys(*id).0).collect();
+        let cached = self.cache.get_many::<Product>(&entries).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "product cache read failed; reading through");
+            vec![None; ids.len()]
+        });
+        let misses: Vec<ProductId> =
+            ids.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(id, _)| *id).collect();
+        let read = if misses.is_empty() { Vec::new() } else { self.inner.get_many(&misses).await? };
+        for product in &read {
+            let (entry, guard) = self.keys(product.id);
+            if let Err(e) = self.cache.fill(&entry, &guard, None, product).await {
+                tracing::warn!(product_id = %product.id, error = %e, "product cache fill failed");
+            }
+        }
+        Ok(cached.into_iter().flatten().chain(read).collect())
     }
 
     async fn list_by_vendor(&self, vendor: UserId, page: PageRequest) -> Result<Page<Product>> {

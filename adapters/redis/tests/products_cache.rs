@@ -84,6 +84,34 @@ async fn a_read_fills_the_cache_and_the_next_read_hits_it() {
 }
 
 #[tokio::test]
+async fn get_many_serves_hits_from_the_cache_and_fills_the_misses() {
+    let (repo, _, prefix) = cached("products-get-many").await;
+    let mut conn = common::connect().await;
+    let (a, b) = (product("Ticket router"), product("Churn predictor"));
+    for p in [&a, &b] {
+        repo.insert(p, &[]).await.unwrap();
+        conn.del::<_, ()>(format!("{prefix}product-guard:{}", p.id)).await.unwrap();
+    }
+    repo.get(a.id).await.unwrap();
+    // Both changed behind the cache: `a` is cached, `b` is not yet.
+    repo.get_ref().update(&retitled(&a, "Ticket router v2"), 1, &[]).await.unwrap();
+    repo.get_ref().update(&retitled(&b, "Churn predictor v2"), 1, &[]).await.unwrap();
+
+    let titles = |found: Vec<Product>| {
+        let mut t: Vec<String> = found.into_iter().map(|p| p.title).collect();
+        t.sort_unstable();
+        t
+    };
+    let found = repo.get_many(&[a.id, ProductId::new(), b.id, a.id]).await.unwrap();
+    assert_eq!(titles(found), ["Churn predictor v2", "Ticket router"], "a hit for a, b read through, once each");
+    assert!(conn.exists::<_, bool>(format!("{prefix}product:{}", b.id)).await.unwrap(), "the miss filled");
+    let v3 = Product { title: "Churn predictor v3".into(), version: 3, ..b.clone() };
+    repo.get_ref().update(&v3, 2, &[]).await.unwrap();
+    let found = repo.get_many(&[b.id, a.id]).await.unwrap();
+    assert_eq!(titles(found), ["Churn predictor v2", "Ticket router"], "both are hits now");
+}
+
+#[tokio::test]
 async fn writes_through_the_decorator_invalidate() {
     let (repo, _, prefix) = cached("products-invalidate").await;
     let mut conn = common::connect().await;
@@ -132,4 +160,5 @@ async fn a_dead_redis_never_fails_reads_or_writes() {
     assert_eq!(repo.get(p.id).await.unwrap().unwrap().title, "Still written");
     repo.record_download(p.id, &[]).await.unwrap();
     assert_eq!(repo.get(ProductId::new()).await.unwrap(), None);
+    assert_eq!(repo.get_many(&[p.id, ProductId::new()]).await.unwrap().len(), 1);
 }
