@@ -126,13 +126,7 @@ impl JsonCache {
     pub(crate) async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RedisError> {
         let (mut conn, owned) = (self.conn.clone(), key.to_owned());
         let raw: Option<String> = self.exec.run(async move { conn.get(owned).await }).await?;
-        Ok(raw.and_then(|raw| match serde_json::from_str(&raw) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                tracing::warn!(key, error = %e, "unreadable cache entry treated as a miss");
-                None
-            }
-        }))
+        Ok(raw.and_then(|raw| parse(key, &raw)))
     }
 
     /// The cached values of `keys`, in their order (`None` for a miss, as
@@ -150,19 +144,7 @@ impl JsonCache {
                 pipe.query_async(&mut conn).await
             })
             .await?;
-        Ok(raw
-            .into_iter()
-            .zip(keys)
-            .map(|(raw, key)| {
-                raw.and_then(|raw| match serde_json::from_str(&raw) {
-                    Ok(value) => Some(value),
-                    Err(e) => {
-                        tracing::warn!(key, error = %e, "unreadable cache entry treated as a miss");
-                        None
-                    }
-                })
-            })
-            .collect())
+        Ok(raw.into_iter().zip(keys).map(|(raw, key)| raw.and_then(|raw| parse(key, &raw))).collect())
     }
 
     /// Stores `value` unless the entity's guard is up; returns whether it did.
@@ -220,6 +202,18 @@ impl JsonCache {
                 invocation.invoke_async(&mut conn).await
             })
             .await
+    }
+}
+
+/// A cached entry's value; one that no longer parses (the type changed
+/// between releases) is a miss, logged.
+fn parse<T: DeserializeOwned>(key: &str, raw: &str) -> Option<T> {
+    match serde_json::from_str(raw) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(key, error = %e, "unreadable cache entry treated as a miss");
+            None
+        }
     }
 }
 

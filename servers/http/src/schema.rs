@@ -142,40 +142,43 @@ fn one_of(description: &str, values: impl IntoIterator<Item = &'static str>) -> 
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).description(Some(description)).into()
 }
 
-/// An ISO 4217 code the marketplace takes.
-pub(crate) struct CurrencyCode;
+/// Declares a type that only describes a string naming one of `values`,
+/// which the core owns.
+macro_rules! one_of_schema {
+    ($(#[$doc:meta])* $name:ident, $description:expr, values = $values:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl PartialSchema for CurrencyCode {
-    fn schema() -> RefOr<Schema> {
-        one_of("An ISO 4217 code the marketplace takes", bazaar_core::money::Currency::codes())
-    }
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                one_of($description, $values)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
 }
 
-impl ToSchema for CurrencyCode {}
+one_of_schema!(
+    /// An ISO 4217 code the marketplace takes.
+    CurrencyCode,
+    "An ISO 4217 code the marketplace takes",
+    values = bazaar_core::money::Currency::codes()
+);
 
-/// A search order, as `sort` names it.
-pub(crate) struct SortName;
+one_of_schema!(
+    /// A search order, as `sort` names it.
+    SortName,
+    "`relevance`, `newest`, `price_asc`, `price_desc`, `rating` or `downloads`",
+    values = bazaar_core::catalog::SortOrder::ALL.map(bazaar_core::catalog::SortOrder::as_str)
+);
 
-impl PartialSchema for SortName {
-    fn schema() -> RefOr<Schema> {
-        let orders = bazaar_core::catalog::SortOrder::ALL.map(bazaar_core::catalog::SortOrder::as_str);
-        one_of("`relevance`, `newest`, `price_asc`, `price_desc`, `rating` or `downloads`", orders)
-    }
-}
-
-impl ToSchema for SortName {}
-
-/// A sales event a webhook endpoint subscribes to.
-pub(crate) struct VendorEventName;
-
-impl PartialSchema for VendorEventName {
-    fn schema() -> RefOr<Schema> {
-        let names = bazaar_core::webhooks::VendorEvent::ALL.map(bazaar_core::webhooks::VendorEvent::as_str);
-        one_of("`order.paid`, `license.issued` or `order.refunded`", names)
-    }
-}
-
-impl ToSchema for VendorEventName {}
+one_of_schema!(
+    /// A sales event a webhook endpoint subscribes to.
+    VendorEventName,
+    "`order.paid`, `license.issued` or `order.refunded`",
+    values = bazaar_core::webhooks::VendorEvent::ALL.map(bazaar_core::webhooks::VendorEvent::as_str)
+);
 
 /// An endpoint's events: one or more (a name given twice counts once).
 pub(crate) fn vendor_events_schema() -> ArrayBuilder {
